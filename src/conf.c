@@ -1,0 +1,837 @@
+/*
+ * conf.c: the configuration key table, the libconfig loader and checks.
+ *
+ * Invariant: every key a user can write is one row of conf_keys[]; the
+ * loader refuses anything else, naming file, line and key.  Defaults are
+ * written as text in the table and parsed by the same code as the file,
+ * so the -t dump and the man page show exactly what is used.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "conf.h"
+#include "netaddr.h"
+
+enum conf_type { T_INT, T_FLOAT, T_STRING, T_STRLIST, T_INTLIST };
+
+struct conf_key;
+typedef int (*conf_check_fn)(const struct conf *, const struct conf_key *,
+    char *, size_t);
+
+struct conf_key {
+	const char	*path;
+	enum conf_type	 type;
+	size_t		 off;
+	double		 min, max;	/* numbers, or each list element */
+	const char	*def;		/* default, as it would be written */
+	conf_check_fn	 check;
+	const char	*help;
+};
+
+static int check_listen_tcp(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_abs_path(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_abs_path_or_empty(const struct conf *,
+    const struct conf_key *, char *, size_t);
+static int check_allow(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_region(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_hostname(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_tls(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_nonempty_list(const struct conf *, const struct conf_key *,
+    char *, size_t);
+
+#define OFF(f) offsetof(struct conf, f)
+
+/* The table.  Order is the order of the -t dump and of sesrelay.conf(5). */
+static const struct conf_key conf_keys[] = {
+	{ "hostname", T_STRING, OFF(hostname), 0, 0, "", check_hostname,
+	  "Name used in the SMTP greeting and upstream EHLO; empty: the system host name." },
+	{ "listen.tcp", T_STRLIST, OFF(listen.tcp), 0, 0,
+	  "127.0.0.1:25,[::1]:25", check_listen_tcp,
+	  "TCP addresses to accept SMTP on, as \"ADDR:PORT\" or \"[V6ADDR]:PORT\"; numeric only." },
+	{ "listen.unix", T_STRING, OFF(listen.unix_path), 0, 0,
+	  "/run/sesrelay/smtp.sock", check_abs_path_or_empty,
+	  "Unix socket for SMTP, used by sesrelay-sendmail; empty: none." },
+	{ "listen.allow", T_STRLIST, OFF(listen.allow), 0, 0, "", check_allow,
+	  "Networks (\"10.0.0.0/8\", \"2001:db8::/32\") allowed besides loopback and the Unix socket." },
+	{ "spool", T_STRING, OFF(spool), 0, 0, "/var/spool/sesrelay",
+	  check_abs_path, "Spool directory: the only copy of every accepted message." },
+	{ "max_message_size", T_INT, OFF(max_message_size), 1024, 41943040,
+	  "41943040", NULL,
+	  "Largest message accepted, in bytes (SES's SMTP limit is 40 MiB)." },
+	{ "smtp.max_recipients", T_INT, OFF(smtp.max_recipients), 1, 100000,
+	  "1000", NULL, "Most recipients accepted for one message." },
+	{ "smtp.max_line_length", T_INT, OFF(smtp.max_line_length), 512, 65536,
+	  "2048", NULL, "Longest SMTP command line accepted, in bytes with CRLF." },
+	{ "smtp.timeout", T_INT, OFF(smtp.timeout), 10, 3600, "300", NULL,
+	  "Seconds a client may stay silent before the session is closed." },
+	{ "upstream.region", T_STRING, OFF(upstream.region), 0, 0, "us-east-1",
+	  check_region, "SES region; the host is email-smtp.REGION.amazonaws.com." },
+	{ "upstream.host", T_STRING, OFF(upstream.host), 0, 0, "", check_hostname,
+	  "SES SMTP host name; overrides the region's.  Certificates are verified against it." },
+	{ "upstream.port", T_INT, OFF(upstream.port), 1, 65535, "587", NULL,
+	  "Port: 587, 2587, 25 speak STARTTLS; 465, 2465 TLS Wrapper." },
+	{ "upstream.tls", T_STRING, OFF(upstream.tls), 0, 0, "", check_tls,
+	  "\"starttls\" or \"wrapper\"; empty: follow the port." },
+	{ "upstream.ca_file", T_STRING, OFF(upstream.ca_file), 0, 0, "",
+	  check_abs_path_or_empty, "PEM file of trusted CAs; empty: the system's trust store." },
+	{ "upstream.credentials", T_STRING, OFF(upstream.credentials), 0, 0,
+	  "/etc/sesrelay/credentials", check_abs_path,
+	  "File with username = \"...\"; password = \"...\"; mode 0600 or 0640." },
+	{ "upstream.sessions", T_INT, OFF(upstream.sessions), 1, 64, "4", NULL,
+	  "Concurrent upstream connections." },
+	{ "upstream.recycle_after_messages", T_INT,
+	  OFF(upstream.recycle_after_messages), 1, 100000, "100", NULL,
+	  "Open a new connection after this many messages." },
+	{ "upstream.recycle_after_seconds", T_INT,
+	  OFF(upstream.recycle_after_seconds), 1, 86400, "60", NULL,
+	  "... or after a connection is this many seconds old." },
+	{ "upstream.idle_timeout", T_INT, OFF(upstream.idle_timeout), 1, 9, "5",
+	  NULL, "Close a connection idle this many seconds (SES drops at ~10)." },
+	{ "upstream.timeout", T_INT, OFF(upstream.timeout), 5, 3600, "60", NULL,
+	  "Seconds to wait for a connection, a TLS handshake or a reply." },
+	{ "upstream.rate", T_FLOAT, OFF(upstream.rate), 0.01, 100000, "14.0",
+	  NULL, "Recipients per second sent upstream (SES's maximum send rate)." },
+	{ "retry.schedule", T_INTLIST, OFF(retry.schedule), 1, 86400,
+	  "5,10,30,1200", check_nonempty_list,
+	  "Seconds to wait before each retry of a deferred message; the last repeats." },
+	{ "retry.max_queue_time", T_INT, OFF(retry.max_queue_time), 60, 31536000,
+	  "432000", NULL, "Seconds a message may stay queued before it fails." },
+};
+
+#define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static void
+errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void *
+field(struct conf *c, const struct conf_key *k)
+{
+	return (char *)c + k->off;
+}
+
+static const void *
+cfield(const struct conf *c, const struct conf_key *k)
+{
+	return (const char *)c + k->off;
+}
+
+static void
+strlist_free(struct conf_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void
+strlist_add(struct conf_strlist *l, const char *s, size_t len)
+{
+	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+
+	if (v == NULL || (v[l->n] = strndup(s, len)) == NULL)
+		abort();
+	l->v = v;
+	l->n++;
+}
+
+static void
+intlist_add(struct conf_intlist *l, long long x)
+{
+	long long *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+
+	if (v == NULL)
+		abort();
+	v[l->n++] = x;
+	l->v = v;
+}
+
+/* Set a key from its textual default. */
+static void
+set_default(struct conf *c, const struct conf_key *k)
+{
+	const char *p, *e;
+
+	switch (k->type) {
+	case T_INT:
+		*(long long *)field(c, k) = strtoll(k->def, NULL, 10);
+		break;
+	case T_FLOAT:
+		*(double *)field(c, k) = strtod(k->def, NULL);
+		break;
+	case T_STRING:
+		if ((*(char **)field(c, k) = strdup(k->def)) == NULL)
+			abort();
+		break;
+	case T_STRLIST:
+	case T_INTLIST:
+		for (p = k->def; *p != '\0'; p = *e ? e + 1 : e) {
+			e = p + strcspn(p, ",");
+			if (k->type == T_STRLIST)
+				strlist_add(field(c, k), p, e - p);
+			else
+				intlist_add(field(c, k), strtoll(p, NULL, 10));
+		}
+		break;
+	}
+}
+
+static void
+clear_value(struct conf *c, const struct conf_key *k)
+{
+	switch (k->type) {
+	case T_STRING:
+		free(*(char **)field(c, k));
+		*(char **)field(c, k) = NULL;
+		break;
+	case T_STRLIST:
+		strlist_free(field(c, k));
+		break;
+	case T_INTLIST: {
+		struct conf_intlist *l = field(c, k);
+		free(l->v);
+		l->v = NULL;
+		l->n = 0;
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+void
+conf_free(struct conf *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < NKEYS; i++)
+		clear_value(c, &conf_keys[i]);
+	free(c->file);
+	free(c);
+}
+
+static const struct conf_key *
+find_key(const char *path)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(conf_keys[i].path, path) == 0)
+			return &conf_keys[i];
+	return NULL;
+}
+
+static int
+is_group(const char *path)
+{
+	size_t len = strlen(path);
+
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strncmp(conf_keys[i].path, path, len) == 0 &&
+		    conf_keys[i].path[len] == '.')
+			return 1;
+	return 0;
+}
+
+static const char *
+type_name(enum conf_type t)
+{
+	switch (t) {
+	case T_INT:	return "an integer";
+	case T_FLOAT:	return "a number";
+	case T_STRING:	return "a string";
+	case T_STRLIST:	return "a list of strings, [ \"...\", ... ]";
+	case T_INTLIST:	return "a list of integers, [ 1, 2, ... ]";
+	}
+	return "?";
+}
+
+static int
+is_int_setting(const config_setting_t *s)
+{
+	int t = config_setting_type(s);
+
+	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+}
+
+/* Range check of one number; err names the key. */
+static int
+check_range(const struct conf_key *k, double x, char *err, size_t errlen)
+{
+	if (x < k->min || x > k->max) {
+		if (k->type == T_FLOAT)
+			errf(err, errlen, "value %g out of range (%g to %g)",
+			    x, k->min, k->max);
+		else
+			errf(err, errlen, "value %.0f out of range (%.0f to %.0f)",
+			    x, k->min, k->max);
+		return -1;
+	}
+	return 0;
+}
+
+/* Store one setting's value into c; -1 with err on a type or range error. */
+static int
+set_from_setting(struct conf *c, const struct conf_key *k,
+    const config_setting_t *s, char *err, size_t errlen)
+{
+	int n, i;
+
+	switch (k->type) {
+	case T_INT:
+		if (!is_int_setting(s))
+			goto badtype;
+		if (check_range(k, (double)config_setting_get_int64(s), err,
+		    errlen) == -1)
+			return -1;
+		*(long long *)field(c, k) = config_setting_get_int64(s);
+		return 0;
+	case T_FLOAT:
+		if (!is_int_setting(s) &&
+		    config_setting_type(s) != CONFIG_TYPE_FLOAT)
+			goto badtype;
+		{
+			double x = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
+			    config_setting_get_float(s) :
+			    (double)config_setting_get_int64(s);
+			if (check_range(k, x, err, errlen) == -1)
+				return -1;
+			*(double *)field(c, k) = x;
+		}
+		return 0;
+	case T_STRING:
+		if (config_setting_type(s) != CONFIG_TYPE_STRING)
+			goto badtype;
+		clear_value(c, k);
+		if ((*(char **)field(c, k) =
+		    strdup(config_setting_get_string(s))) == NULL)
+			abort();
+		return 0;
+	case T_STRLIST:
+	case T_INTLIST:
+		if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+		    config_setting_type(s) != CONFIG_TYPE_LIST)
+			goto badtype;
+		clear_value(c, k);
+		n = config_setting_length(s);
+		for (i = 0; i < n; i++) {
+			const config_setting_t *e = config_setting_get_elem(s, i);
+			if (k->type == T_STRLIST) {
+				const char *v;
+				if (config_setting_type(e) != CONFIG_TYPE_STRING)
+					goto badtype;
+				v = config_setting_get_string(e);
+				strlist_add(field(c, k), v, strlen(v));
+			} else {
+				if (!is_int_setting(e))
+					goto badtype;
+				if (check_range(k,
+				    (double)config_setting_get_int64(e), err,
+				    errlen) == -1)
+					return -1;
+				intlist_add(field(c, k),
+				    config_setting_get_int64(e));
+			}
+		}
+		return 0;
+	}
+badtype:
+	errf(err, errlen, "expects %s", type_name(k->type));
+	return -1;
+}
+
+struct loader {
+	struct conf	*c;
+	int		 lines[NKEYS];	/* where each key was set, 0: default */
+	const char	*files[NKEYS];
+	char		*err;
+	size_t		 errlen;
+};
+
+/* Walk one group of the parsed file; -1 with ld->err set on the first error. */
+static int
+walk(struct loader *ld, const config_setting_t *group, const char *prefix)
+{
+	int n = config_setting_length(group);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(group, i);
+		const char *file = config_setting_source_file(s);
+		int line = config_setting_source_line(s);
+		const struct conf_key *k;
+		char path[256], msg[256];
+
+		snprintf(path, sizeof(path), "%s%s%s", prefix,
+		    *prefix ? "." : "", config_setting_name(s));
+		if (file == NULL)
+			file = ld->c->file;
+		if (config_setting_is_group(s)) {
+			if (!is_group(path)) {
+				errf(ld->err, ld->errlen, "%s:%d: %s: unknown "
+				    "section", file, line, path);
+				return -1;
+			}
+			if (walk(ld, s, path) == -1)
+				return -1;
+			continue;
+		}
+		if ((k = find_key(path)) == NULL) {
+			errf(ld->err, ld->errlen, "%s:%d: %s: unknown key",
+			    file, line, path);
+			return -1;
+		}
+		if (set_from_setting(ld->c, k, s, msg, sizeof(msg)) == -1) {
+			errf(ld->err, ld->errlen, "%s:%d: %s: %s", file, line,
+			    path, msg);
+			return -1;
+		}
+		ld->lines[k - conf_keys] = line;
+		ld->files[k - conf_keys] = file;
+	}
+	return 0;
+}
+
+struct conf *
+conf_load(const char *file, char *err, size_t errlen)
+{
+	struct loader ld;
+	config_t cfg;
+	struct conf *c;
+	size_t i;
+	char msg[256];
+
+	memset(&ld, 0, sizeof(ld));
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->file = strdup(file)) ==
+	    NULL)
+		abort();
+	for (i = 0; i < NKEYS; i++)
+		set_default(c, &conf_keys[i]);
+	ld.c = c;
+	ld.err = err;
+	ld.errlen = errlen;
+
+	config_init(&cfg);
+	config_set_options(&cfg, 0);
+	if (config_read_file(&cfg, file) != CONFIG_TRUE) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+			errf(err, errlen, "%s: cannot read: %s", file,
+			    strerror(errno));
+		else
+			errf(err, errlen, "%s:%d: %s",
+			    config_error_file(&cfg) ? config_error_file(&cfg) :
+			    file, config_error_line(&cfg),
+			    config_error_text(&cfg));
+		goto fail;
+	}
+	if (walk(&ld, config_root_setting(&cfg), "") == -1)
+		goto fail;
+	/* Semantic checks, after every value is in place. */
+	for (i = 0; i < NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		if (k->check == NULL || k->check(c, k, msg, sizeof(msg)) == 0)
+			continue;
+		if (ld.lines[i])
+			errf(err, errlen, "%s:%d: %s: %s", ld.files[i],
+			    ld.lines[i], k->path, msg);
+		else
+			errf(err, errlen, "%s: %s: %s", file, k->path, msg);
+		goto fail;
+	}
+	config_destroy(&cfg);
+	return c;
+fail:
+	config_destroy(&cfg);
+	conf_free(c);
+	return NULL;
+}
+
+const char *
+conf_upstream_host(const struct conf *c)
+{
+	static char buf[300];
+
+	if (c->upstream.host[0] != '\0')
+		return c->upstream.host;
+	snprintf(buf, sizeof(buf), "email-smtp.%s.amazonaws.com",
+	    c->upstream.region);
+	return buf;
+}
+
+int
+conf_upstream_is_wrapper(const struct conf *c)
+{
+	if (strcmp(c->upstream.tls, "wrapper") == 0)
+		return 1;
+	if (strcmp(c->upstream.tls, "starttls") == 0)
+		return 0;
+	return c->upstream.port == 465 || c->upstream.port == 2465;
+}
+
+/* Print a string as a libconfig string literal. */
+static void
+print_quoted(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', fp);
+		fputc(*s, fp);
+	}
+	fputc('"', fp);
+}
+
+void
+conf_dump(const struct conf *c, FILE *fp)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		const void *v = cfield(c, k);
+
+		fprintf(fp, "%s = ", k->path);
+		switch (k->type) {
+		case T_INT:
+			fprintf(fp, "%lld", *(const long long *)v);
+			break;
+		case T_FLOAT:
+			fprintf(fp, "%.2f", *(const double *)v);
+			break;
+		case T_STRING:
+			print_quoted(fp, *(char *const *)v);
+			break;
+		case T_STRLIST: {
+			const struct conf_strlist *l = v;
+			fputs("[ ", fp);
+			for (size_t j = 0; j < l->n; j++) {
+				print_quoted(fp, l->v[j]);
+				fputs(j + 1 < l->n ? ", " : " ", fp);
+			}
+			fputc(']', fp);
+			break;
+		}
+		case T_INTLIST: {
+			const struct conf_intlist *l = v;
+			fputs("[ ", fp);
+			for (size_t j = 0; j < l->n; j++)
+				fprintf(fp, "%lld%s", l->v[j],
+				    j + 1 < l->n ? ", " : " ");
+			fputc(']', fp);
+			break;
+		}
+		}
+		fputs(";", fp);
+		if (strcmp(k->path, "upstream.host") == 0)
+			fprintf(fp, "  # effective: %s", conf_upstream_host(c));
+		if (strcmp(k->path, "upstream.tls") == 0)
+			fprintf(fp, "  # effective: %s",
+			    conf_upstream_is_wrapper(c) ? "wrapper" : "starttls");
+		fputc('\n', fp);
+	}
+}
+
+int
+conf_key_at(size_t i, struct conf_key_info *out)
+{
+	static const char *const names[] = { "integer", "float", "string",
+	    "string list", "integer list" };
+
+	if (i >= NKEYS)
+		return 0;
+	out->path = conf_keys[i].path;
+	out->type = names[conf_keys[i].type];
+	out->help = conf_keys[i].help;
+	return 1;
+}
+
+/* ---- checks ---- */
+
+int
+conf_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon, *h = s;
+	size_t hl;
+	char *end;
+	long p;
+
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		h = s + 1;
+		hl = rb - h;
+		colon = rb + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL ||
+		    memchr(s, ':', colon - s) != NULL)
+			return -1;
+		hl = colon - s;
+	}
+	if (hl == 0 || hl >= hostlen)
+		return -1;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno || p < 1 || p > 65535)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+static int
+check_listen_tcp(const struct conf *c, const struct conf_key *k, char *err,
+    size_t errlen)
+{
+	const struct conf_strlist *l = cfield(c, k);
+	struct addrinfo hints, *res;
+	char host[INET6_ADDRSTRLEN + 1];
+	int port;
+
+	for (size_t i = 0; i < l->n; i++) {
+		if (conf_parse_hostport(l->v[i], host, sizeof(host), &port)) {
+			errf(err, errlen, "\"%s\": expected \"ADDR:PORT\" or "
+			    "\"[V6ADDR]:PORT\"", l->v[i]);
+			return -1;
+		}
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_flags = AI_NUMERICHOST;
+		if (getaddrinfo(host, NULL, &hints, &res) != 0) {
+			errf(err, errlen, "\"%s\": not a numeric IP address",
+			    l->v[i]);
+			return -1;
+		}
+		freeaddrinfo(res);
+	}
+	return 0;
+}
+
+static int
+check_abs_path(const struct conf *c, const struct conf_key *k, char *err,
+    size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+
+	if (p[0] != '/') {
+		errf(err, errlen, "\"%s\": must be an absolute path", p);
+		return -1;
+	}
+	if (strcmp(k->path, "listen.unix") == 0 &&
+	    strlen(p) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		errf(err, errlen, "\"%s\": too long for a Unix socket", p);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_abs_path_or_empty(const struct conf *c, const struct conf_key *k,
+    char *err, size_t errlen)
+{
+	if (**(char *const *)cfield(c, k) == '\0')
+		return 0;
+	return check_abs_path(c, k, err, errlen);
+}
+
+static int
+check_allow(const struct conf *c, const struct conf_key *k, char *err,
+    size_t errlen)
+{
+	const struct conf_strlist *l = cfield(c, k);
+	struct netaddr_net net;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (netaddr_parse_net(l->v[i], &net) == -1) {
+			errf(err, errlen, "\"%s\": expected a network such as "
+			    "\"192.0.2.0/24\" or \"2001:db8::/32\"", l->v[i]);
+			return -1;
+		}
+	return 0;
+}
+
+static int
+check_region(const struct conf *c, const struct conf_key *k, char *err,
+    size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+
+	if (*p == '\0' && c->upstream.host[0] == '\0') {
+		errf(err, errlen, "set a region or upstream.host");
+		return -1;
+	}
+	for (; *p; p++)
+		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p)
+		    && *p != '-') {
+			errf(err, errlen, "not a region name such as "
+			    "\"us-east-1\"");
+			return -1;
+		}
+	return 0;
+}
+
+static int
+check_hostname(const struct conf *c, const struct conf_key *k, char *err,
+    size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+
+	if (strlen(p) > 253)
+		goto bad;
+	for (; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' &&
+		    *p != ':')
+			goto bad;
+	return 0;
+bad:
+	errf(err, errlen, "not a valid host name");
+	return -1;
+}
+
+static int
+check_tls(const struct conf *c, const struct conf_key *k, char *err,
+    size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+
+	if (*p && strcmp(p, "starttls") && strcmp(p, "wrapper")) {
+		errf(err, errlen, "\"%s\": expected \"starttls\" or "
+		    "\"wrapper\"", p);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_nonempty_list(const struct conf *c, const struct conf_key *k,
+    char *err, size_t errlen)
+{
+	if (((const struct conf_intlist *)cfield(c, k))->n == 0) {
+		errf(err, errlen, "must not be empty");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- credentials ---- */
+
+/*
+ * The credentials file is checked before it is read: it must be a
+ * regular file that neither group nor others can write, nor others read
+ * (0600 or 0640).  Its values are never logged or echoed in errors.
+ */
+int
+conf_credentials_load(const char *file, struct conf_credentials *out,
+    char *err, size_t errlen)
+{
+	char alt[PATH_MAX];
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	const char *u, *p;
+	struct stat st;
+	config_t cfg;
+	int fd;
+	FILE *fp;
+
+	memset(out, 0, sizeof(*out));
+	if (dir != NULL && *dir != '\0') {
+		snprintf(alt, sizeof(alt), "%s/credentials", dir);
+		if (access(alt, F_OK) == 0)
+			file = alt;
+	}
+	if ((fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		errf(err, errlen, "%s: cannot open credentials: %s", file,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		errf(err, errlen, "%s: credentials must be a regular file",
+		    file);
+		close(fd);
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IRWXO)) {
+		errf(err, errlen, "%s: mode %04o is unsafe; credentials are "
+		    "refused unless mode is 0600 or 0640 (chmod 600 %s)", file,
+		    (unsigned)(st.st_mode & 07777), file);
+		close(fd);
+		return -1;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		errf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	config_init(&cfg);
+	if (config_read(&cfg, fp) != CONFIG_TRUE) {
+		errf(err, errlen, "%s:%d: %s", file, config_error_line(&cfg),
+		    config_error_text(&cfg));
+		goto fail;
+	}
+	for (int i = 0; i < config_setting_length(config_root_setting(&cfg));
+	    i++) {
+		config_setting_t *s =
+		    config_setting_get_elem(config_root_setting(&cfg), i);
+		const char *name = config_setting_name(s);
+		if (strcmp(name, "username") && strcmp(name, "password")) {
+			errf(err, errlen, "%s:%d: %s: unknown key", file,
+			    config_setting_source_line(s), name);
+			goto fail;
+		}
+	}
+	if (config_lookup_string(&cfg, "username", &u) != CONFIG_TRUE ||
+	    *u == '\0') {
+		errf(err, errlen, "%s: username: missing or not a string", file);
+		goto fail;
+	}
+	if (config_lookup_string(&cfg, "password", &p) != CONFIG_TRUE ||
+	    *p == '\0') {
+		errf(err, errlen, "%s: password: missing or not a string", file);
+		goto fail;
+	}
+	if ((out->username = strdup(u)) == NULL ||
+	    (out->password = strdup(p)) == NULL)
+		abort();
+	config_destroy(&cfg);
+	fclose(fp);
+	return 0;
+fail:
+	config_destroy(&cfg);
+	fclose(fp);
+	return -1;
+}
+
+void
+conf_credentials_clear(struct conf_credentials *cr)
+{
+	if (cr->password != NULL) {
+		explicit_bzero(cr->password, strlen(cr->password));
+		free(cr->password);
+	}
+	free(cr->username);
+	cr->username = cr->password = NULL;
+}

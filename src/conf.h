@@ -1,0 +1,104 @@
+/*
+ * conf.h: sesrelay's configuration, loaded from one declarative table.
+ *
+ * The table in conf.c (path, type, default, range, help) is the single
+ * source for the loader, the -t dump, the error messages and the test
+ * that every key is documented.  Struct fields mirror the config keys.
+ */
+#ifndef SESRELAY_CONF_H
+#define SESRELAY_CONF_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct conf_strlist {
+	char	**v;
+	size_t	  n;
+};
+
+struct conf_intlist {
+	long long *v;
+	size_t	   n;
+};
+
+struct conf {
+	char			*file;		/* the file it came from */
+	char			*hostname;
+	struct {
+		struct conf_strlist tcp;
+		char		*unix_path;	/* key listen.unix */
+		struct conf_strlist allow;
+	} listen;
+	char			*spool;
+	long long		 max_message_size;
+	struct {
+		long long	 max_recipients;
+		long long	 max_line_length;
+		long long	 timeout;
+	} smtp;
+	struct {
+		char		*region;
+		char		*host;
+		long long	 port;
+		char		*tls;
+		char		*ca_file;
+		char		*credentials;
+		long long	 sessions;
+		long long	 recycle_after_messages;
+		long long	 recycle_after_seconds;
+		long long	 idle_timeout;
+		long long	 timeout;
+		double		 rate;
+	} upstream;
+	struct {
+		struct conf_intlist schedule;
+		long long	 max_queue_time;
+	} retry;
+};
+
+/* What the config key table says about one key; exposed for tests. */
+struct conf_key_info {
+	const char	*path;
+	const char	*type;		/* "integer", "float", "string", ... */
+	const char	*help;
+};
+
+struct conf_credentials {
+	char	*username;
+	char	*password;
+};
+
+#define CONF_ERRLEN 512
+
+/*
+ * Load and check FILE.  Returns a new conf, or NULL with a message
+ * "FILE:LINE: KEY: what is wrong" in err.
+ */
+struct conf *conf_load(const char *file, char *err, size_t errlen);
+void conf_free(struct conf *);
+
+/* The upstream host name: upstream.host, or derived from the region. */
+const char *conf_upstream_host(const struct conf *);
+/* 1 when the upstream uses TLS Wrapper (implicit TLS), 0 for STARTTLS. */
+int conf_upstream_is_wrapper(const struct conf *);
+
+/* Print every key with its effective value, in libconfig syntax. */
+void conf_dump(const struct conf *, FILE *);
+
+/* Iterate the key table: returns 0 past the end. */
+int conf_key_at(size_t i, struct conf_key_info *out);
+
+/*
+ * Read the credentials file: refused when group- or world-writable or
+ * world-readable.  If $CREDENTIALS_DIRECTORY/credentials exists (systemd
+ * LoadCredential=), that file is read instead.  Returns 0, or -1 with err.
+ */
+int conf_credentials_load(const char *file, struct conf_credentials *out,
+    char *err, size_t errlen);
+void conf_credentials_clear(struct conf_credentials *);
+
+/* Parse "host:port" or "[v6]:port"; 0 on success. */
+int conf_parse_hostport(const char *s, char *host, size_t hostlen,
+    int *port);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * ratelimit.h: a token bucket, pure, with the clock passed in.
+ */
+#ifndef SESRELAY_RATELIMIT_H
+#define SESRELAY_RATELIMIT_H
+
+struct ratelimit {
+	double	rate;		/* tokens per second */
+	double	burst;		/* bucket size */
+	double	tokens;		/* may go negative: reserved ahead */
+	double	last;		/* time of the last update, seconds */
+};
+
+void ratelimit_init(struct ratelimit *, double rate, double burst,
+    double now);
+/*
+ * Reserve n tokens at time now.  Returns how many seconds the caller
+ * must wait before using them (0 when available at once).
+ */
+double ratelimit_reserve(struct ratelimit *, double n, double now);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * scheduler.h: which message goes next, and when a deferred one is due.
+ *
+ * The scheduler holds the in-memory index of the spool (rebuilt from it
+ * at start), hands deliveries of at most SCHEDULER_MAX_RCPT recipients
+ * to the upstream, and turns their outcomes into spool state: done,
+ * deferred with a retry time, or failed.
+ */
+#ifndef SESRELAY_SCHEDULER_H
+#define SESRELAY_SCHEDULER_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "spool.h"
+
+#define SCHEDULER_MAX_RCPT	50	/* SES's limit per message */
+
+struct event_base;
+struct scheduler;
+
+enum delivery_outcome {
+	DELIVERY_UNTRIED = 0,	/* not reached (treated as temporary) */
+	DELIVERY_OK,
+	DELIVERY_TEMPFAIL,
+	DELIVERY_PERMFAIL,
+};
+
+/* One upstream transaction's worth of a message. */
+struct delivery {
+	char			 id[SPOOL_ID_LEN + 1];
+	const char		*sender;
+	size_t			 nrcpt;
+	const char		*rcpt[SCHEDULER_MAX_RCPT];
+	size_t			 index[SCHEDULER_MAX_RCPT];
+	enum delivery_outcome	 outcome[SCHEDULER_MAX_RCPT];
+	char			*reply[SCHEDULER_MAX_RCPT];
+	char			 ses_id[128];
+	off_t			 size;
+	unsigned		 attempt;	/* 1 for the first try */
+	int			 outcome_unknown; /* lost after the dot */
+	void			*owner;		/* the scheduler's, opaque */
+};
+
+struct scheduler_config {
+	const long long	*retry;		/* retry.schedule */
+	size_t		 nretry;
+	long long	 max_queue_time;
+};
+
+/* kick runs (from the loop) whenever ready work appears. */
+struct scheduler *scheduler_new(struct event_base *, struct spool *,
+    const struct scheduler_config *, void (*kick)(void *), void *kick_arg);
+void scheduler_free(struct scheduler *);
+void scheduler_configure(struct scheduler *, const struct scheduler_config *);
+
+/* Take ownership of a spooled message (after commit, or from the scan). */
+void scheduler_add(struct scheduler *, struct spool_envelope *);
+
+/* The next delivery, or NULL when nothing is due. */
+struct delivery *scheduler_take(struct scheduler *);
+/* Record a delivery's outcomes; frees it. */
+void scheduler_done(struct scheduler *, struct delivery *);
+/* Give a delivery back untouched (e.g. the session could not start it). */
+void scheduler_return(struct scheduler *, struct delivery *);
+
+size_t scheduler_ready_count(const struct scheduler *);
+size_t scheduler_queued_count(const struct scheduler *);
+
+/* Pure: seconds to wait before retry number attempt (1-based). */
+long long scheduler_retry_delay(const struct scheduler_config *,
+    unsigned attempt);
+
+#endif

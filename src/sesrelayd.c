@@ -1,0 +1,318 @@
+/*
+ * sesrelayd.c: the daemon's main: options, start-up order, signals.
+ *
+ * Start-up order matters: the config and credentials are checked before
+ * anything is opened; the spool is scanned (and the schedule rebuilt)
+ * before the listeners accept a single connection.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "conf.h"
+#include "log.h"
+#include "netaddr.h"
+#include "scheduler.h"
+#include "smtp_server.h"
+#include "spool.h"
+#include "upstream.h"
+
+struct daemon {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	struct conf		*conf;
+	struct spool		*spool;
+	struct scheduler	*sched;
+	struct upstream		*up;
+	struct smtp_server	*smtp;
+	struct netaddr_net	*allow;
+	char			 hostname[256];
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: sesrelayd [-dftv] [-c file]\n");
+	exit(EX_USAGE);
+}
+
+static void
+kick_upstream(void *arg)
+{
+	struct daemon *d = arg;
+
+	upstream_kick(d->up);
+}
+
+static void
+scan_one(void *arg, struct spool_envelope *env)
+{
+	struct daemon *d = arg;
+
+	scheduler_add(d->sched, env);
+}
+
+/* The SMTP server made a message durable: schedule it. */
+static void
+accepted(void *arg, const char *id)
+{
+	struct daemon *d = arg;
+	struct spool_envelope *env = spool_load(d->spool, id);
+
+	if (env == NULL) {
+		log_warn("%s daemon cannot load accepted message (kept for "
+		    "the next start)", id);
+		return;
+	}
+	scheduler_add(d->sched, env);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	struct daemon *d = arg;
+
+	switch (sig) {
+	case SIGHUP:
+		log_warnx("- daemon SIGHUP: reloading is not supported yet; "
+		    "restart sesrelayd to apply a new configuration");
+		break;
+	default:
+		log_info("- daemon signal=%d, shutting down queued=%zu",
+		    (int)sig, scheduler_queued_count(d->sched));
+		event_base_loopexit(d->base, NULL);
+		break;
+	}
+}
+
+static void
+start_listeners(struct daemon *d)
+{
+	char err[CONF_ERRLEN];
+
+	for (size_t i = 0; i < d->conf->listen.tcp.n; i++)
+		if (smtp_server_listen_tcp(d->smtp, d->conf->listen.tcp.v[i],
+		    err, sizeof(err)) == -1) {
+			log_warnx("- daemon cannot listen: %s", err);
+			exit(EX_OSERR);
+		}
+	if (d->conf->listen.unix_path[0] != '\0') {
+		char *dir = strdup(d->conf->listen.unix_path), *slash;
+
+		if (dir != NULL && (slash = strrchr(dir, '/')) != NULL &&
+		    slash != dir) {
+			*slash = '\0';
+			mkdir(dir, 0755);
+		}
+		free(dir);
+		if (smtp_server_listen_unix(d->smtp, d->conf->listen.unix_path,
+		    err, sizeof(err)) == -1) {
+			log_warnx("- daemon cannot listen: %s", err);
+			exit(EX_OSERR);
+		}
+	}
+}
+
+static void
+setup(struct daemon *d, const struct conf_credentials *cred)
+{
+	const struct conf *c = d->conf;
+	struct smtp_server_config sc;
+	struct upstream_config uc;
+	struct scheduler_config schc;
+	char err[CONF_ERRLEN];
+	int n;
+
+	if ((d->spool = spool_open(c->spool, d->base, err, sizeof(err))) ==
+	    NULL) {
+		log_warnx("- daemon %s", err);
+		exit(EX_CANTCREAT);
+	}
+	schc.retry = c->retry.schedule.v;
+	schc.nretry = c->retry.schedule.n;
+	schc.max_queue_time = c->retry.max_queue_time;
+	d->sched = scheduler_new(d->base, d->spool, &schc, kick_upstream, d);
+	if ((n = spool_scan(d->spool, scan_one, d)) == -1) {
+		log_warn("- daemon cannot scan the spool %s", c->spool);
+		exit(EX_OSERR);
+	}
+	log_info("- daemon spool=%s queued=%d", c->spool, n);
+
+	memset(&uc, 0, sizeof(uc));
+	uc.host = conf_upstream_host(c);
+	uc.port = (int)c->upstream.port;
+	uc.wrapper = conf_upstream_is_wrapper(c);
+	uc.ca_file = c->upstream.ca_file;
+	uc.helo_name = d->hostname;
+	uc.username = cred->username;
+	uc.password = cred->password;
+	uc.sessions = (int)c->upstream.sessions;
+	uc.recycle_messages = (int)c->upstream.recycle_after_messages;
+	uc.recycle_seconds = (int)c->upstream.recycle_after_seconds;
+	uc.idle_timeout = (int)c->upstream.idle_timeout;
+	uc.timeout = (int)c->upstream.timeout;
+	uc.rate = c->upstream.rate;
+	if ((d->up = upstream_new(d->base, d->dns, d->spool, d->sched, &uc,
+	    err, sizeof(err))) == NULL) {
+		log_warnx("- daemon %s", err);
+		exit(EX_CONFIG);
+	}
+
+	if ((d->allow = calloc(c->listen.allow.n + 1, sizeof(*d->allow))) ==
+	    NULL)
+		abort();
+	for (size_t i = 0; i < c->listen.allow.n; i++)
+		netaddr_parse_net(c->listen.allow.v[i], &d->allow[i]);
+	memset(&sc, 0, sizeof(sc));
+	sc.hostname = d->hostname;
+	sc.max_message_size = c->max_message_size;
+	sc.max_recipients = c->smtp.max_recipients;
+	sc.max_line_length = c->smtp.max_line_length;
+	sc.timeout = c->smtp.timeout;
+	sc.allow = d->allow;
+	sc.nallow = c->listen.allow.n;
+	d->smtp = smtp_server_new(d->base, d->spool, &sc, accepted, d);
+	start_listeners(d);
+	log_info("- daemon upstream=%s:%d tls=%s sessions=%d", uc.host,
+	    uc.port, uc.wrapper ? "wrapper" : "starttls", uc.sessions);
+}
+
+/*
+ * Shutdown order: stop accepting; let the sync thread finish so every
+ * commit's client is answered; then close sessions (in-flight upstream
+ * transactions are given back and stay in the spool).
+ */
+static void
+teardown(struct daemon *d)
+{
+	smtp_server_stop_listening(d->smtp);
+	spool_drain(d->spool);
+	smtp_server_free(d->smtp);
+	upstream_free(d->up);
+	spool_drain(d->spool);
+	scheduler_free(d->sched);
+	spool_close(d->spool);
+	evdns_base_free(d->dns, 1);
+	free(d->allow);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "version", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *file = getenv("SESRELAY_CONFIG");
+	int ch, foreground = 0, test = 0, verbose = 0;
+	struct conf_credentials cred;
+	struct daemon d;
+	struct event *sigs[4];
+	const int signums[4] = { SIGTERM, SIGINT, SIGHUP, 0 };
+	char err[CONF_ERRLEN];
+
+	if (file == NULL || *file == '\0')
+		file = SESRELAY_CONF_FILE;
+	while ((ch = getopt_long(argc, argv, "c:dftvh", longopts, NULL)) != -1)
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'd':
+			verbose = 1;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'v':
+			printf("sesrelayd %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	if (optind != argc)
+		usage();
+
+	log_init(1, verbose, "sesrelayd");
+	memset(&d, 0, sizeof(d));
+	if ((d.conf = conf_load(file, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "sesrelayd: %s\n", err);
+		return EX_CONFIG;
+	}
+	if (conf_credentials_load(d.conf->upstream.credentials, &cred, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "sesrelayd: %s\n", err);
+		return EX_CONFIG;
+	}
+	if (test) {
+		conf_dump(d.conf, stdout);
+		fprintf(stderr, "sesrelayd: %s: configuration is valid\n",
+		    file);
+		conf_credentials_clear(&cred);
+		conf_free(d.conf);
+		return 0;
+	}
+	if (d.conf->hostname[0] != '\0')
+		snprintf(d.hostname, sizeof(d.hostname), "%s",
+		    d.conf->hostname);
+	else if (gethostname(d.hostname, sizeof(d.hostname)) == -1)
+		snprintf(d.hostname, sizeof(d.hostname), "localhost");
+
+	umask(077);
+	signal(SIGPIPE, SIG_IGN);
+	if (!foreground) {
+		if (daemon(0, 0) == -1)
+			fatal("daemon");
+		log_init(0, verbose, "sesrelayd");
+	}
+	log_route_libevent();
+	if ((d.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	d.dns = evdns_base_new(d.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (d.dns == NULL)
+		d.dns = evdns_base_new(d.base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (d.dns == NULL)
+		fatalx("evdns_base_new failed");
+
+	setup(&d, &cred);
+	conf_credentials_clear(&cred);
+	for (int i = 0; signums[i] != 0; i++) {
+		sigs[i] = evsignal_new(d.base, signums[i], signal_cb, &d);
+		evsignal_add(sigs[i], NULL);
+	}
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, "READY=1");
+#endif
+	log_info("- daemon started version=%s", PACKAGE_VERSION);
+	event_base_dispatch(d.base);
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
+	teardown(&d);
+	for (int i = 0; signums[i] != 0; i++)
+		event_free(sigs[i]);
+	event_base_free(d.base);
+	conf_free(d.conf);
+	log_info("- daemon stopped");
+	return 0;
+}

@@ -1,0 +1,766 @@
+/*
+ * smtp_server.c: listeners and inbound SMTP sessions.
+ *
+ * Each session is a small state machine (INIT, HELO, MAIL, RCPT, DATA,
+ * COMMIT, CLOSING); commands are dispatched through verb_table, whose
+ * rows say in which states a verb is allowed.  Input is processed in
+ * order from the bufferevent, so pipelined commands work naturally;
+ * while a message is being committed, reading stops and resumes after
+ * the reply.  Only loopback clients, the Unix socket and networks in
+ * listen.allow may talk to us: anyone else gets 554 and is closed.
+ *
+ * Every reply carries an enhanced status code (RFC 3463).
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "conf.h"
+#include "dotstuff.h"
+#include "log.h"
+#include "smtp_parse.h"
+#include "smtp_server.h"
+#include "spool.h"
+
+#define DATA_CHUNK	65536
+#define MAX_LISTENERS	16
+
+enum session_state {
+	SS_INIT,	/* greeted, no HELO/EHLO yet */
+	SS_HELO,	/* between transactions */
+	SS_MAIL,	/* MAIL given */
+	SS_RCPT,	/* at least one RCPT */
+	SS_DATA,	/* receiving the body */
+	SS_COMMIT,	/* body complete, waiting for the spool */
+	SS_CLOSING,	/* last reply queued, close when flushed */
+};
+
+struct smtp_server {
+	struct event_base	*base;
+	struct spool		*spool;
+	struct smtp_server_config conf;
+	struct evconnlistener	*listeners[MAX_LISTENERS];
+	char			*unix_paths[MAX_LISTENERS];
+	size_t			 nlisteners;
+	void			(*accepted)(void *, const char *);
+	void			*accepted_arg;
+	size_t			 nsessions;
+	unsigned long		 serial;
+	TAILQ_HEAD(, smtp_session) sessions;
+};
+
+struct smtp_session {
+	struct smtp_server	*srv;
+	struct bufferevent	*bev;
+	enum session_state	 state;
+	unsigned long		 serial;
+	char			 client[64];
+	char			 helo[256];
+	char			 sender[SMTP_ADDR_MAX];
+	char			**rcpts;
+	size_t			 nrcpt;
+	struct spool_writer	*writer;
+	char			 id[SPOOL_ID_LEN + 1];
+	struct dot_decoder	 dec;
+	int			 too_big;
+	int			 write_failed;
+	int			 skipping_long;	/* discarding an overlong line */
+	int			 commit_pending;
+	int			 closed;	/* freed when the commit returns */
+	TAILQ_ENTRY(smtp_session) entry;
+};
+
+static void session_read(struct smtp_session *);
+static void session_free(struct smtp_session *);
+
+static void
+reply(struct smtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+reply(struct smtp_session *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void
+reset_transaction(struct smtp_session *s)
+{
+	for (size_t i = 0; i < s->nrcpt; i++)
+		free(s->rcpts[i]);
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpt = 0;
+	s->sender[0] = '\0';
+	if (s->writer != NULL) {
+		spool_writer_abort(s->writer);
+		s->writer = NULL;
+	}
+	s->too_big = s->write_failed = 0;
+	if (s->state != SS_INIT)
+		s->state = SS_HELO;
+}
+
+/* Queue the last reply and close once it is flushed. */
+static void
+close_after_reply(struct smtp_session *s)
+{
+	s->state = SS_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		session_free(s);
+}
+
+/* ---- verbs ---- */
+
+static void
+cmd_ehlo(struct smtp_session *s, const char *arg, int extended)
+{
+	const struct smtp_server_config *c = &s->srv->conf;
+
+	if (*arg == '\0') {
+		reply(s, "501 5.5.4 Syntax: %s hostname", extended ? "EHLO" :
+		    "HELO");
+		return;
+	}
+	reset_transaction(s);
+	snprintf(s->helo, sizeof(s->helo), "%s", arg);
+	s->state = SS_HELO;
+	if (!extended) {
+		reply(s, "250 %s", c->hostname);
+		return;
+	}
+	reply(s, "250-%s", c->hostname);
+	reply(s, "250-PIPELINING");
+	reply(s, "250-SIZE %lld", c->max_message_size);
+	reply(s, "250-8BITMIME");
+	reply(s, "250-ENHANCEDSTATUSCODES");
+	reply(s, "250 HELP");
+}
+
+static void
+path_error(struct smtp_session *s, enum smtp_path_result r, const char *verb)
+{
+	switch (r) {
+	case SMTP_PATH_TOO_LONG:
+		reply(s, "501 5.1.3 Error: address too long");
+		break;
+	case SMTP_PATH_NON_ASCII:
+		reply(s, "553 5.6.7 Error: non-ASCII address; Amazon SES "
+		    "accepts 7-bit addresses only");
+		break;
+	case SMTP_PATH_NO_DOMAIN:
+		reply(s, "553 5.1.3 Error: recipient address needs a domain");
+		break;
+	default:
+		reply(s, "501 5.5.4 Syntax: %s", verb);
+		break;
+	}
+}
+
+static void
+cmd_mail(struct smtp_session *s, const char *arg)
+{
+	struct smtp_mail_params p;
+	enum smtp_path_result r;
+	const char *params, *bad;
+	char addr[SMTP_ADDR_MAX];
+
+	if (s->state >= SS_MAIL) {
+		reply(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if ((r = smtp_parse_path(arg, "FROM:", 1, addr, &params)) !=
+	    SMTP_PATH_OK) {
+		path_error(s, r, "MAIL FROM:<address>");
+		return;
+	}
+	if (smtp_parse_mail_params(params, &p, &bad) == -1) {
+		reply(s, "555 5.5.4 Error: unsupported parameter \"%.*s\"",
+		    (int)strcspn(bad, " "), bad);
+		return;
+	}
+	if (p.size > s->srv->conf.max_message_size) {
+		reply(s, "552 5.3.4 Error: message size exceeds the limit of "
+		    "%lld bytes", s->srv->conf.max_message_size);
+		return;
+	}
+	memcpy(s->sender, addr, sizeof(s->sender));
+	s->state = SS_MAIL;
+	reply(s, "250 2.1.0 Ok");
+}
+
+static void
+cmd_rcpt(struct smtp_session *s, const char *arg)
+{
+	enum smtp_path_result r;
+	const char *params;
+	char addr[SMTP_ADDR_MAX], **v;
+
+	if (s->state < SS_MAIL) {
+		reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if ((r = smtp_parse_path(arg, "TO:", 0, addr, &params)) !=
+	    SMTP_PATH_OK) {
+		path_error(s, r, "RCPT TO:<address>");
+		return;
+	}
+	if (*params != '\0') {
+		reply(s, "555 5.5.4 Error: unsupported parameter \"%.*s\"",
+		    (int)strcspn(params, " "), params);
+		return;
+	}
+	if (s->nrcpt >= (size_t)s->srv->conf.max_recipients) {
+		reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	if ((v = realloc(s->rcpts, (s->nrcpt + 1) * sizeof(*v))) == NULL ||
+	    (v[s->nrcpt] = strdup(addr)) == NULL) {
+		s->rcpts = v;
+		reply(s, "452 4.3.0 Error: out of memory");
+		return;
+	}
+	s->rcpts = v;
+	s->nrcpt++;
+	s->state = SS_RCPT;
+	reply(s, "250 2.1.5 Ok");
+}
+
+static void
+cmd_data(struct smtp_session *s, const char *arg)
+{
+	if (*arg != '\0') {
+		reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (s->state == SS_MAIL) {
+		reply(s, "554 5.5.1 Error: no valid recipients");
+		return;
+	}
+	if (s->state != SS_RCPT) {
+		reply(s, "503 5.5.1 Error: need RCPT command");
+		return;
+	}
+	s->writer = spool_writer_new(s->srv->spool, s->sender, s->rcpts,
+	    s->nrcpt, s->id);
+	if (s->writer == NULL) {
+		log_warn("- smtp client=%s cannot create queue file",
+		    s->client);
+		reply(s, "451 4.3.0 Error: cannot create a queue file, try "
+		    "again later");
+		return;
+	}
+	dot_decoder_init(&s->dec);
+	s->state = SS_DATA;
+	reply(s, "354 3.0.0 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+cmd_rset(struct smtp_session *s, const char *arg)
+{
+	reset_transaction(s);
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_noop(struct smtp_session *s, const char *arg)
+{
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_quit(struct smtp_session *s, const char *arg)
+{
+	reply(s, "221 2.0.0 Bye");
+	close_after_reply(s);
+}
+
+static void
+cmd_vrfy(struct smtp_session *s, const char *arg)
+{
+	reply(s, "252 2.5.2 Cannot VRFY user, but will accept message");
+}
+
+static void
+cmd_help(struct smtp_session *s, const char *arg)
+{
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP "
+	    "QUIT VRFY HELP");
+}
+
+static void
+cmd_helo_wrap(struct smtp_session *s, const char *arg)
+{
+	cmd_ehlo(s, arg, 0);
+}
+
+static void
+cmd_ehlo_wrap(struct smtp_session *s, const char *arg)
+{
+	cmd_ehlo(s, arg, 1);
+}
+
+static const struct verb_row {
+	enum smtp_verb	 verb;
+	void		(*proceed)(struct smtp_session *, const char *);
+} verb_table[] = {
+	{ SMTP_VERB_EHLO, cmd_ehlo_wrap },
+	{ SMTP_VERB_HELO, cmd_helo_wrap },
+	{ SMTP_VERB_MAIL, cmd_mail },
+	{ SMTP_VERB_RCPT, cmd_rcpt },
+	{ SMTP_VERB_DATA, cmd_data },
+	{ SMTP_VERB_RSET, cmd_rset },
+	{ SMTP_VERB_NOOP, cmd_noop },
+	{ SMTP_VERB_QUIT, cmd_quit },
+	{ SMTP_VERB_VRFY, cmd_vrfy },
+	{ SMTP_VERB_HELP, cmd_help },
+};
+
+static void
+dispatch(struct smtp_session *s, char *line, size_t len)
+{
+	struct smtp_command cmd;
+
+	if (memchr(line, '\0', len) != NULL) {
+		reply(s, "500 5.5.2 Error: NUL character in command");
+		return;
+	}
+	if (len == 0) {
+		reply(s, "500 5.5.2 Error: empty command");
+		return;
+	}
+	smtp_parse_command(line, &cmd);
+	for (size_t i = 0; i < sizeof(verb_table) / sizeof(verb_table[0]);
+	    i++)
+		if (verb_table[i].verb == cmd.verb) {
+			verb_table[i].proceed(s, cmd.arg);
+			return;
+		}
+	if (cmd.verb == SMTP_VERB_STARTTLS || cmd.verb == SMTP_VERB_AUTH)
+		reply(s, "502 5.5.1 Error: %.*s not offered on a local "
+		    "listener", (int)cmd.verb_len, cmd.verb_text);
+	else
+		reply(s, "500 5.5.2 Error: command not recognized");
+}
+
+/* ---- DATA ---- */
+
+static void
+commit_done(void *arg, int status)
+{
+	struct smtp_session *s = arg;
+	struct smtp_server *srv = s->srv;
+	char id[SPOOL_ID_LEN + 1];
+
+	s->commit_pending = 0;
+	memcpy(id, s->id, sizeof(id));
+	if (status == 0) {
+		log_info("%s smtp accepted from=<%s> nrcpt=%zu client=%s", id,
+		    s->sender, s->nrcpt, s->client);
+		srv->accepted(srv->accepted_arg, id);
+	}
+	if (s->closed) {
+		/* The client left before the reply; the mail is kept. */
+		session_free(s);
+		return;
+	}
+	if (status == 0)
+		reply(s, "250 2.0.0 Ok: queued as %s", id);
+	else
+		reply(s, "451 4.3.0 Error: queue file write error, try again "
+		    "later");
+	reset_transaction(s);
+	bufferevent_enable(s->bev, EV_READ);
+	session_read(s);	/* pipelined commands may be waiting */
+}
+
+/* The end-of-data line was read: reply or commit. */
+static void
+data_end(struct smtp_session *s)
+{
+	off_t size = spool_writer_size(s->writer);
+
+	if (s->too_big) {
+		log_info("- smtp refused size>%lld from=<%s> client=%s",
+		    s->srv->conf.max_message_size, s->sender, s->client);
+		reply(s, "552 5.3.4 Error: message size exceeds the limit of "
+		    "%lld bytes", s->srv->conf.max_message_size);
+		reset_transaction(s);
+		return;
+	}
+	if (s->write_failed) {
+		log_warn("%s smtp queue file write failed", s->id);
+		reply(s, "451 4.3.0 Error: queue file write error, try again "
+		    "later");
+		reset_transaction(s);
+		return;
+	}
+	log_debug("%s smtp committing size=%lld", s->id, (long long)size);
+	s->state = SS_COMMIT;
+	s->commit_pending = 1;
+	bufferevent_disable(s->bev, EV_READ);
+	spool_writer_commit(s->writer, commit_done, s);
+	s->writer = NULL;
+}
+
+/* Feed body bytes through the decoder into the spool. */
+static void
+data_read(struct smtp_session *s, struct evbuffer *in)
+{
+	static char out[2 * DATA_CHUNK + 2];
+	struct evbuffer_iovec v;
+	size_t used, outlen;
+	int done = 0;
+
+	while (!done && evbuffer_peek(in, -1, NULL, &v, 1) > 0 &&
+	    v.iov_len > 0) {
+		size_t len = v.iov_len > DATA_CHUNK ? DATA_CHUNK : v.iov_len;
+
+		used = dot_decode(&s->dec, v.iov_base, len, out, &outlen,
+		    &done);
+		if (!s->too_big && !s->write_failed) {
+			if (spool_writer_size(s->writer) + (off_t)outlen >
+			    s->srv->conf.max_message_size)
+				s->too_big = 1;
+			else if (spool_writer_write(s->writer, out, outlen) ==
+			    -1)
+				s->write_failed = 1;
+		}
+		evbuffer_drain(in, used);
+	}
+	if (done)
+		data_end(s);
+}
+
+/* ---- input ---- */
+
+static void
+session_read(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t max = (size_t)s->srv->conf.max_line_length;
+	struct evbuffer_ptr eol;
+	size_t eol_len, len;
+	char *line;
+
+	while (s->state != SS_CLOSING && s->state != SS_COMMIT) {
+		if (s->state == SS_DATA) {
+			data_read(s, in);
+			if (s->state == SS_DATA)
+				return;		/* need more input */
+			continue;
+		}
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			if (evbuffer_get_length(in) > max) {
+				/* Drop what we have, and the rest of the line
+				 * when it comes; answer once. */
+				evbuffer_drain(in, evbuffer_get_length(in));
+				if (!s->skipping_long)
+					reply(s, "500 5.5.2 Error: line too "
+					    "long (limit %zu)", max);
+				s->skipping_long = 1;
+			}
+			return;
+		}
+		if (s->skipping_long || (size_t)eol.pos + eol_len > max) {
+			evbuffer_drain(in, eol.pos + eol_len);
+			if (!s->skipping_long)
+				reply(s, "500 5.5.2 Error: line too long "
+				    "(limit %zu)", max);
+			s->skipping_long = 0;
+			continue;
+		}
+		if ((line = malloc(eol.pos + 1)) == NULL)
+			abort();
+		evbuffer_remove(in, line, eol.pos);
+		evbuffer_drain(in, eol_len);
+		len = eol.pos;
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		line[len] = '\0';
+		dispatch(s, line, len);
+		free(line);
+	}
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	session_read(arg);
+}
+
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (s->state == SS_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		session_free(s);
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		log_info("- smtp client=%s timeout state=%d", s->client,
+		    s->state);
+		reply(s, "421 4.4.2 %s Error: timeout exceeded",
+		    s->srv->conf.hostname);
+		close_after_reply(s);
+		return;
+	}
+	if (s->state == SS_DATA)
+		log_info("%s smtp client=%s lost connection during DATA, "
+		    "message discarded", s->id, s->client);
+	session_free(s);
+}
+
+/* ---- sessions ---- */
+
+static void
+session_free(struct smtp_session *s)
+{
+	if (s->commit_pending) {
+		/* The sync thread still owns this session's callback. */
+		s->closed = 1;
+		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+		return;
+	}
+	reset_transaction(s);
+	TAILQ_REMOVE(&s->srv->sessions, s, entry);
+	s->srv->nsessions--;
+	bufferevent_free(s->bev);
+	free(s);
+}
+
+static int
+client_allowed(const struct smtp_server *srv, const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_UNIX || netaddr_is_loopback(sa))
+		return 1;
+	for (size_t i = 0; i < srv->conf.nallow; i++)
+		if (netaddr_in_net(sa, &srv->conf.allow[i]))
+			return 1;
+	return 0;
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct smtp_server *srv = arg;
+	struct smtp_session *s = calloc(1, sizeof(*s));
+	struct timeval tv = { srv->conf.timeout, 0 };
+
+	if (s == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	s->srv = srv;
+	s->serial = ++srv->serial;
+	netaddr_str(sa, s->client, sizeof(s->client));
+	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		evutil_closesocket(fd);
+		free(s);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&srv->sessions, s, entry);
+	srv->nsessions++;
+	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (!client_allowed(srv, sa)) {
+		log_warnx("- smtp refused client=%s: not loopback and not in "
+		    "listen.allow", s->client);
+		reply(s, "554 5.7.1 %s: access denied", s->client);
+		close_after_reply(s);
+		return;
+	}
+	log_debug("- smtp connect client=%s", s->client);
+	reply(s, "220 %s ESMTP sesrelay", srv->conf.hostname);
+}
+
+struct smtp_server *
+smtp_server_new(struct event_base *base, struct spool *spool,
+    const struct smtp_server_config *c, void (*accepted)(void *, const char *),
+    void *arg)
+{
+	struct smtp_server *srv = calloc(1, sizeof(*srv));
+
+	if (srv == NULL)
+		abort();
+	srv->base = base;
+	srv->spool = spool;
+	srv->conf = *c;
+	srv->accepted = accepted;
+	srv->accepted_arg = arg;
+	TAILQ_INIT(&srv->sessions);
+	return srv;
+}
+
+static int
+add_listener(struct smtp_server *srv, int fd, const char *what, char *err,
+    size_t errlen)
+{
+	struct evconnlistener *l;
+
+	if (srv->nlisteners == MAX_LISTENERS) {
+		snprintf(err, errlen, "%s: too many listeners", what);
+		close(fd);
+		return -1;
+	}
+	l = evconnlistener_new(srv->base, accept_cb, srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128, fd);
+	if (l == NULL) {
+		snprintf(err, errlen, "%s: cannot listen", what);
+		close(fd);
+		return -1;
+	}
+	srv->listeners[srv->nlisteners++] = l;
+	return 0;
+}
+
+int
+smtp_server_listen_tcp(struct smtp_server *srv, const char *hostport,
+    char *err, size_t errlen)
+{
+	struct addrinfo hints, *res;
+	char host[INET6_ADDRSTRLEN + 1], port[8];
+	int p, fd, on = 1;
+
+	if (conf_parse_hostport(hostport, host, sizeof(host), &p) == -1) {
+		snprintf(err, errlen, "%s: bad address", hostport);
+		return -1;
+	}
+	snprintf(port, sizeof(port), "%d", p);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &res) != 0) {
+		snprintf(err, errlen, "%s: bad address", hostport);
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		goto syserr;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, 128) == -1)
+		goto syserr;
+	freeaddrinfo(res);
+	log_info("- smtp listening on %s", hostport);
+	return add_listener(srv, fd, hostport, err, errlen);
+syserr:
+	snprintf(err, errlen, "%s: %s", hostport, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	freeaddrinfo(res);
+	return -1;
+}
+
+int
+smtp_server_listen_unix(struct smtp_server *srv, const char *path, char *err,
+    size_t errlen)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	/* Replace a stale socket, never any other kind of file. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "%s: exists and is not a socket",
+			    path);
+			return -1;
+		}
+		unlink(path);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(path, 0666) == -1 || listen(fd, 128) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if ((srv->unix_paths[srv->nlisteners] = strdup(path)) == NULL)
+		abort();
+	log_info("- smtp listening on %s", path);
+	return add_listener(srv, fd, path, err, errlen);
+}
+
+void
+smtp_server_stop_listening(struct smtp_server *srv)
+{
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		evconnlistener_free(srv->listeners[i]);
+		if (srv->unix_paths[i] != NULL) {
+			unlink(srv->unix_paths[i]);
+			free(srv->unix_paths[i]);
+			srv->unix_paths[i] = NULL;
+		}
+	}
+	srv->nlisteners = 0;
+}
+
+size_t
+smtp_server_session_count(const struct smtp_server *srv)
+{
+	return srv->nsessions;
+}
+
+void
+smtp_server_free(struct smtp_server *srv)
+{
+	struct smtp_session *s, *next;
+
+	if (srv == NULL)
+		return;
+	smtp_server_stop_listening(srv);
+	for (s = TAILQ_FIRST(&srv->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		/* spool_drain() ran first: no commit is pending here. */
+		session_free(s);
+	}
+	free(srv);
+}

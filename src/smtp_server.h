@@ -1,0 +1,43 @@
+/*
+ * smtp_server.h: the inbound ESMTP server (TCP listeners, Unix socket).
+ *
+ * A message is answered 250 only after the spool reported it durable;
+ * then accepted() is called with its queue id.
+ */
+#ifndef SESRELAY_SMTP_SERVER_H
+#define SESRELAY_SMTP_SERVER_H
+
+#include <stddef.h>
+
+#include "netaddr.h"
+
+struct event_base;
+struct spool;
+struct smtp_server;
+
+struct smtp_server_config {
+	const char		*hostname;
+	long long		 max_message_size;
+	long long		 max_recipients;
+	long long		 max_line_length;
+	long long		 timeout;
+	const struct netaddr_net *allow;	/* besides loopback */
+	size_t			 nallow;
+};
+
+struct smtp_server *smtp_server_new(struct event_base *, struct spool *,
+    const struct smtp_server_config *,
+    void (*accepted)(void *arg, const char *id), void *arg);
+/* Listen on "ADDR:PORT" / "[V6]:PORT"; 0, or -1 with err. */
+int smtp_server_listen_tcp(struct smtp_server *, const char *hostport,
+    char *err, size_t errlen);
+/* Listen on a Unix socket at path (replacing a stale one); 0 or -1. */
+int smtp_server_listen_unix(struct smtp_server *, const char *path,
+    char *err, size_t errlen);
+/* Stop accepting new connections. */
+void smtp_server_stop_listening(struct smtp_server *);
+/* Sessions currently open. */
+size_t smtp_server_session_count(const struct smtp_server *);
+void smtp_server_free(struct smtp_server *);
+
+#endif

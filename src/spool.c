@@ -1,0 +1,1010 @@
+/*
+ * spool.c: the on-disk queue and its sync thread.
+ *
+ * Layout under the spool directory:
+ *   tmp/<id>        a message being received; never acknowledged
+ *   queue/<id>      a committed message (immutable once there)
+ *   state/<id>      its delivery state, replaced atomically
+ *   corrupt/<id>    files that did not parse, kept for the operator
+ *
+ * Message file format, version 1 (text envelope, then the body):
+ *   "SESRELAY 1\n" "id <id>\n" "arrived <unix time>\n"
+ *   "size <20 digits>\n" "from <addr>\n" ("rcpt <addr>\n")+ "\n"
+ *   <body: exactly size bytes, CRLF lines, not dot-stuffed>
+ *   "END <id>\n"
+ * The size field is written as zeros and patched before the fsync; a
+ * file whose length is not exactly header + size + trailer, or whose
+ * trailer is not "END <id>\n", is refused: a file cut short at any byte
+ * is never taken for a message.
+ *
+ * State file format: "SESRELAY-STATE 1\n" "attempts N\n" "next T\n"
+ * ("rcpt I done|failed [reply]\n")* "END\n".
+ *
+ * Durability order for a commit (why each step matters):
+ *   1. write tmp/<id> (in the loop: page cache only)
+ *   2. fdatasync the file: its bytes are on disk before it has a name
+ *      in queue/, so a crash never shows a queued name with missing data
+ *   3. rename into queue/: the atomic moment the message exists
+ *   4. fsync queue/: the rename itself is on disk
+ *   5. only now the callback runs and the client may hear 250.
+ * Steps 2-4 run on the sync thread, batched: one fsync of queue/ covers
+ * every rename of the batch (group commit).  The thread wakes the loop
+ * through an eventfd.
+ */
+#include "config.h"
+
+#include <sys/eventfd.h>
+#include <sys/queue.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "spool.h"
+
+#define SIZE_DIGITS	20
+#define MAX_HEADER	(1024 * 1024)
+
+enum job_type { JOB_COMMIT, JOB_STATE, JOB_REMOVE };
+
+struct job {
+	enum job_type		 type;
+	int			 fd;
+	char			 id[SPOOL_ID_LEN + 1];
+	char			*data;
+	size_t			 len;
+	spool_done_cb		 cb;
+	void			*arg;
+	int			 status;
+	TAILQ_ENTRY(job)	 entry;
+};
+TAILQ_HEAD(jobq, job);
+
+struct spool {
+	char		*dir;
+	int		 tmpfd, queuefd, statefd, corruptfd;
+	struct event	*wake_ev;
+	int		 wakefd;
+	pthread_t	 thread;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	struct jobq	 todo;		/* loop -> thread */
+	struct jobq	 done;		/* thread -> loop */
+	size_t		 npending;	/* loop side count */
+	int		 stopping;
+};
+
+struct spool_writer {
+	struct spool	*spool;
+	int		 fd;
+	char		 id[SPOOL_ID_LEN + 1];
+	off_t		 size_field;	/* offset of the size digits */
+	off_t		 body_size;
+	int		 error;		/* first write errno, sticky */
+};
+
+struct spool_reader {
+	int	 fd;
+	off_t	 left;
+};
+
+/* ---- the sync thread ---- */
+
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Steps 2-3 of a commit; the directory fsync comes after the batch. */
+static void
+job_commit(struct spool *s, struct job *j)
+{
+	j->status = 0;
+	if (fdatasync(j->fd) == -1)
+		j->status = errno;
+	if (close(j->fd) == -1 && j->status == 0)
+		j->status = errno;
+	j->fd = -1;
+	if (j->status == 0 && renameat(s->tmpfd, j->id, s->queuefd, j->id) ==
+	    -1)
+		j->status = errno;
+	if (j->status != 0)
+		unlinkat(s->tmpfd, j->id, 0);
+}
+
+/* State files are replaced whole: write <id>.tmp, sync, rename over. */
+static void
+job_state(struct spool *s, struct job *j)
+{
+	char tmp[SPOOL_ID_LEN + 8];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", j->id);
+	j->status = 0;
+	fd = openat(s->statefd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600);
+	if (fd == -1) {
+		j->status = errno;
+		return;
+	}
+	if (write_all(fd, j->data, j->len) == -1 || fdatasync(fd) == -1)
+		j->status = errno;
+	if (close(fd) == -1 && j->status == 0)
+		j->status = errno;
+	if (j->status == 0 && renameat(s->statefd, tmp, s->statefd, j->id) ==
+	    -1)
+		j->status = errno;
+	if (j->status != 0)
+		unlinkat(s->statefd, tmp, 0);
+}
+
+/* The message goes first: a state file without a message is cleaned at start. */
+static void
+job_remove(struct spool *s, struct job *j)
+{
+	j->status = 0;
+	if (unlinkat(s->queuefd, j->id, 0) == -1 && errno != ENOENT)
+		j->status = errno;
+	if (unlinkat(s->statefd, j->id, 0) == -1 && errno != ENOENT &&
+	    j->status == 0)
+		j->status = errno;
+}
+
+static void
+run_batch(struct spool *s, struct jobq *batch)
+{
+	struct job *j;
+	int sync_queue = 0, sync_state = 0, err;
+
+	TAILQ_FOREACH(j, batch, entry) {
+		switch (j->type) {
+		case JOB_COMMIT:
+			job_commit(s, j);
+			sync_queue = 1;
+			break;
+		case JOB_STATE:
+			job_state(s, j);
+			sync_state = 1;
+			break;
+		case JOB_REMOVE:
+			job_remove(s, j);
+			sync_queue = sync_state = 1;
+			break;
+		}
+	}
+	/* Step 4: one directory sync covers every rename in the batch. */
+	if (sync_queue && fsync(s->queuefd) == -1) {
+		err = errno;
+		TAILQ_FOREACH(j, batch, entry)
+			if (j->type == JOB_COMMIT && j->status == 0)
+				j->status = err;
+	}
+	if (sync_state && fsync(s->statefd) == -1) {
+		err = errno;
+		TAILQ_FOREACH(j, batch, entry)
+			if (j->type == JOB_STATE && j->status == 0)
+				j->status = err;
+	}
+}
+
+static void *
+sync_thread(void *arg)
+{
+	struct spool *s = arg;
+	struct jobq batch;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (TAILQ_EMPTY(&s->todo) && !s->stopping)
+			pthread_cond_wait(&s->cond, &s->lock);
+		if (TAILQ_EMPTY(&s->todo) && s->stopping)
+			break;
+		TAILQ_INIT(&batch);
+		TAILQ_CONCAT(&batch, &s->todo, entry);
+		pthread_mutex_unlock(&s->lock);
+
+		run_batch(s, &batch);
+
+		pthread_mutex_lock(&s->lock);
+		TAILQ_CONCAT(&s->done, &batch, entry);
+		if (write(s->wakefd, &one, sizeof(one)) == -1 &&
+		    errno != EAGAIN)
+			log_warn("- spool wake");
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* On the loop: run the callbacks of finished jobs. */
+static void
+spool_wake_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct spool *s = arg;
+	struct jobq done;
+	struct job *j;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_warn("- spool wake read");
+	TAILQ_INIT(&done);
+	pthread_mutex_lock(&s->lock);
+	TAILQ_CONCAT(&done, &s->done, entry);
+	pthread_mutex_unlock(&s->lock);
+	while ((j = TAILQ_FIRST(&done)) != NULL) {
+		TAILQ_REMOVE(&done, j, entry);
+		s->npending--;
+		if (j->status != 0)
+			log_warnx("%s spool sync failed op=%s error=\"%s\"",
+			    j->id, j->type == JOB_COMMIT ? "commit" :
+			    j->type == JOB_STATE ? "state" : "remove",
+			    strerror(j->status));
+		if (j->cb != NULL)
+			j->cb(j->arg, j->status);
+		free(j->data);
+		free(j);
+	}
+}
+
+static void
+submit(struct spool *s, struct job *j)
+{
+	s->npending++;
+	pthread_mutex_lock(&s->lock);
+	TAILQ_INSERT_TAIL(&s->todo, j, entry);
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static struct job *
+job_new(enum job_type type, const char *id, spool_done_cb cb, void *arg)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		abort();
+	j->type = type;
+	j->fd = -1;
+	snprintf(j->id, sizeof(j->id), "%s", id);
+	j->cb = cb;
+	j->arg = arg;
+	return j;
+}
+
+size_t
+spool_pending(const struct spool *s)
+{
+	return s->npending;
+}
+
+void
+spool_drain(struct spool *s)
+{
+	struct pollfd pfd = { .fd = s->wakefd, .events = POLLIN };
+
+	while (s->npending > 0) {
+		if (poll(&pfd, 1, 1000) == -1 && errno != EINTR)
+			break;
+		spool_wake_cb(s->wakefd, EV_READ, s);
+	}
+}
+
+/* ---- open / close ---- */
+
+static int
+open_subdir(int dirfd, const char *name, char *err, size_t errlen,
+    const char *top)
+{
+	int fd;
+
+	if (mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "%s/%s: cannot create: %s", top, name,
+		    strerror(errno));
+		return -1;
+	}
+	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		snprintf(err, errlen, "%s/%s: cannot open: %s", top, name,
+		    strerror(errno));
+	return fd;
+}
+
+struct spool *
+spool_open(const char *dir, struct event_base *base, char *err,
+    size_t errlen)
+{
+	struct spool *s;
+	int top;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: cannot create spool: %s", dir,
+		    strerror(errno));
+		return NULL;
+	}
+	if ((top = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: cannot open spool: %s", dir,
+		    strerror(errno));
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL || (s->dir = strdup(dir)) ==
+	    NULL)
+		abort();
+	s->tmpfd = s->queuefd = s->statefd = s->corruptfd = s->wakefd = -1;
+	if ((s->tmpfd = open_subdir(top, "tmp", err, errlen, dir)) == -1 ||
+	    (s->queuefd = open_subdir(top, "queue", err, errlen, dir)) == -1 ||
+	    (s->statefd = open_subdir(top, "state", err, errlen, dir)) == -1 ||
+	    (s->corruptfd = open_subdir(top, "corrupt", err, errlen, dir)) ==
+	    -1)
+		goto fail;
+	/* The new subdirectories' names must be durable too. */
+	fsync(top);
+	close(top);
+	top = -1;
+	if ((s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	TAILQ_INIT(&s->todo);
+	TAILQ_INIT(&s->done);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->wake_ev = event_new(base, s->wakefd, EV_READ | EV_PERSIST,
+	    spool_wake_cb, s);
+	event_add(s->wake_ev, NULL);
+	if ((errno = pthread_create(&s->thread, NULL, sync_thread, s)) != 0)
+		fatal("pthread_create");
+	return s;
+fail:
+	if (top != -1)
+		close(top);
+	spool_close(s);
+	return NULL;
+}
+
+/* Stop the sync thread after it finished every queued job. */
+void
+spool_close(struct spool *s)
+{
+	if (s == NULL)
+		return;
+	if (s->wake_ev != NULL) {
+		pthread_mutex_lock(&s->lock);
+		s->stopping = 1;
+		pthread_cond_signal(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->thread, NULL);
+		spool_wake_cb(s->wakefd, EV_READ, s);
+		event_free(s->wake_ev);
+	}
+	if (s->wakefd != -1)
+		close(s->wakefd);
+	if (s->tmpfd != -1)
+		close(s->tmpfd);
+	if (s->queuefd != -1)
+		close(s->queuefd);
+	if (s->statefd != -1)
+		close(s->statefd);
+	if (s->corruptfd != -1)
+		close(s->corruptfd);
+	free(s->dir);
+	free(s);
+}
+
+/* ---- writing ---- */
+
+/* Time-ordered ids: 8 hex digits of seconds, 8 random. */
+static void
+new_id(char id[SPOOL_ID_LEN + 1])
+{
+	uint32_t r;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint32_t)random();
+	snprintf(id, SPOOL_ID_LEN + 1, "%08x%08x", (unsigned)time(NULL), r);
+}
+
+struct spool_writer *
+spool_writer_new(struct spool *s, const char *sender, char *const *rcpts,
+    size_t nrcpt, char id_out[SPOOL_ID_LEN + 1])
+{
+	struct spool_writer *w;
+	char head[512];
+	int n, tries;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	w->spool = s;
+	for (tries = 0; tries < 10; tries++) {
+		new_id(w->id);
+		w->fd = openat(s->tmpfd, w->id, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0600);
+		if (w->fd != -1 || errno != EEXIST)
+			break;
+	}
+	if (w->fd == -1) {
+		free(w);
+		return NULL;
+	}
+	n = snprintf(head, sizeof(head), "SESRELAY %d\nid %s\narrived %lld\n"
+	    "size ", SPOOL_FORMAT, w->id, (long long)time(NULL));
+	w->size_field = n;
+	n += snprintf(head + n, sizeof(head) - n, "%0*d\nfrom %s\n",
+	    SIZE_DIGITS, 0, sender);
+	if (write_all(w->fd, head, n) == -1)
+		w->error = errno;
+	for (size_t i = 0; i < nrcpt && w->error == 0; i++) {
+		n = snprintf(head, sizeof(head), "rcpt %s\n", rcpts[i]);
+		if (write_all(w->fd, head, n) == -1)
+			w->error = errno;
+	}
+	if (w->error == 0 && write_all(w->fd, "\n", 1) == -1)
+		w->error = errno;
+	if (w->error != 0) {
+		errno = w->error;
+		spool_writer_abort(w);
+		return NULL;
+	}
+	memcpy(id_out, w->id, SPOOL_ID_LEN + 1);
+	return w;
+}
+
+int
+spool_writer_write(struct spool_writer *w, const void *buf, size_t len)
+{
+	if (w->error != 0)
+		return -1;
+	if (write_all(w->fd, buf, len) == -1) {
+		w->error = errno;
+		return -1;
+	}
+	w->body_size += len;
+	return 0;
+}
+
+off_t
+spool_writer_size(const struct spool_writer *w)
+{
+	return w->body_size;
+}
+
+void
+spool_writer_abort(struct spool_writer *w)
+{
+	close(w->fd);
+	unlinkat(w->spool->tmpfd, w->id, 0);
+	free(w);
+}
+
+void
+spool_writer_commit(struct spool_writer *w, spool_done_cb cb, void *arg)
+{
+	struct job *j = job_new(JOB_COMMIT, w->id, cb, arg);
+	struct spool *s;
+	char buf[SIZE_DIGITS + 2];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "END %s\n", w->id);
+	if (w->error == 0 && write_all(w->fd, buf, n) == -1)
+		w->error = errno;
+	snprintf(buf, sizeof(buf), "%0*lld", SIZE_DIGITS,
+	    (long long)w->body_size);
+	if (w->error == 0 && pwrite(w->fd, buf, SIZE_DIGITS, w->size_field) !=
+	    SIZE_DIGITS)
+		w->error = errno ? errno : EIO;
+	if (w->error != 0) {
+		/* Never hand a broken file to the queue: fail through the
+		 * same callback path, from the loop. */
+		j->status = w->error;
+		close(w->fd);
+		unlinkat(w->spool->tmpfd, w->id, 0);
+		w->spool->npending++;
+		pthread_mutex_lock(&w->spool->lock);
+		TAILQ_INSERT_TAIL(&w->spool->done, j, entry);
+		pthread_mutex_unlock(&w->spool->lock);
+		event_active(w->spool->wake_ev, EV_READ, 0);
+		free(w);
+		return;
+	}
+	j->fd = w->fd;
+	s = w->spool;
+	free(w);
+	submit(s, j);
+}
+
+/* ---- parsing ---- */
+
+void
+spool_envelope_free(struct spool_envelope *e)
+{
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < e->nrcpt; i++) {
+		free(e->rcpts[i]);
+		if (e->reply)
+			free(e->reply[i]);
+	}
+	free(e->rcpts);
+	free(e->reply);
+	free(e->status);
+	free(e->sender);
+	free(e);
+}
+
+static int
+is_hex_id(const char *p, size_t len)
+{
+	if (len != SPOOL_ID_LEN)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* Take the next "\n"-terminated line of [*p, end); NULL if none. */
+static const char *
+next_line(const char **p, const char *end, size_t *len)
+{
+	const char *start = *p, *nl = memchr(start, '\n', end - start);
+
+	if (nl == NULL)
+		return NULL;
+	*len = nl - start;
+	*p = nl + 1;
+	return start;
+}
+
+/* Parse a decimal field "<key> <digits>" exactly; -1 if not. */
+static int
+field_num(const char *line, size_t len, const char *key, long long *out)
+{
+	size_t kl = strlen(key);
+	long long v = 0;
+
+	if (len <= kl + 1 || memcmp(line, key, kl) != 0 || line[kl] != ' ')
+		return -1;
+	for (size_t i = kl + 1; i < len; i++) {
+		if (line[i] < '0' || line[i] > '9' || v > (1LL << 50))
+			return -1;
+		v = v * 10 + (line[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static char *
+field_str(const char *line, size_t len, const char *key, int allow_empty)
+{
+	size_t kl = strlen(key);
+	char *s;
+
+	if (len < kl + 1 || memcmp(line, key, kl) != 0 || line[kl] != ' ')
+		return NULL;
+	if (len == kl + 1 && !allow_empty)
+		return NULL;
+	if (memchr(line + kl + 1, '\0', len - kl - 1) != NULL)
+		return NULL;
+	if ((s = strndup(line + kl + 1, len - kl - 1)) == NULL)
+		abort();
+	return s;
+}
+
+struct spool_envelope *
+spool_parse_message(const char *buf, size_t len, off_t file_size,
+    off_t *body_off)
+{
+	const char *p = buf, *end = buf + len, *l;
+	struct spool_envelope *e;
+	long long n;
+	size_t ll;
+	char trailer[SPOOL_ID_LEN + 6];
+
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		abort();
+	if ((l = next_line(&p, end, &ll)) == NULL || ll != 10 ||
+	    memcmp(l, "SESRELAY 1", 10) != 0)
+		goto bad;
+	if ((l = next_line(&p, end, &ll)) == NULL || ll != 3 + SPOOL_ID_LEN ||
+	    memcmp(l, "id ", 3) != 0 || !is_hex_id(l + 3, SPOOL_ID_LEN))
+		goto bad;
+	memcpy(e->id, l + 3, SPOOL_ID_LEN);
+	if ((l = next_line(&p, end, &ll)) == NULL ||
+	    field_num(l, ll, "arrived", &n) == -1)
+		goto bad;
+	e->arrived = (time_t)n;
+	if ((l = next_line(&p, end, &ll)) == NULL || ll != 5 + SIZE_DIGITS ||
+	    field_num(l, ll, "size", &n) == -1)
+		goto bad;
+	e->body_size = (off_t)n;
+	if ((l = next_line(&p, end, &ll)) == NULL ||
+	    (e->sender = field_str(l, ll, "from", 1)) == NULL)
+		goto bad;
+	while ((l = next_line(&p, end, &ll)) != NULL && ll > 0) {
+		char *r = field_str(l, ll, "rcpt", 0), **v;
+		if (r == NULL)
+			goto bad;
+		if ((v = realloc(e->rcpts, (e->nrcpt + 1) * sizeof(*v))) ==
+		    NULL)
+			abort();
+		e->rcpts = v;
+		e->rcpts[e->nrcpt++] = r;
+	}
+	if (l == NULL || e->nrcpt == 0)
+		goto bad;
+	*body_off = p - buf;
+	/* The file must be exactly header + body + trailer. */
+	n = snprintf(trailer, sizeof(trailer), "END %s\n", e->id);
+	if (file_size != *body_off + e->body_size + n)
+		goto bad;
+	if ((off_t)len == file_size &&
+	    memcmp(buf + file_size - n, trailer, n) != 0)
+		goto bad;
+	if ((e->status = calloc(e->nrcpt, sizeof(*e->status))) == NULL ||
+	    (e->reply = calloc(e->nrcpt, sizeof(*e->reply))) == NULL)
+		abort();
+	return e;
+bad:
+	spool_envelope_free(e);
+	return NULL;
+}
+
+int
+spool_parse_state(struct spool_envelope *e, const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len, *l;
+	long long n;
+	size_t ll;
+
+	if ((l = next_line(&p, end, &ll)) == NULL || ll != 16 ||
+	    memcmp(l, "SESRELAY-STATE 1", 16) != 0)
+		return -1;
+	if ((l = next_line(&p, end, &ll)) == NULL ||
+	    field_num(l, ll, "attempts", &n) == -1)
+		return -1;
+	e->attempts = (unsigned)n;
+	if ((l = next_line(&p, end, &ll)) == NULL ||
+	    field_num(l, ll, "next", &n) == -1)
+		return -1;
+	e->next_attempt = (time_t)n;
+	while ((l = next_line(&p, end, &ll)) != NULL) {
+		char *q;
+		unsigned long idx;
+		const char *rest;
+
+		if (ll == 3 && memcmp(l, "END", 3) == 0)
+			return p == end ? 0 : -1;
+		if (ll < 7 || memcmp(l, "rcpt ", 5) != 0)
+			return -1;
+		idx = strtoul(l + 5, &q, 10);
+		if (q == l + 5 || q >= l + ll || *q != ' ' || idx >= e->nrcpt)
+			return -1;
+		rest = q + 1;
+		if (l + ll - rest >= 4 && memcmp(rest, "done", 4) == 0)
+			e->status[idx] = SPOOL_RCPT_DONE, rest += 4;
+		else if (l + ll - rest >= 6 && memcmp(rest, "failed", 6) == 0)
+			e->status[idx] = SPOOL_RCPT_FAILED, rest += 6;
+		else
+			return -1;
+		if (rest < l + ll) {
+			if (*rest != ' ')
+				return -1;
+			free(e->reply[idx]);
+			if ((e->reply[idx] = strndup(rest + 1, l + ll - rest - 1))
+			    == NULL)
+				abort();
+		}
+	}
+	return -1;	/* no END: cut short */
+}
+
+/* Read a whole small file (at most max bytes) at dirfd/name. */
+static char *
+read_small(int dirfd, const char *name, size_t max, size_t *len,
+    off_t *file_size)
+{
+	struct stat st;
+	ssize_t n;
+	size_t want;
+	char *buf;
+	int fd;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
+	    -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	want = (size_t)st.st_size < max ? (size_t)st.st_size : max;
+	if ((buf = malloc(want + 1)) == NULL)
+		abort();
+	n = pread(fd, buf, want, 0);
+	close(fd);
+	if (n < 0 || (size_t)n != want) {
+		free(buf);
+		errno = EIO;
+		return NULL;
+	}
+	buf[want] = '\0';
+	*len = want;
+	*file_size = st.st_size;
+	return buf;
+}
+
+/* Check the trailer of a file too big to read whole. */
+static int
+trailer_ok(int dirfd, const struct spool_envelope *e, off_t file_size)
+{
+	char want[SPOOL_ID_LEN + 6], got[SPOOL_ID_LEN + 6];
+	int fd, n = snprintf(want, sizeof(want), "END %s\n", e->id), ok;
+
+	if ((fd = openat(dirfd, e->id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
+	    -1)
+		return 0;
+	ok = pread(fd, got, n, file_size - n) == n && memcmp(got, want, n) == 0;
+	close(fd);
+	return ok;
+}
+
+struct spool_envelope *
+spool_load(struct spool *s, const char *id)
+{
+	struct spool_envelope *e;
+	off_t size, body_off;
+	size_t len;
+	char *buf;
+
+	if ((buf = read_small(s->queuefd, id, MAX_HEADER, &len, &size)) ==
+	    NULL)
+		return NULL;
+	e = spool_parse_message(buf, len, size, &body_off);
+	free(buf);
+	if (e == NULL || strcmp(e->id, id) != 0 ||
+	    ((off_t)len < size && !trailer_ok(s->queuefd, e, size))) {
+		spool_envelope_free(e);
+		errno = EBADMSG;
+		return NULL;
+	}
+	if ((buf = read_small(s->statefd, id, MAX_HEADER, &len, &size)) !=
+	    NULL) {
+		if (spool_parse_state(e, buf, len) == -1) {
+			/* A bad state file costs at most a resend. */
+			log_warnx("%s spool state unreadable, delivering to "
+			    "all recipients again", id);
+			for (size_t i = 0; i < e->nrcpt; i++)
+				e->status[i] = SPOOL_RCPT_PENDING;
+			e->attempts = 0;
+			e->next_attempt = 0;
+		}
+		free(buf);
+	}
+	return e;
+}
+
+/* ---- state, removal ---- */
+
+void
+spool_state_save(struct spool *s, const struct spool_envelope *e,
+    spool_done_cb cb, void *arg)
+{
+	struct job *j = job_new(JOB_STATE, e->id, cb, arg);
+	FILE *fp = open_memstream(&j->data, &j->len);
+
+	if (fp == NULL)
+		abort();
+	fprintf(fp, "SESRELAY-STATE 1\nattempts %u\nnext %lld\n", e->attempts,
+	    (long long)e->next_attempt);
+	for (size_t i = 0; i < e->nrcpt; i++) {
+		if (e->status[i] == SPOOL_RCPT_PENDING)
+			continue;
+		fprintf(fp, "rcpt %zu %s", i, e->status[i] == SPOOL_RCPT_DONE ?
+		    "done" : "failed");
+		if (e->reply[i] != NULL) {
+			fputc(' ', fp);
+			for (const char *c = e->reply[i]; *c; c++)
+				fputc(*c == '\n' || *c == '\r' ? ' ' : *c, fp);
+		}
+		fputc('\n', fp);
+	}
+	fputs("END\n", fp);
+	fclose(fp);
+	submit(s, j);
+}
+
+void
+spool_remove(struct spool *s, const char *id, spool_done_cb cb, void *arg)
+{
+	submit(s, job_new(JOB_REMOVE, id, cb, arg));
+}
+
+/* ---- reading bodies ---- */
+
+struct spool_reader *
+spool_reader_open(struct spool *s, const char *id)
+{
+	struct spool_envelope *e;
+	struct spool_reader *r;
+	off_t size, body_off;
+	size_t len;
+	char *buf;
+
+	if ((buf = read_small(s->queuefd, id, MAX_HEADER, &len, &size)) ==
+	    NULL)
+		return NULL;
+	e = spool_parse_message(buf, len, size, &body_off);
+	free(buf);
+	if (e == NULL) {
+		errno = EBADMSG;
+		return NULL;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		abort();
+	r->left = e->body_size;
+	spool_envelope_free(e);
+	if ((r->fd = openat(s->queuefd, id, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || lseek(r->fd, body_off, SEEK_SET) == -1) {
+		if (r->fd != -1)
+			close(r->fd);
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+ssize_t
+spool_reader_read(struct spool_reader *r, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (r->left == 0)
+		return 0;
+	if ((off_t)len > r->left)
+		len = (size_t)r->left;
+	do
+		n = read(r->fd, buf, len);
+	while (n == -1 && errno == EINTR);
+	if (n == 0) {
+		errno = EIO;	/* shorter than its header says */
+		return -1;
+	}
+	if (n > 0)
+		r->left -= n;
+	return n;
+}
+
+void
+spool_reader_close(struct spool_reader *r)
+{
+	if (r == NULL)
+		return;
+	close(r->fd);
+	free(r);
+}
+
+/* ---- start-up scan ---- */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* List a directory's entry names (no dot files). */
+static char **
+list_dir(int dirfd, size_t *n)
+{
+	int fd = dup(dirfd);
+	DIR *d;
+	struct dirent *de;
+	char **v = calloc(1, sizeof(*v));
+
+	*n = 0;
+	if (v == NULL)
+		abort();
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		free(v);
+		return NULL;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if ((v = realloc(v, (*n + 1) * sizeof(*v))) == NULL ||
+		    (v[*n] = strdup(de->d_name)) == NULL)
+			abort();
+		(*n)++;
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(v, *n, sizeof(*v), cmp_str);
+	return v;
+}
+
+static void
+free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Move a file that does not parse to corrupt/, never delete it. */
+static void
+quarantine(struct spool *s, const char *name)
+{
+	if (renameat(s->queuefd, name, s->corruptfd, name) == -1)
+		log_warn("%s spool cannot quarantine", name);
+	else
+		log_warnx("%s spool corrupt file moved to %s/corrupt/%s", name,
+		    s->dir, name);
+}
+
+int
+spool_scan(struct spool *s, void (*cb)(void *, struct spool_envelope *),
+    void *arg)
+{
+	size_t n, i, count = 0;
+	char **names;
+	struct stat st;
+
+	/* tmp/: never acknowledged, so safe to drop. */
+	if ((names = list_dir(s->tmpfd, &n)) != NULL) {
+		for (i = 0; i < n; i++)
+			unlinkat(s->tmpfd, names[i], 0);
+		if (n > 0)
+			log_info("- spool removed unfinished=%zu", n);
+		free_list(names, n);
+	}
+	/* state/: leftovers of an interrupted update, or orphans. */
+	if ((names = list_dir(s->statefd, &n)) != NULL) {
+		for (i = 0; i < n; i++)
+			if (!is_hex_id(names[i], strlen(names[i])) ||
+			    fstatat(s->queuefd, names[i], &st,
+			    AT_SYMLINK_NOFOLLOW) == -1)
+				unlinkat(s->statefd, names[i], 0);
+		free_list(names, n);
+	}
+	if ((names = list_dir(s->queuefd, &n)) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		struct spool_envelope *e;
+
+		if (!is_hex_id(names[i], strlen(names[i])) ||
+		    (e = spool_load(s, names[i])) == NULL) {
+			quarantine(s, names[i]);
+			continue;
+		}
+		count++;
+		cb(arg, e);
+	}
+	free_list(names, n);
+	fsync(s->corruptfd);
+	return (int)count;
+}

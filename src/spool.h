@@ -1,0 +1,118 @@
+/*
+ * spool.h: the durable spool, the single source of truth for mail.
+ *
+ * Only spool.c builds spool paths or opens spool files.  A message is
+ * acknowledged only after spool_writer_commit()'s callback reports
+ * success: by then its file was fsynced, renamed into queue/ and the
+ * directory fsynced.  All fsyncs run on a sync thread (group commit);
+ * callbacks run on the event loop.
+ */
+#ifndef SESRELAY_SPOOL_H
+#define SESRELAY_SPOOL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct event_base;
+struct spool;
+struct spool_writer;
+struct spool_reader;
+
+#define SPOOL_ID_LEN	16		/* hex characters */
+#define SPOOL_FORMAT	1
+
+enum spool_rcpt_status {
+	SPOOL_RCPT_PENDING = 0,
+	SPOOL_RCPT_DONE,
+	SPOOL_RCPT_FAILED,
+};
+
+/* The envelope of a stored message, and its delivery state. */
+struct spool_envelope {
+	char			 id[SPOOL_ID_LEN + 1];
+	time_t			 arrived;
+	off_t			 body_size;
+	char			*sender;
+	size_t			 nrcpt;
+	char			**rcpts;
+	/* state, from state/<id> when present */
+	enum spool_rcpt_status	*status;
+	char			**reply;	/* last reply per rcpt, or NULL */
+	unsigned		 attempts;
+	time_t			 next_attempt;
+};
+
+/* Callback for asynchronous operations: status 0 is success, else errno. */
+typedef void (*spool_done_cb)(void *arg, int status);
+
+/*
+ * Open (creating missing subdirectories) the spool at dir and start the
+ * sync thread; 0/-1 with err.
+ */
+struct spool *spool_open(const char *dir, struct event_base *base,
+    char *err, size_t errlen);
+void spool_close(struct spool *);
+
+/*
+ * Start a message: tmp/<id> is created with O_EXCL and the envelope
+ * written.  The id is copied to id_out.  NULL with errno on failure.
+ */
+struct spool_writer *spool_writer_new(struct spool *, const char *sender,
+    char *const *rcpts, size_t nrcpt, char id_out[SPOOL_ID_LEN + 1]);
+/* Append body bytes; -1 (and the writer remembers) on a write error. */
+int spool_writer_write(struct spool_writer *, const void *buf, size_t len);
+/* Body bytes written so far. */
+off_t spool_writer_size(const struct spool_writer *);
+/* Drop the message: the tmp file is removed. */
+void spool_writer_abort(struct spool_writer *);
+/*
+ * Finish and make durable.  The writer is consumed.  cb runs on the loop
+ * once the message is in queue/ and its directory synced (status 0), or
+ * after a failure (status errno; the tmp file is gone).  The envelope
+ * passed to cb-side users is loaded again with spool_load().
+ */
+void spool_writer_commit(struct spool_writer *, spool_done_cb cb, void *arg);
+
+/*
+ * Scan queue/ at start: every valid message is passed to cb; files that
+ * do not parse are moved to corrupt/ and logged; tmp/ leftovers removed.
+ * Returns the number of messages, or -1.
+ */
+int spool_scan(struct spool *, void (*cb)(void *arg,
+    struct spool_envelope *env), void *arg);
+
+/* Load one message's envelope and state; NULL with errno. */
+struct spool_envelope *spool_load(struct spool *, const char *id);
+void spool_envelope_free(struct spool_envelope *);
+
+/*
+ * Parse a message file's contents (pure; used by spool_load, the tests
+ * and the fuzzer).  buf holds the first len bytes of a file whose total
+ * size is file_size.  Returns the envelope or NULL; *body_off is where
+ * the body starts.
+ */
+struct spool_envelope *spool_parse_message(const char *buf, size_t len,
+    off_t file_size, off_t *body_off);
+/* Apply a state file's contents to env; 0 or -1 when it does not parse. */
+int spool_parse_state(struct spool_envelope *env, const char *buf,
+    size_t len);
+
+/* Record env's delivery state durably (async; cb may be NULL). */
+void spool_state_save(struct spool *, const struct spool_envelope *env,
+    spool_done_cb cb, void *arg);
+/* Remove a finished message and its state (async; cb may be NULL). */
+void spool_remove(struct spool *, const char *id, spool_done_cb cb,
+    void *arg);
+
+/* Stream a message's body. */
+struct spool_reader *spool_reader_open(struct spool *, const char *id);
+ssize_t spool_reader_read(struct spool_reader *, void *buf, size_t len);
+void spool_reader_close(struct spool_reader *);
+
+/* Jobs queued to the sync thread and not yet finished (for shutdown). */
+size_t spool_pending(const struct spool *);
+/* Block until every queued job finished and its callback ran (shutdown). */
+void spool_drain(struct spool *);
+
+#endif

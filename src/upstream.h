@@ -1,0 +1,46 @@
+/*
+ * upstream.h: the pool of sessions that relay spooled mail to SES.
+ *
+ * The pool keeps up to `sessions` connections while the scheduler has
+ * work, starts new ones as needed, backs off when connecting fails, and
+ * shares one token bucket (recipients per second) among its sessions.
+ */
+#ifndef SESRELAY_UPSTREAM_H
+#define SESRELAY_UPSTREAM_H
+
+#include <stddef.h>
+
+struct event_base;
+struct evdns_base;
+struct scheduler;
+struct spool;
+struct upstream;
+
+struct upstream_config {
+	const char	*host;		/* verified against the certificate */
+	int		 port;
+	int		 wrapper;	/* 1: TLS Wrapper, 0: STARTTLS */
+	const char	*ca_file;	/* NULL or "": system store */
+	const char	*helo_name;
+	const char	*username;
+	const char	*password;
+	int		 sessions;
+	int		 recycle_messages;
+	int		 recycle_seconds;
+	int		 idle_timeout;
+	int		 timeout;
+	double		 rate;
+};
+
+/* NULL with err when the TLS context cannot be set up (e.g. bad CA file). */
+struct upstream *upstream_new(struct event_base *, struct evdns_base *,
+    struct spool *, struct scheduler *, const struct upstream_config *,
+    char *err, size_t errlen);
+/* Work may be ready: hand it to idle sessions, open more as allowed. */
+void upstream_kick(struct upstream *);
+/* Number of open sessions. */
+size_t upstream_session_count(const struct upstream *);
+/* Close every session (transactions in flight are given back). */
+void upstream_free(struct upstream *);
+
+#endif

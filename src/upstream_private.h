@@ -1,0 +1,47 @@
+/*
+ * upstream_private.h: what upstream.c and upstream_session.c share.
+ * Nothing outside the upstream subsystem includes this.
+ */
+#ifndef SESRELAY_UPSTREAM_PRIVATE_H
+#define SESRELAY_UPSTREAM_PRIVATE_H
+
+#include <openssl/ssl.h>
+
+#include "ratelimit.h"
+#include "upstream.h"
+
+struct upstream_session;
+
+#define UPSTREAM_MAX_SESSIONS	64	/* the upper bound of upstream.sessions */
+
+struct upstream {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	struct scheduler	*sched;
+	struct spool		*spool;
+	struct upstream_config	 conf;	/* strings owned (strdup) */
+	SSL_CTX			*ssl_ctx;
+	struct ratelimit	 rate;
+	struct upstream_session	*sessions[UPSTREAM_MAX_SESSIONS];
+	size_t			 nsessions;
+	unsigned		 serial;	/* connection numbers */
+	unsigned		 failures;	/* connects failed in a row */
+	struct event		*retry_ev;	/* backoff timer */
+	int			 backing_off;
+	int			 freeing;
+};
+
+/* A session's lifetime ends: ok says whether it ever became ready. */
+void upstream_session_gone(struct upstream *, struct upstream_session *,
+    int ok);
+
+struct upstream_session *upstream_session_new(struct upstream *);
+/* 1 when connected, authenticated, and between transactions. */
+int upstream_session_is_idle(const struct upstream_session *);
+/* 1 while connecting or authenticating. */
+int upstream_session_is_starting(const struct upstream_session *);
+/* Offer work to an idle session. */
+void upstream_session_offer(struct upstream_session *);
+void upstream_session_free(struct upstream_session *);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * upstream_reply.h: pure parser for replies from the upstream (SES).
+ *
+ * Lines are fed one at a time (without CRLF); a multi-line reply
+ * ("250-...", "250 ...") is complete at its last line.
+ */
+#ifndef SESRELAY_UPSTREAM_REPLY_H
+#define SESRELAY_UPSTREAM_REPLY_H
+
+#include <stddef.h>
+
+#define UPSTREAM_REPLY_TEXT	2048
+
+struct upstream_reply {
+	int	code;			/* 0 until the first line */
+	char	enhanced[16];		/* "4.4.2" if the first line has one */
+	char	text[UPSTREAM_REPLY_TEXT];	/* lines joined by '\n' */
+	size_t	len;
+	int	lines;
+};
+
+enum {
+	UPSTREAM_REPLY_MORE = 0,	/* need another line */
+	UPSTREAM_REPLY_DONE = 1,	/* complete */
+	UPSTREAM_REPLY_BAD = -1,	/* not an SMTP reply */
+};
+
+void upstream_reply_init(struct upstream_reply *);
+int upstream_reply_feed(struct upstream_reply *, const char *line,
+    size_t len);
+
+/* The message id in SES's "250 Ok <id>"; 0 and out set, or -1. */
+int upstream_reply_ses_id(const struct upstream_reply *, char *out,
+    size_t outlen);
+
+/* 1 when a line of an EHLO reply is the keyword kw (case-insensitive). */
+int upstream_reply_has_keyword(const struct upstream_reply *,
+    const char *kw, const char **params);
+
+/* The first line of the reply as "CODE text", for logs and bounces. */
+void upstream_reply_summary(const struct upstream_reply *, char *out,
+    size_t outlen);
+
+#endif

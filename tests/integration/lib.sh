@@ -1,0 +1,166 @@
+# lib.sh: shared set-up for the integration tests (source it).
+#
+# Every test runs in its own scratch directory, against its own fake SES,
+# with its own sesrelayd; everything started here is killed on exit, and
+# a watchdog ends a test that hangs.  Only loopback addresses are used.
+# Exit codes: 0 pass, 1 fail, 77 skipped (a prerequisite is missing).
+set -u
+
+: "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)/build}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+tests=$top_srcdir/tests
+sbin=$top_builddir
+
+for tool in python3 openssl; do
+	command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool missing"; exit 77; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sesrelay-test.XXXXXX")
+chmod 755 "$work"
+pids=()
+failures=0
+
+cleanup() {
+	local rc=$?
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	[ -n "${watchdog:-}" ] && kill "$watchdog" 2>/dev/null
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+		echo "--- daemon log (tail) ---"
+		tail -n 40 "$work"/daemon*.log 2>/dev/null
+		echo "--- kept $work"
+	elif [ -z "${KEEP:-}" ]; then
+		rm -rf "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "interrupted"; exit 1' HUP INT TERM
+
+# The watchdog: a hung test fails instead of blocking CI.
+( sleep "${TEST_TIMEOUT:-300}"; echo "TIMEOUT after ${TEST_TIMEOUT:-300}s"; kill -TERM $$ ) 2>/dev/null &
+watchdog=$!
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
+check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+finish() { [ "$failures" -eq 0 ] && exit 0; echo "$failures check(s) failed"; exit 1; }
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+certs=$work/certs
+"$tests/mkcerts.sh" "$certs" >/dev/null || { echo "mkcerts failed"; exit 1; }
+
+# start_fake [MODE]: a fake SES in TLS mode MODE (starttls|wrapper).
+# Sets FAKE_PORT and FAKE_REC (the record directory).
+start_fake() {
+	local mode=${1:-starttls}
+	FAKE_REC=$work/ses
+	FAKE_FAULTS=$work/faults.json
+	rm -f "$work/fake.port"
+	python3 "$tests/fake_ses.py" --listen 127.0.0.1 --port 0 \
+		--port-file "$work/fake.port" --tls "$mode" \
+		--cert "$certs/server.pem" --key "$certs/server.key" \
+		--record "$FAKE_REC" --user AKIATESTUSER --password 'BTestPassw0rd' \
+		--faults "$FAKE_FAULTS" --log "$work/fake.log" \
+		2>>"$work/fake.err" &
+	pids+=($!)
+	FAKE_PID=$!
+	for _ in $(seq 100); do [ -s "$work/fake.port" ] && break; sleep 0.1; done
+	[ -s "$work/fake.port" ] || { echo "fake SES did not start"; cat "$work/fake.err"; exit 1; }
+	FAKE_PORT=$(cat "$work/fake.port")
+	FAKE_MODE=$mode
+}
+
+# write_conf: the daemon's config from variables (each has a default).
+write_conf() {
+	SMTP_PORT=${SMTP_PORT:-$(free_port)}
+	SOCK=$work/run/smtp.sock
+	umask 077
+	printf 'username = "AKIATESTUSER";\npassword = "%s";\n' \
+		"${CRED_PASSWORD:-BTestPassw0rd}" > "$work/credentials"
+	umask 022
+	cat > "$work/sesrelay.conf" <<CONF
+hostname = "relay.test";
+listen = { tcp = [ "127.0.0.1:$SMTP_PORT" ]; unix = "$SOCK"; };
+spool = "$work/spool";
+max_message_size = ${MAX_SIZE:-41943040};
+upstream = {
+  host = "${UP_HOST:-localhost}";
+  port = $FAKE_PORT;
+  tls = "${UP_TLS:-$FAKE_MODE}";
+  ca_file = "${UP_CA:-$certs/ca.pem}";
+  credentials = "$work/credentials";
+  sessions = ${SESSIONS:-4};
+  recycle_after_messages = ${RECYCLE_MESSAGES:-100};
+  recycle_after_seconds = ${RECYCLE_SECONDS:-60};
+  rate = ${RATE:-100000.0};
+  timeout = 10;
+};
+retry = { schedule = [ ${RETRY:-1, 1, 2} ]; };
+CONF
+	export SESRELAY_CONFIG=$work/sesrelay.conf
+}
+
+# start_daemon: sesrelayd in the foreground, logging to daemon.log.
+DAEMON_RUN=0
+start_daemon() {
+	DAEMON_RUN=$((DAEMON_RUN + 1))
+	DAEMON_LOG=$work/daemon$DAEMON_RUN.log
+	"$sbin/sesrelayd" -f -d -c "$work/sesrelay.conf" >"$DAEMON_LOG" 2>&1 &
+	DAEMON_PID=$!
+	pids+=("$DAEMON_PID")
+	for _ in $(seq 100); do
+		[ -S "$SOCK" ] && python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$SMTP_PORT),1).close()" 2>/dev/null && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "sesrelayd did not start"; cat "$DAEMON_LOG"; exit 1
+}
+
+stop_daemon() {
+	kill -TERM "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_EXIT=$?
+}
+
+kill9_daemon() {
+	kill -KILL "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+}
+
+# delivered: how many messages the fake SES recorded.
+delivered() { ls "$FAKE_REC" 2>/dev/null | grep -c '\.json$'; }
+
+# wait_delivered N [SECONDS]: until the fake recorded N messages.
+wait_delivered() {
+	local want=$1 limit=${2:-60} i
+	for i in $(seq $((limit * 10))); do
+		[ "$(delivered)" -ge "$want" ] && return 0
+		sleep 0.1
+	done
+	echo "only $(delivered) of $want delivered after ${limit}s"
+	return 1
+}
+
+# spool_count: messages still in the spool's queue.
+spool_count() { ls "$work/spool/queue" 2>/dev/null | wc -l; }
+
+# wait_spool_empty [SECONDS]
+wait_spool_empty() {
+	local limit=${1:-30} i
+	for i in $(seq $((limit * 10))); do
+		[ "$(spool_count)" -eq 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+smtpload() { python3 "$tests/integration/smtpload.py" "$@"; }
+verify() { python3 "$tests/integration/verify.py" "$@"; }
