@@ -51,8 +51,12 @@ flush(char *bare, size_t *blen, char *angle, int has_angle,
 	e = p + strlen(p);
 	while (e > p && isspace((unsigned char)e[-1]))
 		*--e = '\0';
-	/* A bare phrase with spaces is a display name without address. */
-	if (*p == '\0' || (!has_angle && strpbrk(p, " \t") != NULL))
+	/*
+	 * A bare phrase with spaces is a display name without an address,
+	 * unless the spaces are inside a quoted local part: "a b"@c.
+	 */
+	if (*p == '\0' || (!has_angle && strpbrk(p, " \t") != NULL &&
+	    (*p != '"' || strstr(p, "\"@") == NULL)))
 		return 0;
 	addrlist_add(out, p);
 	return 1;
@@ -76,8 +80,6 @@ addrlist_parse(const char *value, struct addrlist *out)
 				c = *++p;
 			else if (c == '"')
 				quoted = 0;
-			if (!in_angle)
-				continue;	/* part of a display name */
 		} else if (comment) {
 			if (c == '\\' && p[1] != '\0')
 				p++;
@@ -91,8 +93,6 @@ addrlist_parse(const char *value, struct addrlist *out)
 			continue;
 		} else if (c == '"') {
 			quoted = 1;
-			if (!in_angle)
-				continue;
 		} else if (c == '<' && !in_angle) {
 			in_angle = 1;
 			has_angle = 1;
@@ -148,6 +148,13 @@ addrlist_from_header(const char *hdr, size_t len, struct addrlist *out,
 		const char *start = p, *colon;
 		size_t flen;
 		int is_rcpt, is_bcc;
+
+		/* The blank line ends the header: keep it and what follows. */
+		if (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n')) {
+			memcpy(k + kl, p, end - p);
+			kl += end - p;
+			break;
+		}
 
 		do {
 			const char *nl = memchr(p, '\n', end - p);

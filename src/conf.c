@@ -508,45 +508,86 @@ print_quoted(FILE *fp, const char *s)
 	fputc('"', fp);
 }
 
+/* The shortest decimal form that reads back as the same double. */
+static void
+print_double(FILE *fp, double x)
+{
+	char buf[64];
+
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, x);
+		if (strtod(buf, NULL) == x)
+			break;
+	}
+	fputs(buf, fp);
+	if (strpbrk(buf, ".en") == NULL)
+		fputs(".0", fp);	/* stays a float for libconfig */
+}
+
+static void
+print_value(FILE *fp, const struct conf_key *k, const void *v)
+{
+	switch (k->type) {
+	case T_INT:
+		fprintf(fp, "%lld", *(const long long *)v);
+		break;
+	case T_FLOAT:
+		print_double(fp, *(const double *)v);
+		break;
+	case T_STRING:
+		print_quoted(fp, *(char *const *)v);
+		break;
+	case T_STRLIST: {
+		const struct conf_strlist *l = v;
+		fputs("[ ", fp);
+		for (size_t j = 0; j < l->n; j++) {
+			print_quoted(fp, l->v[j]);
+			fputs(j + 1 < l->n ? ", " : " ", fp);
+		}
+		fputc(']', fp);
+		break;
+	}
+	case T_INTLIST: {
+		const struct conf_intlist *l = v;
+		fputs("[ ", fp);
+		for (size_t j = 0; j < l->n; j++)
+			fprintf(fp, "%lld%s", l->v[j], j + 1 < l->n ? ", " : " ");
+		fputc(']', fp);
+		break;
+	}
+	}
+}
+
+/*
+ * Print the effective configuration as a file libconfig reads back:
+ * keys of one section are adjacent in the table, so each section is
+ * opened at its first key and closed when the next section starts.
+ */
 void
 conf_dump(const struct conf *c, FILE *fp)
 {
+	const char *group = NULL;
+	size_t glen = 0;
+
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct conf_key *k = &conf_keys[i];
-		const void *v = cfield(c, k);
+		const char *dot = strchr(k->path, '.');
+		size_t len = dot ? (size_t)(dot - k->path) : 0;
 
-		fprintf(fp, "%s = ", k->path);
-		switch (k->type) {
-		case T_INT:
-			fprintf(fp, "%lld", *(const long long *)v);
-			break;
-		case T_FLOAT:
-			fprintf(fp, "%.2f", *(const double *)v);
-			break;
-		case T_STRING:
-			print_quoted(fp, *(char *const *)v);
-			break;
-		case T_STRLIST: {
-			const struct conf_strlist *l = v;
-			fputs("[ ", fp);
-			for (size_t j = 0; j < l->n; j++) {
-				print_quoted(fp, l->v[j]);
-				fputs(j + 1 < l->n ? ", " : " ", fp);
-			}
-			fputc(']', fp);
-			break;
+		if (group != NULL && (len != glen ||
+		    strncmp(group, k->path, len) != 0)) {
+			fputs("};\n", fp);
+			group = NULL;
 		}
-		case T_INTLIST: {
-			const struct conf_intlist *l = v;
-			fputs("[ ", fp);
-			for (size_t j = 0; j < l->n; j++)
-				fprintf(fp, "%lld%s", l->v[j],
-				    j + 1 < l->n ? ", " : " ");
-			fputc(']', fp);
-			break;
+		if (len > 0 && group == NULL) {
+			fprintf(fp, "%.*s = {\n", (int)len, k->path);
+			group = k->path;
+			glen = len;
 		}
-		}
-		fputs(";", fp);
+		fprintf(fp, "%s%s = ", group ? "  " : "", dot ? dot + 1 :
+		    k->path);
+		print_value(fp, k, cfield(c, k));
+		fputc(';', fp);
 		if (strcmp(k->path, "upstream.host") == 0)
 			fprintf(fp, "  # effective: %s", conf_upstream_host(c));
 		if (strcmp(k->path, "upstream.tls") == 0)
@@ -554,6 +595,8 @@ conf_dump(const struct conf *c, FILE *fp)
 			    conf_upstream_is_wrapper(c) ? "wrapper" : "starttls");
 		fputc('\n', fp);
 	}
+	if (group != NULL)
+		fputs("};\n", fp);
 }
 
 int
@@ -595,9 +638,11 @@ conf_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 	}
 	if (hl == 0 || hl >= hostlen)
 		return -1;
+	if (!isdigit((unsigned char)colon[1]))
+		return -1;
 	errno = 0;
 	p = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno || p < 1 || p > 65535)
+	if (*end != '\0' || errno || p < 1 || p > 65535)
 		return -1;
 	memcpy(host, h, hl);
 	host[hl] = '\0';

@@ -41,7 +41,7 @@ netaddr_parse_net(const char *s, struct netaddr_net *out)
 		char *end;
 		long p;
 
-		if (slash[1] == '\0')
+		if (slash[1] < '0' || slash[1] > '9')
 			return -1;
 		p = strtol(slash + 1, &end, 10);
 		if (*end != '\0' || p < 0 || p > max)

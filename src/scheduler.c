@@ -321,9 +321,9 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 	}
 	delivery_free(d);
 	m->active--;
-	if (m->where == IN_READY)
-		return;		/* more transactions of this round to come */
-	if (m->active > 0) {
+	if (m->where == IN_READY || m->active > 0) {
+		/* More transactions of this round are to come or out: keep
+		 * what was delivered so a crash does not resend it. */
 		if (changed)
 			spool_state_save(s->spool, e, NULL, NULL);
 		return;

@@ -81,7 +81,7 @@ sendmail_args_parse(int argc, char *const argv[], struct sendmail_args *a)
 	else if (strcmp(prog, "newaliases") == 0)
 		a->mode = SENDMAIL_MODE_NEWALIASES;
 
-	for (i = 1; i < argc; i++) {
+	for (i = argc > 0 ? 1 : 0; i < argc; i++) {
 		const char *arg = argv[i], *value = NULL;
 		const struct opt *o;
 

@@ -416,6 +416,26 @@ spool_close(struct spool *s)
 
 /* ---- writing ---- */
 
+/* An envelope address fits on one line of the message file. */
+static int
+envelope_is_safe(const char *a, int may_be_empty)
+{
+	size_t n = strlen(a);
+
+	return (n > 0 || may_be_empty) && n < 4096 && strpbrk(a, "\r\n") ==
+	    NULL;
+}
+
+static int
+write_field(int fd, const char *key, const char *value)
+{
+	if (write_all(fd, key, strlen(key)) == -1 ||
+	    write_all(fd, value, strlen(value)) == -1 ||
+	    write_all(fd, "\n", 1) == -1)
+		return -1;
+	return 0;
+}
+
 /* Time-ordered ids: 8 hex digits of seconds, 8 random. */
 static void
 new_id(char id[SPOOL_ID_LEN + 1])
@@ -432,9 +452,15 @@ spool_writer_new(struct spool *s, const char *sender, char *const *rcpts,
     size_t nrcpt, char id_out[SPOOL_ID_LEN + 1])
 {
 	struct spool_writer *w;
-	char head[512];
+	char head[128];
 	int n, tries;
 
+	/* One address per line: a newline or NUL would forge a field. */
+	if (!envelope_is_safe(sender, 1))
+		goto inval;
+	for (size_t i = 0; i < nrcpt; i++)
+		if (!envelope_is_safe(rcpts[i], 0))
+			goto inval;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
 	w->spool = s;
@@ -452,15 +478,13 @@ spool_writer_new(struct spool *s, const char *sender, char *const *rcpts,
 	n = snprintf(head, sizeof(head), "SESRELAY %d\nid %s\narrived %lld\n"
 	    "size ", SPOOL_FORMAT, w->id, (long long)time(NULL));
 	w->size_field = n;
-	n += snprintf(head + n, sizeof(head) - n, "%0*d\nfrom %s\n",
-	    SIZE_DIGITS, 0, sender);
-	if (write_all(w->fd, head, n) == -1)
+	n += snprintf(head + n, sizeof(head) - n, "%0*d\n", SIZE_DIGITS, 0);
+	if (write_all(w->fd, head, n) == -1 ||
+	    write_field(w->fd, "from ", sender) == -1)
 		w->error = errno;
-	for (size_t i = 0; i < nrcpt && w->error == 0; i++) {
-		n = snprintf(head, sizeof(head), "rcpt %s\n", rcpts[i]);
-		if (write_all(w->fd, head, n) == -1)
+	for (size_t i = 0; i < nrcpt && w->error == 0; i++)
+		if (write_field(w->fd, "rcpt ", rcpts[i]) == -1)
 			w->error = errno;
-	}
 	if (w->error == 0 && write_all(w->fd, "\n", 1) == -1)
 		w->error = errno;
 	if (w->error != 0) {
@@ -470,6 +494,9 @@ spool_writer_new(struct spool *s, const char *sender, char *const *rcpts,
 	}
 	memcpy(id_out, w->id, SPOOL_ID_LEN + 1);
 	return w;
+inval:
+	errno = EINVAL;
+	return NULL;
 }
 
 int

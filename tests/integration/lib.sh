@@ -28,7 +28,10 @@ cleanup() {
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
-	[ -n "${watchdog:-}" ] && kill "$watchdog" 2>/dev/null
+	if [ -n "${watchdog:-}" ]; then
+		kill "$watchdog" 2>/dev/null
+		wait "$watchdog" 2>/dev/null
+	fi
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
 		echo "--- daemon log (tail) ---"
 		tail -n 40 "$work"/daemon*.log 2>/dev/null
@@ -40,9 +43,16 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'echo "interrupted"; exit 1' HUP INT TERM
+trap 'echo "TIMEOUT after ${TEST_TIMEOUT:-300}s"; exit 1' ALRM
 
-# The watchdog: a hung test fails instead of blocking CI.
-( sleep "${TEST_TIMEOUT:-300}"; echo "TIMEOUT after ${TEST_TIMEOUT:-300}s"; kill -TERM $$ ) 2>/dev/null &
+# The watchdog: a hung test fails instead of blocking CI.  It holds no
+# output open, so a pipeline reading the test ends with the test.
+(
+	trap 'kill $sleeper 2>/dev/null; exit 0' TERM
+	sleep "${TEST_TIMEOUT:-300}" & sleeper=$!
+	wait $sleeper
+	kill -ALRM $$
+) </dev/null >/dev/null 2>&1 &
 watchdog=$!
 
 ok() { echo "ok - $*"; }

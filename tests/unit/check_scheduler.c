@@ -1,0 +1,552 @@
+/*
+ * check_scheduler.c: the retry schedule (pure) and the in-memory queue
+ * over a real spool and event loop: batches of at most 50 recipients,
+ * outcomes turned into spool state, finished messages removed.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <check.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "scheduler.h"
+#include "spool.h"
+
+static const long long schedule[] = { 5, 10, 30, 1200 };
+static const struct scheduler_config sconf = { schedule, 4, 432000 };
+
+/* ---- the retry schedule ---- */
+
+static const struct {
+	unsigned	attempt;
+	long long	delay;
+} delay_cases[] = {
+	{ 0, 5 }, { 1, 5 }, { 2, 10 }, { 3, 30 }, { 4, 1200 }, { 5, 1200 },
+	{ 6, 1200 }, { 1000, 1200 },
+};
+
+START_TEST(test_retry_delay)
+{
+	ck_assert_int_eq(scheduler_retry_delay(&sconf, delay_cases[_i].attempt),
+	    delay_cases[_i].delay);
+}
+END_TEST
+
+START_TEST(test_retry_delay_one_step)
+{
+	static const long long one[] = { 60 };
+	const struct scheduler_config c = { one, 1, 3600 };
+
+	ck_assert_int_eq(scheduler_retry_delay(&c, 1), 60);
+	ck_assert_int_eq(scheduler_retry_delay(&c, 9), 60);
+}
+END_TEST
+
+/* ---- with a spool ---- */
+
+static char top[256];		/* one per test case, removed at the end */
+static char spooldir[320];
+static struct event_base *base;
+static struct event *guard;
+static struct spool *sp;
+static struct scheduler *sched;
+static int kicks;
+
+static int
+rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+static void
+guard_cb(evutil_socket_t fd, short ev, void *arg)
+{
+}
+
+static void
+kick(void *arg)
+{
+	ck_assert_ptr_eq(arg, &kicks);
+	kicks++;
+}
+
+static void
+top_setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(top, sizeof(top), "%s/check_scheduler.XXXXXX",
+	    tmp && *tmp ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(top));
+}
+
+static void
+top_teardown(void)
+{
+	nftw(top, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+setup(void)
+{
+	struct timeval tv = { 0, 20000 };
+	char err[256] = "";
+
+	snprintf(spooldir, sizeof(spooldir), "%s/spool.XXXXXX", top);
+	ck_assert_ptr_nonnull(mkdtemp(spooldir));
+	base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	guard = event_new(base, -1, EV_PERSIST, guard_cb, NULL);
+	event_add(guard, &tv);
+	sp = spool_open(spooldir, base, err, sizeof(err));
+	ck_assert_msg(sp != NULL, "spool_open: %s", err);
+	kicks = 0;
+	sched = scheduler_new(base, sp, &sconf, kick, &kicks);
+	ck_assert_ptr_nonnull(sched);
+}
+
+static void
+teardown(void)
+{
+	scheduler_free(sched);
+	spool_close(sp);
+	event_free(guard);
+	event_base_free(base);
+	nftw(spooldir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+run_once(void)
+{
+	event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+/* Run the loop until the spool has no job left (bounded: about 10 s). */
+static void
+run_until_idle(void)
+{
+	for (int i = 0; i < 500 && spool_pending(sp) > 0; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	ck_assert_uint_eq(spool_pending(sp), 0);
+	run_once();
+}
+
+static int
+in_spool(const char *sub, const char *id)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s/%s", spooldir, sub, id);
+	return stat(p, &st) == 0;
+}
+
+static void
+commit_cb(void *arg, int status)
+{
+	*(int *)arg = status;
+}
+
+/* Spool a message with n recipients r000@example.org... and add it. */
+static void
+add_message(size_t n, char id[SPOOL_ID_LEN + 1])
+{
+	char **rcpts = calloc(n, sizeof(*rcpts));
+	struct spool_envelope *env;
+	struct spool_writer *w;
+	int status = -1;
+
+	ck_assert_ptr_nonnull(rcpts);
+	for (size_t i = 0; i < n; i++) {
+		rcpts[i] = malloc(32);
+		ck_assert_ptr_nonnull(rcpts[i]);
+		snprintf(rcpts[i], 32, "r%03zu@example.org", i);
+	}
+	w = spool_writer_new(sp, "sender@example.org", rcpts, n, id);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(spool_writer_write(w, "Subject: t\r\n\r\nhi\r\n", 18),
+	    0);
+	spool_writer_commit(w, commit_cb, &status);
+	for (int i = 0; i < 500 && status == -1; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	ck_assert_int_eq(status, 0);
+	env = spool_load(sp, id);
+	ck_assert_ptr_nonnull(env);
+	scheduler_add(sched, env);
+	for (size_t i = 0; i < n; i++)
+		free(rcpts[i]);
+	free(rcpts);
+}
+
+/* Give every recipient of d the same outcome and reply. */
+static void
+set_outcome(struct delivery *d, enum delivery_outcome o, const char *reply)
+{
+	for (size_t i = 0; i < d->nrcpt; i++) {
+		d->outcome[i] = o;
+		d->reply[i] = reply ? strdup(reply) : NULL;
+	}
+}
+
+START_TEST(test_add_kicks)
+{
+	char id[SPOOL_ID_LEN + 1];
+
+	add_message(1, id);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 1);
+	ck_assert_uint_eq(scheduler_queued_count(sched), 1);
+	run_once();
+	ck_assert_int_eq(kicks, 1);
+	run_once();
+	ck_assert_int_eq(kicks, 1);
+}
+END_TEST
+
+START_TEST(test_take_in_batches_of_50)
+{
+	struct delivery *d[3];
+	char id[SPOOL_ID_LEN + 1], seen[120] = { 0 }, want[32];
+	size_t total = 0;
+	int i;
+
+	add_message(120, id);
+	for (i = 0; i < 3; i++) {
+		d[i] = scheduler_take(sched);
+		ck_assert_ptr_nonnull(d[i]);
+		ck_assert_str_eq(d[i]->id, id);
+		ck_assert_str_eq(d[i]->sender, "sender@example.org");
+		ck_assert_uint_eq(d[i]->attempt, 1);
+		ck_assert_int_eq(d[i]->size, 18);
+		ck_assert_uint_le(d[i]->nrcpt, SCHEDULER_MAX_RCPT);
+		for (size_t j = 0; j < d[i]->nrcpt; j++) {
+			size_t k = d[i]->index[j];
+
+			ck_assert_uint_lt(k, 120);
+			ck_assert_msg(!seen[k], "recipient %zu offered twice",
+			    k);
+			seen[k] = 1;
+			snprintf(want, sizeof(want), "r%03zu@example.org", k);
+			ck_assert_str_eq(d[i]->rcpt[j], want);
+		}
+		total += d[i]->nrcpt;
+		/* Ready while recipients are left for another transaction. */
+		ck_assert_uint_eq(scheduler_ready_count(sched), i < 2 ? 1 : 0);
+	}
+	ck_assert_uint_eq(d[0]->nrcpt, 50);
+	ck_assert_uint_eq(d[1]->nrcpt, 50);
+	ck_assert_uint_eq(d[2]->nrcpt, 20);
+	ck_assert_uint_eq(total, 120);
+	ck_assert_ptr_null(scheduler_take(sched));
+
+	/* All delivered: the message leaves the spool. */
+	for (i = 0; i < 3; i++) {
+		set_outcome(d[i], DELIVERY_OK, "250 Ok 0100-abc");
+		scheduler_done(sched, d[i]);
+	}
+	run_until_idle();
+	ck_assert_uint_eq(scheduler_queued_count(sched), 0);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	ck_assert(!in_spool("queue", id));
+	ck_assert(!in_spool("state", id));
+	ck_assert_ptr_null(scheduler_take(sched));
+}
+END_TEST
+
+START_TEST(test_tempfail_defers)
+{
+	struct spool_envelope *e;
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+	time_t t0 = time(NULL), t1;
+	int kicks_before;
+
+	add_message(2, id);
+	run_once();
+	kicks_before = kicks;
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(d->nrcpt, 2);
+	set_outcome(d, DELIVERY_TEMPFAIL, "451 4.4.2 Timeout waiting for data");
+	scheduler_done(sched, d);
+	run_until_idle();
+	t1 = time(NULL);
+
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	ck_assert_uint_eq(scheduler_queued_count(sched), 1);
+	ck_assert_ptr_null(scheduler_take(sched));
+	ck_assert_int_eq(kicks, kicks_before);
+	ck_assert(in_spool("queue", id));
+	ck_assert(in_spool("state", id));
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->attempts, 1);
+	ck_assert(e->next_attempt >= t0 + 5 && e->next_attempt <= t1 + 5);
+	ck_assert_int_eq(e->status[0], SPOOL_RCPT_PENDING);
+	ck_assert_int_eq(e->status[1], SPOOL_RCPT_PENDING);
+	spool_envelope_free(e);
+}
+END_TEST
+
+START_TEST(test_deferred_comes_back)
+{
+	static const long long fast[] = { 1 };
+	const struct scheduler_config c = { fast, 1, 432000 };
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+	int i;
+
+	scheduler_configure(sched, &c);
+	add_message(1, id);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	set_outcome(d, DELIVERY_UNTRIED, NULL);
+	scheduler_done(sched, d);
+	run_until_idle();
+	kicks = 0;
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	/* About a second later the timer makes it ready and kicks. */
+	for (i = 0; i < 200 && scheduler_ready_count(sched) == 0; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 1);
+	run_once();
+	ck_assert_int_eq(kicks, 1);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(d->attempt, 2);
+	set_outcome(d, DELIVERY_OK, NULL);
+	scheduler_done(sched, d);
+	run_until_idle();
+	ck_assert(!in_spool("queue", id));
+}
+END_TEST
+
+START_TEST(test_permfail_removes)
+{
+	struct delivery *d1, *d2;
+	char id[SPOOL_ID_LEN + 1];
+
+	add_message(60, id);
+	d1 = scheduler_take(sched);
+	d2 = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d1);
+	ck_assert_ptr_nonnull(d2);
+	ck_assert_uint_eq(d1->nrcpt + d2->nrcpt, 60);
+	set_outcome(d1, DELIVERY_PERMFAIL, "554 Message rejected");
+	set_outcome(d2, DELIVERY_PERMFAIL, "554 Message rejected");
+	scheduler_done(sched, d2);
+	scheduler_done(sched, d1);
+	run_until_idle();
+	ck_assert_uint_eq(scheduler_queued_count(sched), 0);
+	ck_assert(!in_spool("queue", id));
+	ck_assert(!in_spool("state", id));
+}
+END_TEST
+
+START_TEST(test_mixed_outcomes)
+{
+	struct spool_envelope *e;
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+
+	add_message(3, id);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(d->nrcpt, 3);
+	d->outcome[0] = DELIVERY_OK;
+	d->reply[0] = strdup("250 Ok 0100-a");
+	d->outcome[1] = DELIVERY_PERMFAIL;
+	d->reply[1] = strdup("550 5.1.1 unknown");
+	d->outcome[2] = DELIVERY_TEMPFAIL;
+	d->reply[2] = strdup("421 4.4.2 later");
+	scheduler_done(sched, d);
+	run_until_idle();
+	ck_assert_uint_eq(scheduler_queued_count(sched), 1);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->status[0], SPOOL_RCPT_DONE);
+	ck_assert_int_eq(e->status[1], SPOOL_RCPT_FAILED);
+	ck_assert_int_eq(e->status[2], SPOOL_RCPT_PENDING);
+	ck_assert_str_eq(e->reply[1], "550 5.1.1 unknown");
+	ck_assert_uint_eq(e->attempts, 1);
+	spool_envelope_free(e);
+}
+END_TEST
+
+START_TEST(test_expired_fails)
+{
+	static const long long s1[] = { 5 };
+	const struct scheduler_config c = { s1, 1, 0 };
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+
+	/* Past max_queue_time a temporary failure is final. */
+	scheduler_configure(sched, &c);
+	add_message(2, id);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	set_outcome(d, DELIVERY_TEMPFAIL, "451 later");
+	scheduler_done(sched, d);
+	run_until_idle();
+	ck_assert_uint_eq(scheduler_queued_count(sched), 0);
+	ck_assert(!in_spool("queue", id));
+}
+END_TEST
+
+START_TEST(test_return_makes_ready_again)
+{
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+
+	add_message(2, id);
+	run_once();
+	ck_assert_int_eq(kicks, 1);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	scheduler_return(sched, d);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 1);
+	run_once();
+	ck_assert_int_eq(kicks, 2);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(d->nrcpt, 2);
+	ck_assert_uint_eq(d->attempt, 1);
+	set_outcome(d, DELIVERY_OK, NULL);
+	scheduler_done(sched, d);
+	run_until_idle();
+	ck_assert(!in_spool("queue", id));
+}
+END_TEST
+
+START_TEST(test_waiting_message_not_ready)
+{
+	char id[SPOOL_ID_LEN + 1];
+	struct spool_writer *w;
+	struct spool_envelope *e;
+	char *rc[] = { "a@b" };
+	int status = -1;
+
+	w = spool_writer_new(sp, "s@x", rc, 1, id);
+	ck_assert_ptr_nonnull(w);
+	spool_writer_commit(w, commit_cb, &status);
+	for (int i = 0; i < 500 && status == -1; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	ck_assert_int_eq(status, 0);
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	e->attempts = 2;
+	e->next_attempt = time(NULL) + 3600;
+	scheduler_add(sched, e);
+	ck_assert_uint_eq(scheduler_queued_count(sched), 1);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	ck_assert_ptr_null(scheduler_take(sched));
+	run_once();
+	ck_assert_int_eq(kicks, 0);
+}
+END_TEST
+
+/*
+ * Regression (fixed): scheduler.c:324-325 (scheduler_done): when a delivery of a
+ * message that still has recipients for other transactions of this
+ * round comes back (the message is still IN_READY), it returns before
+ * saving state, so recipients already delivered (here 50 of 120) are
+ * not recorded; a crash or restart before the round ends sends to them
+ * again.  The other paths do save ("Record partial progress so a crash
+ * does not resend it").  Fix: in that branch, call
+ * spool_state_save(s->spool, e, NULL, NULL) when changed.
+ */
+START_TEST(test_partial_progress_saved)
+{
+	struct spool_envelope *e;
+	struct delivery *d, *rest[2];
+	size_t done_idx[SCHEDULER_MAX_RCPT], n;
+	char id[SPOOL_ID_LEN + 1];
+
+	add_message(120, id);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	n = d->nrcpt;
+	memcpy(done_idx, d->index, sizeof(done_idx));
+	set_outcome(d, DELIVERY_OK, "250 Ok 0100-x");
+	scheduler_done(sched, d);
+	run_until_idle();
+
+	/* What a restart would find now. */
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(e->status[done_idx[i]] == SPOOL_RCPT_DONE,
+		    "delivered recipient %zu not recorded in the spool",
+		    done_idx[i]);
+	spool_envelope_free(e);
+
+	/* Finish the message so nothing is left out at teardown. */
+	rest[0] = scheduler_take(sched);
+	rest[1] = scheduler_take(sched);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_ptr_nonnull(rest[i]);
+		set_outcome(rest[i], DELIVERY_OK, NULL);
+		scheduler_done(sched, rest[i]);
+	}
+	run_until_idle();
+}
+END_TEST
+
+static Suite *
+scheduler_suite(void)
+{
+	Suite *s = suite_create("scheduler");
+	TCase *tc;
+
+	tc = tcase_create("retry");
+	tcase_add_loop_test(tc, test_retry_delay, 0,
+	    sizeof(delay_cases) / sizeof(delay_cases[0]));
+	tcase_add_test(tc, test_retry_delay_one_step);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("queue");
+	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_add_kicks);
+	tcase_add_test(tc, test_take_in_batches_of_50);
+	tcase_add_test(tc, test_tempfail_defers);
+	tcase_add_test(tc, test_deferred_comes_back);
+	tcase_add_test(tc, test_permfail_removes);
+	tcase_add_test(tc, test_mixed_outcomes);
+	tcase_add_test(tc, test_expired_fails);
+	tcase_add_test(tc, test_return_makes_ready_again);
+	tcase_add_test(tc, test_waiting_message_not_ready);
+	suite_add_tcase(s, tc);
+
+	/* Bugs found and fixed: each test keeps it fixed. */
+	tc = tcase_create("regressions");
+	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_partial_progress_saved);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(scheduler_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
