@@ -8,6 +8,9 @@
 #include "config.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -49,6 +52,54 @@ usage(void)
 {
 	fprintf(stderr, "usage: sesrelayd [-dftv] [-c file]\n");
 	exit(EX_USAGE);
+}
+
+/*
+ * Go to the background, but keep the terminal until start-up is done:
+ * the parent waits on a pipe and exits 0 once the child says it is
+ * ready, or with the child's own exit code (its error already printed
+ * on stderr) if it fails first.  Returns the child's end of the pipe.
+ */
+static int
+background(void)
+{
+	int p[2], status;
+	pid_t pid;
+	char c;
+
+	if (pipe(p) == -1)
+		fatal("pipe");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &c, 1) == 1)
+			_exit(0);
+		if (waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+			_exit(WEXITSTATUS(status) ? WEXITSTATUS(status) : 1);
+		_exit(EX_SOFTWARE);
+	}
+	close(p[0]);
+	if (setsid() == -1)
+		fatal("setsid");
+	fcntl(p[1], F_SETFD, FD_CLOEXEC);
+	return p[1];
+}
+
+static void
+detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	if (fd == -1)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	if (chdir("/") == -1)
+		log_warn("- daemon chdir /");
 }
 
 static void
@@ -114,10 +165,13 @@ start_listeners(struct daemon *d)
 	if (d->conf->listen.unix_path[0] != '\0') {
 		char *dir = strdup(d->conf->listen.unix_path), *slash;
 
+		/* Any local user may submit: the socket's directory must
+		 * be searchable whatever our umask (the socket is 0666). */
 		if (dir != NULL && (slash = strrchr(dir, '/')) != NULL &&
 		    slash != dir) {
 			*slash = '\0';
-			mkdir(dir, 0755);
+			if (mkdir(dir, 0755) == 0)
+				chmod(dir, 0755);
 		}
 		free(dir);
 		if (smtp_server_listen_unix(d->smtp, d->conf->listen.unix_path,
@@ -220,7 +274,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *file = getenv("SESRELAY_CONFIG");
-	int ch, foreground = 0, test = 0, verbose = 0;
+	int ch, foreground = 0, test = 0, verbose = 0, ready_fd = -1;
 	struct conf_credentials cred;
 	struct daemon d;
 	struct event *sigs[4];
@@ -261,6 +315,7 @@ main(int argc, char *argv[])
 	if (conf_credentials_load(d.conf->upstream.credentials, &cred, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "sesrelayd: %s\n", err);
+		conf_free(d.conf);
 		return EX_CONFIG;
 	}
 	if (test) {
@@ -279,11 +334,8 @@ main(int argc, char *argv[])
 
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
-	if (!foreground) {
-		if (daemon(0, 0) == -1)
-			fatal("daemon");
-		log_init(0, verbose, "sesrelayd");
-	}
+	if (!foreground)
+		ready_fd = background();
 	log_route_libevent();
 	if ((d.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
@@ -304,6 +356,15 @@ main(int argc, char *argv[])
 	sd_notify(0, "READY=1");
 #endif
 	log_info("- daemon started version=%s", PACKAGE_VERSION);
+	if (ready_fd != -1) {
+		/* Start-up went well: release the waiting parent, and from
+		 * now on log to syslog only. */
+		detach_stdio();
+		log_init(0, verbose, "sesrelayd");
+		if (write(ready_fd, "R", 1) != 1)
+			log_warn("- daemon cannot signal readiness");
+		close(ready_fd);
+	}
 	event_base_dispatch(d.base);
 #ifdef HAVE_LIBSYSTEMD
 	sd_notify(0, "STOPPING=1");

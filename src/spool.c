@@ -34,6 +34,7 @@
 #include "config.h"
 
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -73,7 +74,7 @@ TAILQ_HEAD(jobq, job);
 
 struct spool {
 	char		*dir;
-	int		 tmpfd, queuefd, statefd, corruptfd;
+	int		 tmpfd, queuefd, statefd, corruptfd, lockfd;
 	struct event	*wake_ev;
 	int		 wakefd;
 	pthread_t	 thread;
@@ -354,12 +355,20 @@ spool_open(const char *dir, struct event_base *base, char *err,
 	    NULL)
 		abort();
 	s->tmpfd = s->queuefd = s->statefd = s->corruptfd = s->wakefd = -1;
+	s->lockfd = -1;
 	if ((s->tmpfd = open_subdir(top, "tmp", err, errlen, dir)) == -1 ||
 	    (s->queuefd = open_subdir(top, "queue", err, errlen, dir)) == -1 ||
 	    (s->statefd = open_subdir(top, "state", err, errlen, dir)) == -1 ||
 	    (s->corruptfd = open_subdir(top, "corrupt", err, errlen, dir)) ==
 	    -1)
 		goto fail;
+	/* One daemon per spool: two would deliver everything twice. */
+	if ((s->lockfd = openat(top, "lock", O_RDWR | O_CREAT | O_CLOEXEC,
+	    0600)) == -1 || flock(s->lockfd, LOCK_EX | LOCK_NB) == -1) {
+		snprintf(err, errlen, "%s: %s", dir, errno == EWOULDBLOCK ?
+		    "another sesrelayd is using this spool" : strerror(errno));
+		goto fail;
+	}
 	/* The new subdirectories' names must be durable too. */
 	fsync(top);
 	close(top);
@@ -410,6 +419,8 @@ spool_close(struct spool *s)
 		close(s->statefd);
 	if (s->corruptfd != -1)
 		close(s->corruptfd);
+	if (s->lockfd != -1)
+		close(s->lockfd);
 	free(s->dir);
 	free(s);
 }

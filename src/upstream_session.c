@@ -403,11 +403,19 @@ tls_error(struct upstream_session *s, char *buf, size_t len)
 	    EVUTIL_SOCKET_ERROR()));
 }
 
-/* Switch the plain connection to TLS after "220" to STARTTLS. */
+/*
+ * Switch the plain connection to TLS after "220" to STARTTLS.  The plain
+ * bufferevent is replaced by a TLS one on the same socket (not stacked
+ * as a filter, so the kernel's socket buffer is the only backpressure
+ * and output never piles up below the TLS layer).  Anything the server
+ * sent before the handshake is discarded, never read as a reply
+ * (STARTTLS command injection).
+ */
 static void
 start_tls(struct upstream_session *s)
 {
 	struct bufferevent *tls;
+	evutil_socket_t fd = bufferevent_getfd(s->bev);
 	SSL *ssl;
 	struct timeval tv = { s->pool->conf.timeout, 0 };
 
@@ -415,7 +423,7 @@ start_tls(struct upstream_session *s)
 		session_fail(s, "cannot create a TLS session");
 		return;
 	}
-	tls = bufferevent_openssl_filter_new(s->pool->base, s->bev, ssl,
+	tls = bufferevent_openssl_socket_new(s->pool->base, fd, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
 	    BEV_OPT_DEFER_CALLBACKS);
 	if (tls == NULL) {
@@ -423,6 +431,9 @@ start_tls(struct upstream_session *s)
 		session_fail(s, "cannot start TLS");
 		return;
 	}
+	/* The socket now belongs to the TLS bufferevent. */
+	bufferevent_setfd(s->bev, -1);
+	bufferevent_free(s->bev);
 	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
 	s->bev = tls;
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);

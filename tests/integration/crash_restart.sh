@@ -1,0 +1,59 @@
+#!/bin/bash
+# Nothing acknowledged is lost when the daemon is killed with SIGKILL.
+#
+# Part 1: SES is unreachable, 50 messages are acknowledged (250), the
+# daemon is killed right after the last 250 and restarted with SES back:
+# all 50 are delivered, byte for byte, once.
+# Part 2: the daemon is killed in the middle of a concurrent load and
+# restarted: every acknowledged message is delivered; messages that were
+# in flight may be delivered too; the duplicates are counted.
+. "$(dirname "$0")/lib.sh"
+
+start_fake starttls
+real_port=$FAKE_PORT
+kill "$FAKE_PID"; wait "$FAKE_PID" 2>/dev/null
+write_conf
+start_daemon
+check "part 1: 50 messages acknowledged while SES is down" \
+	smtpload --port "$SMTP_PORT" --count 50 --concurrency 4 --messages "$work/sent"
+kill9_daemon
+check "part 1: all 50 are in the spool after SIGKILL" [ "$(spool_count)" -eq 50 ]
+
+start_fake starttls
+# The fake came back on a new port: point the config at it.
+write_conf
+start_daemon
+check "part 1: all 50 delivered after the restart" wait_delivered 50 60
+check "part 1: byte for byte, once each" \
+	verify --record "$FAKE_REC" --messages "$work/sent" --count 50
+check "part 1: the spool is empty" wait_spool_empty 30
+
+# Part 2: kill in the middle of a load, three times.
+: > "$work/acked"
+start=51
+for round in 1 2 3; do
+	smtpload --port "$SMTP_PORT" --start $start --count 300 --concurrency 8 \
+		--messages "$work/sent" --acked "$work/acked" --tolerate-errors \
+		>"$work/load$round.out" 2>&1 &
+	loader=$!
+	# Wait for some acknowledgements of this round, then kill.
+	for _ in $(seq 300); do
+		[ "$(awk -v s=$start '$1 >= s' "$work/acked" | wc -l)" -ge 100 ] && break
+		sleep 0.05
+	done
+	kill9_daemon
+	wait $loader
+	start_daemon
+	start=$((start + 300))
+done
+acked=$(sort -un "$work/acked" | wc -l)
+echo "acknowledged in part 2: $acked of 900 attempted"
+{ seq 1 50; cat "$work/acked"; } | sort -un > "$work/expect"
+check "part 2: every acknowledged message is delivered" \
+	wait_delivered "$(wc -l < "$work/expect")" 120
+wait_spool_empty 60
+check "part 2: all acknowledged delivered byte for byte (in-flight extras allowed)" \
+	verify --record "$FAKE_REC" --messages "$work/sent" --expect-ids "$work/expect" \
+		--allow-duplicates --allow-extra
+check "the spool is empty at the end" wait_spool_empty 30
+finish
