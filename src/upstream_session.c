@@ -399,8 +399,9 @@ tls_error(struct upstream_session *s, char *buf, size_t len)
 		snprintf(buf, len, "TLS: %s", ERR_reason_error_string(e));
 		return;
 	}
-	snprintf(buf, len, "%s", evutil_socket_error_to_string(
-	    EVUTIL_SOCKET_ERROR()));
+	snprintf(buf, len, "%s", EVUTIL_SOCKET_ERROR() != 0 ?
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) :
+	    "connection lost during TLS");
 }
 
 /*
@@ -462,9 +463,11 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		snprintf(why, sizeof(why), "connection closed by the upstream");
 	else if (s->pool->conf.wrapper || s->state == S_TLS)
 		tls_error(s, why, sizeof(why));
-	else
+	else if (EVUTIL_SOCKET_ERROR() != 0)
 		snprintf(why, sizeof(why), "%s",
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	else
+		snprintf(why, sizeof(why), "connection lost");
 
 	if (s->state == S_CONNECT) {
 		log_warnx("- upstream conn=%u connect failed peer=%s "
@@ -481,10 +484,11 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		session_gone(s);
 		return;
 	}
-	if (s->state == S_READY && s->d == NULL &&
-	    (what & (BEV_EVENT_EOF | BEV_EVENT_TIMEOUT))) {
-		log_info("- upstream conn=%u closed by peer while idle",
-		    s->serial);
+	if (s->state == S_READY && s->d == NULL) {
+		/* Nothing in flight: SES closing an idle connection is
+		 * routine (its idle timeout, ELB rotation). */
+		log_info("- upstream conn=%u closed while idle reason=\"%s\"",
+		    s->serial, why);
 		session_gone(s);
 		return;
 	}
