@@ -134,10 +134,16 @@ start_daemon() {
 	echo "sesrelayd did not start"; cat "$DAEMON_LOG"; exit 1
 }
 
+# stop_daemon: SIGTERM; the daemon must exit 0 (under the sanitizers a
+# leak or an error report at exit makes this fail).
 stop_daemon() {
 	kill -TERM "$DAEMON_PID" 2>/dev/null
 	wait "$DAEMON_PID" 2>/dev/null
 	DAEMON_EXIT=$?
+	if [ "$DAEMON_EXIT" -ne 0 ]; then
+		not_ok "sesrelayd exited with status $DAEMON_EXIT after SIGTERM"
+		tail -n 30 "$DAEMON_LOG"
+	fi
 }
 
 kill9_daemon() {
