@@ -24,6 +24,7 @@ def decode(text):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int)
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--unix")
     ap.add_argument("script")
     a = ap.parse_args()
@@ -31,7 +32,7 @@ def main():
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(a.unix)
     else:
-        s = socket.create_connection(("127.0.0.1", a.port))
+        s = socket.create_connection((a.host, a.port))
     s.settimeout(20)
     f = s.makefile("rb")
     for line in open(a.script, encoding="latin-1").read().splitlines():
