@@ -154,10 +154,22 @@ scheduler_queued_count(const struct scheduler *s)
 void
 scheduler_add(struct scheduler *s, struct spool_envelope *env)
 {
-	struct msg *m = calloc(1, sizeof(*m));
+	struct msg *m;
 	time_t now = time(NULL);
+	size_t pending = 0;
 
-	if (m == NULL || (m->tried = calloc(env->nrcpt, 1)) == NULL)
+	for (size_t i = 0; i < env->nrcpt; i++)
+		pending += env->status[i] == SPOOL_RCPT_PENDING;
+	if (pending == 0) {
+		/* Finished before a crash, but not yet removed. */
+		log_info("%s scheduler nothing left to deliver, removing",
+		    env->id);
+		spool_remove(s->spool, env->id, NULL, NULL);
+		spool_envelope_free(env);
+		return;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->tried = calloc(env->nrcpt, 1)) == NULL)
 		abort();
 	m->env = env;
 	m->sched = s;

@@ -530,6 +530,11 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_session *s = arg;
 
+	if (s->state == SS_CLOSING) {
+		/* The last reply could not be delivered: give up on it. */
+		session_free(s);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		log_info("- smtp client=%s timeout state=%d", s->client,
 		    s->state);

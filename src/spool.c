@@ -796,17 +796,59 @@ read_small(int dirfd, const char *name, size_t max, size_t *len,
 
 /* Check the trailer of a file too big to read whole. */
 static int
-trailer_ok(int dirfd, const struct spool_envelope *e, off_t file_size)
+trailer_ok(int fd, const struct spool_envelope *e, off_t file_size)
 {
 	char want[SPOOL_ID_LEN + 6], got[SPOOL_ID_LEN + 6];
-	int fd, n = snprintf(want, sizeof(want), "END %s\n", e->id), ok;
+	int n = snprintf(want, sizeof(want), "END %s\n", e->id);
 
-	if ((fd = openat(dirfd, e->id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
+	return pread(fd, got, n, file_size - n) == n &&
+	    memcmp(got, want, n) == 0;
+}
+
+/*
+ * Open queue/<id> and parse its envelope, reading only as far as the
+ * blank line that ends it (not the body); the trailer is checked with
+ * one pread.  Returns the envelope with *fdp open, or NULL with errno.
+ */
+static struct spool_envelope *
+open_message(struct spool *s, const char *id, int *fdp, off_t *body_off)
+{
+	struct spool_envelope *e = NULL;
+	struct stat st;
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	ssize_t n;
+	int fd;
+
+	if ((fd = openat(s->queuefd, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
 	    -1)
-		return 0;
-	ok = pread(fd, got, n, file_size - n) == n && memcmp(got, want, n) == 0;
+		return NULL;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+		goto bad;
+	do {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			if ((buf = realloc(buf, cap)) == NULL)
+				abort();
+		}
+		n = pread(fd, buf + len, cap - len, (off_t)len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	} while (len < MAX_HEADER && memmem(buf, len, "\n\n", 2) == NULL);
+	e = spool_parse_message(buf, len, st.st_size, body_off);
+	if (e == NULL || strcmp(e->id, id) != 0 ||
+	    ((off_t)len < st.st_size && !trailer_ok(fd, e, st.st_size)))
+		goto bad;
+	free(buf);
+	*fdp = fd;
+	return e;
+bad:
+	spool_envelope_free(e);
+	free(buf);
 	close(fd);
-	return ok;
+	errno = EBADMSG;
+	return NULL;
 }
 
 struct spool_envelope *
@@ -816,18 +858,11 @@ spool_load(struct spool *s, const char *id)
 	off_t size, body_off;
 	size_t len;
 	char *buf;
+	int fd;
 
-	if ((buf = read_small(s->queuefd, id, MAX_HEADER, &len, &size)) ==
-	    NULL)
+	if ((e = open_message(s, id, &fd, &body_off)) == NULL)
 		return NULL;
-	e = spool_parse_message(buf, len, size, &body_off);
-	free(buf);
-	if (e == NULL || strcmp(e->id, id) != 0 ||
-	    ((off_t)len < size && !trailer_ok(s->queuefd, e, size))) {
-		spool_envelope_free(e);
-		errno = EBADMSG;
-		return NULL;
-	}
+	close(fd);
 	if ((buf = read_small(s->statefd, id, MAX_HEADER, &len, &size)) !=
 	    NULL) {
 		if (spool_parse_state(e, buf, len) == -1) {
@@ -887,28 +922,18 @@ spool_reader_open(struct spool *s, const char *id)
 {
 	struct spool_envelope *e;
 	struct spool_reader *r;
-	off_t size, body_off;
-	size_t len;
-	char *buf;
+	off_t body_off;
+	int fd;
 
-	if ((buf = read_small(s->queuefd, id, MAX_HEADER, &len, &size)) ==
-	    NULL)
+	if ((e = open_message(s, id, &fd, &body_off)) == NULL)
 		return NULL;
-	e = spool_parse_message(buf, len, size, &body_off);
-	free(buf);
-	if (e == NULL) {
-		errno = EBADMSG;
-		return NULL;
-	}
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		abort();
+	r->fd = fd;
 	r->left = e->body_size;
 	spool_envelope_free(e);
-	if ((r->fd = openat(s->queuefd, id, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1 || lseek(r->fd, body_off, SEEK_SET) == -1) {
-		if (r->fd != -1)
-			close(r->fd);
-		free(r);
+	if (lseek(fd, body_off, SEEK_SET) == -1) {
+		spool_reader_close(r);
 		return NULL;
 	}
 	return r;

@@ -178,5 +178,16 @@ wait_spool_empty() {
 	return 1
 }
 
+# wait_log REGEX [SECONDS]: until the daemon's log shows it (no fixed sleeps).
+wait_log() {
+	local limit=${2:-30} i
+	for i in $(seq $((limit * 10))); do
+		grep -Eq -- "$1" "$DAEMON_LOG" && return 0
+		sleep 0.1
+	done
+	echo "not in the log after ${limit}s: $1"
+	return 1
+}
+
 smtpload() { python3 "$tests/integration/smtpload.py" "$@"; }
 verify() { python3 "$tests/integration/verify.py" "$@"; }

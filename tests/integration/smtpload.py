@@ -37,8 +37,8 @@ def make_message(i, size, rcpts):
     ]
     body = "\r\n".join(lines).encode("utf-8") + b"\r\n"
     filler = b"x" * 70 + b"\r\n"
-    while len(body) < size:
-        body += filler
+    if len(body) < size:
+        body += filler * ((size - len(body) + len(filler) - 1) // len(filler))
     return body
 
 

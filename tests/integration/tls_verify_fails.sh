@@ -3,14 +3,6 @@
 # mail stays queued, the log says why; with the right settings it goes.
 . "$(dirname "$0")/lib.sh"
 
-# wait_log REGEX: until the daemon's log shows it (no fixed sleeps).
-wait_log() {
-	for _ in $(seq 300); do
-		grep -Eq -- "$1" "$DAEMON_LOG" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 start_fake starttls
 queued=0

@@ -6,13 +6,6 @@
 # is lost.
 . "$(dirname "$0")/lib.sh"
 
-wait_log() {
-	for _ in $(seq 300); do
-		grep -Eq -- "$1" "$DAEMON_LOG" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 start_fake starttls
 write_conf
