@@ -21,7 +21,7 @@ if ! command -v ip >/dev/null || [ "$(id -u)" -ne 0 ] ||
 	echo "SKIP: cannot create a network namespace"
 	exit 77
 fi
-trap 'netns_cleanup; cleanup' EXIT
+extra_cleanup=netns_cleanup
 ip link add "$host_if" type veth peer name "$ns_if" &&
 	ip link set "$ns_if" netns "$ns" &&
 	ip addr add "$host_ip/30" dev "$host_if" && ip link set "$host_if" up &&

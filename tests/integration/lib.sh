@@ -20,8 +20,11 @@ chmod 755 "$work"
 pids=()
 failures=0
 
+# A test may set extra_cleanup to a command run first at exit.
+extra_cleanup=
 cleanup() {
 	local rc=$?
+	[ -n "$extra_cleanup" ] && $extra_cleanup
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${pids[@]}"; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done

@@ -1,0 +1,31 @@
+#!/bin/bash
+# make install with DESTDIR puts the programs, the sendmail links, the
+# config, the man pages and the systemd unit where Debian expects them.
+. "$(dirname "$0")/lib.sh"
+
+root=$work/root
+make -s -C "$top_builddir" install DESTDIR="$root" >"$work/install.out" 2>&1
+check "make install DESTDIR=... succeeds" [ $? -eq 0 ]
+prefix=$(sed -n 's/^prefix = //p' "$top_builddir/Makefile")
+sysconfdir=$(sed -n 's/^sysconfdir = //p' "$top_builddir/Makefile" | sed "s|\${prefix}|$prefix|")
+for p in sbin/sesrelayd sbin/sesrelay-sendmail sbin/sesrelayctl; do
+	check "$p installed" [ -x "$root$prefix/$p" ]
+done
+check "sendmail links to sesrelay-sendmail" [ "$(readlink "$root$prefix/sbin/sendmail")" = sesrelay-sendmail ]
+check "mailq links to it" [ -x "$root$prefix/bin/mailq" ]
+check "newaliases links to it" [ -x "$root$prefix/bin/newaliases" ]
+check "the installed newaliases is the no-op" bash -c "'$root$prefix/bin/newaliases' | grep -q 'nothing to do'"
+check "the config is installed" [ -f "$root$sysconfdir/sesrelay/sesrelay.conf" ]
+for m in man8/sesrelayd.8 man8/sesrelay-sendmail.8 man8/sesrelayctl.8 man5/sesrelay.conf.5; do
+	check "$m installed" [ -f "$root$prefix/share/man/$m" ]
+done
+unit=$root$prefix/lib/systemd/system/sesrelayd.service
+check "the systemd unit is installed" [ -f "$unit" ]
+check "the unit runs the installed daemon" grep -q "^ExecStart=$prefix/sbin/sesrelayd -f" "$unit"
+check "no placeholder is left in the unit" bash -c "! grep -q '%[A-Z]*%' '$unit'"
+if command -v systemd-analyze >/dev/null && [ -d /run/systemd/system ]; then
+	check "systemd-analyze verify accepts the unit" systemd-analyze verify "$unit"
+fi
+make -s -C "$top_builddir" uninstall DESTDIR="$root" >/dev/null 2>&1
+check "uninstall removes the links" [ ! -e "$root$prefix/sbin/sendmail" ]
+finish
