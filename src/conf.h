@@ -30,11 +30,16 @@ struct conf {
 		struct conf_strlist allow;
 	} listen;
 	char			*spool;
+	long long		 spool_min_free;
+	long long		 spool_min_free_inodes;
 	long long		 max_message_size;
 	struct {
 		long long	 max_recipients;
 		long long	 max_line_length;
 		long long	 timeout;
+		long long	 data_timeout;
+		long long	 max_clients;
+		long long	 max_commands;
 	} smtp;
 	struct {
 		char		*region;

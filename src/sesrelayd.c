@@ -238,6 +238,11 @@ setup(struct daemon *d, const struct conf_credentials *cred)
 	sc.max_recipients = c->smtp.max_recipients;
 	sc.max_line_length = c->smtp.max_line_length;
 	sc.timeout = c->smtp.timeout;
+	sc.data_timeout = c->smtp.data_timeout;
+	sc.max_clients = c->smtp.max_clients;
+	sc.max_commands = c->smtp.max_commands;
+	sc.min_free = c->spool_min_free;
+	sc.min_free_inodes = c->spool_min_free_inodes;
 	sc.allow = d->allow;
 	sc.nallow = c->listen.allow.n;
 	d->smtp = smtp_server_new(d->base, d->spool, &sc, accepted, d);

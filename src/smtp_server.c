@@ -85,6 +85,7 @@ struct smtp_session {
 	int			 skipping_long;	/* discarding an overlong line */
 	int			 commit_pending;
 	int			 closed;	/* freed when the commit returns */
+	long long		 ncommands;
 	TAILQ_ENTRY(smtp_session) entry;
 };
 
@@ -105,6 +106,34 @@ reply(struct smtp_session *s, const char *fmt, ...)
 	evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);
 	evbuffer_add(out, "\r\n", 2);
+}
+
+static void
+set_timeout(struct smtp_session *s, long long seconds)
+{
+	struct timeval tv = { (time_t)seconds, 0 };
+
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/*
+ * Room in the spool for a message of `size` bytes (0: not declared)?
+ * Replies 452 when not: a 250 must never be given for mail that could
+ * not be kept.
+ */
+static int
+spool_room_or_reply(struct smtp_session *s, long long size)
+{
+	const struct smtp_server_config *c = &s->srv->conf;
+
+	if (spool_has_room(s->srv->spool, size, c->min_free,
+	    c->min_free_inodes) == 1)
+		return 1;
+	log_warnx("- smtp refused client=%s: the spool is short of space "
+	    "(spool_min_free=%lld)", s->client, c->min_free);
+	reply(s, "452 4.3.1 Error: insufficient system storage, try again "
+	    "later");
+	return 0;
 }
 
 static void
@@ -209,6 +238,8 @@ cmd_mail(struct smtp_session *s, const char *arg)
 		    "%lld bytes", s->srv->conf.max_message_size);
 		return;
 	}
+	if (!spool_room_or_reply(s, p.size > 0 ? p.size : 0))
+		return;
 	memcpy(s->sender, addr, sizeof(s->sender));
 	s->state = SS_MAIL;
 	reply(s, "250 2.1.0 Ok");
@@ -266,6 +297,8 @@ cmd_data(struct smtp_session *s, const char *arg)
 		reply(s, "503 5.5.1 Error: need RCPT command");
 		return;
 	}
+	if (!spool_room_or_reply(s, 0))
+		return;
 	s->writer = spool_writer_new(s->srv->spool, s->sender, s->rcpts,
 	    s->nrcpt, s->id);
 	if (s->writer == NULL) {
@@ -277,6 +310,7 @@ cmd_data(struct smtp_session *s, const char *arg)
 	}
 	dot_decoder_init(&s->dec);
 	s->state = SS_DATA;
+	set_timeout(s, s->srv->conf.data_timeout);
 	reply(s, "354 3.0.0 End data with <CR><LF>.<CR><LF>");
 }
 
@@ -346,6 +380,14 @@ dispatch(struct smtp_session *s, char *line, size_t len)
 {
 	struct smtp_command cmd;
 
+	if (++s->ncommands > s->srv->conf.max_commands) {
+		log_info("- smtp client=%s too many commands (%lld)",
+		    s->client, s->srv->conf.max_commands);
+		reply(s, "421 4.7.0 %s Error: too many commands, closing",
+		    s->srv->conf.hostname);
+		close_after_reply(s);
+		return;
+	}
 	if (memchr(line, '\0', len) != NULL) {
 		reply(s, "500 5.5.2 Error: NUL character in command");
 		return;
@@ -405,6 +447,7 @@ data_end(struct smtp_session *s)
 {
 	off_t size = spool_writer_size(s->writer);
 
+	set_timeout(s, s->srv->conf.timeout);
 	if (s->too_big) {
 		log_info("- smtp refused size>%lld from=<%s> client=%s",
 		    s->srv->conf.max_message_size, s->sender, s->client);
@@ -420,6 +463,7 @@ data_end(struct smtp_session *s)
 		reset_transaction(s);
 		return;
 	}
+	set_timeout(s, s->srv->conf.timeout);
 	log_debug("%s smtp committing size=%lld", s->id, (long long)size);
 	s->state = SS_COMMIT;
 	s->commit_pending = 1;
@@ -604,6 +648,14 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (srv->nsessions > (size_t)srv->conf.max_clients) {
+		log_warnx("- smtp refused client=%s: %zu sessions open "
+		    "(smtp.max_clients)", s->client, srv->nsessions - 1);
+		reply(s, "421 4.7.0 %s Error: too many connections, try again "
+		    "later", srv->conf.hostname);
+		close_after_reply(s);
+		return;
+	}
 	if (!client_allowed(srv, sa)) {
 		log_warnx("- smtp refused client=%s: not loopback and not in "
 		    "listen.allow", s->client);

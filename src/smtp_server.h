@@ -20,7 +20,12 @@ struct smtp_server_config {
 	long long		 max_message_size;
 	long long		 max_recipients;
 	long long		 max_line_length;
-	long long		 timeout;
+	long long		 timeout;	/* waiting for a command */
+	long long		 data_timeout;	/* waiting for body data */
+	long long		 max_clients;
+	long long		 max_commands;	/* per session */
+	long long		 min_free;	/* spool_min_free */
+	long long		 min_free_inodes;
 	const struct netaddr_net *allow;	/* besides loopback */
 	size_t			 nallow;
 };

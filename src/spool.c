@@ -38,10 +38,12 @@
 #include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -302,6 +304,24 @@ spool_pending(const struct spool *s)
 	return s->npending;
 }
 
+int
+spool_has_room(const struct spool *s, long long size, long long min_free,
+    long long min_inodes)
+{
+	struct statvfs sv;
+	unsigned long long avail;
+
+	if (fstatvfs(s->queuefd, &sv) == -1)
+		return -1;
+	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	if (avail < (unsigned long long)min_free + (unsigned long long)size ||
+	    (sv.f_files > 0 && sv.f_favail < (unsigned long long)min_inodes)) {
+		errno = ENOSPC;
+		return 0;
+	}
+	return 1;
+}
+
 void
 spool_drain(struct spool *s)
 {
@@ -316,21 +336,57 @@ spool_drain(struct spool *s)
 
 /* ---- open / close ---- */
 
+/*
+ * A spool directory must be ours and closed to others: mail would
+ * otherwise be readable, or could be planted or removed, by other users.
+ */
+static int
+check_dir(int fd, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s: owned by uid %u, not by this daemon's "
+		    "uid %u; refusing to use it (chown it)", path,
+		    (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IRWXO)) {
+		snprintf(err, errlen, "%s: mode %04o lets other users in; "
+		    "refusing to use it (chmod 700 %s)", path,
+		    (unsigned)(st.st_mode & 07777), path);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_subdir(int dirfd, const char *name, char *err, size_t errlen,
     const char *top)
 {
+	char path[PATH_MAX];
 	int fd;
 
+	snprintf(path, sizeof(path), "%s/%s", top, name);
 	if (mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errlen, "%s/%s: cannot create: %s", top, name,
+		snprintf(err, errlen, "%s: cannot create: %s", path,
 		    strerror(errno));
 		return -1;
 	}
 	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		snprintf(err, errlen, "%s/%s: cannot open: %s", top, name,
+	    O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
 		    strerror(errno));
+		return -1;
+	}
+	if (check_dir(fd, path, err, errlen) == -1) {
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -349,6 +405,10 @@ spool_open(const char *dir, struct event_base *base, char *err,
 	if ((top = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		snprintf(err, errlen, "%s: cannot open spool: %s", dir,
 		    strerror(errno));
+		return NULL;
+	}
+	if (check_dir(top, dir, err, errlen) == -1) {
+		close(top);
 		return NULL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL || (s->dir = strdup(dir)) ==

@@ -110,6 +110,14 @@ struct spool_reader *spool_reader_open(struct spool *, const char *id);
 ssize_t spool_reader_read(struct spool_reader *, void *buf, size_t len);
 void spool_reader_close(struct spool_reader *);
 
+/*
+ * Is there room for a message of `size` bytes (0: unknown) while keeping
+ * min_free bytes and min_inodes inodes free?  1 yes, 0 no (errno ENOSPC),
+ * -1 when the file system cannot be asked.
+ */
+int spool_has_room(const struct spool *, long long size, long long min_free,
+    long long min_inodes);
+
 /* Jobs queued to the sync thread and not yet finished (for shutdown). */
 size_t spool_pending(const struct spool *);
 /* Block until every queued job finished and its callback ran (shutdown). */
