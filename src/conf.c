@@ -27,8 +27,9 @@
 
 #include "conf.h"
 #include "netaddr.h"
+#include "smtp_parse.h"
 
-enum conf_type { T_INT, T_FLOAT, T_STRING, T_STRLIST, T_INTLIST };
+enum conf_type { T_INT, T_FLOAT, T_STRING, T_STRLIST, T_INTLIST, T_BOOL };
 
 struct conf_key;
 typedef int (*conf_check_fn)(const struct conf *, const struct conf_key *,
@@ -60,6 +61,8 @@ static int check_tls(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_nonempty_list(const struct conf *, const struct conf_key *,
     char *, size_t);
+static int check_address_or_empty(const struct conf *,
+    const struct conf_key *, char *, size_t);
 
 #define OFF(f) offsetof(struct conf, f)
 
@@ -125,6 +128,23 @@ static const struct conf_key conf_keys[] = {
 	  "Seconds to wait for a connection, a TLS handshake or a reply." },
 	{ "upstream.rate", T_FLOAT, OFF(upstream.rate), 0.01, 100000, "14.0",
 	  NULL, "Recipients per second sent upstream (SES's maximum send rate)." },
+	{ "cleanup.headers", T_BOOL, OFF(cleanup.headers), 0, 0, "true", NULL,
+	  "Add Date:, Message-ID: and, without To: or Cc:, \"To: undisclosed-recipients:;\" when missing." },
+	{ "rewrite.sender", T_STRING, OFF(rewrite.sender), 0, 0, "",
+	  check_address_or_empty,
+	  "Verified address that replaces local senders (user, user@localhost, user@hostname), in the envelope and From:; empty: none." },
+	{ "rewrite.admin", T_STRING, OFF(rewrite.admin), 0, 0, "",
+	  check_address_or_empty,
+	  "Address for local recipients without an alias (root, cron's mail); empty: they are refused." },
+	{ "rewrite.aliases", T_STRING, OFF(rewrite.aliases), 0, 0, "",
+	  check_abs_path_or_empty,
+	  "aliases(5) file mapping local recipients to addresses, e.g. \"/etc/aliases\"; empty: none." },
+	{ "rewrite.sender_map", T_STRING, OFF(rewrite.sender_map), 0, 0, "",
+	  check_abs_path_or_empty,
+	  "File of \"user: address\" lines: a local user's own verified sender; empty: none." },
+	{ "rewrite.local_domains", T_STRLIST, OFF(rewrite.local_domains), 0, 0,
+	  "", NULL,
+	  "Domains that count as local besides localhost and the host name." },
 	{ "retry.schedule", T_INTLIST, OFF(retry.schedule), 1, 86400,
 	  "5,10,30,1200", check_nonempty_list,
 	  "Seconds to wait before each retry of a deferred message; the last repeats." },
@@ -200,6 +220,9 @@ set_default(struct conf *c, const struct conf_key *k)
 		break;
 	case T_FLOAT:
 		*(double *)field(c, k) = strtod(k->def, NULL);
+		break;
+	case T_BOOL:
+		*(int *)field(c, k) = strcmp(k->def, "true") == 0;
 		break;
 	case T_STRING:
 		if ((*(char **)field(c, k) = strdup(k->def)) == NULL)
@@ -282,6 +305,7 @@ type_name(enum conf_type t)
 	case T_STRING:	return "a string";
 	case T_STRLIST:	return "a list of strings, [ \"...\", ... ]";
 	case T_INTLIST:	return "a list of integers, [ 1, 2, ... ]";
+	case T_BOOL:	return "true or false";
 	}
 	return "?";
 }
@@ -338,6 +362,11 @@ set_from_setting(struct conf *c, const struct conf_key *k,
 				return -1;
 			*(double *)field(c, k) = x;
 		}
+		return 0;
+	case T_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			goto badtype;
+		*(int *)field(c, k) = config_setting_get_bool(s);
 		return 0;
 	case T_STRING:
 		if (config_setting_type(s) != CONFIG_TYPE_STRING)
@@ -546,6 +575,9 @@ print_value(FILE *fp, const struct conf_key *k, const void *v)
 	case T_FLOAT:
 		print_double(fp, *(const double *)v);
 		break;
+	case T_BOOL:
+		fputs(*(const int *)v ? "true" : "false", fp);
+		break;
 	case T_STRING:
 		print_quoted(fp, *(char *const *)v);
 		break;
@@ -615,7 +647,7 @@ int
 conf_key_at(size_t i, struct conf_key_info *out)
 {
 	static const char *const names[] = { "integer", "float", "string",
-	    "string list", "integer list" };
+	    "string list", "integer list", "boolean" };
 
 	if (i >= NKEYS)
 		return 0;
@@ -790,6 +822,21 @@ check_nonempty_list(const struct conf *c, const struct conf_key *k,
 {
 	if (((const struct conf_intlist *)cfield(c, k))->n == 0) {
 		errf(err, errlen, "must not be empty");
+		return -1;
+	}
+	return 0;
+}
+
+/* A verified SES identity: a full address, 7-bit. */
+static int
+check_address_or_empty(const struct conf *c, const struct conf_key *k,
+    char *err, size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+
+	if (*p != '\0' && !smtp_address_is_valid(p, 1)) {
+		errf(err, errlen, "\"%s\": expected an address such as "
+		    "\"noreply@example.com\"", p);
 		return -1;
 	}
 	return 0;

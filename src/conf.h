@@ -56,6 +56,16 @@ struct conf {
 		double		 rate;
 	} upstream;
 	struct {
+		int		 headers;
+	} cleanup;
+	struct {
+		char		*sender;
+		char		*admin;
+		char		*aliases;
+		char		*sender_map;
+		struct conf_strlist local_domains;
+	} rewrite;
+	struct {
 		struct conf_intlist schedule;
 		long long	 max_queue_time;
 	} retry;

@@ -1,16 +1,23 @@
 /*
  * dotstuff.c: the byte-level DATA transparency state machines.
  *
- * Decoder states: BOL (start of a line), DOT (a '.' at BOL, held back),
- * DOTCR ('.' CR at BOL), MID (inside a line), CR (a CR inside a line).
- * A bare LF ends a line and is stored as CRLF; a bare CR is kept as data.
- * ".\n" is accepted as the end of data, as real clients send it.
+ * The end of data is only <CR><LF>.<CR><LF> (or ".<CR><LF>" as the
+ * first line), as RFC 5321 says and as Postfix's smtpd_forbid_bare_newline
+ * = normalize does: a "." line ended by a bare LF, or after a line ended
+ * by a bare LF, is message text.  Accepting those as the end is what SMTP
+ * smuggling exploits: the relay and SES must agree where a message ends.
+ * A bare LF still ends a line and is stored as CRLF; a bare CR is data.
+ *
+ * Decoder states: BOL (a line start after CRLF), BOL_LF (a line start
+ * after a bare LF), DOT (a '.' at BOL, held back), DOTCR ('.' CR at BOL),
+ * LFDOT (a '.' at BOL_LF, held back), MID (inside a line), CR (a CR
+ * inside a line).
  */
 #include "config.h"
 
 #include "dotstuff.h"
 
-enum { D_BOL, D_DOT, D_DOTCR, D_MID, D_CR };
+enum { D_BOL, D_BOL_LF, D_DOT, D_DOTCR, D_LFDOT, D_MID, D_CR };
 
 void
 dot_decoder_init(struct dot_decoder *d)
@@ -36,23 +43,29 @@ dot_decode(struct dot_decoder *d, const char *in, size_t inlen, char *out,
 				continue;
 			}
 			break;
+		case D_BOL_LF:
+			if (c == '.') {
+				d->state = D_LFDOT;
+				continue;
+			}
+			break;
 		case D_DOT:
 			if (c == '\r') {
 				d->state = D_DOTCR;
 				continue;
 			}
-			if (c == '\n') {
-				d->saw_bare_lf = 1;
-				goto end;
-			}
-			/* The leading dot of a stuffed line is dropped. */
-			d->state = D_MID;
+			if (c == '\n')
+				out[o++] = '.';	/* ".<LF>" is text */
+			/* else the leading dot of a stuffed line is dropped */
 			break;
 		case D_DOTCR:
 			if (c == '\n')
 				goto end;
 			out[o++] = '\r';	/* ".\rX": the CR is data */
-			d->state = D_MID;
+			break;
+		case D_LFDOT:
+			if (c == '\r' || c == '\n')
+				out[o++] = '.';	/* a lone dot: text */
 			break;
 		case D_CR:
 			if (c == '\n') {
@@ -62,19 +75,18 @@ dot_decode(struct dot_decoder *d, const char *in, size_t inlen, char *out,
 				continue;
 			}
 			out[o++] = '\r';
-			d->state = D_MID;
 			break;
 		default:
 			break;
 		}
-		/* D_MID (or a state that fell through to it). */
+		/* Inside a line (or a state that fell through to it). */
 		if (c == '\r') {
 			d->state = D_CR;
 		} else if (c == '\n') {
 			d->saw_bare_lf = 1;
 			out[o++] = '\r';
 			out[o++] = '\n';
-			d->state = D_BOL;
+			d->state = D_BOL_LF;
 		} else {
 			out[o++] = c;
 			d->state = D_MID;
@@ -93,6 +105,7 @@ void
 dot_encoder_init(struct dot_encoder *e)
 {
 	e->at_bol = 1;
+	e->prev_cr = 0;
 }
 
 size_t
@@ -103,8 +116,11 @@ dot_encode(struct dot_encoder *e, const char *in, size_t inlen, char *out)
 	for (size_t i = 0; i < inlen; i++) {
 		if (e->at_bol && in[i] == '.')
 			out[o++] = '.';
+		else if (in[i] == '\n' && !e->prev_cr)
+			out[o++] = '\r';
 		out[o++] = in[i];
 		e->at_bol = in[i] == '\n';
+		e->prev_cr = in[i] == '\r';
 	}
 	return o;
 }

@@ -3,7 +3,7 @@
  *
  * The decoder turns the wire form of a DATA body into the message as it
  * is stored: leading dots removed, line ends made CRLF, and it stops at
- * the "." line.  The encoder does the reverse for the upstream.  Both
+ * <CR><LF>.<CR><LF> only (never at a "." line with a bare LF).  The encoder does the reverse for the upstream.  Both
  * keep their state between calls, so a body streams in chunks of any
  * size and is never held whole.
  */
@@ -19,6 +19,7 @@ struct dot_decoder {
 
 struct dot_encoder {
 	int	at_bol;
+	int	prev_cr;
 };
 
 void dot_decoder_init(struct dot_decoder *);
@@ -33,7 +34,10 @@ size_t dot_decode(struct dot_decoder *, const char *in, size_t inlen,
 
 void dot_encoder_init(struct dot_encoder *);
 
-/* Encode inlen bytes into out (room for 2 * inlen); returns bytes written. */
+/*
+ * Encode inlen bytes into out (room for 2 * inlen); returns bytes
+ * written.  A bare LF goes out as CRLF: the upstream sees only CRLF.
+ */
 size_t dot_encode(struct dot_encoder *, const char *in, size_t inlen,
     char *out);
 

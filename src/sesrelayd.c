@@ -27,6 +27,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "cleanup.h"
 #include "conf.h"
 #include "log.h"
 #include "netaddr.h"
@@ -43,6 +44,7 @@ struct daemon {
 	struct scheduler	*sched;
 	struct upstream		*up;
 	struct smtp_server	*smtp;
+	struct cleanup		*cleanup;
 	struct netaddr_net	*allow;
 	char			 hostname[256];
 };
@@ -100,6 +102,24 @@ detach_stdio(void)
 		close(fd);
 	if (chdir("/") == -1)
 		log_warn("- daemon chdir /");
+}
+
+static struct cleanup *
+load_cleanup(const struct conf *c, const char *hostname, char *err,
+    size_t errlen)
+{
+	struct cleanup_config cc;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.enable = c->cleanup.headers;
+	cc.hostname = hostname;
+	cc.sender = c->rewrite.sender;
+	cc.admin = c->rewrite.admin;
+	cc.local_domains = c->rewrite.local_domains.v;
+	cc.nlocal_domains = c->rewrite.local_domains.n;
+	cc.aliases = c->rewrite.aliases;
+	cc.sender_map = c->rewrite.sender_map;
+	return cleanup_new(&cc, err, errlen);
 }
 
 static void
@@ -243,6 +263,7 @@ setup(struct daemon *d, const struct conf_credentials *cred)
 	sc.max_commands = c->smtp.max_commands;
 	sc.min_free = c->spool_min_free;
 	sc.min_free_inodes = c->spool_min_free_inodes;
+	sc.cleanup = d->cleanup;
 	sc.allow = d->allow;
 	sc.nallow = c->listen.allow.n;
 	d->smtp = smtp_server_new(d->base, d->spool, &sc, accepted, d);
@@ -323,7 +344,20 @@ main(int argc, char *argv[])
 		conf_free(d.conf);
 		return EX_CONFIG;
 	}
+	if (d.conf->hostname[0] != '\0')
+		snprintf(d.hostname, sizeof(d.hostname), "%s",
+		    d.conf->hostname);
+	else if (gethostname(d.hostname, sizeof(d.hostname)) == -1)
+		snprintf(d.hostname, sizeof(d.hostname), "localhost");
+	if ((d.cleanup = load_cleanup(d.conf, d.hostname, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "sesrelayd: %s\n", err);
+		conf_credentials_clear(&cred);
+		conf_free(d.conf);
+		return EX_CONFIG;
+	}
 	if (test) {
+		cleanup_free(d.cleanup);
 		conf_dump(d.conf, stdout);
 		fprintf(stderr, "sesrelayd: %s: configuration is valid\n",
 		    file);
@@ -331,12 +365,6 @@ main(int argc, char *argv[])
 		conf_free(d.conf);
 		return 0;
 	}
-	if (d.conf->hostname[0] != '\0')
-		snprintf(d.hostname, sizeof(d.hostname), "%s",
-		    d.conf->hostname);
-	else if (gethostname(d.hostname, sizeof(d.hostname)) == -1)
-		snprintf(d.hostname, sizeof(d.hostname), "localhost");
-
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 	if (!foreground)
@@ -375,6 +403,7 @@ main(int argc, char *argv[])
 	sd_notify(0, "STOPPING=1");
 #endif
 	teardown(&d);
+	cleanup_free(d.cleanup);
 	for (int i = 0; signums[i] != 0; i++)
 		event_free(sigs[i]);
 	event_base_free(d.base);

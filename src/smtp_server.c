@@ -33,6 +33,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "addrlist.h"
+#include "cleanup.h"
 #include "conf.h"
 #include "dotstuff.h"
 #include "log.h"
@@ -41,6 +43,7 @@
 #include "spool.h"
 
 #define DATA_CHUNK	65536
+#define MAX_HEADER	(1024 * 1024)	/* beyond it, no header cleanup */
 #define MAX_LISTENERS	16
 
 enum session_state {
@@ -74,9 +77,12 @@ struct smtp_session {
 	unsigned long		 serial;
 	char			 client[64];
 	char			 helo[256];
-	char			 sender[SMTP_ADDR_MAX];
-	char			**rcpts;
+	char			 sender[SMTP_ADDR_MAX];	/* rewritten */
+	char			 orig_sender[SMTP_ADDR_MAX];
+	char			**rcpts;	/* after aliases, no duplicates */
 	size_t			 nrcpt;
+	struct evbuffer		*header;	/* the header, while in it */
+	int			 in_header;
 	struct spool_writer	*writer;
 	char			 id[SPOOL_ID_LEN + 1];
 	struct dot_decoder	 dec;
@@ -91,6 +97,7 @@ struct smtp_session {
 
 static void session_read(struct smtp_session *);
 static void session_free(struct smtp_session *);
+static void flush_header(struct smtp_session *, size_t, int);
 
 static void
 reply(struct smtp_session *s, const char *fmt, ...)
@@ -144,7 +151,12 @@ reset_transaction(struct smtp_session *s)
 	free(s->rcpts);
 	s->rcpts = NULL;
 	s->nrcpt = 0;
-	s->sender[0] = '\0';
+	s->sender[0] = s->orig_sender[0] = '\0';
+	if (s->header != NULL) {
+		evbuffer_free(s->header);
+		s->header = NULL;
+	}
+	s->in_header = 0;
 	if (s->writer != NULL) {
 		spool_writer_abort(s->writer);
 		s->writer = NULL;
@@ -240,7 +252,9 @@ cmd_mail(struct smtp_session *s, const char *arg)
 	}
 	if (!spool_room_or_reply(s, p.size > 0 ? p.size : 0))
 		return;
-	memcpy(s->sender, addr, sizeof(s->sender));
+	memcpy(s->orig_sender, addr, sizeof(s->orig_sender));
+	snprintf(s->sender, sizeof(s->sender), "%s",
+	    cleanup_sender(s->srv->conf.cleanup, addr));
 	s->state = SS_MAIL;
 	reply(s, "250 2.1.0 Ok");
 }
@@ -251,14 +265,16 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 	enum smtp_path_result r;
 	const char *params;
 	char addr[SMTP_ADDR_MAX], **v;
+	struct addrlist to = { NULL, 0 };
 
 	if (s->state < SS_MAIL) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
-	if ((r = smtp_parse_path(arg, "TO:", 0, addr, &params)) !=
-	    SMTP_PATH_OK) {
-		path_error(s, r, "RCPT TO:<address>");
+	if ((r = smtp_parse_path(arg, "TO:", 1, addr, &params)) !=
+	    SMTP_PATH_OK || addr[0] == '\0') {
+		path_error(s, addr[0] == '\0' && r == SMTP_PATH_OK ?
+		    SMTP_PATH_SYNTAX : r, "RCPT TO:<address>");
 		return;
 	}
 	if (*params != '\0') {
@@ -270,14 +286,29 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 		reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
-	if ((v = realloc(s->rcpts, (s->nrcpt + 1) * sizeof(*v))) == NULL ||
-	    (v[s->nrcpt] = strdup(addr)) == NULL) {
-		s->rcpts = v;
-		reply(s, "452 4.3.0 Error: out of memory");
+	/* Local recipients go where the aliases (or rewrite.admin) say:
+	 * refused now rather than bounced by SES later. */
+	if (cleanup_recipient(s->srv->conf.cleanup, addr, &to) == 0) {
+		reply(s, "550 5.1.1 <%s>: local recipient without an alias "
+		    "(set rewrite.admin or rewrite.aliases)", addr);
 		return;
 	}
-	s->rcpts = v;
-	s->nrcpt++;
+	for (size_t i = 0; i < to.n; i++) {
+		size_t j;
+
+		for (j = 0; j < s->nrcpt; j++)
+			if (strcasecmp(s->rcpts[j], to.v[i]) == 0)
+				break;
+		if (j < s->nrcpt)
+			continue;	/* the same address twice: once */
+		if ((v = realloc(s->rcpts, (s->nrcpt + 1) * sizeof(*v))) ==
+		    NULL)
+			abort();
+		s->rcpts = v;
+		s->rcpts[s->nrcpt++] = to.v[i];
+		to.v[i] = NULL;
+	}
+	addrlist_free(&to);
 	s->state = SS_RCPT;
 	reply(s, "250 2.1.5 Ok");
 }
@@ -309,6 +340,9 @@ cmd_data(struct smtp_session *s, const char *arg)
 		return;
 	}
 	dot_decoder_init(&s->dec);
+	if ((s->header = evbuffer_new()) == NULL)
+		abort();
+	s->in_header = 1;
 	s->state = SS_DATA;
 	set_timeout(s, s->srv->conf.data_timeout);
 	reply(s, "354 3.0.0 End data with <CR><LF>.<CR><LF>");
@@ -445,7 +479,11 @@ commit_done(void *arg, int status)
 static void
 data_end(struct smtp_session *s)
 {
-	off_t size = spool_writer_size(s->writer);
+	off_t size;
+
+	if (s->in_header)	/* a message that is all header */
+		flush_header(s, evbuffer_get_length(s->header), 1);
+	size = spool_writer_size(s->writer);
 
 	set_timeout(s, s->srv->conf.timeout);
 	if (s->too_big) {
@@ -472,6 +510,83 @@ data_end(struct smtp_session *s)
 	s->writer = NULL;
 }
 
+/* Write decoded bytes to the spool, minding the size limit. */
+static void
+store(struct smtp_session *s, const char *buf, size_t len)
+{
+	if (s->too_big || s->write_failed)
+		return;
+	if (spool_writer_size(s->writer) + (off_t)len >
+	    s->srv->conf.max_message_size)
+		s->too_big = 1;
+	else if (spool_writer_write(s->writer, buf, len) == -1)
+		s->write_failed = 1;
+}
+
+/* Does the text start with a header field ("Name:")? */
+static int
+starts_with_field(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && p[i] > ' ' && p[i] < 0x7f && p[i] != ':'; i++)
+		;
+	return i > 0 && i < len && p[i] == ':';
+}
+
+/*
+ * The header is complete (hlen bytes, without the empty line): write it
+ * through cleanup, then what followed it.
+ */
+static void
+flush_header(struct smtp_session *s, size_t hlen, int cleanup)
+{
+	size_t total = evbuffer_get_length(s->header);
+	char *all = (char *)evbuffer_pullup(s->header, -1), *out;
+	size_t outlen;
+
+	if (!cleanup) {
+		store(s, all, total);
+	} else {
+		if (!starts_with_field(all, total))
+			hlen = 0;	/* no header at all: just the body */
+		cleanup_header(s->srv->conf.cleanup, all, hlen, s->orig_sender,
+		    time(NULL), &out, &outlen);
+		store(s, out, outlen);
+		free(out);
+		/* The empty line after the header, unless it is there. */
+		if (hlen == 0 && (total < 2 || memcmp(all, "\r\n", 2) != 0))
+			store(s, "\r\n", 2);
+		store(s, all + hlen, total - hlen);
+	}
+	evbuffer_free(s->header);
+	s->header = NULL;
+	s->in_header = 0;
+}
+
+/* Decoded bytes: into the header buffer until its end, then the spool. */
+static void
+emit_data(struct smtp_session *s, const char *buf, size_t len)
+{
+	struct evbuffer_ptr end;
+
+	if (!s->in_header) {
+		store(s, buf, len);
+		return;
+	}
+	evbuffer_add(s->header, buf, len);
+	if (evbuffer_get_length(s->header) >= 2 &&
+	    memcmp(evbuffer_pullup(s->header, 2), "\r\n", 2) == 0) {
+		flush_header(s, 0, 1);		/* an empty header */
+		return;
+	}
+	end = evbuffer_search(s->header, "\r\n\r\n", 4, NULL);
+	if (end.pos != -1)
+		flush_header(s, (size_t)end.pos + 2, 1);
+	else if (evbuffer_get_length(s->header) > MAX_HEADER)
+		flush_header(s, 0, 0);		/* too big to rewrite */
+}
+
 /* Feed body bytes through the decoder into the spool. */
 static void
 data_read(struct smtp_session *s, struct evbuffer *in)
@@ -487,14 +602,7 @@ data_read(struct smtp_session *s, struct evbuffer *in)
 
 		used = dot_decode(&s->dec, v.iov_base, len, out, &outlen,
 		    &done);
-		if (!s->too_big && !s->write_failed) {
-			if (spool_writer_size(s->writer) + (off_t)outlen >
-			    s->srv->conf.max_message_size)
-				s->too_big = 1;
-			else if (spool_writer_write(s->writer, out, outlen) ==
-			    -1)
-				s->write_failed = 1;
-		}
+		emit_data(s, out, outlen);
 		evbuffer_drain(in, used);
 	}
 	if (done)

@@ -11,6 +11,7 @@
 
 #include "netaddr.h"
 
+struct cleanup;
 struct event_base;
 struct spool;
 struct smtp_server;
@@ -26,6 +27,7 @@ struct smtp_server_config {
 	long long		 max_commands;	/* per session */
 	long long		 min_free;	/* spool_min_free */
 	long long		 min_free_inodes;
+	const struct cleanup	*cleanup;	/* rewriting on accept */
 	const struct netaddr_net *allow;	/* besides loopback */
 	size_t			 nallow;
 };

@@ -28,7 +28,7 @@ cat > "$work/basic.chat" <<'CHAT'
 > MAIL FROM:<s@example.com>
 < ^503 5\.5\.1 Error: nested MAIL
 > RCPT TO:<root>
-< ^553 5\.1\.3
+< ^550 5\.1\.1 <root>: local recipient without an alias
 > RCPT TO:<j\xc3\xb6rg@example.com>
 < ^553 5\.6\.7
 > RCPT TO:<a@example.com

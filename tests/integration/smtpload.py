@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 
 def make_message(i, size, rcpts):
@@ -27,6 +28,8 @@ def make_message(i, size, rcpts):
         "From: Test Sender <sender@example.com>",
         "To: " + ", ".join(rcpts),
         "Subject: test message %d" % i,
+        "Date: Sun, 22 Nov 2026 06:00:00 +0000",
+        "Message-ID: <test-%d@example.com>" % i,
         "X-Test-Id: %d" % i,
         "",
         "Message %d." % i,
@@ -72,6 +75,8 @@ def main():
     ap.add_argument("--acked")
     ap.add_argument("--tolerate-errors", action="store_true")
     ap.add_argument("--per-connection", type=int, default=20)
+    ap.add_argument("--retry-seconds", type=float, default=0,
+                    help="retry a failed message for this long, like a client")
     ap.add_argument("--no-size", action="store_true",
                     help="do not declare SIZE= even if offered")
     a = ap.parse_args()
@@ -105,40 +110,52 @@ def main():
         s = smtplib.SMTP("127.0.0.1", a.port, timeout=60)
         return s
 
+    def send_one(s, i, msg):
+        """Send message i; returns the (possibly new) connection."""
+        if a.sendmail:
+            p = subprocess.run([a.sendmail, "-i", "-f", "sender@example.com"] + rcpts_for(i),
+                               input=msg.replace(b"\r\n", b"\n"),
+                               capture_output=True, timeout=60)
+            if p.returncode != 0:
+                raise RuntimeError("exit %d: %s" % (p.returncode,
+                                   p.stderr.decode(errors="replace")))
+            return s
+        if s is None:
+            s = connect()
+            s.ehlo("client.test")
+            if a.no_size:
+                s.esmtp_features.pop("size", None)
+        s.sendmail("sender@example.com", rcpts_for(i), msg)
+        return s
+
     def worker(mine):
         s = None
         sent_here = 0
         for i in mine:
             msg = prepare(i)
-            try:
-                if a.sendmail:
-                    p = subprocess.run([a.sendmail, "-i", "-f", "sender@example.com"] + rcpts_for(i),
-                                       input=msg.replace(b"\r\n", b"\n"),
-                                       capture_output=True, timeout=60)
-                    if p.returncode != 0:
-                        raise RuntimeError("exit %d: %s" % (p.returncode,
-                                           p.stderr.decode(errors="replace")))
-                else:
-                    if s is None:
-                        s = connect()
-                        s.ehlo("client.test")
-                        if a.no_size:
-                            s.esmtp_features.pop("size", None)
-                    s.sendmail("sender@example.com", rcpts_for(i), msg)
+            deadline = time.time() + a.retry_seconds
+            while True:
+                try:
+                    s = send_one(s, i, msg)
                     sent_here += 1
-                    if sent_here % a.per_connection == 0:
+                    if s is not None and sent_here % a.per_connection == 0:
                         s.quit()
                         s = None
-                ack(i)
-            except Exception as e:  # noqa: BLE001 - report every failure
-                with lock:
-                    errors.append("%d: %r" % (i, e))
-                try:
-                    if s is not None:
-                        s.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                s = None
+                    ack(i)
+                    break
+                except Exception as e:  # noqa: BLE001 - report every failure
+                    try:
+                        if s is not None:
+                            s.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+                    s = None
+                    if time.time() < deadline:
+                        time.sleep(0.05)   # a real client retries later
+                        continue
+                    with lock:
+                        errors.append("%d: %r" % (i, e))
+                    break
         if s is not None:
             try:
                 s.quit()

@@ -1,0 +1,505 @@
+/*
+ * cleanup.c: envelope and header rewriting on accept (see cleanup.h).
+ *
+ * Header fields are handled whole (a field and its continuation lines);
+ * fields that are not changed are copied byte for byte, so a DKIM
+ * signature over them stays valid.  Maps are aliases(5) text: "name:
+ * value, value", continuation lines start with white space, '#' starts
+ * a comment.  Only address values are taken; program, file and
+ * :include: targets have no meaning for a relay and are refused when
+ * the map is loaded.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "smtp_parse.h"
+
+#define ALIAS_DEPTH	8	/* alias of an alias of ... at most */
+#define MAP_MAX		(1024 * 1024)
+
+struct cleanup {
+	int		 enable;
+	char		*hostname;
+	char		*sender;
+	char		*admin;
+	struct addrlist	 local;		/* local domains */
+	struct addrlist	 alias_names, alias_values;	/* values: "a, b" */
+	struct addrlist	 map_names, map_values;
+};
+
+static char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+/* Append a map line's name and value; -1 with err on a bad target. */
+static int
+map_add(const char *name, size_t nlen, const char *value,
+    struct addrlist *names, struct addrlist *values, const char *file,
+    int line, char *err, size_t errlen)
+{
+	char key[256];
+	struct addrlist v = { NULL, 0 };
+	size_t i;
+
+	if (nlen == 0 || nlen >= sizeof(key)) {
+		snprintf(err, errlen, "%s:%d: bad name", file, line);
+		return -1;
+	}
+	for (const char *p = value; *p; p++)
+		if ((*p == '|' || *p == '/' || *p == ':') &&
+		    (p == value || p[-1] == ' ' || p[-1] == ',')) {
+			snprintf(err, errlen, "%s:%d: %.*s: only addresses are "
+			    "supported (no |program, /file or :include:)", file,
+			    line, (int)nlen, name);
+			return -1;
+		}
+	addrlist_parse(value, &v);
+	for (i = 0; i < v.n; i++)
+		if (!smtp_address_is_valid(v.v[i], 0)) {
+			snprintf(err, errlen, "%s:%d: %.*s: \"%s\" is not an "
+			    "address", file, line, (int)nlen, name, v.v[i]);
+			addrlist_free(&v);
+			return -1;
+		}
+	addrlist_free(&v);
+	memcpy(key, name, nlen);
+	key[nlen] = '\0';
+	for (i = 0; i < nlen; i++)
+		key[i] = (char)tolower((unsigned char)key[i]);
+	addrlist_add(names, key);
+	addrlist_add(values, value);
+	return 0;
+}
+
+int
+cleanup_parse_map(const char *text, const char *file, struct addrlist *names,
+    struct addrlist *values, char *err, size_t errlen)
+{
+	const char *p = text;
+	int line = 0, start_line;
+
+	while (*p != '\0') {
+		const char *nl, *colon;
+		char *entry = NULL;
+		size_t elen = 0;
+
+		line++;
+		start_line = line;
+		nl = strchr(p, '\n');
+		/* Gather the entry and its continuation lines. */
+		for (;;) {
+			size_t n = nl ? (size_t)(nl - p) : strlen(p);
+			const char *hash = memchr(p, '#', n);
+
+			if (hash != NULL)
+				n = hash - p;
+			if ((entry = realloc(entry, elen + n + 2)) == NULL)
+				abort();
+			memcpy(entry + elen, p, n);
+			elen += n;
+			entry[elen++] = ' ';
+			entry[elen] = '\0';
+			p = nl ? nl + 1 : p + strlen(p);
+			if (*p != ' ' && *p != '\t')
+				break;
+			line++;
+			nl = strchr(p, '\n');
+		}
+		{
+			char *s = entry;
+			while (isspace((unsigned char)*s))
+				s++;
+			if (*s == '\0') {
+				free(entry);
+				continue;
+			}
+			if ((colon = strchr(s, ':')) == NULL) {
+				snprintf(err, errlen, "%s:%d: expected \"name: "
+				    "address, ...\"", file, start_line);
+				free(entry);
+				return -1;
+			}
+			{
+				size_t nlen = colon - s;
+				while (nlen > 0 && isspace((unsigned char)s[nlen - 1]))
+					nlen--;
+				if (map_add(s, nlen, colon + 1, names, values,
+				    file, start_line, err, errlen) == -1) {
+					free(entry);
+					return -1;
+				}
+			}
+		}
+		free(entry);
+	}
+	return 0;
+}
+
+static int
+load_map(const char *file, struct addrlist *names, struct addrlist *values,
+    char *err, size_t errlen)
+{
+	char *text;
+	ssize_t n;
+	int fd;
+
+	if (file == NULL || *file == '\0')
+		return 0;
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	if ((text = malloc(MAP_MAX + 1)) == NULL)
+		abort();
+	n = read(fd, text, MAP_MAX);
+	close(fd);
+	if (n < 0 || n == MAP_MAX) {
+		snprintf(err, errlen, "%s: %s", file, n < 0 ? strerror(errno) :
+		    "larger than 1 MiB");
+		free(text);
+		return -1;
+	}
+	text[n] = '\0';
+	n = cleanup_parse_map(text, file, names, values, err, errlen);
+	free(text);
+	return (int)n;
+}
+
+struct cleanup *
+cleanup_new(const struct cleanup_config *cf, char *err, size_t errlen)
+{
+	struct cleanup *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		abort();
+	c->enable = cf->enable;
+	c->hostname = xstrdup(cf->hostname);
+	c->sender = xstrdup(cf->sender);
+	c->admin = xstrdup(cf->admin);
+	addrlist_add(&c->local, "localhost");
+	addrlist_add(&c->local, "localhost.localdomain");
+	if (cf->hostname && *cf->hostname)
+		addrlist_add(&c->local, cf->hostname);
+	for (size_t i = 0; i < cf->nlocal_domains; i++)
+		addrlist_add(&c->local, cf->local_domains[i]);
+	if (load_map(cf->aliases, &c->alias_names, &c->alias_values, err,
+	    errlen) == -1 || load_map(cf->sender_map, &c->map_names,
+	    &c->map_values, err, errlen) == -1) {
+		cleanup_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+cleanup_free(struct cleanup *c)
+{
+	if (c == NULL)
+		return;
+	free(c->hostname);
+	free(c->sender);
+	free(c->admin);
+	addrlist_free(&c->local);
+	addrlist_free(&c->alias_names);
+	addrlist_free(&c->alias_values);
+	addrlist_free(&c->map_names);
+	addrlist_free(&c->map_values);
+	free(c);
+}
+
+int
+cleanup_is_local(const struct cleanup *c, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	if (*addr == '\0')
+		return 0;	/* the null sender */
+	if (at == NULL)
+		return 1;
+	for (size_t i = 0; i < c->local.n; i++)
+		if (strcasecmp(at + 1, c->local.v[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* The local part of addr, lower-cased, into buf. */
+static const char *
+local_part(const char *addr, char *buf, size_t len)
+{
+	size_t n = strcspn(addr, "@");
+
+	if (n >= len)
+		n = len - 1;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)tolower((unsigned char)addr[i]);
+	buf[n] = '\0';
+	return buf;
+}
+
+static const char *
+map_find(const struct addrlist *names, const struct addrlist *values,
+    const char *key)
+{
+	for (size_t i = 0; i < names->n; i++)
+		if (strcmp(names->v[i], key) == 0)
+			return values->v[i];
+	return NULL;
+}
+
+const char *
+cleanup_sender(const struct cleanup *c, const char *sender)
+{
+	char user[128];
+	const char *mapped;
+	static char first[SMTP_ADDR_MAX];
+	struct addrlist v = { NULL, 0 };
+
+	if (!cleanup_is_local(c, sender))
+		return sender;
+	local_part(sender, user, sizeof(user));
+	if ((mapped = map_find(&c->map_names, &c->map_values, user)) !=
+	    NULL) {
+		addrlist_parse(mapped, &v);
+		if (v.n > 0) {
+			snprintf(first, sizeof(first), "%s", v.v[0]);
+			addrlist_free(&v);
+			return first;
+		}
+		addrlist_free(&v);
+	}
+	return *c->sender ? c->sender : sender;
+}
+
+static size_t
+expand(const struct cleanup *c, const char *rcpt, struct addrlist *out,
+    int depth)
+{
+	char user[128];
+	const char *value;
+	struct addrlist v = { NULL, 0 };
+	size_t added = 0;
+
+	if (!cleanup_is_local(c, rcpt)) {
+		addrlist_add(out, rcpt);
+		return 1;
+	}
+	if (depth >= ALIAS_DEPTH)
+		return 0;
+	local_part(rcpt, user, sizeof(user));
+	value = map_find(&c->alias_names, &c->alias_values, user);
+	if (value == NULL) {
+		if (*c->admin == '\0')
+			return 0;
+		addrlist_add(out, c->admin);
+		return 1;
+	}
+	addrlist_parse(value, &v);
+	for (size_t i = 0; i < v.n; i++)
+		added += expand(c, v.v[i], out, depth + 1);
+	addrlist_free(&v);
+	return added;
+}
+
+size_t
+cleanup_recipient(const struct cleanup *c, const char *rcpt,
+    struct addrlist *out)
+{
+	return expand(c, rcpt, out, 0);
+}
+
+/* ---- headers ---- */
+
+static int
+field_is(const char *f, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	return len > n && strncasecmp(f, name, n) == 0 && f[n] == ':';
+}
+
+static void
+emit(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		*cap = (*len + n + 1) * 2;
+		if ((*buf = realloc(*buf, *cap)) == NULL)
+			abort();
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+/*
+ * From: with a local address becomes the rewritten sender, keeping the
+ * display name: "Cron Daemon <root>" -> "Cron Daemon <noreply@x>".
+ */
+static int
+rewrite_from(const struct cleanup *c, const char *f, size_t len, char **buf,
+    size_t *blen, size_t *cap)
+{
+	char *value = strndup(f + 5, len - 5), *lt, line[1024];
+	struct addrlist v = { NULL, 0 };
+	const char *to;
+	int n, done = 0;
+
+	if (value == NULL)
+		abort();
+	for (char *p = value; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	addrlist_parse(value, &v);
+	if (v.n == 1 && cleanup_is_local(c, v.v[0]) &&
+	    (to = cleanup_sender(c, v.v[0])) != v.v[0]) {
+		char *name = value;
+		while (*name == ' ' || *name == '\t')
+			name++;
+		if ((lt = strchr(name, '<')) != NULL) {
+			while (lt > name && lt[-1] == ' ')
+				lt--;
+			*lt = '\0';
+		} else if ((lt = strchr(name, '(')) != NULL &&
+		    strchr(lt, ')') != NULL) {
+			/* "root (Cron Daemon)": the comment is the name. */
+			name = lt + 1;
+			*strrchr(name, ')') = '\0';
+		} else
+			*name = '\0';	/* "root": no name */
+		n = *name ? snprintf(line, sizeof(line), "From: %s <%s>\r\n",
+		    name, to) : snprintf(line, sizeof(line), "From: %s\r\n", to);
+		if (n > 0 && (size_t)n < sizeof(line)) {
+			emit(buf, blen, cap, line, (size_t)n);
+			done = 1;
+		}
+	}
+	addrlist_free(&v);
+	free(value);
+	return done;
+}
+
+/*
+ * To: or Cc: naming local recipients ("To: root", what cron writes)
+ * would be refused by SES ("Missing final '@domain'"): the field is
+ * rebuilt with each local address replaced by where it is delivered.
+ */
+static int
+rewrite_rcpt_field(const struct cleanup *c, const char *f, size_t len,
+    char **buf, size_t *blen, size_t *cap)
+{
+	size_t nlen = strcspn(f, ":");
+	char *value = strndup(f + nlen + 1, len - nlen - 1);
+	struct addrlist v = { NULL, 0 }, out = { NULL, 0 };
+	int local = 0;
+
+	if (value == NULL)
+		abort();
+	for (char *p = value; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	addrlist_parse(value, &v);
+	for (size_t i = 0; i < v.n; i++) {
+		if (cleanup_is_local(c, v.v[i])) {
+			local = 1;
+			cleanup_recipient(c, v.v[i], &out);
+		} else
+			addrlist_add(&out, v.v[i]);
+	}
+	if (local && out.n > 0) {
+		emit(buf, blen, cap, f, nlen + 1);
+		for (size_t i = 0; i < out.n; i++) {
+			emit(buf, blen, cap, i ? ", " : " ", i ? 2 : 1);
+			emit(buf, blen, cap, out.v[i], strlen(out.v[i]));
+		}
+		emit(buf, blen, cap, "\r\n", 2);
+	}
+	addrlist_free(&v);
+	addrlist_free(&out);
+	free(value);
+	return local && *blen > 0;
+}
+
+int
+cleanup_header(const struct cleanup *c, const char *hdr, size_t len,
+    const char *orig_sender, time_t now, char **out, size_t *outlen)
+{
+	const char *p = hdr, *end = hdr + len;
+	int has_date = 0, has_msgid = 0, has_to = 0, has_from = 0;
+	char *buf = NULL, line[512];
+	size_t blen = 0, cap = 0;
+
+	emit(&buf, &blen, &cap, "", 0);
+	while (p < end) {
+		const char *start = p;
+		size_t flen;
+
+		do {
+			const char *nl = memchr(p, '\n', end - p);
+			p = nl ? nl + 1 : end;
+		} while (p < end && (*p == ' ' || *p == '\t'));
+		flen = p - start;
+		has_date |= field_is(start, flen, "Date");
+		has_msgid |= field_is(start, flen, "Message-ID");
+		if (field_is(start, flen, "To") || field_is(start, flen, "Cc")) {
+			has_to = 1;
+			if (rewrite_rcpt_field(c, start, flen, &buf, &blen,
+			    &cap))
+				continue;
+		}
+		if (field_is(start, flen, "From")) {
+			has_from = 1;
+			if (rewrite_from(c, start, flen, &buf, &blen, &cap))
+				continue;
+		}
+		emit(&buf, &blen, &cap, start, flen);
+	}
+	if (!c->enable)
+		goto done;
+	if (!has_from && orig_sender != NULL && *orig_sender != '\0') {
+		int n = snprintf(line, sizeof(line), "From: %s\r\n",
+		    cleanup_sender(c, orig_sender));
+		if (n > 0 && (size_t)n < sizeof(line))
+			emit(&buf, &blen, &cap, line, (size_t)n);
+	}
+	if (!has_date) {
+		struct tm tm;
+		size_t n = strftime(line, sizeof(line),
+		    "Date: %a, %d %b %Y %H:%M:%S %z\r\n",
+		    localtime_r(&now, &tm));
+		emit(&buf, &blen, &cap, line, n);
+	}
+	if (!has_msgid) {
+		uint64_t r = 0;
+		int n;
+
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			r = (uint64_t)random();
+		n = snprintf(line, sizeof(line), "Message-ID: <%lld.%016llx@%s>"
+		    "\r\n", (long long)now, (unsigned long long)r, c->hostname);
+		if (n > 0 && (size_t)n < sizeof(line))
+			emit(&buf, &blen, &cap, line, (size_t)n);
+	}
+	/* SES refuses a message without a To: (a Bcc-only message). */
+	if (!has_to)
+		emit(&buf, &blen, &cap, "To: undisclosed-recipients:;\r\n", 30);
+done:
+	*out = buf;
+	*outlen = blen;
+	return 0;
+}
