@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <idn2.h>
+
 #include "smtp_parse.h"
 
 static const struct {
@@ -66,6 +68,43 @@ smtp_address_is_valid(const char *addr, int require_domain)
 	return 1;
 }
 
+static int
+is_ascii(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return 0;
+	return 1;
+}
+
+/*
+ * Make addr 7-bit: a UTF-8 domain becomes its IDNA form.  -1 when the
+ * local part is not ASCII or the domain cannot be converted (or would
+ * not fit).
+ */
+static int
+to_ascii(char addr[SMTP_ADDR_MAX])
+{
+	char *at = strrchr(addr, '@'), *ace = NULL;
+	size_t llen;
+
+	if (is_ascii(addr, strlen(addr)))
+		return 0;
+	if (at == NULL || !is_ascii(addr, at - addr))
+		return -1;
+	if (idn2_to_ascii_8z(at + 1, &ace, IDN2_NFC_INPUT |
+	    IDN2_NONTRANSITIONAL) != IDN2_OK)
+		return -1;
+	llen = at + 1 - addr;
+	if (llen + strlen(ace) >= SMTP_ADDR_MAX) {
+		idn2_free(ace);
+		return -1;
+	}
+	memcpy(at + 1, ace, strlen(ace) + 1);
+	idn2_free(ace);
+	return 0;
+}
+
 enum smtp_path_result
 smtp_parse_path(const char *arg, const char *prefix, int allow_null,
     char addr[SMTP_ADDR_MAX], const char **params)
@@ -107,9 +146,10 @@ smtp_parse_path(const char *arg, const char *prefix, int allow_null,
 	addr[len] = '\0';
 	if (len == 0)
 		return allow_null ? SMTP_PATH_OK : SMTP_PATH_SYNTAX;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)addr[i] >= 0x80)
-			return SMTP_PATH_NON_ASCII;
+	if (to_ascii(addr) == -1)
+		return strrchr(addr, '@') != NULL &&
+		    is_ascii(addr, strrchr(addr, '@') - addr) ?
+		    SMTP_PATH_BAD_IDN : SMTP_PATH_NON_ASCII;
 	if (!smtp_address_is_valid(addr, 0))
 		return SMTP_PATH_SYNTAX;
 	if (!allow_null && strchr(addr, '@') == NULL)

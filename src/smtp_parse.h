@@ -41,7 +41,9 @@ enum smtp_path_result {
 	SMTP_PATH_OK = 0,
 	SMTP_PATH_SYNTAX,	/* 501 5.5.4 / 5.1.7 */
 	SMTP_PATH_TOO_LONG,	/* 501 5.1.3 */
-	SMTP_PATH_NON_ASCII,	/* 553 5.6.7: SES takes 7-bit addresses only */
+	SMTP_PATH_NON_ASCII,	/* 553 5.6.7: a non-ASCII local part (SES
+				 * takes 7-bit addresses only) */
+	SMTP_PATH_BAD_IDN,	/* 553 5.1.2: a domain IDNA cannot convert */
 	SMTP_PATH_NO_DOMAIN,	/* 553 5.1.3 (recipients) */
 };
 
@@ -49,6 +51,9 @@ enum smtp_path_result {
  * Parse "FROM:<addr> params" (prefix "FROM:") or "TO:<addr> params".
  * The empty path <> is allowed when allow_null.  On SMTP_PATH_OK, addr
  * holds the address without brackets and *params the rest ("" if none).
+ * An internationalised domain (UTF-8) is converted to its ASCII form
+ * (IDNA 2008, "xn--"), which is what SES accepts; a non-ASCII local part
+ * has no such form and is refused.
  */
 enum smtp_path_result smtp_parse_path(const char *arg, const char *prefix,
     int allow_null, char addr[SMTP_ADDR_MAX], const char **params);

@@ -211,8 +211,13 @@ path_error(struct smtp_session *s, enum smtp_path_result r, const char *verb)
 		reply(s, "501 5.1.3 Error: address too long");
 		break;
 	case SMTP_PATH_NON_ASCII:
-		reply(s, "553 5.6.7 Error: non-ASCII address; Amazon SES "
-		    "accepts 7-bit addresses only");
+		reply(s, "553 5.6.7 Error: non-ASCII local part; Amazon SES "
+		    "accepts 7-bit addresses only (a domain may be "
+		    "internationalised)");
+		break;
+	case SMTP_PATH_BAD_IDN:
+		reply(s, "553 5.1.2 Error: the domain is not a valid "
+		    "internationalised domain name");
 		break;
 	case SMTP_PATH_NO_DOMAIN:
 		reply(s, "553 5.1.3 Error: recipient address needs a domain");

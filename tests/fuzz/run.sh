@@ -36,7 +36,8 @@ command -v pkg-config >/dev/null 2>&1 || skip "pkg-config missing"
 # shellcheck disable=SC2086
 pkg-config --exists $pkgs_libs || skip "development packages missing ($pkgs_libs)"
 case $seconds in
-''|*[!0-9]*) echo "not ok - fuzz: FUZZ_SECONDS=$seconds is not a number"; exit 1 ;;
+# 0 would be -max_total_time=0: no limit.
+''|*[!0-9]*|0) echo "not ok - fuzz: FUZZ_SECONDS=$seconds is not a positive number"; exit 1 ;;
 esac
 
 if [ -n "${top_builddir:-}" ]; then

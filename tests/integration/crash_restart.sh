@@ -48,8 +48,9 @@ for round in 1 2 3 4 5; do
 	done
 	kill9_daemon
 	echo "round $round: SIGKILL after $at acknowledgements"
-	wait $loader
+	# Back up at once: the clients retry what was not acknowledged.
 	start_daemon
+	wait $loader
 	start=$((start + 1000))
 done
 acked=$(sort -un "$work/acked" | wc -l)

@@ -107,7 +107,7 @@ cat > "$work/pipe.chat" <<'CHAT'
 < ^220
 > EHLO c
 < ^250 HELP
->raw MAIL FROM:<s@example.com>\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n
+>raw MAIL FROM:<s@example.com>\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<b@b\xc3\xbccher.example>\r\nDATA\r\n
 < ^250 2\.1\.0
 < ^250 2\.1\.5
 < ^250 2\.1\.5
@@ -120,4 +120,6 @@ check "a pipelined transaction is answered in order" chat "$work/pipe.chat"
 
 check "the two accepted messages were delivered" wait_delivered 2 30
 check "the oversized message was not queued" [ "$(delivered)" -eq 2 ]
+check "an internationalised domain was sent to SES in its IDNA form" \
+	grep -q '"b@xn--bcher-kva.example"' "$FAKE_REC"/*.json
 finish

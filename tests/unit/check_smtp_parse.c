@@ -101,7 +101,12 @@ static const struct {
 	{ "TO:root", "TO:", 0, SMTP_PATH_NO_DOMAIN, NULL, NULL },
 	{ "TO:<j\xc3\xbcrgen@example.de>", "TO:", 0, SMTP_PATH_NON_ASCII, NULL,
 	  NULL },
-	{ "FROM:<a@b\xff>", "FROM:", 1, SMTP_PATH_NON_ASCII, NULL, NULL },
+	{ "FROM:<a@b\xff>", "FROM:", 1, SMTP_PATH_BAD_IDN, NULL, NULL },
+	/* An internationalised domain becomes its IDNA (xn--) form. */
+	{ "TO:<info@b\xc3\xbc" "cher.example>", "TO:", 0, SMTP_PATH_OK,
+	  "info@xn--bcher-kva.example", "" },
+	{ "FROM:<a@\xe4\xbe\x8b\xe5\xad\x90.\xe6\xb5\x8b\xe8\xaf\x95>", "FROM:", 1,
+	  SMTP_PATH_OK, "a@xn--fsqu00a.xn--0zwm56d", "" },
 	{ "FROM:<a@b>", "TO:", 0, SMTP_PATH_SYNTAX, NULL, NULL },
 	{ "TO <a@b>", "TO:", 0, SMTP_PATH_SYNTAX, NULL, NULL },
 };
