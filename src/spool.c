@@ -497,16 +497,6 @@ envelope_is_safe(const char *a, int may_be_empty)
 	    NULL;
 }
 
-static int
-write_field(int fd, const char *key, const char *value)
-{
-	if (write_all(fd, key, strlen(key)) == -1 ||
-	    write_all(fd, value, strlen(value)) == -1 ||
-	    write_all(fd, "\n", 1) == -1)
-		return -1;
-	return 0;
-}
-
 /* Time-ordered ids: 8 hex digits of seconds, 8 random. */
 static void
 new_id(char id[SPOOL_ID_LEN + 1])
@@ -523,7 +513,9 @@ spool_writer_new(struct spool *s, const char *sender, char *const *rcpts,
     size_t nrcpt, char id_out[SPOOL_ID_LEN + 1])
 {
 	struct spool_writer *w;
-	char head[128];
+	char *env;
+	size_t envlen;
+	FILE *fp;
 	int n, tries;
 
 	/* One address per line: a newline or NUL would forge a field. */
@@ -546,18 +538,21 @@ spool_writer_new(struct spool *s, const char *sender, char *const *rcpts,
 		free(w);
 		return NULL;
 	}
-	n = snprintf(head, sizeof(head), "SESRELAY %d\nid %s\narrived %lld\n"
-	    "size ", SPOOL_FORMAT, w->id, (long long)time(NULL));
+	/* The whole envelope in one write. */
+	if ((fp = open_memstream(&env, &envlen)) == NULL)
+		abort();
+	n = fprintf(fp, "SESRELAY %d\nid %s\narrived %lld\nsize ",
+	    SPOOL_FORMAT, w->id, (long long)time(NULL));
 	w->size_field = n;
-	n += snprintf(head + n, sizeof(head) - n, "%0*d\n", SIZE_DIGITS, 0);
-	if (write_all(w->fd, head, n) == -1 ||
-	    write_field(w->fd, "from ", sender) == -1)
+	fprintf(fp, "%0*d\nfrom %s\n", SIZE_DIGITS, 0, sender);
+	for (size_t i = 0; i < nrcpt; i++)
+		fprintf(fp, "rcpt %s\n", rcpts[i]);
+	fputc('\n', fp);
+	if (fclose(fp) != 0)
+		abort();
+	if (write_all(w->fd, env, envlen) == -1)
 		w->error = errno;
-	for (size_t i = 0; i < nrcpt && w->error == 0; i++)
-		if (write_field(w->fd, "rcpt ", rcpts[i]) == -1)
-			w->error = errno;
-	if (w->error == 0 && write_all(w->fd, "\n", 1) == -1)
-		w->error = errno;
+	free(env);
 	if (w->error != 0) {
 		errno = w->error;
 		spool_writer_abort(w);

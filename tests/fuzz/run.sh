@@ -26,8 +26,9 @@ targets=${FUZZ_TARGETS:-$all_targets}
 # The src/ files the targets need (never the three programs' mains); they
 # go into one archive, so each target links only the objects it uses.
 sources="smtp_parse dotstuff spool log addrlist upstream_reply"
-pkgs_cflags="libevent_core libconfig openssl"
-pkgs_libs="libevent_core libevent_extra libconfig openssl"
+# libidn2: smtp_parse.c converts IDN domains.
+pkgs_cflags="libevent_core libconfig openssl libidn2"
+pkgs_libs="libevent_core libevent_extra libconfig openssl libidn2"
 
 skip() { echo "SKIP: $*"; exit 77; }
 
