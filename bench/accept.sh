@@ -373,8 +373,17 @@ run_one() {
 
 # --- machine --------------------------------------------------------------------
 fsinfo=$(findmnt -no SOURCE,FSTYPE,OPTIONS -T "$work" 2>/dev/null || df -T "$work" | tail -1)
-fstype=$(stat -f -c %T "$work")
+fstype=$(findmnt -no FSTYPE -T "$work" 2>/dev/null || stat -f -c %T "$work")
 case $fstype in tmpfs|ramfs) msg "WARNING: $work is on $fstype: fsync costs nothing there" ;; esac
+# ext4 without a journal syncs and allocates inodes differently (see README).
+if [ "$fstype" = ext4 ]; then
+	dev=$(basename "$(findmnt -no SOURCE -T "$work" 2>/dev/null)")
+	if compgen -G "/proc/fs/jbd2/$dev-*" >/dev/null; then
+		fsinfo="$fsinfo (journal: yes)"
+	else
+		fsinfo="$fsinfo (journal: none)"
+	fi
+fi
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo "sesrelay accept benchmark  $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine:  nproc=$(nproc)  cpu=${cpu_model:-unknown}  kernel=$(uname -sr)"
