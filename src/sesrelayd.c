@@ -140,16 +140,10 @@ scan_one(void *arg, struct spool_envelope *env)
 
 /* The SMTP server made a message durable: schedule it. */
 static void
-accepted(void *arg, const char *id)
+accepted(void *arg, struct spool_envelope *env)
 {
 	struct daemon *d = arg;
-	struct spool_envelope *env = spool_load(d->spool, id);
 
-	if (env == NULL) {
-		log_warn("%s daemon cannot load accepted message (kept for "
-		    "the next start)", id);
-		return;
-	}
 	scheduler_add(d->sched, env);
 }
 

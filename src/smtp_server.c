@@ -63,7 +63,7 @@ struct smtp_server {
 	struct evconnlistener	*listeners[MAX_LISTENERS];
 	char			*unix_paths[MAX_LISTENERS];
 	size_t			 nlisteners;
-	void			(*accepted)(void *, const char *);
+	void			(*accepted)(void *, struct spool_envelope *);
 	void			*accepted_arg;
 	size_t			 nsessions;
 	unsigned long		 serial;
@@ -92,6 +92,7 @@ struct smtp_session {
 	int			 commit_pending;
 	int			 closed;	/* freed when the commit returns */
 	long long		 ncommands;
+	off_t			 size;		/* of the body being committed */
 	TAILQ_ENTRY(smtp_session) entry;
 };
 
@@ -461,9 +462,11 @@ commit_done(void *arg, int status)
 	s->commit_pending = 0;
 	memcpy(id, s->id, sizeof(id));
 	if (status == 0) {
-		log_info("%s smtp accepted from=<%s> nrcpt=%zu client=%s", id,
-		    s->sender, s->nrcpt, s->client);
-		srv->accepted(srv->accepted_arg, id);
+		log_info("%s smtp accepted from=<%s> nrcpt=%zu size=%lld "
+		    "client=%s", id, s->sender, s->nrcpt, (long long)s->size,
+		    s->client);
+		srv->accepted(srv->accepted_arg, spool_envelope_new(id,
+		    s->sender, s->rcpts, s->nrcpt, s->size));
 	}
 	if (s->closed) {
 		/* The client left before the reply; the mail is kept. */
@@ -508,6 +511,7 @@ data_end(struct smtp_session *s)
 	}
 	set_timeout(s, s->srv->conf.timeout);
 	log_debug("%s smtp committing size=%lld", s->id, (long long)size);
+	s->size = size;
 	s->state = SS_COMMIT;
 	s->commit_pending = 1;
 	bufferevent_disable(s->bev, EV_READ);
@@ -782,8 +786,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 
 struct smtp_server *
 smtp_server_new(struct event_base *base, struct spool *spool,
-    const struct smtp_server_config *c, void (*accepted)(void *, const char *),
-    void *arg)
+    const struct smtp_server_config *c,
+    void (*accepted)(void *, struct spool_envelope *), void *arg)
 {
 	struct smtp_server *srv = calloc(1, sizeof(*srv));
 

@@ -2,7 +2,7 @@
  * smtp_server.h: the inbound ESMTP server (TCP listeners, Unix socket).
  *
  * A message is answered 250 only after the spool reported it durable;
- * then accepted() is called with its queue id.
+ * then accepted() is given its envelope, to own.
  */
 #ifndef SESRELAY_SMTP_SERVER_H
 #define SESRELAY_SMTP_SERVER_H
@@ -12,6 +12,7 @@
 #include "netaddr.h"
 
 struct cleanup;
+struct spool_envelope;
 struct event_base;
 struct spool;
 struct smtp_server;
@@ -34,7 +35,7 @@ struct smtp_server_config {
 
 struct smtp_server *smtp_server_new(struct event_base *, struct spool *,
     const struct smtp_server_config *,
-    void (*accepted)(void *arg, const char *id), void *arg);
+    void (*accepted)(void *arg, struct spool_envelope *env), void *arg);
 /* Listen on "ADDR:PORT" / "[V6]:PORT"; 0, or -1 with err. */
 int smtp_server_listen_tcp(struct smtp_server *, const char *hostport,
     char *err, size_t errlen);

@@ -27,9 +27,9 @@
  *   3. rename into queue/: the atomic moment the message exists
  *   4. fsync queue/: the rename itself is on disk
  *   5. only now the callback runs and the client may hear 250.
- * Steps 2-4 run on the sync thread, batched: one fsync of queue/ covers
- * every rename of the batch (group commit).  The thread wakes the loop
- * through an eventfd.
+ * Steps 2-4 run on sync threads, batched: one fsync of queue/ covers
+ * every rename of a batch (group commit), and several workers keep
+ * several fdatasyncs in flight.  They wake the loop through an eventfd.
  */
 #include "config.h"
 
@@ -57,6 +57,8 @@
 #include "spool.h"
 
 #define SIZE_DIGITS	20
+#define SYNC_THREADS	4	/* workers syncing in parallel */
+#define SYNC_BATCH	8	/* commits one worker takes at a time */
 #define MAX_HEADER	(1024 * 1024)
 
 enum job_type { JOB_COMMIT, JOB_STATE, JOB_REMOVE };
@@ -79,7 +81,8 @@ struct spool {
 	int		 tmpfd, queuefd, statefd, corruptfd, lockfd;
 	struct event	*wake_ev;
 	int		 wakefd;
-	pthread_t	 thread;
+	pthread_t	 threads[SYNC_THREADS];
+	struct sync_worker *workers;
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
 	struct jobq	 todo;		/* loop -> thread */
@@ -214,21 +217,59 @@ run_batch(struct spool *s, struct jobq *batch)
 	}
 }
 
+/*
+ * Take this worker's share of the queue into batch.  Worker 0 takes
+ * every state and remove job (so those for one message stay in order)
+ * and up to SYNC_BATCH commits; the others take commits only.  Several
+ * workers syncing at once is what makes group commit pay on a disk
+ * whose fdatasync is slow but parallel: with 32 clients, 4 workers
+ * keep 4 syncs in flight instead of one.
+ */
+static void
+take_share(struct spool *s, int worker, struct jobq *batch)
+{
+	struct job *j, *next;
+	int commits = 0;
+
+	TAILQ_INIT(batch);
+	for (j = TAILQ_FIRST(&s->todo); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, entry);
+		if (j->type == JOB_COMMIT) {
+			if (commits == SYNC_BATCH)
+				continue;
+			commits++;
+		} else if (worker != 0)
+			continue;
+		TAILQ_REMOVE(&s->todo, j, entry);
+		TAILQ_INSERT_TAIL(batch, j, entry);
+	}
+}
+
+struct sync_worker {
+	struct spool	*spool;
+	int		 index;
+};
+
 static void *
 sync_thread(void *arg)
 {
-	struct spool *s = arg;
+	struct sync_worker *w = arg;
+	struct spool *s = w->spool;
 	struct jobq batch;
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (TAILQ_EMPTY(&s->todo) && !s->stopping)
+		take_share(s, w->index, &batch);
+		if (TAILQ_EMPTY(&batch)) {
+			if (s->stopping)
+				break;
 			pthread_cond_wait(&s->cond, &s->lock);
-		if (TAILQ_EMPTY(&s->todo) && s->stopping)
-			break;
-		TAILQ_INIT(&batch);
-		TAILQ_CONCAT(&batch, &s->todo, entry);
+			continue;
+		}
+		/* More may be left for the other workers. */
+		if (!TAILQ_EMPTY(&s->todo))
+			pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 
 		run_batch(s, &batch);
@@ -279,7 +320,8 @@ submit(struct spool *s, struct job *j)
 	s->npending++;
 	pthread_mutex_lock(&s->lock);
 	TAILQ_INSERT_TAIL(&s->todo, j, entry);
-	pthread_cond_signal(&s->cond);
+	/* Every worker: only worker 0 takes state and remove jobs. */
+	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -444,8 +486,15 @@ spool_open(const char *dir, struct event_base *base, char *err,
 	s->wake_ev = event_new(base, s->wakefd, EV_READ | EV_PERSIST,
 	    spool_wake_cb, s);
 	event_add(s->wake_ev, NULL);
-	if ((errno = pthread_create(&s->thread, NULL, sync_thread, s)) != 0)
-		fatal("pthread_create");
+	if ((s->workers = calloc(SYNC_THREADS, sizeof(*s->workers))) == NULL)
+		abort();
+	for (int i = 0; i < SYNC_THREADS; i++) {
+		s->workers[i].spool = s;
+		s->workers[i].index = i;
+		if ((errno = pthread_create(&s->threads[i], NULL, sync_thread,
+		    &s->workers[i])) != 0)
+			fatal("pthread_create");
+	}
 	return s;
 fail:
 	if (top != -1)
@@ -463,9 +512,11 @@ spool_close(struct spool *s)
 	if (s->wake_ev != NULL) {
 		pthread_mutex_lock(&s->lock);
 		s->stopping = 1;
-		pthread_cond_signal(&s->cond);
+		pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->thread, NULL);
+		for (int i = 0; i < SYNC_THREADS; i++)
+			pthread_join(s->threads[i], NULL);
+		free(s->workers);
 		spool_wake_cb(s->wakefd, EV_READ, s);
 		event_free(s->wake_ev);
 	}
@@ -763,6 +814,26 @@ spool_parse_message(const char *buf, size_t len, off_t file_size,
 bad:
 	spool_envelope_free(e);
 	return NULL;
+}
+
+struct spool_envelope *
+spool_envelope_new(const char *id, const char *sender, char *const *rcpts,
+    size_t nrcpt, off_t body_size)
+{
+	struct spool_envelope *e = calloc(1, sizeof(*e));
+
+	if (e == NULL || (e->sender = strdup(sender)) == NULL ||
+	    (e->rcpts = calloc(nrcpt, sizeof(*e->rcpts))) == NULL ||
+	    (e->status = calloc(nrcpt, sizeof(*e->status))) == NULL ||
+	    (e->reply = calloc(nrcpt, sizeof(*e->reply))) == NULL)
+		abort();
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->arrived = time(NULL);
+	e->body_size = body_size;
+	for (e->nrcpt = 0; e->nrcpt < nrcpt; e->nrcpt++)
+		if ((e->rcpts[e->nrcpt] = strdup(rcpts[e->nrcpt])) == NULL)
+			abort();
+	return e;
 }
 
 int

@@ -82,6 +82,13 @@ void spool_writer_commit(struct spool_writer *, spool_done_cb cb, void *arg);
 int spool_scan(struct spool *, void (*cb)(void *arg,
     struct spool_envelope *env), void *arg);
 
+/*
+ * A fresh envelope (no delivery yet) for a message just committed, from
+ * what the writer was given: saves reading it back from disk.
+ */
+struct spool_envelope *spool_envelope_new(const char *id, const char *sender,
+    char *const *rcpts, size_t nrcpt, off_t body_size);
+
 /* Load one message's envelope and state; NULL with errno. */
 struct spool_envelope *spool_load(struct spool *, const char *id);
 void spool_envelope_free(struct spool_envelope *);
