@@ -861,7 +861,9 @@ spool_parse_state(struct spool_envelope *e, const char *buf, size_t len)
 
 		if (ll == 3 && memcmp(l, "END", 3) == 0)
 			return p == end ? 0 : -1;
-		if (ll < 7 || memcmp(l, "rcpt ", 5) != 0)
+		/* A digit first: strtoul would skip blanks, even past len. */
+		if (ll < 7 || memcmp(l, "rcpt ", 5) != 0 || l[5] < '0' ||
+		    l[5] > '9')
 			return -1;
 		idx = strtoul(l + 5, &q, 10);
 		if (q == l + 5 || q >= l + ll || *q != ' ' || idx >= e->nrcpt)

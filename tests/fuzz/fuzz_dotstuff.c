@@ -12,8 +12,9 @@
  * 2. The payload as a message body: encoding it (in the same chunks),
  *    finishing, and decoding the result gives the body back with bare
  *    LFs made CRLF and a final CRLF added if it lacked one, and ends
- *    exactly at the terminator (the decoder now ends only at
- *    CRLF "." CRLF); it flags a bare LF only if the body had one.
+ *    exactly at the terminator (the decoder ends only at CRLF "." CRLF,
+ *    so this holds only if the encoder sends CRLF line ends); it flags a
+ *    bare LF only if the body had one.
  */
 #include "config.h"
 

@@ -14,7 +14,8 @@
 # fuzzing corpus until it does not, so the fuzzing still runs.
 #
 # Environment: FUZZ_SECONDS (default 20) per target; FUZZ_TARGETS to run
-# only some ("headers dotstuff"); KEEP=1 keeps the scratch directory.
+# only some ("headers dotstuff"); KEEP=1 keeps the scratch directory;
+# FUZZ_CC another clang.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,7 +33,13 @@ pkgs_libs="libevent_core libevent_extra libconfig openssl libidn2"
 
 skip() { echo "SKIP: $*"; exit 77; }
 
-command -v clang >/dev/null 2>&1 || skip "clang missing"
+# The fuzzers build with their own sanitizers: one run per suite is enough.
+[ -z "${SESRELAY_SKIP_FUZZ:-}" ] || skip "SESRELAY_SKIP_FUZZ is set"
+
+# Debian's clang package gives "clang"; clang-14 alone gives "clang-14".
+cc=${FUZZ_CC:-}
+[ -n "$cc" ] || cc=$(command -v clang || command -v clang-14) ||
+    skip "clang missing"
 command -v pkg-config >/dev/null 2>&1 || skip "pkg-config missing"
 # shellcheck disable=SC2086
 pkg-config --exists $pkgs_libs || skip "development packages missing ($pkgs_libs)"
@@ -53,6 +60,7 @@ work=$(mktemp -d "$base/fuzz.XXXXXX") || exit 1
 keep_dir=$base/fuzz-crashes
 
 child=
+# shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
 	local rc=$?
 	if [ -n "$child" ]; then
@@ -83,14 +91,16 @@ fi
 # Is the libFuzzer runtime there?  Link an empty target to find out.
 printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)\n{ (void)d; (void)n; return 0; }\n' \
     >"$work/probe.c"
-clang -fsanitize=fuzzer,address,undefined "$work/probe.c" -o "$work/probe" \
+"$cc" -fsanitize=fuzzer,address,undefined "$work/probe.c" -o "$work/probe" \
     >"$work/probe.log" 2>&1 || skip "clang cannot link -fsanitize=fuzzer (libclang_rt.fuzzer missing?)"
 
 # UB aborts, so the fuzzer keeps the input, whoever runs the binary.
+# shellcheck disable=SC2086  # the package lists are word lists
 cflags="-std=gnu11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined
     -fno-sanitize-recover=undefined -I$config_dir -I$top_srcdir/src
     $(pkg-config --cflags $pkgs_cflags)"
 ldflags="-fsanitize=fuzzer,address,undefined"
+# shellcheck disable=SC2086
 libs="$(pkg-config --libs $pkgs_libs) -lpthread"
 
 failures=0
@@ -100,7 +110,7 @@ mkdir -p "$work/obj" "$work/bin"
 objs=
 for s in $sources; do
 	# shellcheck disable=SC2086
-	if ! clang $cflags -c "$top_srcdir/src/$s.c" -o "$work/obj/$s.o" \
+	if ! "$cc" $cflags -c "$top_srcdir/src/$s.c" -o "$work/obj/$s.o" \
 	    >"$work/obj/$s.log" 2>&1; then
 		not_ok "build: src/$s.c does not compile"
 		sed 's/^/# /' "$work/obj/$s.log" | tail -n 20
@@ -115,9 +125,9 @@ ar rcs "$work/libfuzzsrc.a" $objs || exit 1
 build() {
 	local name=$1 log=$work/bin/$1.log
 	# shellcheck disable=SC2086
-	clang $cflags -Wall -Wextra -I"$here" -c "$here/fuzz_$name.c" \
+	"$cc" $cflags -Wall -Wextra -I"$here" -c "$here/fuzz_$name.c" \
 	    -o "$work/bin/fuzz_$name.o" >"$log" 2>&1 &&
-	clang $ldflags "$work/bin/fuzz_$name.o" "$work/libfuzzsrc.a" $libs \
+	"$cc" $ldflags "$work/bin/fuzz_$name.o" "$work/libfuzzsrc.a" $libs \
 	    -o "$work/bin/fuzz_$name" >>"$log" 2>&1 && return 0
 	not_ok "$name: does not build"
 	sed 's/^/# /' "$log" | tail -n 20
@@ -144,6 +154,7 @@ start_fuzzer() {
 # report_crash NAME LOG RC WHAT: keep the input, say where, show the report.
 report_crash() {
 	local name=$1 log=$2 rc=$3 what=$4 art kept
+	# shellcheck disable=SC2012  # libFuzzer names them crash-<sha1>
 	art=$(ls "$work/art/$name/" 2>/dev/null | head -n 1)
 	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 		not_ok "$name: $what, still running after $((seconds + 120))s, stopped"
