@@ -469,6 +469,9 @@ cleanup_header(const struct cleanup *c, const char *hdr, size_t len,
 		}
 		emit(&buf, &blen, &cap, start, flen);
 	}
+	/* A last line without its line end must not swallow new fields. */
+	if (blen > 0 && buf[blen - 1] != '\n')
+		emit(&buf, &blen, &cap, "\r\n", 2);
 	if (!c->enable)
 		goto done;
 	if (!has_from && orig_sender != NULL && *orig_sender != '\0') {

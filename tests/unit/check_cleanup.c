@@ -180,6 +180,19 @@ START_TEST(test_header_from_rewritten)
 }
 END_TEST
 
+/* Found by fuzzing: a last line without CRLF swallowed the new fields. */
+START_TEST(test_header_unterminated_last_line)
+{
+	char *out;
+	size_t outlen;
+
+	cleanup_header(c, "Subject: x", 10, "a@example.org", 0, &out, &outlen);
+	ck_assert_ptr_nonnull(strstr(out, "Subject: x\r\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\r\nDate: "));
+	free(out);
+}
+END_TEST
+
 static Suite *
 cleanup_suite(void)
 {
@@ -196,6 +209,7 @@ cleanup_suite(void)
 	tcase_add_test(tc, test_header_complete_is_untouched);
 	tcase_add_test(tc, test_header_bcc_only_gets_to);
 	tcase_add_test(tc, test_header_from_rewritten);
+	tcase_add_test(tc, test_header_unterminated_last_line);
 	suite_add_tcase(s, tc);
 	return s;
 }
