@@ -49,6 +49,8 @@ cat >"$work/smtp.chat" <<'CHAT'
 < ^250
 > RCPT TO:<webmaster>
 < ^250
+> RCPT TO:<root@localhost>
+< ^250
 > DATA
 < ^354
 > From: "Web App" <www-data@localhost>
@@ -66,8 +68,8 @@ check "an SMTP message from a local user to an alias is accepted" \
 check "it is delivered" wait_delivered 2 30
 m=$(rec 2)
 check "envelope sender rewritten" [ "$(json "$m" mail_from)" = noreply@example.com ]
-check "the alias expanded to both addresses" \
-	[ "$(json "$m" rcpt_to)" = "['web-team@example.org', 'web-lead@example.org']" ]
+check "the alias expanded to both addresses, root to rewrite.admin" \
+	[ "$(json "$m" rcpt_to)" = "['web-team@example.org', 'web-lead@example.org', 'ops@example.com']" ]
 check "From: keeps the display name" grep -q '^From: "Web App" <noreply@example.com>' "${m%.json}.eml"
 
 # 3. Bcc only: To: undisclosed-recipients:; is added; Bcc: never leaves.
