@@ -59,6 +59,8 @@
 #define SIZE_DIGITS	20
 #define SYNC_THREADS	4	/* workers syncing in parallel */
 #define SYNC_BATCH	8	/* commits one worker takes at a time */
+#define POOL_SIZE	64	/* empty tmp/ files created ahead */
+#define POOL_LOW	32	/* below this, worker 0 makes more */
 #define MAX_HEADER	(1024 * 1024)
 
 enum job_type { JOB_COMMIT, JOB_STATE, JOB_REMOVE };
@@ -89,6 +91,15 @@ struct spool {
 	struct jobq	 done;		/* thread -> loop */
 	size_t		 npending;	/* loop side count */
 	int		 stopping;
+	/*
+	 * Empty tmp/<id> files that worker 0 creates ahead of time, so that
+	 * the inode allocation (the costliest part of a new message on ext4)
+	 * happens off the event loop.  Under the lock.
+	 */
+	int		 pool_fd[POOL_SIZE];
+	char		 pool_id[POOL_SIZE][SPOOL_ID_LEN + 1];
+	size_t		 npool;
+	int		 pool_enabled;	/* after the start-up scan of tmp/ */
 };
 
 struct spool_writer {
@@ -225,6 +236,41 @@ run_batch(struct spool *s, struct jobq *batch)
  * whose fdatasync is slow but parallel: with 32 clients, 4 workers
  * keep 4 syncs in flight instead of one.
  */
+static void new_id(char id[SPOOL_ID_LEN + 1]);
+
+/* Worker 0, without the lock: create empty tmp/ files for the pool. */
+static void
+refill_pool(struct spool *s, size_t want)
+{
+	int fds[POOL_SIZE];
+	char ids[POOL_SIZE][SPOOL_ID_LEN + 1];
+	size_t n = 0;
+
+	while (n < want) {
+		new_id(ids[n]);
+		fds[n] = openat(s->tmpfd, ids[n], O_WRONLY | O_CREAT |
+		    O_EXCL | O_CLOEXEC, 0600);
+		if (fds[n] == -1) {
+			if (errno == EEXIST)
+				continue;
+			break;		/* the loop creates its own then */
+		}
+		n++;
+	}
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (s->npool == POOL_SIZE || s->stopping) {
+			close(fds[i]);
+			unlinkat(s->tmpfd, ids[i], 0);
+			continue;
+		}
+		s->pool_fd[s->npool] = fds[i];
+		memcpy(s->pool_id[s->npool], ids[i], SPOOL_ID_LEN + 1);
+		s->npool++;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void
 take_share(struct spool *s, int worker, struct jobq *batch)
 {
@@ -260,8 +306,12 @@ sync_thread(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
+		size_t refill = w->index == 0 && s->pool_enabled &&
+		    !s->stopping && s->npool < POOL_LOW ?
+		    POOL_SIZE - s->npool : 0;
+
 		take_share(s, w->index, &batch);
-		if (TAILQ_EMPTY(&batch)) {
+		if (TAILQ_EMPTY(&batch) && refill == 0) {
 			if (s->stopping)
 				break;
 			pthread_cond_wait(&s->cond, &s->lock);
@@ -272,9 +322,14 @@ sync_thread(void *arg)
 			pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 
-		run_batch(s, &batch);
+		if (!TAILQ_EMPTY(&batch))
+			run_batch(s, &batch);
+		if (refill > 0)
+			refill_pool(s, refill);
 
 		pthread_mutex_lock(&s->lock);
+		if (TAILQ_EMPTY(&batch))
+			continue;
 		TAILQ_CONCAT(&s->done, &batch, entry);
 		if (write(s->wakefd, &one, sizeof(one)) == -1 &&
 		    errno != EAGAIN)
@@ -517,6 +572,12 @@ spool_close(struct spool *s)
 		for (int i = 0; i < SYNC_THREADS; i++)
 			pthread_join(s->threads[i], NULL);
 		free(s->workers);
+		/* Files made ahead and never used. */
+		while (s->npool > 0) {
+			s->npool--;
+			close(s->pool_fd[s->npool]);
+			unlinkat(s->tmpfd, s->pool_id[s->npool], 0);
+		}
 		spool_wake_cb(s->wakefd, EV_READ, s);
 		event_free(s->wake_ev);
 	}
@@ -578,7 +639,17 @@ spool_writer_new(struct spool *s, const char *sender, char *const *rcpts,
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
 	w->spool = s;
-	for (tries = 0; tries < 10; tries++) {
+	w->fd = -1;
+	pthread_mutex_lock(&s->lock);
+	if (s->npool > 0) {
+		s->npool--;
+		w->fd = s->pool_fd[s->npool];
+		memcpy(w->id, s->pool_id[s->npool], sizeof(w->id));
+	}
+	if (s->npool < POOL_LOW)
+		pthread_cond_broadcast(&s->cond);	/* worker 0 refills */
+	pthread_mutex_unlock(&s->lock);
+	for (tries = 0; w->fd == -1 && tries < 10; tries++) {
 		new_id(w->id);
 		w->fd = openat(s->tmpfd, w->id, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0600);
@@ -1197,5 +1268,10 @@ spool_scan(struct spool *s, void (*cb)(void *, struct spool_envelope *),
 	}
 	free_list(names, n);
 	fsync(s->corruptfd);
+	/* tmp/ is clean: from now on worker 0 may create files there. */
+	pthread_mutex_lock(&s->lock);
+	s->pool_enabled = 1;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
 	return (int)count;
 }

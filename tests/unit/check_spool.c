@@ -784,8 +784,9 @@ START_TEST(test_scan)
 	ck_assert_uint_eq(len, 8);
 	ck_assert_mem_eq(buf, "garbage\n", 8);
 	free(buf);
-	/* Unacknowledged and orphaned files are gone. */
-	ck_assert_uint_eq(count_entries("tmp"), 0);
+	/* Unacknowledged and orphaned files are gone.  (tmp/ may now hold
+	 * the empty files the spool creates ahead for new messages.) */
+	ck_assert(!exists("tmp", "fedcba9876543210"));
 	ck_assert(!exists("state", "00000000000000aa"));
 
 	/* A second scan finds the same two and moves nothing. */
