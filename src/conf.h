@@ -40,6 +40,7 @@ struct conf {
 		long long	 data_timeout;
 		long long	 max_clients;
 		long long	 max_commands;
+		long long	 max_header_size;
 	} smtp;
 	struct {
 		char		*region;

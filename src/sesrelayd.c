@@ -255,6 +255,7 @@ setup(struct daemon *d, const struct conf_credentials *cred)
 	sc.data_timeout = c->smtp.data_timeout;
 	sc.max_clients = c->smtp.max_clients;
 	sc.max_commands = c->smtp.max_commands;
+	sc.max_header_size = c->smtp.max_header_size;
 	sc.min_free = c->spool_min_free;
 	sc.min_free_inodes = c->spool_min_free_inodes;
 	sc.cleanup = d->cleanup;

@@ -43,7 +43,6 @@
 #include "spool.h"
 
 #define DATA_CHUNK	65536
-#define MAX_HEADER	(1024 * 1024)	/* beyond it, no header cleanup */
 #define MAX_LISTENERS	16
 
 enum session_state {
@@ -87,6 +86,8 @@ struct smtp_session {
 	char			 id[SPOOL_ID_LEN + 1];
 	struct dot_decoder	 dec;
 	int			 too_big;
+	int			 header_too_big;
+	int			 has_nul;	/* RFC 5322: no NUL in a message */
 	int			 write_failed;
 	int			 skipping_long;	/* discarding an overlong line */
 	int			 commit_pending;
@@ -162,7 +163,7 @@ reset_transaction(struct smtp_session *s)
 		spool_writer_abort(s->writer);
 		s->writer = NULL;
 	}
-	s->too_big = s->write_failed = 0;
+	s->too_big = s->write_failed = s->header_too_big = s->has_nul = 0;
 	if (s->state != SS_INIT)
 		s->state = SS_HELO;
 }
@@ -491,6 +492,20 @@ data_end(struct smtp_session *s)
 
 	if (s->in_header)	/* a message that is all header */
 		flush_header(s, evbuffer_get_length(s->header), 1);
+	if (s->header_too_big || s->has_nul) {
+		set_timeout(s, s->srv->conf.timeout);
+		log_info("- smtp refused from=<%s> client=%s: %s", s->sender,
+		    s->client, s->has_nul ? "NUL characters" :
+		    "header too large");
+		if (s->has_nul)
+			reply(s, "554 5.6.0 Error: message contains NUL "
+			    "characters (not allowed by RFC 5322)");
+		else
+			reply(s, "552 5.6.0 Error: message header exceeds "
+			    "%lld bytes", s->srv->conf.max_header_size);
+		reset_transaction(s);
+		return;
+	}
 	size = spool_writer_size(s->writer);
 
 	set_timeout(s, s->srv->conf.timeout);
@@ -523,7 +538,9 @@ data_end(struct smtp_session *s)
 static void
 store(struct smtp_session *s, const char *buf, size_t len)
 {
-	if (s->too_big || s->write_failed)
+	if (memchr(buf, '\0', len) != NULL)
+		s->has_nul = 1;
+	if (s->too_big || s->write_failed || s->has_nul || s->header_too_big)
 		return;
 	if (spool_writer_size(s->writer) + (off_t)len >
 	    s->srv->conf.max_message_size)
@@ -592,8 +609,14 @@ emit_data(struct smtp_session *s, const char *buf, size_t len)
 	end = evbuffer_search(s->header, "\r\n\r\n", 4, NULL);
 	if (end.pos != -1)
 		flush_header(s, (size_t)end.pos + 2, 1);
-	else if (evbuffer_get_length(s->header) > MAX_HEADER)
-		flush_header(s, 0, 0);		/* too big to rewrite */
+	else if (evbuffer_get_length(s->header) >
+	    (size_t)s->srv->conf.max_header_size) {
+		/* Refused at the end of the data; keep nothing more. */
+		s->header_too_big = 1;
+		evbuffer_free(s->header);
+		s->header = NULL;
+		s->in_header = 0;
+	}
 }
 
 /* Feed body bytes through the decoder into the spool. */

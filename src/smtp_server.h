@@ -26,6 +26,7 @@ struct smtp_server_config {
 	long long		 data_timeout;	/* waiting for body data */
 	long long		 max_clients;
 	long long		 max_commands;	/* per session */
+	long long		 max_header_size;
 	long long		 min_free;	/* spool_min_free */
 	long long		 min_free_inodes;
 	const struct cleanup	*cleanup;	/* rewriting on accept */

@@ -102,6 +102,40 @@ big=$(python3 -c 'print("y" * 70)')
 check "an oversized body is refused at the end of DATA; the next one is taken" \
 	chat "$work/size.chat"
 
+# NUL in the data, and a header over smtp.max_header_size (100 KiB):
+# refused at the end of the data, the session goes on.
+{
+	echo '< ^220'
+	echo '> EHLO c'
+	echo '< ^250 HELP'
+	echo '> MAIL FROM:<s@example.com>'
+	echo '< ^250'
+	echo '> RCPT TO:<a@example.com>'
+	echo '< ^250'
+	echo '> DATA'
+	echo '< ^354'
+	echo '> Subject: nul'
+	echo '>'
+	echo '> a\x00b'
+	echo '> .'
+	echo '< ^554 5\.6\.0 Error: message contains NUL'
+	echo '> MAIL FROM:<s@example.com>'
+	echo '< ^250'
+	echo '> RCPT TO:<a@example.com>'
+	echo '< ^250'
+	echo '> DATA'
+	echo '< ^354'
+	for i in $(seq 1500); do echo "> X-Filler-$i: $big"; done
+	echo '>'
+	echo '> body'
+	echo '> .'
+	echo '< ^552 5\.6\.0 Error: message header exceeds 102400 bytes'
+	echo '> QUIT'
+	echo '< ^221'
+} > "$work/content.chat"
+check "NUL in the data and an oversized header get 554/552 5.6.0" \
+	chat "$work/content.chat"
+
 # Pipelining: the whole transaction in one write.
 cat > "$work/pipe.chat" <<'CHAT'
 < ^220
