@@ -95,6 +95,8 @@ static const struct conf_key conf_keys[] = {
 	  "2048", NULL, "Longest SMTP command line accepted, in bytes with CRLF." },
 	{ "smtp.timeout", T_INT, OFF(smtp.timeout), 10, 3600, "300", NULL,
 	  "Seconds a client may take to send a command before the session is closed." },
+	{ "smtp.greeting_timeout", T_INT, OFF(smtp.greeting_timeout), 5, 3600,
+	  "60", NULL, "Seconds a new client may take to send its first command." },
 	{ "smtp.data_timeout", T_INT, OFF(smtp.data_timeout), 10, 3600, "600",
 	  NULL, "Seconds a client may stay silent while sending a message body." },
 	{ "smtp.max_clients", T_INT, OFF(smtp.max_clients), 1, 100000, "100",

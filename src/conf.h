@@ -37,6 +37,7 @@ struct conf {
 		long long	 max_recipients;
 		long long	 max_line_length;
 		long long	 timeout;
+		long long	 greeting_timeout;
 		long long	 data_timeout;
 		long long	 max_clients;
 		long long	 max_commands;

@@ -252,6 +252,7 @@ setup(struct daemon *d, const struct conf_credentials *cred)
 	sc.max_recipients = c->smtp.max_recipients;
 	sc.max_line_length = c->smtp.max_line_length;
 	sc.timeout = c->smtp.timeout;
+	sc.greeting_timeout = c->smtp.greeting_timeout;
 	sc.data_timeout = c->smtp.data_timeout;
 	sc.max_clients = c->smtp.max_clients;
 	sc.max_commands = c->smtp.max_commands;

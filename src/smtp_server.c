@@ -421,6 +421,8 @@ dispatch(struct smtp_session *s, char *line, size_t len)
 {
 	struct smtp_command cmd;
 
+	if (s->ncommands == 0)		/* past the greeting phase */
+		set_timeout(s, s->srv->conf.timeout);
 	if (++s->ncommands > s->srv->conf.max_commands) {
 		log_info("- smtp client=%s too many commands (%lld)",
 		    s->client, s->srv->conf.max_commands);
@@ -768,7 +770,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct smtp_server *srv = arg;
 	struct smtp_session *s = calloc(1, sizeof(*s));
-	struct timeval tv = { srv->conf.timeout, 0 };
+	struct timeval tv = { srv->conf.greeting_timeout, 0 };
 
 	if (s == NULL) {
 		evutil_closesocket(fd);

@@ -23,6 +23,7 @@ struct smtp_server_config {
 	long long		 max_recipients;
 	long long		 max_line_length;
 	long long		 timeout;	/* waiting for a command */
+	long long		 greeting_timeout; /* waiting for the first command */
 	long long		 data_timeout;	/* waiting for body data */
 	long long		 max_clients;
 	long long		 max_commands;	/* per session */

@@ -7,7 +7,7 @@
 
 start_fake starttls
 write_conf
-sed -i 's|^max_message_size = \(.*\);|max_message_size = \1;\nsmtp = { max_clients = 2; max_commands = 10; timeout = 10; data_timeout = 10; };|' "$work/sesrelay.conf"
+sed -i 's|^max_message_size = \(.*\);|max_message_size = \1;\nsmtp = { max_clients = 2; max_commands = 10; timeout = 10; data_timeout = 10; greeting_timeout = 5; };|' "$work/sesrelay.conf"
 start_daemon
 
 check "client limit: two sessions held, the third gets 421 4.7.0" python3 - "$SMTP_PORT" <<'PY'
@@ -61,6 +61,17 @@ print("got:", r)
 sys.exit(0 if r.startswith(b"421 4.4.2") and f.readline() == b"" else 1)
 PY
 check "the half message was not queued" [ "$(spool_count)" -eq 0 ]
+
+check "a client that never sends a command is timed out with 421 4.4.2" python3 - "$SMTP_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+s.settimeout(30)
+f = s.makefile("rb")
+assert f.readline().startswith(b"220 ")
+r = f.readline()            # silence: the greeting timeout must answer
+print("got:", r)
+sys.exit(0 if r.startswith(b"421 4.4.2") and f.readline() == b"" else 1)
+PY
 check "only the complete message was delivered" wait_delivered 1 30
 check "nothing else arrived" [ "$(delivered)" -eq 1 ]
 finish
