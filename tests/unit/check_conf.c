@@ -19,39 +19,29 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "fixture.h"
 
 static char top[256];		/* per test case, removed even after failures */
 static char scratch[320];	/* per test, inside top */
 static char path[PATH_MAX];
 static char err[CONF_ERRLEN];
 
-static int
-rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
-
 static void
 top_setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(top, sizeof(top), "%s/check_conf.XXXXXX",
-	    tmp && *tmp ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(top));
+	fixture_mkdtemp(top, sizeof(top), NULL, "check_conf");
 }
 
 static void
 top_teardown(void)
 {
-	nftw(top, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_rmtree(top);
 }
 
 static void
 setup(void)
 {
-	snprintf(scratch, sizeof(scratch), "%s/t.XXXXXX", top);
-	ck_assert_ptr_nonnull(mkdtemp(scratch));
+	fixture_mkdtemp(scratch, sizeof(scratch), top, "t");
 	unsetenv("CREDENTIALS_DIRECTORY");
 	memset(err, 0, sizeof(err));
 }
@@ -59,7 +49,7 @@ setup(void)
 static void
 teardown(void)
 {
-	nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_rmtree(scratch);
 }
 
 /* Write content to scratch/name with the given mode; returns the path. */

@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "fixture.h"
 #include "scheduler.h"
 #include "spool.h"
 
@@ -61,17 +62,6 @@ static struct spool *sp;
 static struct scheduler *sched;
 static int kicks;
 
-static int
-rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
-
-static void
-guard_cb(evutil_socket_t fd, short ev, void *arg)
-{
-}
-
 static void
 kick(void *arg)
 {
@@ -82,31 +72,22 @@ kick(void *arg)
 static void
 top_setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(top, sizeof(top), "%s/check_scheduler.XXXXXX",
-	    tmp && *tmp ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(top));
+	fixture_mkdtemp(top, sizeof(top), NULL, "check_scheduler");
 }
 
 static void
 top_teardown(void)
 {
-	nftw(top, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_rmtree(top);
 }
 
 static void
 setup(void)
 {
-	struct timeval tv = { 0, 20000 };
 	char err[256] = "";
 
-	snprintf(spooldir, sizeof(spooldir), "%s/spool.XXXXXX", top);
-	ck_assert_ptr_nonnull(mkdtemp(spooldir));
-	base = event_base_new();
-	ck_assert_ptr_nonnull(base);
-	guard = event_new(base, -1, EV_PERSIST, guard_cb, NULL);
-	event_add(guard, &tv);
+	fixture_mkdtemp(spooldir, sizeof(spooldir), top, "spool");
+	base = fixture_loop_new(&guard);
 	sp = spool_open(spooldir, base, err, sizeof(err));
 	ck_assert_msg(sp != NULL, "spool_open: %s", err);
 	kicks = 0;
@@ -119,9 +100,8 @@ teardown(void)
 {
 	scheduler_free(sched);
 	spool_close(sp);
-	event_free(guard);
-	event_base_free(base);
-	nftw(spooldir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_loop_free(base, guard);
+	fixture_rmtree(spooldir);
 }
 
 static void

@@ -26,6 +26,7 @@
 
 #include <event2/event.h>
 
+#include "fixture.h"
 #include "spool.h"
 
 static char top[256];		/* per test case, removed even after failures */
@@ -34,48 +35,27 @@ static struct event_base *base;
 static struct event *guard;
 static struct spool *sp;
 
-static int
-rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
-
-/* Keeps EVLOOP_ONCE from blocking for ever when nothing else happens. */
-static void
-guard_cb(evutil_socket_t fd, short ev, void *arg)
-{
-}
-
 static void
 top_setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(top, sizeof(top), "%s/check_spool.XXXXXX",
-	    tmp && *tmp ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(top));
+	fixture_mkdtemp(top, sizeof(top), NULL, "check_spool");
 }
 
 static void
 top_teardown(void)
 {
-	nftw(top, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_rmtree(top);
 }
 
 static void
 setup(void)
 {
-	struct timeval tv = { 0, 20000 };
 	char err[256] = "";
 
 	/* spool_open creates the directory itself. */
-	snprintf(spooldir, sizeof(spooldir), "%s/spool.XXXXXX", top);
-	ck_assert_ptr_nonnull(mkdtemp(spooldir));
+	fixture_mkdtemp(spooldir, sizeof(spooldir), top, "spool");
 	ck_assert_int_eq(rmdir(spooldir), 0);
-	base = event_base_new();
-	ck_assert_ptr_nonnull(base);
-	guard = event_new(base, -1, EV_PERSIST, guard_cb, NULL);
-	event_add(guard, &tv);
+	base = fixture_loop_new(&guard);
 	sp = spool_open(spooldir, base, err, sizeof(err));
 	ck_assert_msg(sp != NULL, "spool_open: %s", err);
 }
@@ -85,9 +65,8 @@ teardown(void)
 {
 	spool_close(sp);
 	sp = NULL;
-	event_free(guard);
-	event_base_free(base);
-	nftw(spooldir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_loop_free(base, guard);
+	fixture_rmtree(spooldir);
 }
 
 /* Close and open the spool again, as a restart would. */
