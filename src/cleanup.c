@@ -406,7 +406,7 @@ rewrite_rcpt_field(const struct cleanup *c, const char *f, size_t len,
 	size_t nlen = strcspn(f, ":");
 	char *value = strndup(f + nlen + 1, len - nlen - 1);
 	struct addrlist v = { NULL, 0 }, out = { NULL, 0 };
-	int local = 0;
+	int local = 0, rewritten;
 
 	if (value == NULL)
 		abort();
@@ -421,7 +421,8 @@ rewrite_rcpt_field(const struct cleanup *c, const char *f, size_t len,
 		} else
 			addrlist_add(&out, v.v[i]);
 	}
-	if (local && out.n > 0) {
+	rewritten = local && out.n > 0;
+	if (rewritten) {
 		emit(buf, blen, cap, f, nlen + 1);
 		for (size_t i = 0; i < out.n; i++) {
 			emit(buf, blen, cap, i ? ", " : " ", i ? 2 : 1);
@@ -432,7 +433,9 @@ rewrite_rcpt_field(const struct cleanup *c, const char *f, size_t len,
 	addrlist_free(&v);
 	addrlist_free(&out);
 	free(value);
-	return local && *blen > 0;
+	/* Rewritten only when a local address had somewhere to go;
+	 * otherwise the field is kept as it was, never dropped. */
+	return rewritten;
 }
 
 int

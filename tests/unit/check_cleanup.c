@@ -193,6 +193,26 @@ START_TEST(test_header_unterminated_last_line)
 }
 END_TEST
 
+/* A local To: with nowhere to go (no alias, no admin) is kept, not lost. */
+START_TEST(test_header_local_to_without_admin_kept)
+{
+	struct cleanup_config cf = { .enable = 1, .hostname = "h.example",
+	    .sender = "", .admin = "", .aliases = "", .sender_map = "" };
+	struct cleanup *c2;
+	const char *h = "To: root\r\nDate: x\r\nMessage-ID: <y>\r\n";
+	char err[256], *out;
+	size_t outlen;
+
+	c2 = cleanup_new(&cf, err, sizeof(err));
+	ck_assert_ptr_nonnull(c2);
+	cleanup_header(c2, h, strlen(h), "a@example.org", 0, &out, &outlen);
+	ck_assert_ptr_nonnull(strstr(out, "To: root\r\n"));
+	ck_assert_ptr_null(strstr(out, "undisclosed"));
+	free(out);
+	cleanup_free(c2);
+}
+END_TEST
+
 static Suite *
 cleanup_suite(void)
 {
@@ -210,6 +230,7 @@ cleanup_suite(void)
 	tcase_add_test(tc, test_header_bcc_only_gets_to);
 	tcase_add_test(tc, test_header_from_rewritten);
 	tcase_add_test(tc, test_header_unterminated_last_line);
+	tcase_add_test(tc, test_header_local_to_without_admin_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }
