@@ -59,6 +59,8 @@ static int check_hostname(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_tls(const struct conf *, const struct conf_key *,
     char *, size_t);
+static int check_bare_lf(const struct conf *, const struct conf_key *,
+    char *, size_t);
 static int check_nonempty_list(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_address_or_empty(const struct conf *,
@@ -106,6 +108,15 @@ static const struct conf_key conf_keys[] = {
 	{ "smtp.max_header_size", T_INT, OFF(smtp.max_header_size), 1024,
 	  10485760, "102400", NULL,
 	  "Largest message header accepted, in bytes; a larger one gets 552 5.6.0." },
+	{ "smtp.max_header_line_length", T_INT,
+	  OFF(smtp.max_header_line_length), 78, 65536, "998", NULL,
+	  "Longest header line accepted, in characters without CRLF (RFC 5322: 998); a longer one gets 554 5.6.0." },
+	{ "smtp.bare_lf", T_STRING, OFF(smtp.bare_lf), 0, 0, "reject",
+	  check_bare_lf,
+	  "A line ended by LF alone in message data: \"reject\" answers 521 5.5.2 and closes (RFC 5321 2.3.8); \"normalize\" stores it as CRLF." },
+	{ "smtp.strict_8bitmime", T_BOOL, OFF(smtp.strict_8bitmime), 0, 0,
+	  "false", NULL,
+	  "Refuse 8-bit message data sent without BODY=8BITMIME (554 5.6.0); false: accept it, as most MTAs do." },
 	{ "upstream.region", T_STRING, OFF(upstream.region), 0, 0, "us-east-1",
 	  check_region, "SES region; the host is email-smtp.REGION.amazonaws.com." },
 	{ "upstream.host", T_STRING, OFF(upstream.host), 0, 0, "", check_hostname,
@@ -816,6 +827,20 @@ check_tls(const struct conf *c, const struct conf_key *k, char *err,
 	if (*p && strcmp(p, "starttls") && strcmp(p, "wrapper")) {
 		errf(err, errlen, "\"%s\": expected \"starttls\" or "
 		    "\"wrapper\"", p);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_bare_lf(const struct conf *c, const struct conf_key *k, char *err,
+    size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+
+	if (strcmp(p, "reject") && strcmp(p, "normalize")) {
+		errf(err, errlen, "\"%s\": expected \"reject\" or "
+		    "\"normalize\"", p);
 		return -1;
 	}
 	return 0;

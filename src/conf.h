@@ -42,6 +42,9 @@ struct conf {
 		long long	 max_clients;
 		long long	 max_commands;
 		long long	 max_header_size;
+		long long	 max_header_line_length;
+		char		*bare_lf;
+		int		 strict_8bitmime;
 	} smtp;
 	struct {
 		char		*region;

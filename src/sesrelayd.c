@@ -257,6 +257,9 @@ setup(struct daemon *d, const struct conf_credentials *cred)
 	sc.max_clients = c->smtp.max_clients;
 	sc.max_commands = c->smtp.max_commands;
 	sc.max_header_size = c->smtp.max_header_size;
+	sc.max_header_line_length = c->smtp.max_header_line_length;
+	sc.bare_lf_reject = strcmp(c->smtp.bare_lf, "reject") == 0;
+	sc.strict_8bitmime = c->smtp.strict_8bitmime;
 	sc.min_free = c->spool_min_free;
 	sc.min_free_inodes = c->spool_min_free_inodes;
 	sc.cleanup = d->cleanup;

@@ -53,6 +53,7 @@ enum session_state {
 	SS_DATA,	/* receiving the body */
 	SS_COMMIT,	/* body complete, waiting for the spool */
 	SS_CLOSING,	/* last reply queued, close when flushed */
+	SS_LINGER,	/* last reply sent, reading until the client closes */
 };
 
 struct smtp_server {
@@ -88,6 +89,9 @@ struct smtp_session {
 	int			 too_big;
 	int			 header_too_big;
 	int			 has_nul;	/* RFC 5322: no NUL in a message */
+	int			 body_8bitmime;	/* MAIL ... BODY=8BITMIME */
+	int			 has_8bit;	/* 8-bit data seen (strict_8bitmime) */
+	int			 long_header_line;
 	int			 write_failed;
 	int			 skipping_long;	/* discarding an overlong line */
 	int			 commit_pending;
@@ -164,6 +168,7 @@ reset_transaction(struct smtp_session *s)
 		s->writer = NULL;
 	}
 	s->too_big = s->write_failed = s->header_too_big = s->has_nul = 0;
+	s->body_8bitmime = s->has_8bit = s->long_header_line = 0;
 	if (s->state != SS_INIT)
 		s->state = SS_HELO;
 }
@@ -176,6 +181,24 @@ close_after_reply(struct smtp_session *s)
 	bufferevent_disable(s->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		session_free(s);
+}
+
+/*
+ * Close after a reply the client may not be reading yet (it is still
+ * sending DATA): send it, shut down our side, and read and discard until
+ * the client closes or a short timeout.  Closing with unread input would
+ * reset the connection and could destroy the reply before it is read.
+ */
+static void
+close_lingering(struct smtp_session *s)
+{
+	struct timeval tv = { 10, 0 };
+
+	s->state = SS_LINGER;
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	evbuffer_drain(bufferevent_get_input(s->bev),
+	    evbuffer_get_length(bufferevent_get_input(s->bev)));
 }
 
 /* ---- verbs ---- */
@@ -260,6 +283,7 @@ cmd_mail(struct smtp_session *s, const char *arg)
 	if (!spool_room_or_reply(s, p.size > 0 ? p.size : 0))
 		return;
 	memcpy(s->orig_sender, addr, sizeof(s->orig_sender));
+	s->body_8bitmime = p.body_8bit;
 	snprintf(s->sender, sizeof(s->sender), "%s",
 	    cleanup_sender(s->srv->conf.cleanup, addr));
 	s->state = SS_MAIL;
@@ -494,6 +518,26 @@ data_end(struct smtp_session *s)
 
 	if (s->in_header)	/* a message that is all header */
 		flush_header(s, evbuffer_get_length(s->header), 1);
+	if (s->long_header_line) {
+		set_timeout(s, s->srv->conf.timeout);
+		log_info("- smtp refused from=<%s> client=%s: header line "
+		    "longer than %lld", s->sender, s->client,
+		    s->srv->conf.max_header_line_length);
+		reply(s, "554 5.6.0 Error: a header line exceeds %lld "
+		    "characters (RFC 5322 2.1.1)",
+		    s->srv->conf.max_header_line_length);
+		reset_transaction(s);
+		return;
+	}
+	if (s->has_8bit) {
+		set_timeout(s, s->srv->conf.timeout);
+		log_info("- smtp refused from=<%s> client=%s: 8-bit data "
+		    "without BODY=8BITMIME", s->sender, s->client);
+		reply(s, "554 5.6.0 Error: 8-bit data in the message but "
+		    "BODY=8BITMIME was not given (RFC 6152)");
+		reset_transaction(s);
+		return;
+	}
 	if (s->header_too_big || s->has_nul) {
 		set_timeout(s, s->srv->conf.timeout);
 		log_info("- smtp refused from=<%s> client=%s: %s", s->sender,
@@ -542,6 +586,13 @@ store(struct smtp_session *s, const char *buf, size_t len)
 {
 	if (memchr(buf, '\0', len) != NULL)
 		s->has_nul = 1;
+	if (s->srv->conf.strict_8bitmime && !s->body_8bitmime &&
+	    !s->has_8bit)
+		for (size_t i = 0; i < len; i++)
+			if ((unsigned char)buf[i] >= 0x80) {
+				s->has_8bit = 1;
+				break;
+			}
 	if (s->too_big || s->write_failed || s->has_nul || s->header_too_big)
 		return;
 	if (spool_writer_size(s->writer) + (off_t)len >
@@ -562,6 +613,27 @@ starts_with_field(const char *p, size_t len)
 	return i > 0 && i < len && p[i] == ':';
 }
 
+/* The longest line in p[0..len), without its CRLF. */
+static size_t
+longest_line(const char *p, size_t len)
+{
+	size_t longest = 0, start = 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (p[i] == '\n') {
+			size_t n = i - start;
+
+			if (n > 0 && p[i - 1] == '\r')
+				n--;
+			if (n > longest)
+				longest = n;
+			start = i + 1;
+		}
+	if (len - start > longest)
+		longest = len - start;
+	return longest;
+}
+
 /*
  * The header is complete (hlen bytes, without the empty line): write it
  * through cleanup, then what followed it.
@@ -573,11 +645,14 @@ flush_header(struct smtp_session *s, size_t hlen, int cleanup)
 	char *all = (char *)evbuffer_pullup(s->header, -1), *out;
 	size_t outlen;
 
+	if (!starts_with_field(all, total))
+		hlen = 0;	/* no header at all: just the body */
+	if (longest_line(all, hlen) >
+	    (size_t)s->srv->conf.max_header_line_length)
+		s->long_header_line = 1;
 	if (!cleanup) {
 		store(s, all, total);
 	} else {
-		if (!starts_with_field(all, total))
-			hlen = 0;	/* no header at all: just the body */
 		cleanup_header(s->srv->conf.cleanup, all, hlen, s->orig_sender,
 		    time(NULL), &out, &outlen);
 		store(s, out, outlen);
@@ -636,6 +711,20 @@ data_read(struct smtp_session *s, struct evbuffer *in)
 
 		used = dot_decode(&s->dec, v.iov_base, len, out, &outlen,
 		    &done);
+		if (s->dec.saw_bare_lf && s->srv->conf.bare_lf_reject) {
+			/* RFC 5321 2.3.8: where this message ends is now
+			 * ambiguous (SMTP smuggling), so it is refused and the
+			 * session ends, as Postfix's smtpd_forbid_bare_newline
+			 * does. */
+			log_info("%s smtp refused from=<%s> client=%s: bare LF "
+			    "in message data", s->id, s->sender, s->client);
+			reset_transaction(s);
+			reply(s, "521 5.5.2 %s Error: bare <LF> received; "
+			    "lines must end with CRLF (RFC 5321 2.3.8)",
+			    s->srv->conf.hostname);
+			close_lingering(s);
+			return;
+		}
 		emit_data(s, out, outlen);
 		evbuffer_drain(in, used);
 	}
@@ -654,7 +743,12 @@ session_read(struct smtp_session *s)
 	size_t eol_len, len;
 	char *line;
 
-	while (s->state != SS_CLOSING && s->state != SS_COMMIT) {
+	if (s->state == SS_LINGER) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	while (s->state != SS_CLOSING && s->state != SS_COMMIT &&
+	    s->state != SS_LINGER) {
 		if (s->state == SS_DATA) {
 			data_read(s, in);
 			if (s->state == SS_DATA)
@@ -709,6 +803,9 @@ write_cb(struct bufferevent *bev, void *arg)
 	if (s->state == SS_CLOSING &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		session_free(s);
+	else if (s->state == SS_LINGER &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
 }
 
 static void
@@ -716,8 +813,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_session *s = arg;
 
-	if (s->state == SS_CLOSING) {
-		/* The last reply could not be delivered: give up on it. */
+	if (s->state == SS_CLOSING || s->state == SS_LINGER) {
+		/* The client is gone, or the last reply could not be
+		 * delivered, or lingering timed out. */
 		session_free(s);
 		return;
 	}

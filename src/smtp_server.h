@@ -28,6 +28,9 @@ struct smtp_server_config {
 	long long		 max_clients;
 	long long		 max_commands;	/* per session */
 	long long		 max_header_size;
+	long long		 max_header_line_length;
+	int			 bare_lf_reject;	/* 521 and close on a bare LF */
+	int			 strict_8bitmime; /* 8-bit data needs BODY=8BITMIME */
 	long long		 min_free;	/* spool_min_free */
 	long long		 min_free_inodes;
 	const struct cleanup	*cleanup;	/* rewriting on accept */

@@ -93,6 +93,7 @@ struct upstream_session {
 	struct upstream_reply	 reply;
 	int			 reached_ready;
 	int			 has_size;	/* upstream advertised SIZE */
+	int			 has_8bitmime;	/* ... and 8BITMIME */
 	int			 auth_plain, auth_login;
 	time_t			 connected_at;
 	unsigned		 messages;
@@ -583,6 +584,8 @@ read_ehlo(struct upstream_session *s)
 	const char *params;
 
 	s->has_size = upstream_reply_has_keyword(&s->reply, "SIZE", NULL);
+	s->has_8bitmime = upstream_reply_has_keyword(&s->reply, "8BITMIME",
+	    NULL);
 	s->auth_plain = s->auth_login = 0;
 	if (upstream_reply_has_keyword(&s->reply, "AUTH", &params)) {
 		s->auth_plain = strstr(params, "PLAIN") != NULL;
@@ -890,13 +893,18 @@ session_enter(struct upstream_session *s, enum session_state st)
 	case S_READY:
 	case S_RATEWAIT:
 		break;
-	case S_MAIL:
+	case S_MAIL: {
+		char size[32] = "";
+
 		if (s->has_size)
-			send_line(s, "MAIL FROM:<%s> SIZE=%lld", s->d->sender,
+			snprintf(size, sizeof(size), " SIZE=%lld",
 			    (long long)s->d->size);
-		else
-			send_line(s, "MAIL FROM:<%s>", s->d->sender);
+		/* 8BITMIME covers 7-bit mail too, and local clients often
+		 * send 8-bit text without declaring it. */
+		send_line(s, "MAIL FROM:<%s>%s%s", s->d->sender, size,
+		    s->has_8bitmime ? " BODY=8BITMIME" : "");
 		break;
+	}
 	case S_RCPT:
 		send_line(s, "RCPT TO:<%s>", s->d->rcpt[s->rcpt_i]);
 		break;

@@ -91,7 +91,8 @@ start_fake() {
 	FAKE_MODE=$mode
 }
 
-# write_conf: the daemon's config from variables (each has a default).
+# write_conf: the daemon's config from variables (each has a default);
+# EXTRA_CONF is appended as is (e.g. a whole smtp = { ... }; group).
 write_conf() {
 	SMTP_PORT=${SMTP_PORT:-$(free_port)}
 	SOCK=$work/run/smtp.sock
@@ -117,6 +118,7 @@ upstream = {
   timeout = 10;
 };
 retry = { schedule = [ ${RETRY:-1, 1, 2} ]; };
+${EXTRA_CONF:-}
 CONF
 	export SESRELAY_CONFIG=$work/sesrelay.conf
 }
