@@ -325,6 +325,8 @@ static const struct bad_case {
 	  3, "listen.allow", "\"10.0.0.0/33\"" },
 	{ "upstream = {\n  tls = \"ssl\";\n};\n", 2, "upstream.tls",
 	  "\"ssl\": expected \"starttls\" or \"wrapper\"" },
+	{ "smtp = {\n  bare_lf = \"strip\";\n};\n", 2, "smtp.bare_lf",
+	  "\"strip\": expected \"reject\" or \"normalize\"" },
 	{ "spool = \"var/spool/sesrelay\";\n", 1, "spool",
 	  "must be an absolute path" },
 	{ "listen = { unix = \"smtp.sock\"; };\n", 1, "listen.unix",
