@@ -9,7 +9,8 @@
  *
  * Message file format, version 1 (text envelope, then the body):
  *   "SESRELAY 1\n" "id <id>\n" "arrived <unix time>\n"
- *   "size <20 digits>\n" "from <addr>\n" ("rcpt <addr>\n")+ "\n"
+ *   "size <20 digits>\n" "from <addr>\n" ["flags dsn\n"] ("rcpt <addr>\n")+
+ *   "\n"
  *   <body: exactly size bytes, CRLF lines, not dot-stuffed>
  *   "END <id>\n"
  * The size field is written as zeros and patched before the fsync; a
@@ -18,7 +19,7 @@
  * is never taken for a message.
  *
  * State file format: "SESRELAY-STATE 1\n" "attempts N\n" "next T\n"
- * ("rcpt I done|failed [reply]\n")* "END\n".
+ * ("rcpt I done|failed|bounced [reply]\n")* "END\n".
  *
  * Durability order for a commit (why each step matters):
  *   1. write tmp/<id> (in the loop: page cache only)
@@ -624,6 +625,14 @@ struct spool_writer *
 spool_writer_new(struct spool *s, const char *sender, char *const *rcpts,
     size_t nrcpt, char id_out[SPOOL_ID_LEN + 1])
 {
+	return spool_writer_new_flags(s, sender, rcpts, nrcpt, 0, id_out);
+}
+
+struct spool_writer *
+spool_writer_new_flags(struct spool *s, const char *sender,
+    char *const *rcpts, size_t nrcpt, unsigned flags,
+    char id_out[SPOOL_ID_LEN + 1])
+{
 	struct spool_writer *w;
 	char *env;
 	size_t envlen;
@@ -667,6 +676,8 @@ spool_writer_new(struct spool *s, const char *sender, char *const *rcpts,
 	    SPOOL_FORMAT, w->id, (long long)time(NULL));
 	w->size_field = n;
 	fprintf(fp, "%0*d\nfrom %s\n", SIZE_DIGITS, 0, sender);
+	if (flags & SPOOL_F_DSN)
+		fputs("flags dsn\n", fp);
 	for (size_t i = 0; i < nrcpt; i++)
 		fprintf(fp, "rcpt %s\n", rcpts[i]);
 	fputc('\n', fp);
@@ -859,8 +870,14 @@ spool_parse_message(const char *buf, size_t len, off_t file_size,
 	    (e->sender = field_str(l, ll, "from", 1)) == NULL)
 		goto bad;
 	while ((l = next_line(&p, end, &ll)) != NULL && ll > 0) {
-		char *r = field_str(l, ll, "rcpt", 0), **v;
-		if (r == NULL)
+		char *r, **v;
+
+		if (e->nrcpt == 0 && e->flags == 0 && ll == 9 &&
+		    memcmp(l, "flags dsn", 9) == 0) {
+			e->flags = SPOOL_F_DSN;
+			continue;
+		}
+		if ((r = field_str(l, ll, "rcpt", 0)) == NULL)
 			goto bad;
 		if ((v = realloc(e->rcpts, (e->nrcpt + 1) * sizeof(*v))) ==
 		    NULL)
@@ -944,6 +961,8 @@ spool_parse_state(struct spool_envelope *e, const char *buf, size_t len)
 			e->status[idx] = SPOOL_RCPT_DONE, rest += 4;
 		else if (l + ll - rest >= 6 && memcmp(rest, "failed", 6) == 0)
 			e->status[idx] = SPOOL_RCPT_FAILED, rest += 6;
+		else if (l + ll - rest >= 7 && memcmp(rest, "bounced", 7) == 0)
+			e->status[idx] = SPOOL_RCPT_BOUNCED, rest += 7;
 		else
 			return -1;
 		if (rest < l + ll) {
@@ -1095,7 +1114,8 @@ spool_state_save(struct spool *s, const struct spool_envelope *e,
 		if (e->status[i] == SPOOL_RCPT_PENDING)
 			continue;
 		fprintf(fp, "rcpt %zu %s", i, e->status[i] == SPOOL_RCPT_DONE ?
-		    "done" : "failed");
+		    "done" : e->status[i] == SPOOL_RCPT_BOUNCED ? "bounced" :
+		    "failed");
 		if (e->reply[i] != NULL) {
 			fputc(' ', fp);
 			for (const char *c = e->reply[i]; *c; c++)

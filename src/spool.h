@@ -25,8 +25,12 @@ struct spool_reader;
 enum spool_rcpt_status {
 	SPOOL_RCPT_PENDING = 0,
 	SPOOL_RCPT_DONE,
-	SPOOL_RCPT_FAILED,
+	SPOOL_RCPT_FAILED,	/* failed; its bounce not yet queued */
+	SPOOL_RCPT_BOUNCED,	/* failed, and the bounce is queued */
 };
+
+/* Envelope flags. */
+#define SPOOL_F_DSN	0x1	/* a bounce: never bounced itself */
 
 /* The envelope of a stored message, and its delivery state. */
 struct spool_envelope {
@@ -34,6 +38,7 @@ struct spool_envelope {
 	time_t			 arrived;
 	off_t			 body_size;
 	char			*sender;
+	unsigned		 flags;		/* SPOOL_F_* */
 	size_t			 nrcpt;
 	char			**rcpts;
 	/* state, from state/<id> when present */
@@ -60,6 +65,10 @@ void spool_close(struct spool *);
  */
 struct spool_writer *spool_writer_new(struct spool *, const char *sender,
     char *const *rcpts, size_t nrcpt, char id_out[SPOOL_ID_LEN + 1]);
+/* The same, with envelope flags (SPOOL_F_*). */
+struct spool_writer *spool_writer_new_flags(struct spool *,
+    const char *sender, char *const *rcpts, size_t nrcpt, unsigned flags,
+    char id_out[SPOOL_ID_LEN + 1]);
 /* Append body bytes; -1 (and the writer remembers) on a write error. */
 int spool_writer_write(struct spool_writer *, const void *buf, size_t len);
 /* Body bytes written so far. */

@@ -134,7 +134,8 @@ parse_state(struct spool_envelope *e, const char *data, size_t len)
 	for (size_t i = 0; i < e->nrcpt; i++) {
 		FUZZ_CHECK(e->status[i] == SPOOL_RCPT_PENDING ||
 		    e->status[i] == SPOOL_RCPT_DONE ||
-		    e->status[i] == SPOOL_RCPT_FAILED);
+		    e->status[i] == SPOOL_RCPT_FAILED ||
+		    e->status[i] == SPOOL_RCPT_BOUNCED);
 		if (e->reply[i] != NULL)
 			FUZZ_CHECK(strchr(e->reply[i], '\n') == NULL);
 	}

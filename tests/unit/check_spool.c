@@ -313,6 +313,49 @@ START_TEST(test_load_refuses_wrong_name)
 }
 END_TEST
 
+/* A bounce carries "flags dsn", and a bounced recipient keeps its state. */
+START_TEST(test_dsn_flag_and_bounced_state)
+{
+	struct spool_writer *w;
+	struct spool_envelope *e;
+	struct done d = { 0, -1 };
+	char id[SPOOL_ID_LEN + 1], plain[SPOOL_ID_LEN + 1];
+	char *const to[] = { "sender@example.org" };
+
+	w = spool_writer_new_flags(sp, "bounces@example.com", to, 1,
+	    SPOOL_F_DSN, id);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(spool_writer_write(w, "x\r\n", 3), 0);
+	spool_writer_commit(w, done_cb, &d);
+	run_until(&d);
+	ck_assert_int_eq(d.status, 0);
+	spool_message("s@x", rcpts3, 3, "x\r\n", 3, plain);
+
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->flags, SPOOL_F_DSN);
+	ck_assert_uint_eq(e->nrcpt, 1);
+	ck_assert_str_eq(e->rcpts[0], "sender@example.org");
+	spool_envelope_free(e);
+
+	e = spool_load(sp, plain);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->flags, 0);
+	e->status[1] = SPOOL_RCPT_BOUNCED;
+	e->reply[1] = strdup("554 Message rejected");
+	d.fired = 0;
+	spool_state_save(sp, e, done_cb, &d);
+	run_until(&d);
+	spool_envelope_free(e);
+	e = spool_load(sp, plain);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->status[0], SPOOL_RCPT_PENDING);
+	ck_assert_int_eq(e->status[1], SPOOL_RCPT_BOUNCED);
+	ck_assert_str_eq(e->reply[1], "554 Message rejected");
+	spool_envelope_free(e);
+}
+END_TEST
+
 START_TEST(test_state_save_and_load)
 {
 	struct spool_envelope *e;
@@ -825,6 +868,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_load_missing);
 	tcase_add_test(tc, test_load_refuses_wrong_name);
 	tcase_add_test(tc, test_state_save_and_load);
+	tcase_add_test(tc, test_dsn_flag_and_bounced_state);
 	tcase_add_test(tc, test_bad_state_means_resend);
 	tcase_add_test(tc, test_remove);
 	tcase_add_test(tc, test_abort_leaves_nothing);
