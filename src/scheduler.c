@@ -6,11 +6,22 @@
  * with the upstream).  Recipients carry their spool status; "tried" marks
  * those already offered in the current round, so a message with more
  * than 50 recipients is sent in several transactions before any retry.
+ *
+ * Outcomes: OK and PERMFAIL are final; TEMPFAIL uses a retry.schedule
+ * step (plus up to 10% jitter, so deferred mail does not come back in
+ * lockstep); REQUEUE (SES throttled, the session ended, the connection
+ * was lost) offers the recipients again at once without using a step,
+ * until SCHEDULER_MAX_REQUEUES in a row.  Failed recipients are bounced
+ * (conf.bounce) before their message may leave the spool: the bounce is
+ * durable first, then the recipients are marked "bounced".  A sweep
+ * expires messages older than max_queue_time even while nothing can be
+ * sent (SES unreachable, daily quota).
  */
 #include "config.h"
 
 #include <sys/queue.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +37,9 @@ struct msg {
 	char			*tried;		/* per rcpt, this round */
 	unsigned		 active;	/* deliveries out */
 	int			 round_temp;	/* a rcpt deferred this round */
+	unsigned		 requeues;	/* given back in a row */
+	int			 bouncing;	/* a bounce is being written */
+	int			 expired;	/* outlived max_queue_time */
 	enum msg_where		 where;
 	struct event		*timer;
 	struct scheduler	*sched;
@@ -43,6 +57,7 @@ struct scheduler {
 	struct msgq		 all;
 	size_t			 nready, nqueued;
 	struct event		*kick_ev;
+	struct event		*sweep_ev;	/* expiry, while nothing moves */
 	void			(*kick)(void *);
 	void			*kick_arg;
 };
@@ -75,12 +90,35 @@ make_ready(struct scheduler *s, struct msg *m)
 	event_active(s->kick_ev, EV_TIMEOUT, 0);
 }
 
+static void msg_settle(struct scheduler *, struct msg *);
+
+static size_t
+count_status(const struct spool_envelope *e, enum spool_rcpt_status st)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < e->nrcpt; i++)
+		n += e->status[i] == st;
+	return n;
+}
+
 static void
 timer_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct msg *m = arg;
 
-	make_ready(m->sched, m);
+	if (count_status(m->env, SPOOL_RCPT_PENDING) == 0)
+		msg_settle(m->sched, m);	/* a bounce to try again */
+	else
+		make_ready(m->sched, m);
+}
+
+#define SWEEP_SECONDS	30
+
+static void
+sweep_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	scheduler_expire(arg);
 }
 
 void
@@ -110,6 +148,11 @@ scheduler_new(struct event_base *base, struct spool *spool,
 	TAILQ_INIT(&s->ready);
 	TAILQ_INIT(&s->all);
 	s->kick_ev = event_new(base, -1, 0, kick_cb, s);
+	s->sweep_ev = event_new(base, -1, EV_PERSIST, sweep_cb, s);
+	{
+		struct timeval tv = { SWEEP_SECONDS, 0 };
+		event_add(s->sweep_ev, &tv);
+	}
 	scheduler_configure(s, c);
 	return s;
 }
@@ -135,6 +178,7 @@ scheduler_free(struct scheduler *s)
 		msg_free(m);
 	}
 	event_free(s->kick_ev);
+	event_free(s->sweep_ev);
 	free(s->retry);
 	free(s);
 }
@@ -156,11 +200,9 @@ scheduler_add(struct scheduler *s, struct spool_envelope *env)
 {
 	struct msg *m;
 	time_t now = time(NULL);
-	size_t pending = 0;
+	size_t pending = count_status(env, SPOOL_RCPT_PENDING);
 
-	for (size_t i = 0; i < env->nrcpt; i++)
-		pending += env->status[i] == SPOOL_RCPT_PENDING;
-	if (pending == 0) {
+	if (pending == 0 && count_status(env, SPOOL_RCPT_FAILED) == 0) {
 		/* Finished before a crash, but not yet removed. */
 		log_info("%s scheduler nothing left to deliver, removing",
 		    env->id);
@@ -176,7 +218,11 @@ scheduler_add(struct scheduler *s, struct spool_envelope *env)
 	m->timer = evtimer_new(s->base, timer_cb, m);
 	TAILQ_INSERT_TAIL(&s->all, m, all);
 	s->nqueued++;
-	if (env->next_attempt > now) {
+	if (pending == 0) {
+		/* Failed before a crash, its bounce not yet queued. */
+		m->where = IN_ACTIVE;
+		msg_settle(s, m);
+	} else if (env->next_attempt > now) {
 		struct timeval tv = { env->next_attempt - now, 0 };
 		m->where = IN_WAITING;
 		evtimer_add(m->timer, &tv);
@@ -236,23 +282,56 @@ delivery_free(struct delivery *d)
 	free(d);
 }
 
+/* Can the failed recipients of m be bounced, and if not, why? */
+static const char *
+no_bounce_reason(const struct scheduler *s, const struct msg *m)
+{
+	if (m->env->flags & SPOOL_F_DSN)
+		return "the message is itself a bounce";
+	if (m->env->sender[0] == '\0')
+		return "the sender is empty";
+	if (s->conf.bounce == NULL)
+		return "bounces are not configured";
+	return NULL;
+}
+
+static void
+bounce_done(void *arg, int status)
+{
+	struct msg *m = arg;
+	struct scheduler *s = m->sched;
+	struct spool_envelope *e = m->env;
+	struct timeval tv = { 60, 0 };
+
+	m->bouncing = 0;
+	if (status == 0) {
+		for (size_t i = 0; i < e->nrcpt; i++)
+			if (e->status[i] == SPOOL_RCPT_FAILED)
+				e->status[i] = SPOOL_RCPT_BOUNCED;
+		if (count_status(e, SPOOL_RCPT_PENDING) > 0)
+			spool_state_save(s->spool, e, NULL, NULL);
+		msg_settle(s, m);
+		return;
+	}
+	/* The message stays until its bounce is safely queued. */
+	log_warnx("%s scheduler cannot queue the bounce: %s; trying again in "
+	    "%llds", e->id, strerror(status), (long long)tv.tv_sec);
+	m->where = IN_WAITING;
+	evtimer_add(m->timer, &tv);
+}
+
 /* Decide what happens to a message once no delivery of it is out. */
 static void
 msg_settle(struct scheduler *s, struct msg *m)
 {
 	struct spool_envelope *e = m->env;
 	time_t now = time(NULL);
-	size_t pending = 0, done = 0, failed = 0;
+	size_t pending, done, failed, unbounced;
+	long long delay;
+	const char *why;
 	struct timeval tv;
 
-	for (size_t i = 0; i < e->nrcpt; i++) {
-		if (e->status[i] == SPOOL_RCPT_PENDING)
-			pending++;
-		else if (e->status[i] == SPOOL_RCPT_DONE)
-			done++;
-		else
-			failed++;
-	}
+	pending = count_status(e, SPOOL_RCPT_PENDING);
 	if (pending > 0 && now - e->arrived >= s->conf.max_queue_time) {
 		for (size_t i = 0; i < e->nrcpt; i++)
 			if (e->status[i] == SPOOL_RCPT_PENDING) {
@@ -262,8 +341,23 @@ msg_settle(struct scheduler *s, struct msg *m)
 				    (long long)(now - e->arrived),
 				    e->reply[i] ? e->reply[i] : "");
 			}
-		failed += pending;
+		m->expired = 1;
 		pending = 0;
+	}
+	done = count_status(e, SPOOL_RCPT_DONE);
+	unbounced = count_status(e, SPOOL_RCPT_FAILED);
+	failed = unbounced + count_status(e, SPOOL_RCPT_BOUNCED);
+	if (unbounced > 0) {
+		if ((why = no_bounce_reason(s, m)) == NULL) {
+			/* Resumed in bounce_done once the bounce is durable. */
+			m->bouncing = 1;
+			m->where = IN_ACTIVE;
+			s->conf.bounce(s->conf.bounce_arg, e, m->expired,
+			    bounce_done, m);
+			return;
+		}
+		log_info("%s scheduler no bounce for %zu failed recipient(s): "
+		    "%s", e->id, unbounced, why);
 	}
 	if (pending == 0) {
 		log_info("%s scheduler finished delivered=%zu failed=%zu",
@@ -280,16 +374,55 @@ msg_settle(struct scheduler *s, struct msg *m)
 	}
 	/* Every recipient was tried this round: wait for the next one. */
 	e->attempts++;
-	e->next_attempt = now + scheduler_retry_delay(&s->conf, e->attempts);
+	delay = scheduler_retry_delay(&s->conf, e->attempts);
+	delay += random() % (delay / 10 + 1);	/* jitter */
+	e->next_attempt = now + delay;
 	memset(m->tried, 0, e->nrcpt);
 	m->round_temp = 0;
 	spool_state_save(s->spool, e, NULL, NULL);
 	m->where = IN_WAITING;
-	tv.tv_sec = e->next_attempt - now;
+	tv.tv_sec = delay;
 	tv.tv_usec = 0;
 	evtimer_add(m->timer, &tv);
 	log_info("%s scheduler deferred pending=%zu attempts=%u retry_in=%llds",
-	    e->id, pending, e->attempts, (long long)(e->next_attempt - now));
+	    e->id, pending, e->attempts, delay);
+}
+
+size_t
+scheduler_expire(struct scheduler *s)
+{
+	struct msg *m, *next;
+	time_t now = time(NULL);
+	size_t n = 0;
+
+	for (m = TAILQ_FIRST(&s->all); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, all);
+		if (m->active > 0 || m->bouncing ||
+		    now - m->env->arrived < s->conf.max_queue_time ||
+		    count_status(m->env, SPOOL_RCPT_PENDING) == 0)
+			continue;
+		if (m->where == IN_READY) {
+			TAILQ_REMOVE(&s->ready, m, entry);
+			s->nready--;
+		}
+		evtimer_del(m->timer);
+		m->where = IN_ACTIVE;
+		n++;
+		msg_settle(s, m);	/* expires it, bounces, removes */
+	}
+	return n;
+}
+
+long long
+scheduler_oldest_age(const struct scheduler *s)
+{
+	const struct msg *m;
+	time_t now = time(NULL), oldest = now;
+
+	TAILQ_FOREACH(m, &s->all, all)
+		if (m->env->arrived < oldest)
+			oldest = m->env->arrived;
+	return (long long)(now - oldest);
 }
 
 void
@@ -297,7 +430,7 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 {
 	struct msg *m = d->owner;
 	struct spool_envelope *e = m->env;
-	int changed = 0;
+	int changed = 0, verdict = 0;
 
 	for (size_t i = 0; i < d->nrcpt; i++) {
 		size_t k = d->index[i];
@@ -308,9 +441,12 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 			d->reply[i] = NULL;
 		}
 		switch (d->outcome[i]) {
+		case DELIVERY_REQUEUE:
+			m->tried[k] = 0;	/* offer it again */
+			break;
 		case DELIVERY_OK:
 			e->status[k] = SPOOL_RCPT_DONE;
-			changed = 1;
+			changed = verdict = 1;
 			log_info("%s scheduler delivered to=<%s> ses_id=%s "
 			    "delay=%llds attempts=%u%s", e->id, e->rcpts[k],
 			    d->ses_id[0] ? d->ses_id : "-",
@@ -319,17 +455,32 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 			break;
 		case DELIVERY_PERMFAIL:
 			e->status[k] = SPOOL_RCPT_FAILED;
-			changed = 1;
+			changed = verdict = 1;
 			log_warnx("%s scheduler failed to=<%s> reply=\"%s\"",
 			    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
 			break;
 		case DELIVERY_TEMPFAIL:
 		case DELIVERY_UNTRIED:
-			m->round_temp = 1;
+			m->round_temp = verdict = 1;
 			log_info("%s scheduler temporary to=<%s> reply=\"%s\"",
 			    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
 			break;
 		}
+	}
+	if (verdict)
+		m->requeues = 0;
+	else if (++m->requeues >= SCHEDULER_MAX_REQUEUES) {
+		/* Something about this message keeps ending sessions. */
+		log_warnx("%s scheduler given back %u times in a row, "
+		    "deferring", e->id, m->requeues);
+		m->requeues = 0;
+		m->round_temp = 1;
+	} else if (m->where != IN_READY && has_untried(m)) {
+		/* Offer it again at once, before other mail. */
+		TAILQ_INSERT_HEAD(&s->ready, m, entry);
+		m->where = IN_READY;
+		s->nready++;
+		event_active(s->kick_ev, EV_TIMEOUT, 0);
 	}
 	delivery_free(d);
 	m->active--;

@@ -24,7 +24,13 @@ enum delivery_outcome {
 	DELIVERY_OK,
 	DELIVERY_TEMPFAIL,
 	DELIVERY_PERMFAIL,
+	DELIVERY_REQUEUE,	/* not SES's verdict on the message (throttle,
+				 * quota, session over, lost connection):
+				 * offered again soon, no retry step used */
 };
+
+/* A message given back this many times in a row counts as deferred. */
+#define SCHEDULER_MAX_REQUEUES	5
 
 /* One upstream transaction's worth of a message. */
 struct delivery {
@@ -42,10 +48,22 @@ struct delivery {
 	void			*owner;		/* the scheduler's, opaque */
 };
 
+/* The bounce of a message is durable: done(done_arg, 0), or errno. */
+typedef void (*scheduler_bounce_done)(void *done_arg, int status);
+
 struct scheduler_config {
 	const long long	*retry;		/* retry.schedule */
 	size_t		 nretry;
 	long long	 max_queue_time;
+	/*
+	 * Queue a bounce for the recipients of env whose status is
+	 * SPOOL_RCPT_FAILED (expired: they outlived max_queue_time).  NULL:
+	 * failures are only logged.  Never called for a bounce.
+	 */
+	void		(*bounce)(void *arg, const struct spool_envelope *env,
+			    int expired, scheduler_bounce_done done,
+			    void *done_arg);
+	void		*bounce_arg;
 };
 
 /* kick runs (from the loop) whenever ready work appears. */
@@ -66,6 +84,16 @@ void scheduler_return(struct scheduler *, struct delivery *);
 
 size_t scheduler_ready_count(const struct scheduler *);
 size_t scheduler_queued_count(const struct scheduler *);
+
+/*
+ * Fail every queued message older than max_queue_time that is not out
+ * with the upstream (run periodically; also while nothing is sent).
+ * Returns how many expired.
+ */
+size_t scheduler_expire(struct scheduler *);
+
+/* Seconds since the oldest queued message arrived (0: none). */
+long long scheduler_oldest_age(const struct scheduler *);
 
 /* Pure: seconds to wait before retry number attempt (1-based). */
 long long scheduler_retry_delay(const struct scheduler_config *,

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <check.h>
+#include <errno.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -23,7 +24,8 @@
 #include "spool.h"
 
 static const long long schedule[] = { 5, 10, 30, 1200 };
-static const struct scheduler_config sconf = { schedule, 4, 432000 };
+static const struct scheduler_config sconf = { .retry = schedule, .nretry = 4,
+    .max_queue_time = 432000 };
 
 /* ---- the retry schedule ---- */
 
@@ -45,7 +47,8 @@ END_TEST
 START_TEST(test_retry_delay_one_step)
 {
 	static const long long one[] = { 60 };
-	const struct scheduler_config c = { one, 1, 3600 };
+	const struct scheduler_config c = { .retry = one, .nretry = 1,
+    .max_queue_time = 3600 };
 
 	ck_assert_int_eq(scheduler_retry_delay(&c, 1), 60);
 	ck_assert_int_eq(scheduler_retry_delay(&c, 9), 60);
@@ -279,7 +282,8 @@ END_TEST
 START_TEST(test_deferred_comes_back)
 {
 	static const long long fast[] = { 1 };
-	const struct scheduler_config c = { fast, 1, 432000 };
+	const struct scheduler_config c = { .retry = fast, .nretry = 1,
+    .max_queue_time = 432000 };
 	struct delivery *d;
 	char id[SPOOL_ID_LEN + 1];
 	int i;
@@ -365,7 +369,8 @@ END_TEST
 START_TEST(test_expired_fails)
 {
 	static const long long s1[] = { 5 };
-	const struct scheduler_config c = { s1, 1, 0 };
+	const struct scheduler_config c = { .retry = s1, .nretry = 1,
+    .max_queue_time = 0 };
 	struct delivery *d;
 	char id[SPOOL_ID_LEN + 1];
 
@@ -482,6 +487,288 @@ START_TEST(test_partial_progress_saved)
 }
 END_TEST
 
+/* ---- requeue, bounces, expiry ---- */
+
+START_TEST(test_requeue_uses_no_attempt)
+{
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+
+	add_message(2, id);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	set_outcome(d, DELIVERY_REQUEUE, "454 Throttling failure: Maximum "
+	    "sending rate exceeded.");
+	scheduler_done(sched, d);
+	/* Ready again at once, the same attempt, no state written. */
+	ck_assert_uint_eq(scheduler_ready_count(sched), 1);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(d->nrcpt, 2);
+	ck_assert_uint_eq(d->attempt, 1);
+	set_outcome(d, DELIVERY_OK, NULL);
+	scheduler_done(sched, d);
+	run_until_idle();
+	ck_assert(!in_spool("queue", id));
+}
+END_TEST
+
+START_TEST(test_requeue_limit_defers)
+{
+	struct spool_envelope *e;
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+
+	add_message(1, id);
+	for (int i = 0; i < SCHEDULER_MAX_REQUEUES - 1; i++) {
+		d = scheduler_take(sched);
+		ck_assert_ptr_nonnull(d);
+		set_outcome(d, DELIVERY_REQUEUE, "421 session over");
+		scheduler_done(sched, d);
+		ck_assert_uint_eq(scheduler_ready_count(sched), 1);
+	}
+	/* One more in a row: now it is a deferral, with a retry step. */
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	set_outcome(d, DELIVERY_REQUEUE, "421 session over");
+	scheduler_done(sched, d);
+	run_until_idle();
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	ck_assert_ptr_null(scheduler_take(sched));
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->attempts, 1);
+	spool_envelope_free(e);
+}
+END_TEST
+
+START_TEST(test_retry_jitter_bounded)
+{
+	static const long long big[] = { 1000 };
+	const struct scheduler_config c = { .retry = big, .nretry = 1,
+	    .max_queue_time = 432000 };
+	struct spool_envelope *e;
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+	time_t t0 = time(NULL), t1;
+
+	scheduler_configure(sched, &c);
+	add_message(1, id);
+	d = scheduler_take(sched);
+	set_outcome(d, DELIVERY_TEMPFAIL, "451 later");
+	scheduler_done(sched, d);
+	run_until_idle();
+	t1 = time(NULL);
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	/* 1000 s plus at most 10 %. */
+	ck_assert_int_ge(e->next_attempt, t0 + 1000);
+	ck_assert_int_le(e->next_attempt, t1 + 1100);
+	spool_envelope_free(e);
+}
+END_TEST
+
+/* A fake bounce writer: records the call, answers later or at once. */
+static struct {
+	int				 calls;
+	int				 expired;
+	size_t				 nfailed;
+	char				 first[64];
+	scheduler_bounce_done		 done;
+	void				*done_arg;
+} bnc;
+
+static void
+fake_bounce(void *arg, const struct spool_envelope *e, int expired,
+    scheduler_bounce_done done, void *done_arg)
+{
+	ck_assert_ptr_eq(arg, &bnc);
+	bnc.calls++;
+	bnc.expired = expired;
+	bnc.nfailed = 0;
+	for (size_t i = 0; i < e->nrcpt; i++)
+		if (e->status[i] == SPOOL_RCPT_FAILED) {
+			if (bnc.nfailed++ == 0)
+				snprintf(bnc.first, sizeof(bnc.first), "%s",
+				    e->rcpts[i]);
+		}
+	bnc.done = done;
+	bnc.done_arg = done_arg;
+}
+
+static void
+configure_bounces(long long max_queue_time)
+{
+	struct scheduler_config c = sconf;
+
+	memset(&bnc, 0, sizeof(bnc));
+	c.max_queue_time = max_queue_time;
+	c.bounce = fake_bounce;
+	c.bounce_arg = &bnc;
+	scheduler_configure(sched, &c);
+}
+
+START_TEST(test_permfail_bounced_before_removal)
+{
+	struct spool_envelope *e;
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+
+	configure_bounces(432000);
+	add_message(2, id);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	d->outcome[0] = DELIVERY_PERMFAIL;
+	d->reply[0] = strdup("554 Message rejected: Email address is not "
+	    "verified.");
+	d->outcome[1] = DELIVERY_TEMPFAIL;
+	scheduler_done(sched, d);
+	run_until_idle();
+	ck_assert_int_eq(bnc.calls, 1);
+	ck_assert_int_eq(bnc.expired, 0);
+	ck_assert_uint_eq(bnc.nfailed, 1);
+	ck_assert_str_eq(bnc.first, "r000@example.org");
+	/* Until the bounce is durable nothing moves. */
+	ck_assert_ptr_null(scheduler_take(sched));
+	bnc.done(bnc.done_arg, 0);
+	run_until_idle();
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->status[0], SPOOL_RCPT_BOUNCED);
+	ck_assert_int_eq(e->status[1], SPOOL_RCPT_PENDING);
+	spool_envelope_free(e);
+	/* The pending one is deferred, then fails too: one more bounce
+	 * for it alone, and the message is removed only after it. */
+	ck_assert_uint_eq(scheduler_queued_count(sched), 1);
+}
+END_TEST
+
+START_TEST(test_bounce_failure_keeps_message)
+{
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+
+	configure_bounces(432000);
+	add_message(1, id);
+	d = scheduler_take(sched);
+	set_outcome(d, DELIVERY_PERMFAIL, "552 Message is too long.");
+	scheduler_done(sched, d);
+	ck_assert_int_eq(bnc.calls, 1);
+	bnc.done(bnc.done_arg, ENOSPC);
+	run_until_idle();
+	/* Not removed: its bounce is still owed. */
+	ck_assert(in_spool("queue", id));
+	ck_assert_uint_eq(scheduler_queued_count(sched), 1);
+}
+END_TEST
+
+START_TEST(test_bounce_then_removed)
+{
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+
+	configure_bounces(432000);
+	add_message(1, id);
+	d = scheduler_take(sched);
+	set_outcome(d, DELIVERY_PERMFAIL, "552 Message is too long.");
+	scheduler_done(sched, d);
+	ck_assert(in_spool("queue", id));
+	bnc.done(bnc.done_arg, 0);
+	run_until_idle();
+	ck_assert(!in_spool("queue", id));
+	ck_assert_uint_eq(scheduler_queued_count(sched), 0);
+}
+END_TEST
+
+START_TEST(test_bounce_never_bounced)
+{
+	struct spool_writer *w;
+	struct spool_envelope *e;
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+	char *rc[] = { "sender@example.org" };
+	int status = -1;
+
+	configure_bounces(432000);
+	w = spool_writer_new_flags(sp, "bounces@example.com", rc, 1,
+	    SPOOL_F_DSN, id);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(spool_writer_write(w, "x\r\n", 3), 0);
+	spool_writer_commit(w, commit_cb, &status);
+	for (int i = 0; i < 500 && status == -1; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	scheduler_add(sched, e);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	set_outcome(d, DELIVERY_PERMFAIL, "554 Message rejected");
+	scheduler_done(sched, d);
+	run_until_idle();
+	ck_assert_int_eq(bnc.calls, 0);
+	ck_assert(!in_spool("queue", id));
+}
+END_TEST
+
+START_TEST(test_expire_sweep_bounces)
+{
+	struct spool_envelope *e;
+	char id[SPOOL_ID_LEN + 1];
+
+	configure_bounces(60);
+	add_message(2, id);
+	/* Nobody takes it (SES unreachable); it is old. */
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	spool_envelope_free(e);
+	ck_assert_uint_eq(scheduler_expire(sched), 0);
+	ck_assert_int_ge(scheduler_oldest_age(sched), 0);
+	ck_assert_int_le(scheduler_oldest_age(sched), 5);
+	configure_bounces(0);
+	ck_assert_uint_eq(scheduler_expire(sched), 1);
+	ck_assert_int_eq(bnc.calls, 1);
+	ck_assert_int_eq(bnc.expired, 1);
+	ck_assert_uint_eq(bnc.nfailed, 2);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	ck_assert_ptr_null(scheduler_take(sched));
+	bnc.done(bnc.done_arg, 0);
+	run_until_idle();
+	ck_assert(!in_spool("queue", id));
+	ck_assert_uint_eq(scheduler_queued_count(sched), 0);
+}
+END_TEST
+
+START_TEST(test_failed_unbounced_at_start)
+{
+	struct spool_envelope *e;
+	char id[SPOOL_ID_LEN + 1];
+	struct delivery *d;
+
+	/* A crash after the failure, before the bounce: at start the
+	 * bounce is sent. */
+	add_message(1, id);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	scheduler_return(sched, d);
+	e = spool_load(sp, id);
+	e->status[0] = SPOOL_RCPT_FAILED;
+	spool_state_save(sp, e, NULL, NULL);
+	spool_envelope_free(e);
+	run_until_idle();
+	scheduler_free(sched);
+	sched = scheduler_new(base, sp, &sconf, kick, &kicks);
+	configure_bounces(432000);
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	scheduler_add(sched, e);
+	ck_assert_int_eq(bnc.calls, 1);
+	ck_assert_uint_eq(bnc.nfailed, 1);
+	bnc.done(bnc.done_arg, 0);
+	run_until_idle();
+	ck_assert(!in_spool("queue", id));
+}
+END_TEST
+
 static Suite *
 scheduler_suite(void)
 {
@@ -507,6 +794,15 @@ scheduler_suite(void)
 	tcase_add_test(tc, test_expired_fails);
 	tcase_add_test(tc, test_return_makes_ready_again);
 	tcase_add_test(tc, test_waiting_message_not_ready);
+	tcase_add_test(tc, test_requeue_uses_no_attempt);
+	tcase_add_test(tc, test_requeue_limit_defers);
+	tcase_add_test(tc, test_retry_jitter_bounded);
+	tcase_add_test(tc, test_permfail_bounced_before_removal);
+	tcase_add_test(tc, test_bounce_failure_keeps_message);
+	tcase_add_test(tc, test_bounce_then_removed);
+	tcase_add_test(tc, test_bounce_never_bounced);
+	tcase_add_test(tc, test_expire_sweep_bounces);
+	tcase_add_test(tc, test_failed_unbounced_at_start);
 	suite_add_tcase(s, tc);
 
 	/* Bugs found and fixed: each test keeps it fixed. */
