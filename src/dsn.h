@@ -37,8 +37,13 @@ struct dsn_info {
 
 /*
  * Build the bounce as a complete message (CRLF line ends, no line over
- * 998 characters, 7-bit).  *out is malloc'ed; returns 0, or -1 when the
- * info is unusable (no recipients, no from or to).
+ * 998 characters, 7-bit, no NUL).  *out is malloc'ed and NUL-terminated
+ * (*outlen does not count the NUL); returns 0, or -1 with *out and
+ * *outlen untouched when the info is unusable (no recipients, a
+ * recipient without an address, from, to or reporting_mta NULL or
+ * empty) or memory ran out.  A status that is not an RFC 3463 code of
+ * class 4 or 5 is reported as "5.0.0"; an empty diagnostic counts as
+ * none; with no original header the third part is left out.
  */
 int dsn_build(const struct dsn_info *, char **out, size_t *outlen);
 
