@@ -58,6 +58,7 @@ struct conf {
 		long long	 recycle_after_seconds;
 		long long	 idle_timeout;
 		long long	 timeout;
+		long long	 quota_probe_interval;
 		double		 rate;
 	} upstream;
 	struct {
@@ -70,6 +71,9 @@ struct conf {
 		char		*sender_map;
 		struct conf_strlist local_domains;
 	} rewrite;
+	struct {
+		char		*sender;
+	} bounce;
 	struct {
 		struct conf_intlist schedule;
 		long long	 max_queue_time;

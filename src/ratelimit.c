@@ -32,3 +32,13 @@ ratelimit_reserve(struct ratelimit *rl, double n, double now)
 		return 0;
 	return -rl->tokens / rl->rate;
 }
+
+void
+ratelimit_set_rate(struct ratelimit *rl, double rate, double now)
+{
+	ratelimit_reserve(rl, 0, now);	/* settle at the old rate */
+	rl->rate = rate;
+	rl->burst = rate < 1 ? 1 : rate;
+	if (rl->tokens > rl->burst)
+		rl->tokens = rl->burst;
+}

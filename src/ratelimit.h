@@ -18,5 +18,10 @@ void ratelimit_init(struct ratelimit *, double rate, double burst,
  * must wait before using them (0 when available at once).
  */
 double ratelimit_reserve(struct ratelimit *, double n, double now);
+/*
+ * Change the rate from now on (tokens earned until now count at the old
+ * rate); the burst follows it (one second's worth, at least 1).
+ */
+void ratelimit_set_rate(struct ratelimit *, double rate, double now);
 
 #endif

@@ -60,7 +60,7 @@ static const struct ses_class cls_proto_message = {
 static const struct ses_class cls_net_session = {
 	SES_ACT_NETWORK, SES_SCOPE_SESSION, "network", 0, 1 };
 static const struct ses_class cls_net_message = {
-	SES_ACT_NETWORK, SES_SCOPE_MESSAGE, "network", 1, 1 };
+	SES_ACT_NETWORK, SES_SCOPE_MESSAGE, "network", 0, 1 };
 
 #define STEP(s)		(1u << SES_STEP_##s)
 #define ANY_STEP	(~0u)
@@ -203,9 +203,12 @@ ses_classify(enum ses_step step, int code, const char *text)
 }
 
 /*
- * A lost connection costs the message an attempt only once some of it
- * was sent.  After the dot SES may have taken it: the caller logs that a
- * duplicate is possible.
+ * A lost connection is SES's load balancer rotating instances far more
+ * often than anything about the message, so it costs no attempt: the
+ * message is sent again on a new connection at once (the scheduler
+ * defers a message given back SCHEDULER_MAX_REQUEUES times in a row).
+ * After the dot SES may have taken it: the caller logs that a duplicate
+ * is possible.
  */
 const struct ses_class *
 ses_classify_network(enum ses_step step)

@@ -27,6 +27,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "bounce.h"
 #include "cleanup.h"
 #include "conf.h"
 #include "log.h"
@@ -45,6 +46,7 @@ struct daemon {
 	struct upstream		*up;
 	struct smtp_server	*smtp;
 	struct cleanup		*cleanup;
+	struct bounce		*bounce;
 	struct netaddr_net	*allow;
 	char			 hostname[256];
 };
@@ -203,6 +205,7 @@ setup(struct daemon *d, const struct conf_credentials *cred)
 	struct smtp_server_config sc;
 	struct upstream_config uc;
 	struct scheduler_config schc;
+	struct bounce_config bc;
 	char err[CONF_ERRLEN];
 	int n;
 
@@ -211,10 +214,18 @@ setup(struct daemon *d, const struct conf_credentials *cred)
 		log_warnx("- daemon %s", err);
 		exit(EX_CANTCREAT);
 	}
+	memset(&bc, 0, sizeof(bc));
+	bc.sender = c->bounce.sender[0] ? c->bounce.sender : c->rewrite.sender;
+	bc.hostname = d->hostname;
+	d->bounce = bounce_new(d->spool, &bc);
+	memset(&schc, 0, sizeof(schc));
 	schc.retry = c->retry.schedule.v;
 	schc.nretry = c->retry.schedule.n;
 	schc.max_queue_time = c->retry.max_queue_time;
+	schc.bounce = bounce_queue;
+	schc.bounce_arg = d->bounce;
 	d->sched = scheduler_new(d->base, d->spool, &schc, kick_upstream, d);
+	bounce_set_scheduler(d->bounce, d->sched);
 	if ((n = spool_scan(d->spool, scan_one, d)) == -1) {
 		log_warn("- daemon cannot scan the spool %s", c->spool);
 		exit(EX_OSERR);
@@ -235,6 +246,7 @@ setup(struct daemon *d, const struct conf_credentials *cred)
 	uc.idle_timeout = (int)c->upstream.idle_timeout;
 	uc.timeout = (int)c->upstream.timeout;
 	uc.rate = c->upstream.rate;
+	uc.quota_probe_interval = (int)c->upstream.quota_probe_interval;
 	if ((d->up = upstream_new(d->base, d->dns, d->spool, d->sched, &uc,
 	    err, sizeof(err))) == NULL) {
 		log_warnx("- daemon %s", err);
@@ -285,6 +297,7 @@ teardown(struct daemon *d)
 	upstream_free(d->up);
 	spool_drain(d->spool);
 	scheduler_free(d->sched);
+	bounce_free(d->bounce);
 	spool_close(d->spool);
 	evdns_base_free(d->dns, 1);
 	free(d->allow);

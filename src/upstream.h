@@ -30,6 +30,7 @@ struct upstream_config {
 	int		 idle_timeout;
 	int		 timeout;
 	double		 rate;
+	int		 quota_probe_interval;	/* seconds, while paused */
 };
 
 /* NULL with err when the TLS context cannot be set up (e.g. bad CA file). */
@@ -40,6 +41,15 @@ struct upstream *upstream_new(struct event_base *, struct evdns_base *,
 void upstream_kick(struct upstream *);
 /* Number of open sessions. */
 size_t upstream_session_count(const struct upstream *);
+
+/* What the pool is doing about SES's limits, for logs and stats. */
+struct upstream_status {
+	double	rate;		/* recipients/s now (lowered when throttled) */
+	int	max_sessions;	/* lowered after "421 Too many connections" */
+	int	quota_paused;	/* daily quota exceeded: sending paused */
+	int	backing_off;	/* connections failing: waiting */
+};
+void upstream_get_status(const struct upstream *, struct upstream_status *);
 /* Close every session (transactions in flight are given back). */
 void upstream_free(struct upstream *);
 

@@ -5,6 +5,8 @@
 #ifndef SESRELAY_UPSTREAM_PRIVATE_H
 #define SESRELAY_UPSTREAM_PRIVATE_H
 
+#include <time.h>
+
 #include <openssl/ssl.h>
 
 #include "ratelimit.h"
@@ -29,7 +31,30 @@ struct upstream {
 	struct event		*retry_ev;	/* backoff timer */
 	int			 backing_off;
 	int			 freeing;
+	/* SES's limits, as SES reported them (see upstream.c) */
+	double			 rate_now;	/* the bucket's rate */
+	double			 last_throttle;	/* monotonic seconds */
+	struct event		*recover_ev;	/* raises rate_now again */
+	int			 quota_paused;
+	int			 probe_token;	/* one delivery may probe */
+	time_t			 paused_since;
+	struct event		*probe_ev;
+	int			 max_sessions;	/* <= conf.sessions */
+	struct event		*grow_ev;	/* raises max_sessions again */
+	int			 auth_failing;	/* credentials refused */
 };
+
+/* SES said so: the pool adjusts (called by sessions). */
+void upstream_throttled(struct upstream *);
+void upstream_quota_exceeded(struct upstream *);
+void upstream_quota_ok(struct upstream *);
+void upstream_conn_limited(struct upstream *, struct upstream_session *);
+void upstream_auth_failed(struct upstream *, const char *reply);
+void upstream_auth_ok(struct upstream *);
+/* May a session take a delivery now (not paused, or it is the probe)? */
+int upstream_may_take(struct upstream *, int *probe);
+/* 1 when the session has authenticated at least once. */
+int upstream_session_was_ready(const struct upstream_session *);
 
 /* A session's lifetime ends: ok says whether it ever became ready. */
 void upstream_session_gone(struct upstream *, struct upstream_session *,

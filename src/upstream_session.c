@@ -12,6 +12,12 @@
  * (SES does not offer PIPELINING).  Recycling is decided only in READY,
  * between transactions, by session_should_recycle().
  *
+ * Every reply is classified by ses_classify() (ses_reply.h) and acted on
+ * by its class only: the outcome for the recipients (bounce, retry per
+ * schedule, or offered again at once), whether the session ends, and
+ * what the pool must do (slow down, pause for the quota, fewer
+ * sessions, back off for credentials).
+ *
  * The body streams from the spool through the dot-stuffing encoder in
  * 64 KiB chunks, refilled as the output buffer drains, so a message is
  * never held in memory whole.
@@ -43,6 +49,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "scheduler.h"
+#include "ses_reply.h"
 #include "spool.h"
 #include "upstream_private.h"
 #include "upstream_reply.h"
@@ -105,6 +112,8 @@ struct upstream_session {
 	struct spool_reader	*body;
 	struct dot_encoder	 enc;
 	int			 closing_after;	/* 421 seen: close after */
+	int			 probe;		/* this delivery probes the quota */
+	const struct ses_class	*last;		/* the last reply's class */
 	char			 peer[64];
 };
 
@@ -183,6 +192,76 @@ upstream_session_is_starting(const struct upstream_session *s)
 	return s->state < S_READY;
 }
 
+int
+upstream_session_was_ready(const struct upstream_session *s)
+{
+	return s->reached_ready && s->state != S_DEAD;
+}
+
+/* The step of the dialogue a reply in state st answers. */
+static enum ses_step
+reply_step(enum session_state st)
+{
+	switch (st) {
+	case S_BANNER:		return SES_STEP_BANNER;
+	case S_EHLO:
+	case S_EHLO2:		return SES_STEP_EHLO;
+	case S_STARTTLS:
+	case S_TLS:		return SES_STEP_STARTTLS;
+	case S_AUTH:
+	case S_AUTH_USER:
+	case S_AUTH_PASS:	return SES_STEP_AUTH;
+	case S_MAIL:		return SES_STEP_MAIL;
+	case S_RCPT:		return SES_STEP_RCPT;
+	case S_DATA:		return SES_STEP_DATA;
+	case S_BODY:		return SES_STEP_BODY;
+	case S_DOT:		return SES_STEP_DOT;
+	case S_READY:
+	case S_RATEWAIT:	return SES_STEP_IDLE;
+	case S_RSET:		return SES_STEP_RSET;
+	case S_QUIT:		return SES_STEP_QUIT;
+	default:		return SES_STEP_CONNECT;
+	}
+}
+
+/* What a class means for the recipients it reaches. */
+static enum delivery_outcome
+class_outcome(const struct ses_class *k)
+{
+	switch (k->action) {
+	case SES_ACT_PERMFAIL:
+		return DELIVERY_PERMFAIL;
+	case SES_ACT_OK:
+		return DELIVERY_OK;
+	default:
+		return k->counts_attempt ? DELIVERY_TEMPFAIL : DELIVERY_REQUEUE;
+	}
+}
+
+/* What a class means for the whole pool. */
+static void
+pool_effect(struct upstream_session *s, const struct ses_class *k,
+    const char *summary)
+{
+	s->last = k;
+	switch (k->action) {
+	case SES_ACT_RATE:
+		upstream_throttled(s->pool);
+		break;
+	case SES_ACT_QUOTA:
+		upstream_quota_exceeded(s->pool);
+		break;
+	case SES_ACT_CONN_LIMIT:
+		upstream_conn_limited(s->pool, s);
+		break;
+	case SES_ACT_AUTH:
+		upstream_auth_failed(s->pool, summary);
+		break;
+	default:
+		break;
+	}
+}
+
 /* Give the delivery back to the scheduler with temporary outcomes. */
 static void
 delivery_abandon(struct upstream_session *s, const char *why)
@@ -194,15 +273,23 @@ delivery_abandon(struct upstream_session *s, const char *why)
 	s->d = NULL;
 	spool_reader_close(s->body);
 	s->body = NULL;
+	const struct ses_class *k = ses_classify_network(reply_step(s->state));
+
+	s->last = k;
 	if (s->state == S_DOT)
 		d->outcome_unknown = 1;
 	for (size_t i = 0; i < d->nrcpt; i++)
 		if (d->outcome[i] == DELIVERY_UNTRIED ||
 		    (s->accepted[i] && d->outcome[i] != DELIVERY_OK)) {
-			d->outcome[i] = DELIVERY_TEMPFAIL;
+			d->outcome[i] = class_outcome(k);
 			if (d->reply[i] == NULL)
 				d->reply[i] = strdup(why);
 		}
+	if (s->probe) {
+		/* The quota probe learnt nothing: probe again later. */
+		s->probe = 0;
+		upstream_quota_exceeded(s->pool);
+	}
 	if (d->outcome_unknown)
 		log_warnx("%s upstream outcome unknown conn=%u reason=\"%s\" "
 		    "(will retry; a duplicate is possible)", d->id, s->serial,
@@ -498,31 +585,30 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* ---- replies ---- */
 
-static int is_2xx(int c) { return c >= 200 && c < 300; }
 
 /* Record one recipient's outcome from a reply. */
 static void
 set_outcome(struct upstream_session *s, size_t i, const char *summary,
-    int code)
+    enum delivery_outcome o)
 {
 	struct delivery *d = s->d;
 
-	d->outcome[i] = code >= 500 ? DELIVERY_PERMFAIL : DELIVERY_TEMPFAIL;
+	d->outcome[i] = o;
 	free(d->reply[i]);
 	d->reply[i] = strdup(summary);
 }
 
-/* The whole remaining transaction gets this reply's outcome. */
+/* The whole remaining transaction gets this outcome. */
 static void
-fail_rest(struct upstream_session *s, const char *summary, int code,
-    int only_accepted)
+fail_rest(struct upstream_session *s, const char *summary,
+    enum delivery_outcome o, int only_accepted)
 {
 	for (size_t i = 0; i < s->d->nrcpt; i++) {
 		if (s->d->outcome[i] != DELIVERY_UNTRIED)
 			continue;
 		if (only_accepted && !s->accepted[i])
 			continue;
-		set_outcome(s, i, summary, code);
+		set_outcome(s, i, summary, o);
 	}
 }
 
@@ -531,6 +617,11 @@ finish_delivery(struct upstream_session *s)
 {
 	struct delivery *d = s->d;
 
+	if (s->probe) {
+		s->probe = 0;
+		if (s->last != NULL && s->last->action != SES_ACT_QUOTA)
+			upstream_quota_ok(s->pool);
+	}
 	s->d = NULL;
 	spool_reader_close(s->body);
 	s->body = NULL;
@@ -593,27 +684,56 @@ read_ehlo(struct upstream_session *s)
 	}
 }
 
-/* A reply is complete: act on it according to the state. */
+/*
+ * A transaction ends on a refusal: with RSET, or by closing when the
+ * class says the session is over.
+ */
+static void
+end_transaction(struct upstream_session *s, const struct ses_class *k)
+{
+	if (k->closes) {
+		s->closing_after = 1;
+		finish_delivery(s);
+	} else
+		session_enter(s, S_RSET);
+}
+
+/* Connecting or authenticating was refused. */
+static void
+setup_refused(struct upstream_session *s, const struct ses_class *k,
+    const char *summary)
+{
+	pool_effect(s, k, summary);
+	session_fail(s, summary);
+}
+
+/* A reply is complete: act on its class according to the state. */
 static void
 on_reply(struct upstream_session *s)
 {
 	struct upstream_reply *r = &s->reply;
+	const struct ses_class *k;
 	char sum[512];
 
 	upstream_reply_summary(r, sum, sizeof(sum));
-	log_debug("- upstream conn=%u state=%s reply=\"%s\"", s->serial,
-	    state_names[s->state], sum);
-	if (r->code == 421 && s->state >= S_MAIL && s->state <= S_DOT)
-		s->closing_after = 1;
+	k = ses_classify(reply_step(s->state), r->code, r->text);
+	log_debug("- upstream conn=%u state=%s reply=\"%s\" class=%s",
+	    s->serial, state_names[s->state], sum, k->name);
+	if (s->state >= S_MAIL && s->state <= S_DOT) {
+		if (k->action != SES_ACT_OK)
+			pool_effect(s, k, sum);
+		if (k->closes)
+			s->closing_after = 1;
+	}
 
 	switch (s->state) {
 	case S_BANNER:
 		if (r->code != 220)
-			return session_fail(s, sum);
+			return setup_refused(s, k, sum);
 		return session_enter(s, S_EHLO);
 	case S_EHLO:
-		if (!is_2xx(r->code))
-			return session_fail(s, sum);
+		if (k->action != SES_ACT_OK)
+			return setup_refused(s, k, sum);
 		read_ehlo(s);
 		if (s->pool->conf.wrapper)
 			return session_enter(s, S_AUTH);
@@ -623,11 +743,11 @@ on_reply(struct upstream_session *s)
 		return session_enter(s, S_STARTTLS);
 	case S_STARTTLS:
 		if (r->code != 220)
-			return session_fail(s, sum);
+			return setup_refused(s, k, sum);
 		return session_enter(s, S_TLS);
 	case S_EHLO2:
-		if (!is_2xx(r->code))
-			return session_fail(s, sum);
+		if (k->action != SES_ACT_OK)
+			return setup_refused(s, k, sum);
 		read_ehlo(s);
 		return session_enter(s, S_AUTH);
 	case S_AUTH:
@@ -637,63 +757,71 @@ on_reply(struct upstream_session *s)
 	case S_AUTH_PASS:
 		if (r->code == 235) {
 			s->reached_ready = 1;
+			upstream_auth_ok(s->pool);
 			log_info("- upstream conn=%u ready peer=%s", s->serial,
 			    s->peer);
 			return session_ready(s);
 		}
-		if (r->code == 535 || r->code == 530)
-			log_warnx("- upstream conn=%u authentication refused "
-			    "reply=\"%s\": check upstream.credentials (SES "
-			    "SMTP credentials for this region, not IAM keys)",
-			    s->serial, sum);
-		return session_fail(s, sum);
+		if (k->action == SES_ACT_OK)	/* a 334 too many */
+			k = ses_classify(SES_STEP_AUTH, 535, sum);
+		return setup_refused(s, k, sum);
 	case S_AUTH_USER:
 		if (r->code != 334)
-			return session_fail(s, sum);
+			return setup_refused(s, k, sum);
 		return session_enter(s, S_AUTH_PASS);
 	case S_MAIL:
-		if (!is_2xx(r->code)) {
-			fail_rest(s, sum, r->code, 0);
-			return session_enter(s, S_RSET);
+		if (k->action != SES_ACT_OK) {
+			fail_rest(s, sum, class_outcome(k), 0);
+			return end_transaction(s, k);
 		}
 		s->rcpt_i = 0;
 		return session_enter(s, S_RCPT);
 	case S_RCPT:
-		if (is_2xx(r->code)) {
+		if (k->action == SES_ACT_OK) {
 			s->accepted[s->rcpt_i] = 1;
 			s->naccepted++;
-		} else
-			set_outcome(s, s->rcpt_i, sum, r->code);
-		if (++s->rcpt_i < s->d->nrcpt && !s->closing_after)
-			return session_enter(s, S_RCPT);
-		if (s->naccepted == 0 || s->closing_after) {
-			fail_rest(s, sum, r->code, 0);
-			return session_enter(s, S_RSET);
+		} else if (k->scope == SES_SCOPE_RECIPIENT) {
+			set_outcome(s, s->rcpt_i, sum, class_outcome(k));
+		} else {
+			/* About the pool or the session: all of it again. */
+			fail_rest(s, sum, class_outcome(k), 0);
+			return end_transaction(s, k);
 		}
+		if (++s->rcpt_i < s->d->nrcpt)
+			return session_enter(s, S_RCPT);
+		if (s->naccepted == 0)
+			return session_enter(s, S_RSET);
 		return session_enter(s, S_DATA);
 	case S_DATA:
 		if (r->code != 354) {
-			fail_rest(s, sum, r->code, 0);
-			return session_enter(s, S_RSET);
+			if (k->action == SES_ACT_OK)	/* a 2xx, not 354 */
+				k = ses_classify(SES_STEP_DATA, 250, sum);
+			fail_rest(s, sum, class_outcome(k), 0);
+			return end_transaction(s, k);
 		}
 		return session_enter(s, S_BODY);
 	case S_DOT:
-		if (is_2xx(r->code)) {
+		s->last = k;
+		if (k->action == SES_ACT_OK) {
 			upstream_reply_ses_id(r, s->d->ses_id,
 			    sizeof(s->d->ses_id));
 			for (size_t i = 0; i < s->d->nrcpt; i++)
 				if (s->accepted[i])
 					s->d->outcome[i] = DELIVERY_OK;
+			upstream_quota_ok(s->pool);
 		} else
-			fail_rest(s, sum, r->code, 1);
-		fail_rest(s, sum, 451, 0);	/* none should be left */
+			fail_rest(s, sum, class_outcome(k), 1);
+		/* None should be left: the refused ones have outcomes. */
+		fail_rest(s, sum, DELIVERY_TEMPFAIL, 0);
 		return finish_delivery(s);
 	case S_RSET:
 		return finish_delivery(s);
 	case S_QUIT:
 		return session_gone(s);
 	case S_READY:
-		/* Unsolicited: SES's idle timeout, or a 421. */
+		/* Unsolicited: SES's idle timeout, or a 421; it may say
+		 * something about the pool too. */
+		pool_effect(s, k, sum);
 		log_info("- upstream conn=%u unsolicited reply=\"%s\", closing",
 		    s->serial, sum);
 		return session_gone(s);
@@ -823,12 +951,22 @@ upstream_session_offer(struct upstream_session *s)
 	double wait;
 	struct timespec ts;
 
+	int probe;
+
 	if (s->state != S_READY || s->d != NULL)
 		return;
-	if ((d = scheduler_take(s->pool->sched)) == NULL) {
+	if (!upstream_may_take(s->pool, &probe) ||
+	    (d = scheduler_take(s->pool->sched)) == NULL) {
+		if (probe)
+			s->pool->probe_token = 1;	/* not used: keep it */
 		evtimer_add(s->timer, &idle);
 		return;
 	}
+	s->probe = probe;
+	s->last = NULL;
+	if (probe)
+		log_info("%s upstream conn=%u probing the daily quota", d->id,
+		    s->serial);
 	evtimer_del(s->timer);
 	s->d = d;
 	s->naccepted = 0;

@@ -44,7 +44,7 @@ echo '{}' >"$FAKE_FAULTS"
 CRED_PASSWORD=wrong write_conf
 start_daemon
 check "a message is accepted with bad credentials" smtpload --port "$SMTP_PORT" --start 4 --count 1 --messages "$work/sent"
-check "535 is logged as a credentials problem" wait_log 'authentication refused reply="535 Authentication Credentials Invalid": check upstream.credentials'
+check "535 is logged as a credentials problem" wait_log 'SES refused the credentials: "535 Authentication Credentials Invalid". Check upstream.credentials'
 check "the message stays queued" [ "$(spool_count)" -eq 1 ]
 check "the password is never logged" bash -c "! grep -q -e wrong -e BTestPassw0rd '$DAEMON_LOG'"
 stop_daemon

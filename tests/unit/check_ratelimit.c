@@ -36,6 +36,27 @@ START_TEST(test_burst_in_one_reservation)
 }
 END_TEST
 
+START_TEST(test_set_rate_slows_and_recovers)
+{
+	struct ratelimit rl;
+
+	ratelimit_init(&rl, 10.0, 10.0, 0.0);
+	ck_assert_double_eq_tol(ratelimit_reserve(&rl, 10, 0.0), 0, EPS);
+	/* Throttled at t=1: the second earned 10 tokens at the old rate,
+	 * capped to the new burst of 5. */
+	ratelimit_set_rate(&rl, 5.0, 1.0);
+	ck_assert_double_eq_tol(rl.burst, 5.0, EPS);
+	ck_assert_double_eq_tol(ratelimit_reserve(&rl, 5, 1.0), 0, EPS);
+	ck_assert_double_eq_tol(ratelimit_reserve(&rl, 1, 1.0), 0.2, EPS);
+	/* Recovered: one token every 0.1 s again. */
+	ratelimit_set_rate(&rl, 10.0, 1.0);
+	ck_assert_double_eq_tol(ratelimit_reserve(&rl, 1, 1.0), 0.2, EPS);
+	/* A rate under 1 keeps a burst of one recipient. */
+	ratelimit_set_rate(&rl, 0.5, 100.0);
+	ck_assert_double_eq_tol(rl.burst, 1.0, EPS);
+}
+END_TEST
+
 START_TEST(test_wait_is_n_over_rate)
 {
 	static const double ns[] = { 1, 2, 7, 50, 0.5 };
@@ -122,6 +143,7 @@ ratelimit_suite(void)
 	tcase_add_test(tc, test_burst_at_once);
 	tcase_add_test(tc, test_burst_in_one_reservation);
 	tcase_add_test(tc, test_wait_is_n_over_rate);
+	tcase_add_test(tc, test_set_rate_slows_and_recovers);
 	tcase_add_test(tc, test_refill_capped_at_burst);
 	tcase_add_test(tc, test_reservations_queue);
 	tcase_add_test(tc, test_clock_going_back);

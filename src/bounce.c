@@ -1,0 +1,209 @@
+/*
+ * bounce.c: bounces written to the spool.
+ *
+ * Order, for "never lose a bounce": the bounce's own file is committed
+ * (fsynced, renamed) first; then the scheduler gets it; only then is the
+ * failed message told (done), which marks its recipients "bounced" and
+ * may remove it.  A crash in between sends the bounce twice, never not
+ * at all.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bounce.h"
+#include "dsn.h"
+#include "log.h"
+#include "spool.h"
+
+#define ORIG_HEADER_MAX	65536
+
+struct bounce {
+	struct spool		*spool;
+	struct scheduler	*sched;
+	char			*sender;
+	char			*hostname;
+};
+
+/* One bounce on its way to the spool. */
+struct pending {
+	struct bounce		*b;
+	char			 id[SPOOL_ID_LEN + 1];
+	char			 orig_id[SPOOL_ID_LEN + 1];
+	char			*to;
+	off_t			 size;
+	scheduler_bounce_done	 done;
+	void			*done_arg;
+};
+
+static char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+struct bounce *
+bounce_new(struct spool *spool, const struct bounce_config *c)
+{
+	struct bounce *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		abort();
+	b->spool = spool;
+	b->sender = xstrdup(c->sender);
+	b->hostname = xstrdup(c->hostname);
+	return b;
+}
+
+void
+bounce_set_scheduler(struct bounce *b, struct scheduler *sched)
+{
+	b->sched = sched;
+}
+
+void
+bounce_free(struct bounce *b)
+{
+	if (b == NULL)
+		return;
+	free(b->sender);
+	free(b->hostname);
+	free(b);
+}
+
+/* The failed message's header (up to its empty line), or NULL. */
+static char *
+original_header(struct spool *spool, const char *id, size_t *len)
+{
+	struct spool_reader *r = spool_reader_open(spool, id);
+	char *buf, *end;
+	ssize_t n;
+	size_t got = 0;
+
+	*len = 0;
+	if (r == NULL)
+		return NULL;
+	if ((buf = malloc(ORIG_HEADER_MAX + 1)) == NULL)
+		abort();
+	while (got < ORIG_HEADER_MAX &&
+	    (n = spool_reader_read(r, buf + got, ORIG_HEADER_MAX - got)) > 0)
+		got += (size_t)n;
+	spool_reader_close(r);
+	buf[got] = '\0';
+	if ((end = memmem(buf, got, "\r\n\r\n", 4)) != NULL)
+		got = (size_t)(end - buf) + 2;
+	*len = got;
+	return buf;
+}
+
+static void
+committed(void *arg, int status)
+{
+	struct pending *p = arg;
+	struct spool_envelope *e;
+	char *to[1] = { p->to };
+
+	if (status == 0) {
+		log_info("%s bounce queued as %s to=<%s>", p->orig_id, p->id,
+		    p->to);
+		e = spool_envelope_new(p->id, p->b->sender, to, 1, p->size);
+		e->flags = SPOOL_F_DSN;
+		scheduler_add(p->b->sched, e);
+	}
+	p->done(p->done_arg, status);
+	free(p->to);
+	free(p);
+}
+
+void
+bounce_queue(void *arg, const struct spool_envelope *env, int expired,
+    scheduler_bounce_done done, void *done_arg)
+{
+	struct bounce *b = arg;
+	struct dsn_info info;
+	struct dsn_rcpt *rc;
+	struct spool_writer *w;
+	struct pending *p;
+	char (*status)[16], *msg, *hdr, *to[1];
+	size_t n = 0, msglen, hdrlen;
+	int err;
+
+	if (b->sender[0] == '\0') {
+		log_warnx("%s bounce not sent to <%s>: no verified sender for "
+		    "bounces (set bounce.sender or rewrite.sender); the failure "
+		    "is only logged", env->id, env->sender);
+		done(done_arg, 0);
+		return;
+	}
+	if ((rc = calloc(env->nrcpt, sizeof(*rc))) == NULL ||
+	    (status = calloc(env->nrcpt, sizeof(*status))) == NULL)
+		abort();
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		if (env->status[i] != SPOOL_RCPT_FAILED)
+			continue;
+		if (expired && (env->reply[i] == NULL ||
+		    env->reply[i][0] != '5'))
+			snprintf(status[n], sizeof(status[n]), "4.4.7");
+		else
+			dsn_status_for_reply(env->reply[i], status[n],
+			    sizeof(status[n]));
+		rc[n].addr = env->rcpts[i];
+		rc[n].status = status[n];
+		rc[n].diagnostic = env->reply[i];
+		n++;
+	}
+	hdr = original_header(b->spool, env->id, &hdrlen);
+	memset(&info, 0, sizeof(info));
+	info.reporting_mta = b->hostname;
+	info.from = b->sender;
+	info.to = env->sender;
+	info.queue_id = env->id;
+	info.arrived = env->arrived;
+	info.now = time(NULL);
+	info.expired = expired;
+	info.rcpts = rc;
+	info.nrcpt = n;
+	info.orig_header = hdr;
+	info.orig_header_len = hdrlen;
+	err = dsn_build(&info, &msg, &msglen) == -1 ? EINVAL : 0;
+	free(hdr);
+	free(rc);
+	free(status);
+	if (err != 0) {
+		log_warnx("%s bounce cannot be built for <%s>", env->id,
+		    env->sender);
+		done(done_arg, err);
+		return;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		abort();
+	p->b = b;
+	p->to = xstrdup(env->sender);
+	p->done = done;
+	p->done_arg = done_arg;
+	p->size = (off_t)msglen;
+	memcpy(p->orig_id, env->id, sizeof(p->orig_id));
+	to[0] = p->to;
+	w = spool_writer_new_flags(b->spool, b->sender, to, 1, SPOOL_F_DSN,
+	    p->id);
+	if (w == NULL || spool_writer_write(w, msg, msglen) == -1) {
+		err = errno != 0 ? errno : EIO;
+		if (w != NULL)
+			spool_writer_abort(w);
+		free(msg);
+		free(p->to);
+		free(p);
+		done(done_arg, err);
+		return;
+	}
+	free(msg);
+	spool_writer_commit(w, committed, p);
+}
