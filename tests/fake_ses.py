@@ -17,22 +17,58 @@ before the client is sent the 250):
                      the wire, without the terminating "." line
     <seq>.json       {"seq", "conn", "mail_from", "rcpt_to", "ses_id", "size",
                       "auth_user", "tls", "helo"}
-    connections.log  "conn=C opened tls=B", "conn=C tls_error=REASON",
-                     "conn=C closed messages=N"
-    faults.log       one line per injected fault (and per faults-file error)
+    connections.log  "conn=C opened tls=B", "conn=C peak_concurrent=N",
+                     "conn=C tls_error=REASON", "conn=C closed messages=N"
+    faults.log       one line per injected fault (and per faults-file error);
+                     limits write "conn=C step=S limit=NAME k=v... action=A
+                     [reply=TEXT]" (reply last: it contains spaces)
 <seq> is a 6-digit counter continuing after the highest one already in DIR.
+"peak_concurrent=N" is written when a connection raises the highest number of
+open connections seen (refused ones included); the peak starts again from zero
+whenever the faults file changes, so a test can see concurrency go down.
 
 Faults file (JSON, re-read whenever it changes; missing = no faults):
     {"rules": [{"step": STEP, "reply": "454 ..." | ["250-a", "250 b"],
                 "action": "reply|drop|drop_during|drop_after_record|delay",
                 "seconds": 2, "count": 3, "match": "substring", "close": false}],
-     "drop_after_seconds": 0, "max_messages_per_conn": 0, "max_connections": 0}
+     "drop_after_seconds": 0, "max_messages_per_conn": 0, "max_connections": 0,
+     "rate": 0, "rate_burst": 0, "daily_quota": 0}
 STEP is one of STEPS below or "any".  See FaultEngine for the exact semantics.
+The numeric settings are SES's limits; 0 or absent = no limit:
+    max_connections       a connection that makes more than N open connections
+                          gets "421 Too many concurrent SMTP connections" as its
+                          banner and is closed
+    max_messages_per_conn after N accepted messages, MAIL gets 421 and a close
+    drop_after_seconds    ELB rotation: the TCP connection is reset S seconds
+                          after it opened, whatever it is doing (also
+                          connections already open when the setting appears)
+    rate, rate_burst      sending rate R in recipients per second, across all
+                          connections, with bursts of up to B recipients
+                          (default B = R, or 1 if R < 1).  A message is refused
+                          after the final dot with "454 Throttling failure:
+                          Maximum sending rate exceeded." if its recipients would
+                          make more than B in the last second, or more than a
+                          token bucket of capacity B refilled at R per second
+                          holds (bursts above R cannot be sustained).  With
+                          B = R: at most R recipients in any 1-second window.
+    daily_quota           a message whose recipients would take the number of
+                          recipients recorded since the fake started above N is
+                          refused after the final dot with "454 Throttling
+                          failure: Daily message quota exceeded."
+Rate and quota are checked when a message is about to be accepted (so a 552 or
+a rule's 554 takes precedence) and count only recorded messages' recipients;
+refused messages are not recorded and the connection stays open.
+
+Fixed SES behaviour: MAIL FROM:<> (and any address without a local part and a
+domain) gets "501 Invalid MAIL FROM address provided" (RCPT TO: "... RCPT TO
+..."); --idle-timeout seconds without input (default 10) get "451 4.4.2 Timeout
+waiting for data from client." and a close.
 """
 import argparse
 import asyncio
 import base64
 import binascii
+import collections
 import json
 import os
 import re
@@ -48,6 +84,7 @@ HOST = "email-smtp.amazonaws.com"
 MAX_CMD_LINE = 64 * 1024      # longer command lines get "500 Line too long" + close
 MAX_DATA_CHUNK = 1024 * 1024  # DATA lines longer than this are handled in chunks
 TLS_HANDSHAKE_TIMEOUT = 10.0
+WATCH_INTERVAL = 0.05         # how often drop_after_seconds is checked
 ALNUM = string.ascii_letters + string.digits
 UPPER_ALNUM = string.ascii_uppercase + string.digits
 
@@ -112,19 +149,25 @@ class Decision:
 
 
 class FaultEngine:
-    """Table-driven fault injection.
+    """Table-driven fault injection, and SES's limits.
 
     At each step decide() first runs the limit checks registered for that step
-    in LIMITS (each may return replacement reply lines, which then also close the
-    connection), then walks the rules in file order.  A rule applies when its
-    step is this step or "any", its action makes sense here (ACTIONS), its
-    "match" (if any) is a substring of one of the step's targets, and it has
-    fired fewer than "count" times (default unlimited; counted across all
-    connections, reset when the file is re-read).  "delay" rules add up and the
+    in LIMITS (each may return replacement reply lines, which then also close
+    the connection if the entry says so), then walks the rules in file order.
+    A rule applies when its step is this step or "any", its action makes sense
+    here (ACTIONS), its "match" (if any) is a substring of one of the step's
+    targets, and it has fired fewer than "count" times (default unlimited;
+    counted across all connections, reset when the file is re-read).  "delay" rules add up and the
     walk continues; the first other applicable rule decides and ends the walk.
-    New kinds of limits (rates, daily quotas) are added as another entry in
-    LIMITS plus a method; new actions as an entry in ACTIONS plus handling in
-    Session.step().
+    New kinds of limits are added as another entry in LIMITS plus a method;
+    new actions as an entry in ACTIONS plus handling in Session.step().
+
+    The pseudo-step "accept" holds the account-wide sending limits (daily
+    quota, rate).  They are not checked by decide() but by admit(), called
+    just before a message would be recorded, with no await between the check
+    and counted(): so concurrent sessions cannot both slip under a limit, a
+    delay rule at the dot cannot make the check stale, and only messages that
+    would otherwise be accepted are refused or counted.
     """
 
     def __init__(self, path, log):
@@ -134,10 +177,20 @@ class FaultEngine:
         self.cfg = {}
         self.rules = []
         self.fired = []
-        # step -> limit checks, each fn(session) -> reply lines or None
+        self.generation = 0     # bumped whenever the configuration changes
+        # Sending-limit state (SES counts recipients, across all connections).
+        self.window = collections.deque()  # (monotonic time, recipients) accepted
+        self.tokens = None      # rate token bucket level; None while "rate" is off
+        self.bucket = None      # the (rate, burst) the bucket was filled for
+        self.refilled = 0.0     # when the bucket was last brought up to date
+        self.used = 0           # recipients recorded since start (daily_quota)
+        # step -> limit checks (name, fn(session) -> None or (reply lines,
+        # "k=v ..." details), close the connection after the reply?)
         self.LIMITS = {
-            "banner": [("max_connections", self._max_connections)],
-            "mail": [("max_messages_per_conn", self._max_messages)],
+            "banner": [("max_connections", self._max_connections, True)],
+            "mail": [("max_messages_per_conn", self._max_messages, True)],
+            "accept": [("daily_quota", self._daily_quota, False),
+                       ("rate", self._rate, False)],
         }
 
     def reload(self):
@@ -149,6 +202,7 @@ class FaultEngine:
         except FileNotFoundError:
             if self.key is not None:
                 self.key, self.cfg, self.rules, self.fired = None, {}, [], []
+                self.generation += 1
             return
         key = (st.st_ino, st.st_mtime_ns, st.st_size)
         if key == self.key:
@@ -165,6 +219,7 @@ class FaultEngine:
         self.key, self.cfg = key, cfg
         self.rules = [r for i, r in enumerate(cfg.get("rules") or []) if self.valid(i, r)]
         self.fired = [0] * len(self.rules)
+        self.generation += 1
 
     def error(self, msg):
         self.log("error " + msg)
@@ -202,26 +257,97 @@ class FaultEngine:
     def _max_connections(self, sess):
         n = self.setting("max_connections")
         if n > 0 and sess.concurrent > n:
-            return ["421 Too many concurrent SMTP connections"]
+            return (["421 Too many concurrent SMTP connections"],
+                    "concurrent=%d max=%s" % (sess.concurrent, n))
         return None
 
     def _max_messages(self, sess):
         n = self.setting("max_messages_per_conn")
         if n > 0 and sess.messages >= n:
             # SES's own text for this is not known; clients must go by the code.
-            return ["421 Maximum messages per connection exceeded, closing connection"]
+            return (["421 Maximum messages per connection exceeded, closing connection"],
+                    "messages=%d max=%s" % (sess.messages, n))
         return None
+
+    def _daily_quota(self, sess):
+        n, want = self.setting("daily_quota"), len(sess.rcpts)
+        if n > 0 and self.used + want > n:
+            return (["454 Throttling failure: Daily message quota exceeded."],
+                    "rcpts=%d used=%d quota=%s" % (want, self.used, n))
+        return None
+
+    def rate_limits(self):
+        """(rate R, burst B) from the faults file, or None if "rate" is off."""
+        rate = self.setting("rate")
+        if rate <= 0:
+            return None
+        burst = self.setting("rate_burst")
+        return rate, (burst if burst > 0 else max(rate, 1))
+
+    def _refill(self, now, rate, burst):
+        """Prune the 1-second window and bring the token bucket up to date."""
+        while self.window and self.window[0][0] <= now - 1.0:
+            self.window.popleft()
+        if self.tokens is None or self.bucket != (rate, burst):
+            self.tokens = burst         # starts full, and again when R or B change
+            self.bucket = (rate, burst)
+        else:
+            self.tokens = min(burst, self.tokens + rate * (now - self.refilled))
+        self.refilled = now
+
+    def _rate(self, sess):
+        limits, want = self.rate_limits(), len(sess.rcpts)
+        if limits is None:
+            self.tokens = None          # starts full again when switched back on
+            return None
+        rate, burst = limits
+        self._refill(time.monotonic(), rate, burst)
+        in_window = sum(k for _, k in self.window)
+        if in_window + want > burst or want > self.tokens + 1e-9:
+            return (["454 Throttling failure: Maximum sending rate exceeded."],
+                    "rcpts=%d in_window=%d tokens=%.2f rate=%s burst=%s"
+                    % (want, in_window, self.tokens, rate, burst))
+        return None
+
+    def counted(self, n):
+        """Count n recipients of a message just recorded (rate, daily quota)."""
+        now = time.monotonic()
+        self.used += n
+        limits = self.rate_limits()
+        if limits is None:
+            self.tokens = None
+        else:
+            self._refill(now, *limits)
+            self.tokens -= n
+        self.window.append((now, n))
+        while self.window and self.window[0][0] <= now - 1.0:
+            self.window.popleft()
+
+    def check_limits(self, step, sess, log_step=None):
+        """Run the LIMITS for step; the first one hit is logged and decides."""
+        for name, check, close in self.LIMITS.get(step, ()):
+            hit = check(sess)
+            if hit:
+                reply, detail = hit
+                self.log("conn=%d step=%s limit=%s %s action=reply reply=%s"
+                         % (sess.n, log_step or step, name, detail, reply[-1]))
+                return reply, close
+        return None
+
+    def admit(self, sess):
+        """Reply lines refusing the message sess is about to accept, or None.
+        The caller records it and calls counted() before its next await."""
+        self.reload()
+        hit = self.check_limits("accept", sess, log_step="dot")
+        return hit[0] if hit else None
 
     def decide(self, step, sess, targets):
         self.reload()
         d = Decision()
-        for name, check in self.LIMITS.get(step, ()):
-            reply = check(sess)
-            if reply:
-                d.action, d.reply, d.close = "reply", reply, True
-                self.log("conn=%d step=%s limit=%s action=reply reply=%s"
-                         % (sess.n, step, name, reply[-1]))
-                return d
+        hit = self.check_limits(step, sess)
+        if hit:
+            d.action, d.reply, d.close = "reply", hit[0], hit[1]
+            return d
         for i, r in enumerate(self.rules):
             if r["step"] not in (step, "any"):
                 continue
@@ -312,6 +438,9 @@ class Session:
         self.auth_user = None
         self.messages = 0
         self.drop_during = False
+        self.opened = time.monotonic()
+        self.task = asyncio.current_task()
+        self.dropping = False     # drop_after_seconds has fired
         self.reset_txn()
         self.commands = {
             "EHLO": self.do_ehlo, "HELO": self.do_helo, "STARTTLS": self.do_starttls,
@@ -386,12 +515,9 @@ class Session:
         srv = self.srv
         wrapper = srv.args.tls == "wrapper"
         srv.rec.conn_log("conn=%d opened tls=%s" % (self.n, "true" if wrapper else "false"))
+        srv.note_concurrency(self.n)
+        srv.sessions.add(self)    # from now on drop_after_seconds may cancel us
         abort = False
-        drop_timer = None
-        secs = srv.faults.setting("drop_after_seconds")
-        if secs > 0:
-            drop_timer = asyncio.get_running_loop().call_later(
-                secs, self.drop_now, asyncio.current_task(), secs)
         try:
             if wrapper:
                 await self.upgrade()
@@ -410,15 +536,20 @@ class Session:
             self.log("* connection error: %s" % e)
             abort = True
         finally:
-            if drop_timer:
-                drop_timer.cancel()
+            srv.sessions.discard(self)   # no cancel() while closing
             srv.live -= 1     # a closing connection no longer counts as concurrent
             await self.close(abort)
             srv.rec.conn_log("conn=%d closed messages=%d" % (self.n, self.messages))
 
-    def drop_now(self, task, secs):
-        self.srv.rec.fault_log("conn=%d drop_after_seconds=%s action=drop" % (self.n, secs))
-        task.cancel()
+    def drop(self, secs):
+        """drop_after_seconds: reset the connection wherever the session is."""
+        self.dropping = True
+        self.srv.faults.log("conn=%d limit=drop_after_seconds seconds=%s age=%.1f "
+                            "in_transaction=%s action=drop"
+                            % (self.n, secs, time.monotonic() - self.opened,
+                               "true" if self.mail_from is not None else "false"))
+        self.log("* drop_after_seconds: dropping the connection")
+        self.task.cancel()
 
     async def close(self, abort):
         if not abort:
@@ -592,19 +723,26 @@ class Session:
             normal = "552 Message is too long."
         else:
             normal = "250 Ok " + ses_id
-        d = self.srv.faults.decide("dot", self, [self.mail_from] + self.rcpts)
+        faults = self.srv.faults
+        d = faults.decide("dot", self, [self.mail_from] + self.rcpts)
         if d.delay:
             await asyncio.sleep(d.delay)
-        accept = normal.startswith("2")
-        if d.action in ("drop", "drop_after_record"):
-            if accept and d.action == "drop_after_record":
-                self.record(body, ses_id)
+        if d.action == "drop":
             raise Close(abort=True)
         reply = [normal]
         if d.action == "reply":
             reply = d.reply
-            accept = accept and reply[-1].startswith("2")
             ses_id = (reply[-1][4:].split() + ["", ""])[1]   # "250 Ok <id>"
+        accept = normal.startswith("2") and reply[-1].startswith("2")
+        # Rate and daily quota: checked, then counted by record(), with no
+        # await between.  A refusal overrides drop_after_record (no 250 to lose).
+        refusal = faults.admit(self) if accept else None
+        if refusal:
+            reply, accept = refusal, False
+        elif d.action == "drop_after_record":
+            if accept:
+                self.record(body, ses_id)
+            raise Close(abort=True)      # the client never sees the 250
         if accept:
             self.record(body, ses_id)
         self.reset_txn()
@@ -614,6 +752,7 @@ class Session:
 
     def record(self, body, ses_id):
         self.srv.rec.message(self, body, ses_id)
+        self.srv.faults.counted(len(self.rcpts))
         self.messages += 1
 
     async def do_rset(self, arg, line):
@@ -640,6 +779,34 @@ class Server:
         self.conns = 0
         self.tasks = set()   # all session tasks (cancelled on shutdown)
         self.live = 0        # sessions not yet closing (for max_connections)
+        self.sessions = set()  # sessions drop_after_seconds may cancel
+        self.peak = 0        # most live sessions seen in this faults generation
+        self.peak_generation = None
+
+    def note_concurrency(self, n):
+        """Log "peak_concurrent=N" when connection n makes a new peak.  The peak
+        restarts when the faults file changes, so a test can see it go down."""
+        self.faults.reload()
+        if self.peak_generation != self.faults.generation:
+            self.peak, self.peak_generation = 0, self.faults.generation
+        if self.live > self.peak:
+            self.peak = self.live
+            self.rec.conn_log("conn=%d peak_concurrent=%d" % (n, self.live))
+
+    async def watch(self):
+        """Enforce drop_after_seconds, re-reading the faults file, so that a
+        setting written while connections are open applies to them too."""
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            if not self.sessions:
+                continue
+            secs = self.faults.setting("drop_after_seconds")
+            if secs <= 0:
+                continue
+            now = time.monotonic()
+            for sess in list(self.sessions):
+                if not sess.dropping and now - sess.opened >= secs:
+                    sess.drop(secs)
 
     async def handle(self, reader, writer):
         self.conns += 1
@@ -666,6 +833,7 @@ async def serve(args):
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.create_task(srv.watch())
     server = await asyncio.start_server(srv.handle, args.listen, args.port)
     port = server.sockets[0].getsockname()[1]
     if args.pid_file:
@@ -675,6 +843,7 @@ async def serve(args):
           file=sys.stderr, flush=True)
     await stop.wait()
     server.close()
+    watcher.cancel()
     for task in list(srv.tasks):
         task.cancel()
     if srv.tasks:
