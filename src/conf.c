@@ -26,6 +26,7 @@
 #include <libconfig.h>
 
 #include "conf.h"
+#include "ses_headers.h"
 #include "netaddr.h"
 #include "smtp_parse.h"
 
@@ -58,6 +59,10 @@ static int check_region(const struct conf *, const struct conf_key *,
 static int check_hostname(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_tls(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_ses_set(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_ses_tags(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_bare_lf(const struct conf *, const struct conf_key *,
     char *, size_t);
@@ -164,6 +169,14 @@ static const struct conf_key conf_keys[] = {
 	{ "rewrite.local_domains", T_STRLIST, OFF(rewrite.local_domains), 0, 0,
 	  "", NULL,
 	  "Domains that count as local besides localhost and the host name." },
+	{ "ses.configuration_set", T_STRING, OFF(ses.configuration_set), 0, 0,
+	  "", check_ses_set,
+	  "SES configuration set for event publishing (X-SES-CONFIGURATION-SET), unless a message names its own; empty: none." },
+	{ "ses.tags", T_STRLIST, OFF(ses.tags), 0, 0, "", check_ses_tags,
+	  "SES message tags (X-SES-MESSAGE-TAGS) as \"name=value\", unless a message has its own." },
+	{ "ses.sender_map", T_STRING, OFF(ses.sender_map), 0, 0, "",
+	  check_abs_path_or_empty,
+	  "File of \"sender-or-@domain: set [name=value ...]\" lines: a configuration set and tags per envelope sender; empty: none." },
 	{ "bounce.sender", T_STRING, OFF(bounce.sender), 0, 0, "",
 	  check_address_or_empty,
 	  "Verified address bounces are sent from (SES refuses MAIL FROM:<>); empty: rewrite.sender; neither: failures are only logged." },
@@ -835,6 +848,35 @@ check_tls(const struct conf *c, const struct conf_key *k, char *err,
 		    "\"wrapper\"", p);
 		return -1;
 	}
+	return 0;
+}
+
+static int
+check_ses_set(const struct conf *c, const struct conf_key *k, char *err,
+    size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+
+	if (*p && !ses_headers_valid_set(p)) {
+		errf(err, errlen, "\"%s\": not a configuration set name (1 to "
+		    "64 letters, digits, - and _)", p);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_ses_tags(const struct conf *c, const struct conf_key *k, char *err,
+    size_t errlen)
+{
+	const struct conf_strlist *l = cfield(c, k);
+
+	for (size_t i = 0; i < l->n; i++)
+		if (!ses_headers_valid_tag(l->v[i])) {
+			errf(err, errlen, "\"%s\": expected \"name=value\" "
+			    "(letters, digits, - and _)", l->v[i]);
+			return -1;
+		}
 	return 0;
 }
 

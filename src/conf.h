@@ -75,6 +75,11 @@ struct conf {
 		char		*sender;
 	} bounce;
 	struct {
+		char		*configuration_set;
+		struct conf_strlist tags;
+		char		*sender_map;
+	} ses;
+	struct {
 		struct conf_intlist schedule;
 		long long	 max_queue_time;
 	} retry;

@@ -29,6 +29,7 @@
 
 #include "bounce.h"
 #include "cleanup.h"
+#include "ses_headers.h"
 #include "conf.h"
 #include "log.h"
 #include "netaddr.h"
@@ -46,6 +47,7 @@ struct daemon {
 	struct upstream		*up;
 	struct smtp_server	*smtp;
 	struct cleanup		*cleanup;
+	struct ses_headers	*ses;
 	struct bounce		*bounce;
 	struct netaddr_net	*allow;
 	char			 hostname[256];
@@ -247,6 +249,7 @@ setup(struct daemon *d, const struct conf_credentials *cred)
 	uc.timeout = (int)c->upstream.timeout;
 	uc.rate = c->upstream.rate;
 	uc.quota_probe_interval = (int)c->upstream.quota_probe_interval;
+	uc.ses = d->ses;
 	if ((d->up = upstream_new(d->base, d->dns, d->spool, d->sched, &uc,
 	    err, sizeof(err))) == NULL) {
 		log_warnx("- daemon %s", err);
@@ -368,7 +371,17 @@ main(int argc, char *argv[])
 		conf_free(d.conf);
 		return EX_CONFIG;
 	}
+	if ((d.ses = ses_headers_new(d.conf->ses.configuration_set,
+	    d.conf->ses.tags.v, d.conf->ses.tags.n, d.conf->ses.sender_map, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "sesrelayd: ses.sender_map: %s\n", err);
+		cleanup_free(d.cleanup);
+		conf_credentials_clear(&cred);
+		conf_free(d.conf);
+		return EX_CONFIG;
+	}
 	if (test) {
+		ses_headers_free(d.ses);
 		cleanup_free(d.cleanup);
 		conf_dump(d.conf, stdout);
 		fprintf(stderr, "sesrelayd: %s: configuration is valid\n",
@@ -416,6 +429,7 @@ main(int argc, char *argv[])
 #endif
 	teardown(&d);
 	cleanup_free(d.cleanup);
+	ses_headers_free(d.ses);
 	for (int i = 0; signums[i] != 0; i++)
 		event_free(sigs[i]);
 	event_base_free(d.base);

@@ -15,6 +15,7 @@ struct evdns_base;
 struct scheduler;
 struct spool;
 struct upstream;
+struct ses_headers;
 
 struct upstream_config {
 	const char	*host;		/* verified against the certificate */
@@ -31,6 +32,7 @@ struct upstream_config {
 	int		 timeout;
 	double		 rate;
 	int		 quota_probe_interval;	/* seconds, while paused */
+	const struct ses_headers *ses;	/* X-SES-* headers; not owned */
 };
 
 /* NULL with err when the TLS context cannot be set up (e.g. bad CA file). */

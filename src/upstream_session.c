@@ -49,6 +49,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "scheduler.h"
+#include "ses_headers.h"
 #include "ses_reply.h"
 #include "spool.h"
 #include "upstream_private.h"
@@ -111,6 +112,7 @@ struct upstream_session {
 	size_t			 naccepted;
 	struct spool_reader	*body;
 	struct dot_encoder	 enc;
+	int			 body_started;	/* X-SES-* headers written */
 	int			 closing_after;	/* 421 seen: close after */
 	int			 probe;		/* this delivery probes the quota */
 	const struct ses_class	*last;		/* the last reply's class */
@@ -887,6 +889,19 @@ fill_body(struct upstream_session *s)
 			session_enter(s, S_DOT);
 			return;
 		}
+		if (!s->body_started) {
+			/* SES's own headers go first, unless the message
+			 * has them (the chunk holds its header, or the
+			 * start of a very long one). */
+			char add[1024];
+			size_t al = s->pool->conf.ses == NULL ? 0 :
+			    ses_headers_for(s->pool->conf.ses, s->d->sender,
+			    in, (size_t)n, add, sizeof(add));
+
+			s->body_started = 1;
+			if (al > 0)
+				evbuffer_add(out, add, al);
+		}
 		m = dot_encode(&s->enc, in, (size_t)n, enc);
 		evbuffer_add(out, enc, m);
 	}
@@ -1058,6 +1073,7 @@ session_enter(struct upstream_session *s, enum session_state st)
 			return;
 		}
 		dot_encoder_init(&s->enc);
+		s->body_started = 0;
 		fill_body(s);
 		break;
 	case S_DOT:

@@ -98,8 +98,8 @@ START_TEST(test_every_key_documented)
 			ck_assert_str_ne(k.path, k2.path);
 		}
 	}
-	/* The 41 keys of sesrelay.conf(5); a new key needs a new test. */
-	ck_assert_uint_eq(i, 41);
+	/* The 44 keys of sesrelay.conf(5); a new key needs a new test. */
+	ck_assert_uint_eq(i, 44);
 	ck_assert_int_eq(conf_key_at(i, &k), 0);
 	ck_assert_int_eq(conf_key_at((size_t)-1, &k), 0);
 }
@@ -325,6 +325,10 @@ static const struct bad_case {
 	  3, "listen.allow", "\"10.0.0.0/33\"" },
 	{ "upstream = {\n  tls = \"ssl\";\n};\n", 2, "upstream.tls",
 	  "\"ssl\": expected \"starttls\" or \"wrapper\"" },
+	{ "ses = {\n  configuration_set = \"my set\";\n};\n", 2,
+	  "ses.configuration_set", "\"my set\": not a configuration set name" },
+	{ "ses = {\n  tags = [ \"a=b\", \"c\" ];\n};\n", 2, "ses.tags",
+	  "\"c\": expected \"name=value\"" },
 	{ "smtp = {\n  bare_lf = \"strip\";\n};\n", 2, "smtp.bare_lf",
 	  "\"strip\": expected \"reject\" or \"normalize\"" },
 	{ "spool = \"var/spool/sesrelay\";\n", 1, "spool",
