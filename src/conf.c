@@ -64,6 +64,8 @@ static int check_ses_set(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_ses_tags(const struct conf *, const struct conf_key *,
     char *, size_t);
+static int check_fallback_region(const struct conf *,
+    const struct conf_key *, char *, size_t);
 static int check_bare_lf(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_nonempty_list(const struct conf *, const struct conf_key *,
@@ -169,6 +171,25 @@ static const struct conf_key conf_keys[] = {
 	{ "rewrite.local_domains", T_STRLIST, OFF(rewrite.local_domains), 0, 0,
 	  "", NULL,
 	  "Domains that count as local besides localhost and the host name." },
+	{ "fallback.region", T_STRING, OFF(fallback.region), 0, 0, "",
+	  check_fallback_region,
+	  "Second SES region, used while the first fails; empty (and no fallback.host): no fallback." },
+	{ "fallback.host", T_STRING, OFF(fallback.host), 0, 0, "", check_hostname,
+	  "SES SMTP host of the fallback; overrides fallback.region's." },
+	{ "fallback.port", T_INT, OFF(fallback.port), 1, 65535, "587", NULL,
+	  "Port of the fallback: 587, 2587, 25 STARTTLS; 465, 2465 TLS Wrapper." },
+	{ "fallback.tls", T_STRING, OFF(fallback.tls), 0, 0, "", check_tls,
+	  "\"starttls\" or \"wrapper\" for the fallback; empty: follow the port." },
+	{ "fallback.ca_file", T_STRING, OFF(fallback.ca_file), 0, 0, "",
+	  check_abs_path_or_empty, "PEM file of trusted CAs for the fallback; empty: the system's." },
+	{ "fallback.credentials", T_STRING, OFF(fallback.credentials), 0, 0, "",
+	  check_abs_path_or_empty,
+	  "Credentials file for the fallback region (SMTP passwords are per region); empty: upstream.credentials." },
+	{ "fallback.after", T_INT, OFF(fallback.after), 1, 86400, "120", NULL,
+	  "Seconds the first upstream must have failed (no connection working) before the fallback is used." },
+	{ "fallback.check_interval", T_INT, OFF(fallback.check_interval), 1,
+	  86400, "60", NULL,
+	  "While on the fallback, seconds between checks of the first upstream; the first that succeeds switches back." },
 	{ "ses.configuration_set", T_STRING, OFF(ses.configuration_set), 0, 0,
 	  "", check_ses_set,
 	  "SES configuration set for event publishing (X-SES-CONFIGURATION-SET), unless a message names its own; empty: none." },
@@ -561,6 +582,30 @@ conf_upstream_host(const struct conf *c)
 	return buf;
 }
 
+const char *
+conf_fallback_host(const struct conf *c)
+{
+	static char buf[300];
+
+	if (c->fallback.host[0] != '\0')
+		return c->fallback.host;
+	if (c->fallback.region[0] == '\0')
+		return NULL;
+	snprintf(buf, sizeof(buf), "email-smtp.%s.amazonaws.com",
+	    c->fallback.region);
+	return buf;
+}
+
+int
+conf_fallback_is_wrapper(const struct conf *c)
+{
+	if (strcmp(c->fallback.tls, "wrapper") == 0)
+		return 1;
+	if (strcmp(c->fallback.tls, "starttls") == 0)
+		return 0;
+	return c->fallback.port == 465 || c->fallback.port == 2465;
+}
+
 int
 conf_upstream_is_wrapper(const struct conf *c)
 {
@@ -814,6 +859,22 @@ check_region(const struct conf *c, const struct conf_key *k, char *err,
 		    && *p != '-') {
 			errf(err, errlen, "not a region name such as "
 			    "\"us-east-1\"");
+			return -1;
+		}
+	return 0;
+}
+
+static int
+check_fallback_region(const struct conf *c, const struct conf_key *k,
+    char *err, size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+
+	for (; *p; p++)
+		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p)
+		    && *p != '-') {
+			errf(err, errlen, "not a region name such as "
+			    "\"eu-west-1\"");
 			return -1;
 		}
 	return 0;

@@ -75,6 +75,16 @@ struct conf {
 		char		*sender;
 	} bounce;
 	struct {
+		char		*region;
+		char		*host;
+		long long	 port;
+		char		*tls;
+		char		*ca_file;
+		char		*credentials;
+		long long	 after;
+		long long	 check_interval;
+	} fallback;
+	struct {
 		char		*configuration_set;
 		struct conf_strlist tags;
 		char		*sender_map;
@@ -110,6 +120,10 @@ void conf_free(struct conf *);
 const char *conf_upstream_host(const struct conf *);
 /* 1 when the upstream uses TLS Wrapper (implicit TLS), 0 for STARTTLS. */
 int conf_upstream_is_wrapper(const struct conf *);
+
+/* The same for the fallback upstream; NULL when none is configured. */
+const char *conf_fallback_host(const struct conf *);
+int conf_fallback_is_wrapper(const struct conf *);
 
 /* Print every key with its effective value, in libconfig syntax. */
 void conf_dump(const struct conf *, FILE *);

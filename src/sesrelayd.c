@@ -44,7 +44,11 @@ struct daemon {
 	struct conf		*conf;
 	struct spool		*spool;
 	struct scheduler	*sched;
-	struct upstream		*up;
+	struct upstream		*up;		/* the active one of: */
+	struct upstream		*primary;
+	struct upstream		*fallback;	/* NULL: none configured */
+	struct event		*failover_ev;
+	time_t			 last_check;
 	struct smtp_server	*smtp;
 	struct cleanup		*cleanup;
 	struct ses_headers	*ses;
@@ -126,6 +130,54 @@ load_cleanup(const struct conf *c, const char *hostname, char *err,
 	return cleanup_new(&cc, err, errlen);
 }
 
+static void check_done(void *, int);
+
+/*
+ * Failover, every two seconds: to the fallback once the primary has
+ * been failing for fallback.after with mail waiting; back as soon as a
+ * health check of the primary (every fallback.check_interval) passes.
+ */
+static void
+failover_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	const struct conf *c = d->conf;
+	long long failing;
+
+	if (d->up == d->primary) {
+		failing = upstream_failing_seconds(d->primary);
+		if (failing < c->fallback.after ||
+		    scheduler_queued_count(d->sched) == 0)
+			return;
+		log_warnx("- daemon %s failing for %llds: sending through the "
+		    "fallback %s", conf_upstream_host(c), failing,
+		    conf_fallback_host(c));
+		upstream_set_active(d->primary, 0);
+		d->up = d->fallback;
+		d->last_check = time(NULL);
+		upstream_set_active(d->fallback, 1);
+		return;
+	}
+	if (time(NULL) - d->last_check >= c->fallback.check_interval) {
+		d->last_check = time(NULL);
+		upstream_check(d->primary, check_done, d);
+	}
+}
+
+static void
+check_done(void *arg, int ok)
+{
+	struct daemon *d = arg;
+
+	if (!ok || d->up == d->primary)
+		return;
+	log_warnx("- daemon %s works again: sending through it, not the "
+	    "fallback", conf_upstream_host(d->conf));
+	upstream_set_active(d->fallback, 0);
+	d->up = d->primary;
+	upstream_set_active(d->primary, 1);
+}
+
 static void
 kick_upstream(void *arg)
 {
@@ -201,7 +253,8 @@ start_listeners(struct daemon *d)
 }
 
 static void
-setup(struct daemon *d, const struct conf_credentials *cred)
+setup(struct daemon *d, const struct conf_credentials *cred,
+    const struct conf_credentials *fcred)
 {
 	const struct conf *c = d->conf;
 	struct smtp_server_config sc;
@@ -250,10 +303,37 @@ setup(struct daemon *d, const struct conf_credentials *cred)
 	uc.rate = c->upstream.rate;
 	uc.quota_probe_interval = (int)c->upstream.quota_probe_interval;
 	uc.ses = d->ses;
+	uc.name = "upstream";
 	if ((d->up = upstream_new(d->base, d->dns, d->spool, d->sched, &uc,
 	    err, sizeof(err))) == NULL) {
 		log_warnx("- daemon %s", err);
 		exit(EX_CONFIG);
+	}
+	d->primary = d->up;
+	if (conf_fallback_host(c) != NULL) {
+		struct timeval tv = { 2, 0 };
+
+		uc.name = "fallback";
+		uc.host = conf_fallback_host(c);
+		uc.port = (int)c->fallback.port;
+		uc.wrapper = conf_fallback_is_wrapper(c);
+		uc.ca_file = c->fallback.ca_file;
+		uc.username = fcred->username;
+		uc.password = fcred->password;
+		if ((d->fallback = upstream_new(d->base, d->dns, d->spool,
+		    d->sched, &uc, err, sizeof(err))) == NULL) {
+			log_warnx("- daemon fallback: %s", err);
+			exit(EX_CONFIG);
+		}
+		upstream_set_active(d->fallback, 0);
+		d->failover_ev = event_new(d->base, -1, EV_PERSIST,
+		    failover_cb, d);
+		event_add(d->failover_ev, &tv);
+		log_info("- daemon fallback=%s:%d after=%llds", uc.host,
+		    uc.port, c->fallback.after);
+		uc.host = conf_upstream_host(c);
+		uc.port = (int)c->upstream.port;
+		uc.wrapper = conf_upstream_is_wrapper(c);
 	}
 
 	if ((d->allow = calloc(c->listen.allow.n + 1, sizeof(*d->allow))) ==
@@ -297,7 +377,10 @@ teardown(struct daemon *d)
 	smtp_server_stop_listening(d->smtp);
 	spool_drain(d->spool);
 	smtp_server_free(d->smtp);
-	upstream_free(d->up);
+	if (d->failover_ev != NULL)
+		event_free(d->failover_ev);
+	upstream_free(d->primary);
+	upstream_free(d->fallback);
 	spool_drain(d->spool);
 	scheduler_free(d->sched);
 	bounce_free(d->bounce);
@@ -316,7 +399,7 @@ main(int argc, char *argv[])
 	};
 	const char *file = getenv("SESRELAY_CONFIG");
 	int ch, foreground = 0, test = 0, verbose = 0, ready_fd = -1;
-	struct conf_credentials cred;
+	struct conf_credentials cred, fcred;
 	struct daemon d;
 	struct event *sigs[4];
 	const int signums[4] = { SIGTERM, SIGINT, SIGHUP, 0 };
@@ -359,6 +442,17 @@ main(int argc, char *argv[])
 		conf_free(d.conf);
 		return EX_CONFIG;
 	}
+	memset(&fcred, 0, sizeof(fcred));
+	if (conf_fallback_host(d.conf) != NULL &&
+	    conf_credentials_load(d.conf->fallback.credentials[0] ?
+	    d.conf->fallback.credentials : d.conf->upstream.credentials,
+	    &fcred, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sesrelayd: fallback: %s\n", err);
+		conf_credentials_clear(&cred);
+		conf_credentials_clear(&fcred);
+		conf_free(d.conf);
+		return EX_CONFIG;
+	}
 	if (d.conf->hostname[0] != '\0')
 		snprintf(d.hostname, sizeof(d.hostname), "%s",
 		    d.conf->hostname);
@@ -368,6 +462,7 @@ main(int argc, char *argv[])
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "sesrelayd: %s\n", err);
 		conf_credentials_clear(&cred);
+		conf_credentials_clear(&fcred);
 		conf_free(d.conf);
 		return EX_CONFIG;
 	}
@@ -377,6 +472,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "sesrelayd: ses.sender_map: %s\n", err);
 		cleanup_free(d.cleanup);
 		conf_credentials_clear(&cred);
+		conf_credentials_clear(&fcred);
 		conf_free(d.conf);
 		return EX_CONFIG;
 	}
@@ -387,6 +483,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "sesrelayd: %s: configuration is valid\n",
 		    file);
 		conf_credentials_clear(&cred);
+		conf_credentials_clear(&fcred);
 		conf_free(d.conf);
 		return 0;
 	}
@@ -404,8 +501,9 @@ main(int argc, char *argv[])
 	if (d.dns == NULL)
 		fatalx("evdns_base_new failed");
 
-	setup(&d, &cred);
+	setup(&d, &cred, &fcred);
 	conf_credentials_clear(&cred);
+	conf_credentials_clear(&fcred);
 	for (int i = 0; signums[i] != 0; i++) {
 		sigs[i] = evsignal_new(d.base, signums[i], signal_cb, &d);
 		evsignal_add(sigs[i], NULL);

@@ -196,6 +196,36 @@ upstream_auth_ok(struct upstream *u)
 }
 
 void
+upstream_set_active(struct upstream *u, int active)
+{
+	u->active = active;
+	if (active)
+		upstream_kick(u);
+}
+
+long long
+upstream_failing_seconds(const struct upstream *u)
+{
+	time_t now = time(NULL);
+
+	/* A failure long ago, with nothing tried since, is not failing. */
+	if (u->failing_since == 0 || now - u->last_failure > 360)
+		return 0;
+	return (long long)(now - u->failing_since);
+}
+
+void
+upstream_check(struct upstream *u, void (*cb)(void *, int), void *arg)
+{
+	if (u->checking || u->nsessions >= UPSTREAM_MAX_SESSIONS)
+		return;
+	u->checking = 1;
+	u->check_cb = cb;
+	u->check_arg = arg;
+	u->sessions[u->nsessions++] = upstream_session_new_check(u);
+}
+
+void
 upstream_get_status(const struct upstream *u, struct upstream_status *st)
 {
 	st->rate = u->rate_now;
@@ -254,6 +284,8 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
 	u->spool = spool;
 	u->conf = *c;
 	u->conf.host = xstrdup(c->host);
+	u->conf.name = xstrdup(c->name ? c->name : "upstream");
+	u->active = 1;
 	u->conf.ca_file = xstrdup(c->ca_file);
 	u->conf.helo_name = xstrdup(c->helo_name);
 	u->conf.username = xstrdup(c->username);
@@ -288,7 +320,7 @@ upstream_kick(struct upstream *u)
 {
 	size_t i, starting = 0;
 
-	if (u->freeing)
+	if (u->freeing || !u->active)
 		return;
 	/* Offering may end a session (recycling), so walk a copy. */
 	struct upstream_session *copy[UPSTREAM_MAX_SESSIONS];
@@ -326,9 +358,23 @@ upstream_session_gone(struct upstream *u, struct upstream_session *s,
 			u->sessions[i] = u->sessions[--u->nsessions];
 			break;
 		}
+	if (upstream_session_is_check(s)) {
+		upstream_session_free(s);
+		u->checking = 0;
+		if (!u->freeing && u->check_cb != NULL)
+			u->check_cb(u->check_arg, ok);
+		return;
+	}
 	upstream_session_free(s);
 	if (u->freeing)
 		return;
+	if (ok)
+		u->failing_since = 0;
+	else {
+		u->last_failure = time(NULL);
+		if (u->failing_since == 0)
+			u->failing_since = u->last_failure;
+	}
 	if (ok)
 		u->failures = 0;
 	else if (!u->backing_off) {
@@ -369,6 +415,7 @@ upstream_free(struct upstream *u)
 	event_free(u->grow_ev);
 	SSL_CTX_free(u->ssl_ctx);
 	free((char *)u->conf.host);
+	free((char *)u->conf.name);
 	free((char *)u->conf.ca_file);
 	free((char *)u->conf.helo_name);
 	free((char *)u->conf.username);

@@ -18,6 +18,7 @@ struct upstream;
 struct ses_headers;
 
 struct upstream_config {
+	const char	*name;		/* "upstream" or "fallback", for logs */
 	const char	*host;		/* verified against the certificate */
 	int		 port;
 	int		 wrapper;	/* 1: TLS Wrapper, 0: STARTTLS */
@@ -52,6 +53,20 @@ struct upstream_status {
 	int	backing_off;	/* connections failing: waiting */
 };
 void upstream_get_status(const struct upstream *, struct upstream_status *);
+
+/*
+ * Failover: only the active pool takes work (a new pool is active).  An
+ * inactive pool finishes what it has and lets its connections go idle.
+ */
+void upstream_set_active(struct upstream *, int active);
+/* Seconds this pool has been failing (no session working), or 0. */
+long long upstream_failing_seconds(const struct upstream *);
+/*
+ * Health check: one connection that authenticates and quits, even while
+ * the pool is inactive or backing off; cb(arg, 1) when it worked.
+ */
+void upstream_check(struct upstream *, void (*cb)(void *arg, int ok),
+    void *arg);
 /* Close every session (transactions in flight are given back). */
 void upstream_free(struct upstream *);
 

@@ -42,6 +42,13 @@ struct upstream {
 	int			 max_sessions;	/* <= conf.sessions */
 	struct event		*grow_ev;	/* raises max_sessions again */
 	int			 auth_failing;	/* credentials refused */
+	/* failover */
+	int			 active;	/* takes work */
+	time_t			 failing_since;	/* 0: working */
+	time_t			 last_failure;
+	int			 checking;	/* a health check is out */
+	void			(*check_cb)(void *, int);
+	void			*check_arg;
 };
 
 /* SES said so: the pool adjusts (called by sessions). */
@@ -61,6 +68,9 @@ void upstream_session_gone(struct upstream *, struct upstream_session *,
     int ok);
 
 struct upstream_session *upstream_session_new(struct upstream *);
+/* A session that only connects, authenticates and quits. */
+struct upstream_session *upstream_session_new_check(struct upstream *);
+int upstream_session_is_check(const struct upstream_session *);
 /* 1 when connected, authenticated, and between transactions. */
 int upstream_session_is_idle(const struct upstream_session *);
 /* 1 while connecting or authenticating. */

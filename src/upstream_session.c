@@ -115,6 +115,7 @@ struct upstream_session {
 	int			 body_started;	/* X-SES-* headers written */
 	int			 closing_after;	/* 421 seen: close after */
 	int			 probe;		/* this delivery probes the quota */
+	int			 check_only;	/* a health check: never takes work */
 	const struct ses_class	*last;		/* the last reply's class */
 	char			 peer[64];
 };
@@ -182,10 +183,25 @@ upstream_session_new(struct upstream *u)
 	return s;
 }
 
+struct upstream_session *
+upstream_session_new_check(struct upstream *u)
+{
+	struct upstream_session *s = upstream_session_new(u);
+
+	s->check_only = 1;
+	return s;
+}
+
+int
+upstream_session_is_check(const struct upstream_session *s)
+{
+	return s->check_only;
+}
+
 int
 upstream_session_is_idle(const struct upstream_session *s)
 {
-	return s->state == S_READY && s->d == NULL;
+	return s->state == S_READY && s->d == NULL && !s->check_only;
 }
 
 int
@@ -948,6 +964,12 @@ session_ready(struct upstream_session *s)
 	time_t now = time(NULL);
 
 	s->state = S_READY;
+	if (s->check_only) {
+		log_info("- %s conn=%u health check passed peer=%s",
+		    s->pool->conf.name, s->serial, s->peer);
+		session_enter(s, S_QUIT);
+		return;
+	}
 	if (session_should_recycle(s, now, &reason)) {
 		log_info("- upstream conn=%u recycle reason=%s messages=%u "
 		    "age=%llds", s->serial, reason, s->messages,
@@ -966,11 +988,11 @@ upstream_session_offer(struct upstream_session *s)
 	double wait;
 	struct timespec ts;
 
-	int probe;
+	int probe = 0;
 
-	if (s->state != S_READY || s->d != NULL)
+	if (s->state != S_READY || s->d != NULL || s->check_only)
 		return;
-	if (!upstream_may_take(s->pool, &probe) ||
+	if (!s->pool->active || !upstream_may_take(s->pool, &probe) ||
 	    (d = scheduler_take(s->pool->sched)) == NULL) {
 		if (probe)
 			s->pool->probe_token = 1;	/* not used: keep it */
