@@ -30,6 +30,12 @@ struct conf {
 		struct conf_strlist allow;
 	} listen;
 	char			*spool;
+	struct {
+		char		*socket;
+	} control;
+	struct {
+		struct conf_strlist trusted_users;
+	} sendmail;
 	long long		 spool_min_free;
 	long long		 spool_min_free_inodes;
 	long long		 max_message_size;
