@@ -30,7 +30,7 @@
 #include "log.h"
 #include "scheduler.h"
 
-enum msg_where { IN_READY, IN_WAITING, IN_ACTIVE };
+enum msg_where { IN_READY, IN_WAITING, IN_ACTIVE, IN_HELD };
 
 struct msg {
 	struct spool_envelope	*env;
@@ -40,6 +40,7 @@ struct msg {
 	unsigned		 requeues;	/* given back in a row */
 	int			 bouncing;	/* a bounce is being written */
 	int			 expired;	/* outlived max_queue_time */
+	int			 deleted;	/* by the operator */
 	enum msg_where		 where;
 	struct event		*timer;
 	struct scheduler	*sched;
@@ -84,6 +85,14 @@ kick_cb(evutil_socket_t fd, short ev, void *arg)
 static void
 make_ready(struct scheduler *s, struct msg *m)
 {
+	if (m->deleted) {
+		m->where = IN_ACTIVE;	/* removed when it settles */
+		return;
+	}
+	if (m->env->held) {
+		m->where = IN_HELD;	/* until released */
+		return;
+	}
 	m->where = IN_READY;
 	TAILQ_INSERT_TAIL(&s->ready, m, entry);
 	s->nready++;
@@ -331,6 +340,14 @@ msg_settle(struct scheduler *s, struct msg *m)
 	const char *why;
 	struct timeval tv;
 
+	if (m->deleted) {
+		log_info("%s scheduler deleted by the operator", e->id);
+		spool_remove(s->spool, e->id, NULL, NULL);
+		s->nqueued--;
+		TAILQ_REMOVE(&s->all, m, all);
+		msg_free(m);
+		return;
+	}
 	pending = count_status(e, SPOOL_RCPT_PENDING);
 	if (pending > 0 && now - e->arrived >= s->conf.max_queue_time) {
 		for (size_t i = 0; i < e->nrcpt; i++)
@@ -383,7 +400,10 @@ msg_settle(struct scheduler *s, struct msg *m)
 	m->where = IN_WAITING;
 	tv.tv_sec = delay;
 	tv.tv_usec = 0;
-	evtimer_add(m->timer, &tv);
+	if (e->held)
+		m->where = IN_HELD;
+	else
+		evtimer_add(m->timer, &tv);
 	log_info("%s scheduler deferred pending=%zu attempts=%u retry_in=%llds",
 	    e->id, pending, e->attempts, delay);
 }
@@ -397,7 +417,7 @@ scheduler_expire(struct scheduler *s)
 
 	for (m = TAILQ_FIRST(&s->all); m != NULL; m = next) {
 		next = TAILQ_NEXT(m, all);
-		if (m->active > 0 || m->bouncing ||
+		if (m->active > 0 || m->bouncing || m->env->held ||
 		    now - m->env->arrived < s->conf.max_queue_time ||
 		    count_status(m->env, SPOOL_RCPT_PENDING) == 0)
 			continue;
@@ -409,6 +429,154 @@ scheduler_expire(struct scheduler *s)
 		m->where = IN_ACTIVE;
 		n++;
 		msg_settle(s, m);	/* expires it, bounces, removes */
+	}
+	return n;
+}
+
+void
+scheduler_foreach(const struct scheduler *s,
+    void (*cb)(void *, const struct scheduler_view *), void *arg)
+{
+	const struct msg *m;
+	struct scheduler_view v;
+
+	TAILQ_FOREACH(m, &s->all, all) {
+		v.env = m->env;
+		v.held = m->env->held;
+		v.active = m->active > 0 || m->bouncing;
+		v.deleted = m->deleted;
+		cb(arg, &v);
+	}
+}
+
+static struct msg *
+find(const struct scheduler *s, const char *id)
+{
+	struct msg *m;
+
+	TAILQ_FOREACH(m, &s->all, all)
+		if (strcmp(m->env->id, id) == 0)
+			return m;
+	return NULL;
+}
+
+int
+scheduler_find(const struct scheduler *s, const char *id,
+    struct scheduler_view *v)
+{
+	const struct msg *m = find(s, id);
+
+	if (m == NULL)
+		return -1;
+	v->env = m->env;
+	v->held = m->env->held;
+	v->active = m->active > 0 || m->bouncing;
+	v->deleted = m->deleted;
+	return 0;
+}
+
+/* Leave the waiting or held state for the ready list. */
+static void
+wake(struct scheduler *s, struct msg *m)
+{
+	if (m->where != IN_WAITING && m->where != IN_HELD)
+		return;
+	evtimer_del(m->timer);
+	m->env->next_attempt = 0;
+	if (count_status(m->env, SPOOL_RCPT_PENDING) == 0)
+		msg_settle(s, m);	/* a bounce still owed */
+	else
+		make_ready(s, m);
+}
+
+size_t
+scheduler_flush(struct scheduler *s)
+{
+	struct msg *m, *next;
+	size_t n = 0;
+
+	for (m = TAILQ_FIRST(&s->all); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, all);
+		if (m->where == IN_WAITING) {
+			wake(s, m);
+			n++;
+		}
+	}
+	return n;
+}
+
+size_t
+scheduler_hold(struct scheduler *s, const char *id)
+{
+	struct msg *m;
+	size_t n = 0;
+
+	TAILQ_FOREACH(m, &s->all, all) {
+		if ((id != NULL && strcmp(m->env->id, id) != 0) ||
+		    m->env->held || m->deleted)
+			continue;
+		m->env->held = 1;
+		if (m->where == IN_READY) {
+			TAILQ_REMOVE(&s->ready, m, entry);
+			s->nready--;
+			m->where = IN_HELD;
+		} else if (m->where == IN_WAITING) {
+			evtimer_del(m->timer);
+			m->where = IN_HELD;
+		}
+		/* An active one is held when its deliveries settle. */
+		spool_state_save(s->spool, m->env, NULL, NULL);
+		log_info("%s scheduler held by the operator", m->env->id);
+		n++;
+	}
+	return n;
+}
+
+size_t
+scheduler_release(struct scheduler *s, const char *id)
+{
+	struct msg *m, *next;
+	size_t n = 0;
+
+	for (m = TAILQ_FIRST(&s->all); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, all);
+		if ((id != NULL && strcmp(m->env->id, id) != 0) ||
+		    !m->env->held)
+			continue;
+		m->env->held = 0;
+		spool_state_save(s->spool, m->env, NULL, NULL);
+		log_info("%s scheduler released by the operator", m->env->id);
+		n++;
+		if (m->where == IN_HELD) {
+			m->where = IN_WAITING;
+			wake(s, m);
+		}
+	}
+	return n;
+}
+
+size_t
+scheduler_delete(struct scheduler *s, const char *id)
+{
+	struct msg *m, *next;
+	size_t n = 0;
+
+	for (m = TAILQ_FIRST(&s->all); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, all);
+		if ((id != NULL && strcmp(m->env->id, id) != 0) || m->deleted)
+			continue;
+		m->deleted = 1;
+		n++;
+		if (m->where == IN_READY) {
+			TAILQ_REMOVE(&s->ready, m, entry);
+			s->nready--;
+			m->where = IN_ACTIVE;
+		}
+		if (m->active > 0 || m->bouncing)
+			continue;	/* removed when it settles */
+		evtimer_del(m->timer);
+		m->where = IN_ACTIVE;
+		msg_settle(s, m);	/* removes it */
 	}
 	return n;
 }
@@ -475,7 +643,8 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 		    "deferring", e->id, m->requeues);
 		m->requeues = 0;
 		m->round_temp = 1;
-	} else if (m->where != IN_READY && has_untried(m)) {
+	} else if (m->where != IN_READY && has_untried(m) && !m->deleted &&
+	    !m->env->held) {
 		/* Offer it again at once, before other mail. */
 		TAILQ_INSERT_HEAD(&s->ready, m, entry);
 		m->where = IN_READY;

@@ -95,6 +95,33 @@ size_t scheduler_expire(struct scheduler *);
 /* Seconds since the oldest queued message arrived (0: none). */
 long long scheduler_oldest_age(const struct scheduler *);
 
+/* ---- the operator's view (control socket, mailq) ---- */
+
+struct scheduler_view {
+	const struct spool_envelope *env;
+	int		held;
+	int		active;		/* being delivered now */
+	int		deleted;	/* deleted, waiting for a delivery */
+};
+
+/* Call cb for every queued message, oldest first. */
+void scheduler_foreach(const struct scheduler *,
+    void (*cb)(void *arg, const struct scheduler_view *), void *arg);
+/* One message by id; 0 and *v filled, or -1. */
+int scheduler_find(const struct scheduler *, const char *id,
+    struct scheduler_view *v);
+/* Make every waiting message due now; returns how many. */
+size_t scheduler_flush(struct scheduler *);
+/*
+ * Hold, release or delete one message (id) or all (id NULL).  A held
+ * message is kept but not sent, across restarts, and does not expire; a
+ * deleted one is removed without a bounce (once a delivery in progress
+ * ends).  Return how many messages changed.
+ */
+size_t scheduler_hold(struct scheduler *, const char *id);
+size_t scheduler_release(struct scheduler *, const char *id);
+size_t scheduler_delete(struct scheduler *, const char *id);
+
 /* Pure: seconds to wait before retry number attempt (1-based). */
 long long scheduler_retry_delay(const struct scheduler_config *,
     unsigned attempt);

@@ -19,7 +19,7 @@
  * is never taken for a message.
  *
  * State file format: "SESRELAY-STATE 1\n" "attempts N\n" "next T\n"
- * ("rcpt I done|failed|bounced [reply]\n")* "END\n".
+ * ["held\n"] ("rcpt I done|failed|bounced [reply]\n")* "END\n".
  *
  * Durability order for a commit (why each step matters):
  *   1. write tmp/<id> (in the loop: page cache only)
@@ -949,6 +949,10 @@ spool_parse_state(struct spool_envelope *e, const char *buf, size_t len)
 
 		if (ll == 3 && memcmp(l, "END", 3) == 0)
 			return p == end ? 0 : -1;
+		if (ll == 4 && memcmp(l, "held", 4) == 0) {
+			e->held = 1;
+			continue;
+		}
 		/* A digit first: strtoul would skip blanks, even past len. */
 		if (ll < 7 || memcmp(l, "rcpt ", 5) != 0 || l[5] < '0' ||
 		    l[5] > '9')
@@ -1110,6 +1114,8 @@ spool_state_save(struct spool *s, const struct spool_envelope *e,
 		abort();
 	fprintf(fp, "SESRELAY-STATE 1\nattempts %u\nnext %lld\n", e->attempts,
 	    (long long)e->next_attempt);
+	if (e->held)
+		fputs("held\n", fp);
 	for (size_t i = 0; i < e->nrcpt; i++) {
 		if (e->status[i] == SPOOL_RCPT_PENDING)
 			continue;

@@ -46,6 +46,7 @@ struct spool_envelope {
 	char			**reply;	/* last reply per rcpt, or NULL */
 	unsigned		 attempts;
 	time_t			 next_attempt;
+	int			 held;		/* on hold by the operator */
 };
 
 /* Callback for asynchronous operations: status 0 is success, else errno. */

@@ -769,6 +769,126 @@ START_TEST(test_failed_unbounced_at_start)
 }
 END_TEST
 
+/* ---- the operator's view ---- */
+
+static void
+count_view(void *arg, const struct scheduler_view *v)
+{
+	(*(int *)arg)++;
+	ck_assert_ptr_nonnull(v->env);
+}
+
+START_TEST(test_hold_release_persist)
+{
+	struct scheduler_view v;
+	struct spool_envelope *e;
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+	int n = 0;
+
+	add_message(1, id);
+	ck_assert_uint_eq(scheduler_hold(sched, "0000000000000000"), 0);
+	ck_assert_uint_eq(scheduler_hold(sched, id), 1);
+	ck_assert_uint_eq(scheduler_hold(sched, id), 0);	/* already */
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	ck_assert_ptr_null(scheduler_take(sched));
+	ck_assert_int_eq(scheduler_find(sched, id, &v), 0);
+	ck_assert_int_eq(v.held, 1);
+	scheduler_foreach(sched, count_view, &n);
+	ck_assert_int_eq(n, 1);
+	run_until_idle();
+	/* Held across a restart. */
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->held, 1);
+	spool_envelope_free(e);
+	/* Held messages do not expire. */
+	configure_bounces(0);
+	ck_assert_uint_eq(scheduler_expire(sched), 0);
+	configure_bounces(432000);
+	ck_assert_uint_eq(scheduler_release(sched, NULL), 1);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 1);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	set_outcome(d, DELIVERY_OK, NULL);
+	scheduler_done(sched, d);
+	run_until_idle();
+	ck_assert(!in_spool("queue", id));
+}
+END_TEST
+
+START_TEST(test_hold_while_active)
+{
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+
+	add_message(1, id);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(scheduler_hold(sched, id), 1);
+	set_outcome(d, DELIVERY_REQUEUE, "421 bye");
+	scheduler_done(sched, d);
+	/* Not offered again while held. */
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	ck_assert_ptr_null(scheduler_take(sched));
+	ck_assert_uint_eq(scheduler_release(sched, id), 1);
+	ck_assert_ptr_nonnull(d = scheduler_take(sched));
+	set_outcome(d, DELIVERY_OK, NULL);
+	scheduler_done(sched, d);
+	run_until_idle();
+}
+END_TEST
+
+START_TEST(test_delete_idle_and_active)
+{
+	struct delivery *d;
+	char a[SPOOL_ID_LEN + 1], b[SPOOL_ID_LEN + 1];
+
+	configure_bounces(432000);
+	add_message(1, a);
+	add_message(60, b);
+	ck_assert_uint_eq(scheduler_delete(sched, a), 1);
+	run_until_idle();
+	ck_assert(!in_spool("queue", a));
+	ck_assert_uint_eq(scheduler_queued_count(sched), 1);
+	/* b is out with the upstream, and has a second batch ready. */
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(scheduler_delete(sched, NULL), 1);
+	ck_assert_ptr_null(scheduler_take(sched));
+	ck_assert(in_spool("queue", b));
+	set_outcome(d, DELIVERY_PERMFAIL, "554 no");
+	scheduler_done(sched, d);
+	run_until_idle();
+	/* Removed, and no bounce for what the operator deleted. */
+	ck_assert(!in_spool("queue", b));
+	ck_assert_int_eq(bnc.calls, 0);
+	ck_assert_uint_eq(scheduler_queued_count(sched), 0);
+}
+END_TEST
+
+START_TEST(test_flush_makes_due)
+{
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+
+	add_message(1, id);
+	d = scheduler_take(sched);
+	set_outcome(d, DELIVERY_TEMPFAIL, "451 later");
+	scheduler_done(sched, d);
+	run_until_idle();
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	ck_assert_uint_eq(scheduler_flush(sched), 1);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 1);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(d->attempt, 2);
+	set_outcome(d, DELIVERY_OK, NULL);
+	scheduler_done(sched, d);
+	run_until_idle();
+}
+END_TEST
+
 static Suite *
 scheduler_suite(void)
 {
@@ -803,6 +923,10 @@ scheduler_suite(void)
 	tcase_add_test(tc, test_bounce_never_bounced);
 	tcase_add_test(tc, test_expire_sweep_bounces);
 	tcase_add_test(tc, test_failed_unbounced_at_start);
+	tcase_add_test(tc, test_hold_release_persist);
+	tcase_add_test(tc, test_hold_while_active);
+	tcase_add_test(tc, test_delete_idle_and_active);
+	tcase_add_test(tc, test_flush_makes_due);
 	suite_add_tcase(s, tc);
 
 	/* Bugs found and fixed: each test keeps it fixed. */
