@@ -19,6 +19,7 @@
 #include "dsn.h"
 #include "log.h"
 #include "spool.h"
+#include "stats.h"
 
 #define ORIG_HEADER_MAX	65536
 
@@ -112,6 +113,7 @@ committed(void *arg, int status)
 	char *to[1] = { p->to };
 
 	if (status == 0) {
+		stats.bounced++;
 		log_info("%s bounce queued as %s to=<%s>", p->orig_id, p->id,
 		    p->to);
 		e = spool_envelope_new(p->id, p->b->sender, to, 1, p->size);

@@ -29,6 +29,7 @@
 
 #include "log.h"
 #include "scheduler.h"
+#include "stats.h"
 
 enum msg_where { IN_READY, IN_WAITING, IN_ACTIVE, IN_HELD };
 
@@ -353,6 +354,8 @@ msg_settle(struct scheduler *s, struct msg *m)
 		for (size_t i = 0; i < e->nrcpt; i++)
 			if (e->status[i] == SPOOL_RCPT_PENDING) {
 				e->status[i] = SPOOL_RCPT_FAILED;
+				stats.failed++;
+				stats.expired++;
 				log_warnx("%s scheduler expired to=<%s> "
 				    "age=%llds last=\"%s\"", e->id, e->rcpts[i],
 				    (long long)(now - e->arrived),
@@ -615,6 +618,8 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 		case DELIVERY_OK:
 			e->status[k] = SPOOL_RCPT_DONE;
 			changed = verdict = 1;
+			stats.delivered++;
+			stats_latency((double)(time(NULL) - e->arrived));
 			log_info("%s scheduler delivered to=<%s> ses_id=%s "
 			    "delay=%llds attempts=%u%s", e->id, e->rcpts[k],
 			    d->ses_id[0] ? d->ses_id : "-",
@@ -624,12 +629,14 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 		case DELIVERY_PERMFAIL:
 			e->status[k] = SPOOL_RCPT_FAILED;
 			changed = verdict = 1;
+			stats.failed++;
 			log_warnx("%s scheduler failed to=<%s> reply=\"%s\"",
 			    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
 			break;
 		case DELIVERY_TEMPFAIL:
 		case DELIVERY_UNTRIED:
 			m->round_temp = verdict = 1;
+			stats.deferred++;
 			log_info("%s scheduler temporary to=<%s> reply=\"%s\"",
 			    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
 			break;

@@ -1,12 +1,15 @@
 /*
  * sesrelayctl.c: the operator's tool.
  *
- * Implemented: smtp-password.  The queue commands (queue, show, flush,
- * hold, release, delete, stats, reload) need the daemon's control
- * socket, which does not exist yet: they say so and exit 69.
+ *   sesrelayctl [-c FILE] [-s SOCKET] [--json] COMMAND [ARG]
+ *
+ * The queue commands are requests on sesrelayd's control socket (the
+ * daemon renders the answer; this program prints it); smtp-password
+ * derives an SES SMTP password locally.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,17 +17,44 @@
 
 #include <openssl/crypto.h>
 
+#include "conf.h"
+#include "ctlclient.h"
 #include "ses_password.h"
+
+#define CTL_TIMEOUT	30
+
+static const struct {
+	const char	*name;
+	int		 arg;		/* takes an id (or "all") */
+	const char	*help;
+} queue_commands[] = {
+	{ "queue",	0, "list the queue, with deferral reasons" },
+	{ "show",	1, "one message: envelope, state per recipient, last reply" },
+	{ "flush",	0, "make every deferred message due now" },
+	{ "hold",	1, "keep a message (or all) from being sent" },
+	{ "release",	1, "let held messages go again" },
+	{ "delete",	1, "remove a message (or all) without a bounce" },
+	{ "stats",	0, "counters, queue depth, rate, sessions, quota state" },
+	{ "reload",	0, "re-read the configuration (as SIGHUP)" },
+};
 
 static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: sesrelayctl smtp-password --region REGION < secret-key\n"
-	    "       sesrelayctl --version\n");
+	    "usage: sesrelayctl [-c file] [-s socket] [--json] command [id|all]\n"
+	    "       sesrelayctl smtp-password --region REGION < secret-key\n"
+	    "       sesrelayctl --version\n"
+	    "commands:\n");
+	for (size_t i = 0; i < sizeof(queue_commands) /
+	    sizeof(queue_commands[0]); i++)
+		fprintf(stderr, "  %-8s %s %s\n", queue_commands[i].name,
+		    queue_commands[i].arg ? "ID|all" : "      ",
+		    queue_commands[i].help);
+	fprintf(stderr, "  smtp-password  print the SES SMTP password for an "
+	    "IAM secret key\n");
 	exit(EX_USAGE);
 }
-
 static int
 cmd_smtp_password(int argc, char *argv[])
 {
@@ -60,27 +90,82 @@ cmd_smtp_password(int argc, char *argv[])
 	return EX_OK;
 }
 
+/* The control socket: -s, else the configuration's control.socket. */
+static const char *
+socket_path(const char *sock, const char *file)
+{
+	static char path[1024];
+	char err[CONF_ERRLEN];
+	struct conf *c;
+
+	if (sock != NULL)
+		return sock;
+	if ((c = conf_load(file, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "sesrelayctl: %s\n", err);
+		exit(EX_CONFIG);
+	}
+	snprintf(path, sizeof(path), "%s", c->control.socket);
+	conf_free(c);
+	return path;
+}
+
+static int
+cmd_queue(const char *sock, const char *file, int json, int argc,
+    char *argv[])
+{
+	char req[256], err[512];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(queue_commands) / sizeof(queue_commands[0]);
+	    i++)
+		if (strcmp(argv[0], queue_commands[i].name) == 0)
+			break;
+	if (i == sizeof(queue_commands) / sizeof(queue_commands[0]))
+		usage();
+	if (argc != 1 + queue_commands[i].arg)
+		usage();
+	snprintf(req, sizeof(req), "%s%s%.64s%s", argv[0], argc > 1 ? " " :
+	    "", argc > 1 ? argv[1] : "", json ? " --json" : "");
+	rc = ctlclient_call(socket_path(sock, file), req, stdout, CTL_TIMEOUT,
+	    err, sizeof(err));
+	fflush(stdout);
+	if (rc == 0)
+		return EX_OK;
+	fprintf(stderr, "sesrelayctl: %s\n", err);
+	return rc == 1 ? ctlclient_exit_code(err) : EX_UNAVAILABLE;
+}
+
 int
 main(int argc, char *argv[])
 {
-	static const char *const later[] = { "queue", "show", "flush", "hold",
-	    "release", "delete", "stats", "reload" };
+	const char *file = SESRELAY_CONF_FILE, *sock = NULL;
+	int json = 0, i;
 
-	if (argc < 2)
-		usage();
-	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-v") == 0) {
-		printf("sesrelayctl %s\n", PACKAGE_VERSION);
-		return EX_OK;
+	if (getenv("SESRELAY_CONFIG") != NULL)
+		file = getenv("SESRELAY_CONFIG");
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--version") == 0 ||
+		    strcmp(argv[i], "-v") == 0) {
+			printf("sesrelayctl %s\n", PACKAGE_VERSION);
+			return EX_OK;
+		} else if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			file = argv[++i];
+		else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+			sock = argv[++i];
+		else
+			usage();
 	}
-	if (strcmp(argv[1], "smtp-password") == 0)
-		return cmd_smtp_password(argc - 2, argv + 2);
-	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
-		if (strcmp(argv[1], later[i]) == 0) {
-			fprintf(stderr, "sesrelayctl: %s: not supported yet "
-			    "(the control socket is not implemented)\n",
-			    argv[1]);
-			return EX_UNAVAILABLE;
-		}
-	usage();
-	return EX_USAGE;
+	if (i >= argc)
+		usage();
+	if (strcmp(argv[i], "smtp-password") == 0)
+		return cmd_smtp_password(argc - i - 1, argv + i + 1);
+	/* --json may also follow the command. */
+	if (argc - i >= 2 && strcmp(argv[argc - 1], "--json") == 0) {
+		json = 1;
+		argc--;
+	}
+	return cmd_queue(sock, file, json, argc - i, argv + i);
 }

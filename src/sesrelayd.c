@@ -29,7 +29,9 @@
 
 #include "bounce.h"
 #include "cleanup.h"
+#include "control.h"
 #include "ses_headers.h"
+#include "stats.h"
 #include "conf.h"
 #include "log.h"
 #include "netaddr.h"
@@ -48,6 +50,7 @@ struct daemon {
 	struct upstream		*primary;
 	struct upstream		*fallback;	/* NULL: none configured */
 	struct event		*failover_ev;
+	struct control		*control;
 	time_t			 last_check;
 	struct smtp_server	*smtp;
 	struct cleanup		*cleanup;
@@ -221,10 +224,52 @@ signal_cb(evutil_socket_t sig, short ev, void *arg)
 	}
 }
 
+/* Make the directory of a socket path, searchable by every local user. */
+static void
+socket_dir(const char *path)
+{
+	char *dir = strdup(path), *slash;
+
+	if (dir != NULL && (slash = strrchr(dir, '/')) != NULL &&
+	    slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) == 0)
+			chmod(dir, 0755);
+	}
+	free(dir);
+}
+
+static void
+control_status(void *arg, struct control_status *st)
+{
+	struct daemon *d = arg;
+	struct upstream_status us;
+
+	upstream_get_status(d->up, &us);
+	st->upstream = d->up == d->primary ? conf_upstream_host(d->conf) :
+	    conf_fallback_host(d->conf);
+	st->fallback_active = d->up != d->primary;
+	st->rate = us.rate;
+	st->rate_configured = d->conf->upstream.rate;
+	st->sessions = (int)upstream_session_count(d->up);
+	st->max_sessions = us.max_sessions;
+	st->quota_paused = us.quota_paused;
+	st->backing_off = us.backing_off;
+}
+
+static int
+control_reload(void *arg, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "reload is not supported yet; restart "
+	    "sesrelayd");
+	return -1;
+}
+
 static void
 start_listeners(struct daemon *d)
 {
 	char err[CONF_ERRLEN];
+	struct control_ops ops;
 
 	for (size_t i = 0; i < d->conf->listen.tcp.n; i++)
 		if (smtp_server_listen_tcp(d->smtp, d->conf->listen.tcp.v[i],
@@ -233,22 +278,27 @@ start_listeners(struct daemon *d)
 			exit(EX_OSERR);
 		}
 	if (d->conf->listen.unix_path[0] != '\0') {
-		char *dir = strdup(d->conf->listen.unix_path), *slash;
-
 		/* Any local user may submit: the socket's directory must
 		 * be searchable whatever our umask (the socket is 0666). */
-		if (dir != NULL && (slash = strrchr(dir, '/')) != NULL &&
-		    slash != dir) {
-			*slash = '\0';
-			if (mkdir(dir, 0755) == 0)
-				chmod(dir, 0755);
-		}
-		free(dir);
+		socket_dir(d->conf->listen.unix_path);
 		if (smtp_server_listen_unix(d->smtp, d->conf->listen.unix_path,
 		    err, sizeof(err)) == -1) {
 			log_warnx("- daemon cannot listen: %s", err);
 			exit(EX_OSERR);
 		}
+	}
+	memset(&ops, 0, sizeof(ops));
+	ops.sched = d->sched;
+	ops.status = control_status;
+	ops.reload = control_reload;
+	ops.kick = kick_upstream;
+	ops.arg = d;
+	ops.group = getegid();
+	socket_dir(d->conf->control.socket);
+	if ((d->control = control_new(d->base, d->conf->control.socket, &ops,
+	    err, sizeof(err))) == NULL) {
+		log_warnx("- daemon cannot listen: %s", err);
+		exit(EX_OSERR);
 	}
 }
 
@@ -375,6 +425,8 @@ static void
 teardown(struct daemon *d)
 {
 	smtp_server_stop_listening(d->smtp);
+	control_free(d->control);
+	d->control = NULL;
 	spool_drain(d->spool);
 	smtp_server_free(d->smtp);
 	if (d->failover_ev != NULL)
@@ -501,6 +553,7 @@ main(int argc, char *argv[])
 	if (d.dns == NULL)
 		fatalx("evdns_base_new failed");
 
+	stats.started = time(NULL);
 	setup(&d, &cred, &fcred);
 	conf_credentials_clear(&cred);
 	conf_credentials_clear(&fcred);

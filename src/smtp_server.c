@@ -41,6 +41,7 @@
 #include "smtp_parse.h"
 #include "smtp_server.h"
 #include "spool.h"
+#include "stats.h"
 
 #define DATA_CHUNK	65536
 #define MAX_LISTENERS	16
@@ -489,6 +490,7 @@ commit_done(void *arg, int status)
 	s->commit_pending = 0;
 	memcpy(id, s->id, sizeof(id));
 	if (status == 0) {
+		stats.accepted++;
 		log_info("%s smtp accepted from=<%s> nrcpt=%zu size=%lld "
 		    "client=%s", id, s->sender, s->nrcpt, (long long)s->size,
 		    s->client);

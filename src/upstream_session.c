@@ -52,6 +52,7 @@
 #include "ses_headers.h"
 #include "ses_reply.h"
 #include "spool.h"
+#include "stats.h"
 #include "upstream_private.h"
 #include "upstream_reply.h"
 
@@ -294,6 +295,7 @@ delivery_abandon(struct upstream_session *s, const char *why)
 	const struct ses_class *k = ses_classify_network(reply_step(s->state));
 
 	s->last = k;
+	stats.replies[k->action]++;
 	if (s->state == S_DOT)
 		d->outcome_unknown = 1;
 	for (size_t i = 0; i < d->nrcpt; i++)
@@ -557,6 +559,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		if (s->state == S_CONNECT) {
 			s->connected_at = time(NULL);
+			stats.connections++;
 			session_enter(s, S_BANNER);
 		} else if (s->state == S_TLS)
 			session_enter(s, S_EHLO2);
@@ -735,6 +738,7 @@ on_reply(struct upstream_session *s)
 
 	upstream_reply_summary(r, sum, sizeof(sum));
 	k = ses_classify(reply_step(s->state), r->code, r->text);
+	stats.replies[k->action]++;
 	log_debug("- upstream conn=%u state=%s reply=\"%s\" class=%s",
 	    s->serial, state_names[s->state], sum, k->name);
 	if (s->state >= S_MAIL && s->state <= S_DOT) {
@@ -825,7 +829,7 @@ on_reply(struct upstream_session *s)
 			    sizeof(s->d->ses_id));
 			for (size_t i = 0; i < s->d->nrcpt; i++)
 				if (s->accepted[i])
-					s->d->outcome[i] = DELIVERY_OK;
+					set_outcome(s, i, sum, DELIVERY_OK);
 			upstream_quota_ok(s->pool);
 		} else
 			fail_rest(s, sum, class_outcome(k), 1);

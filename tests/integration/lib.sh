@@ -104,6 +104,7 @@ write_conf() {
 hostname = "relay.test";
 listen = { tcp = [ "127.0.0.1:$SMTP_PORT" ]; unix = "$SOCK"; };
 spool = "$work/spool";
+control = { socket = "$work/run/control.sock"; };
 max_message_size = ${MAX_SIZE:-41943040};
 upstream = {
   host = "${UP_HOST:-localhost}";
@@ -115,6 +116,7 @@ upstream = {
   recycle_after_messages = ${RECYCLE_MESSAGES:-100};
   recycle_after_seconds = ${RECYCLE_SECONDS:-60};
   rate = ${RATE:-100000.0};
+  quota_probe_interval = ${QUOTA_PROBE:-600};
   timeout = 10;
 };
 retry = { schedule = [ ${RETRY:-1, 1, 2} ]; };
@@ -192,6 +194,25 @@ wait_log() {
 	done
 	echo "not in the log after ${limit}s: $1"
 	return 1
+}
+
+# wait_log_count N REGEX [SECONDS]: until N lines of the daemon's log
+# match (for an event that happens more than once in a test).
+wait_log_count() {
+	local want=$1 limit=${3:-30} i
+	for i in $(seq $((limit * 10))); do
+		[ "$(grep -Ec -- "$2" "$DAEMON_LOG")" -ge "$want" ] && return 0
+		sleep 0.1
+	done
+	echo "$(grep -Ec -- "$2" "$DAEMON_LOG") of $want lines in the log after ${limit}s: $2"
+	return 1
+}
+
+# set_faults JSON: replace the fake SES's faults file.  The fake re-reads
+# it whenever it changes, so it is written aside and renamed into place:
+# the fake never sees it half-written.
+set_faults() {
+	printf '%s\n' "$1" >"$FAKE_FAULTS.tmp" && mv -f "$FAKE_FAULTS.tmp" "$FAKE_FAULTS"
 }
 
 smtpload() { python3 "$tests/integration/smtpload.py" "$@"; }

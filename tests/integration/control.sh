@@ -1,0 +1,81 @@
+#!/bin/bash
+# sesrelayctl against a running daemon and a stopped one: queue (with the
+# reason a message waits), show, stats, hold/release, delete, flush, each
+# in text and JSON; an unprivileged user may look but not change.
+. "$(dirname "$0")/lib.sh"
+
+start_fake starttls
+# Every delivery to wait@ is deferred for now.
+set_faults '{"rules": [{"step": "rcpt", "reply": "451 Temporary service failure", "match": "wait@example.com"}]}'
+RETRY="600" write_conf
+start_daemon
+ctl() { "$sbin/sesrelayctl" -c "$work/sesrelay.conf" "$@"; }
+quiet() { "$@" >/dev/null; }
+
+swaks --server 127.0.0.1 --port "$SMTP_PORT" --from sender@example.com \
+	--to wait@example.com,ok@example.com --header "Subject: one" >/dev/null 2>&1
+check "the deliverable recipient arrives" wait_delivered 1 30
+check "the other is deferred" wait_log "scheduler deferred pending=1"
+id=$(ctl queue --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"][0]["id"])')
+check "queue --json lists the message" [ ${#id} -eq 16 ]
+ctl queue >"$work/queue.txt"
+check "queue: id, sender, the pending recipient with SES's reason" \
+	grep -q "^$id .*deferred, 1 attempt" "$work/queue.txt"
+check "... the waiting recipient and why" \
+	grep -q '^  to   <wait@example.com>  pending  "451 Temporary service failure"' "$work/queue.txt"
+check "... not the delivered one" bash -c "! grep -q 'ok@example.com' '$work/queue.txt'"
+ctl show "$id" >"$work/show.txt"
+check "show: every recipient with its state" \
+	grep -q '^  to   <ok@example.com>  delivered  "250 Ok' "$work/show.txt"
+check "show --json: states per recipient" python3 - "$id" <<PY
+import json, subprocess, sys
+m = json.loads(subprocess.check_output(["$sbin/sesrelayctl", "-c", "$work/sesrelay.conf", "show", sys.argv[1], "--json"]))
+st = {r["address"]: r["status"] for r in m["recipients"]}
+assert st == {"wait@example.com": "pending", "ok@example.com": "delivered"}, st
+assert m["attempts"] == 1 and m["state"] == "deferred" and m["sender"] == "sender@example.com", m
+PY
+check "stats: counters and queue depth" python3 - <<PY
+import json, subprocess
+s = json.loads(subprocess.check_output(["$sbin/sesrelayctl", "-c", "$work/sesrelay.conf", "stats", "--json"]))
+assert s["queue"]["messages"] == 1, s
+assert s["counters"]["accepted"] == 1 and s["counters"]["delivered"] == 1, s
+assert s["counters"]["deferred"] == 1 and s["replies"]["temporary"] == 1, s
+assert s["upstream"]["quota_paused"] is False and s["upstream"]["rate"] > 0, s
+PY
+check "stats in text" bash -c "ctl() { '$sbin/sesrelayctl' -c '$work/sesrelay.conf' \"\$@\"; }; ctl stats | grep -q '^queue         1 message (0 ready, 0 held)'"
+
+# An unprivileged user may look, not change.
+chmod 755 "$work" "$work/run" 2>/dev/null
+check "a user may list the queue" bash -c "runuser -u nobody -- '$sbin/sesrelayctl' -s '$work/run/control.sock' queue | grep -q '^$id '"
+runuser -u nobody -- "$sbin/sesrelayctl" -s "$work/run/control.sock" hold "$id" 2>"$work/nobody.err"
+check "... but not hold a message (exit 77)" [ $? -eq 77 ]
+check "... and is told why" grep -q "permission denied" "$work/nobody.err"
+check "the refusal is logged" wait_log "control refused uid=[0-9]+: \"hold $id\""
+
+check "hold" quiet ctl hold "$id"
+check "held, in the spool's state" grep -q '^held$' "$work/spool/state/$id"
+set_faults '{}'
+check "flush does not send a held message" quiet ctl flush
+check "queue shows it held" bash -c "'$sbin/sesrelayctl' -c '$work/sesrelay.conf' queue | grep -q '^$id .*held'"
+ctl show 0000000000000000 2>"$work/show.err"
+check "show of an unknown id: exit 66" [ $? -eq 66 ]
+ctl hold nonsense 2>/dev/null
+check "a malformed id: exit 64" [ $? -eq 64 ]
+check "release, then flush: it is delivered" quiet ctl release "$id"
+ctl flush >/dev/null
+check "the deferred recipient arrives" wait_delivered 2 30
+check "the queue is empty again" wait_spool_empty 30
+
+set_faults '{"rules": [{"step": "rcpt", "reply": "451 Temporary service failure"}]}'
+swaks --server 127.0.0.1 --port "$SMTP_PORT" --from sender@example.com \
+	--to other@example.com --header "Subject: two" >/dev/null 2>&1
+check "delete all" bash -c "ctl() { '$sbin/sesrelayctl' -c '$work/sesrelay.conf' \"\$@\"; }; ctl hold all >/dev/null; ctl delete all | grep -q '^1 message deleted'"
+check "deleted from the spool" wait_spool_empty 30
+check "and not delivered" [ "$(delivered)" -eq 2 ]
+check "reload answers (not supported yet is an error, exit 70)" bash -c "! '$sbin/sesrelayctl' -c '$work/sesrelay.conf' reload 2>/dev/null"
+stop_daemon
+
+ctl queue 2>"$work/down.err"
+check "with the daemon stopped: exit 69" [ $? -eq 69 ]
+check "... and a clear message" grep -q "sesrelayd is not running" "$work/down.err"
+finish
