@@ -1,0 +1,60 @@
+#!/bin/bash
+# The relay believes the account may send 50 recipients a second
+# (upstream.rate = 50), SES allows 5: SES throttles ("454 Throttling
+# failure: Maximum sending rate exceeded.").  The pool halves its rate
+# (at most once a second) and climbs back slowly, so the 454s stay
+# bounded (not ~45 a second, as for a relay that went on at 50/s),
+# nothing bounces, and all 100 messages arrive, each once, byte for byte.
+. "$(dirname "$0")/lib.sh"
+
+start_fake starttls
+set_faults '{"rate": 5}'
+RATE=50 SESSIONS=4 write_conf
+start_daemon
+
+check "100 messages accepted at once" smtpload --port "$SMTP_PORT" \
+	--count 100 --concurrency 8 --messages "$work/sent"
+check "SES throttles and the daemon says so" wait_log 'upstream SES throttled the sending rate'
+check "all 100 arrive" wait_delivered 100 60
+check "byte for byte, each once" verify --record "$FAKE_REC" \
+	--messages "$work/sent" --count 100
+check "the spool empties" wait_spool_empty 10
+stop_daemon
+
+throttled=$(grep -c 'limit=rate' "$FAKE_REC/faults.log")
+halvings=$(grep -c 'upstream SES throttled the sending rate' "$DAEMON_LOG")
+# When the 454s came: in the first second after the first one, and after
+# the pool's rate first went below SES's 5/s.
+read -r first_second settled lowest < <(python3 -c "
+import re, datetime
+def t(line):
+    return datetime.datetime.fromisoformat(line[:23]).timestamp()
+refused, below = [], None
+for line in open('$DAEMON_LOG'):
+    if 'state=dot reply=\"454 Throttling failure: Maximum sending rate' in line:
+        refused.append(t(line))
+    m = re.search(r'throttled the sending rate .*: now ([0-9.]+) recipients/s', line)
+    if m and below is None and float(m.group(1)) < 5:
+        below = t(line)
+print(sum(1 for x in refused if x < refused[0] + 1) if refused else 0,
+      sum(1 for x in refused if below is not None and x > below),
+      'yes' if below is not None else 'no')")
+echo "454 rate refusals: $throttled ($first_second in the first second;" \
+	"$settled once the pool was below 5/s); the daemon slowed down $halvings time(s)"
+grep 'throttled the sending rate' "$DAEMON_LOG" | head -n 5
+check "the pool halved its rate below SES's 5/s" [ "$lowest" = yes ]
+# A relay that ignored the 454s would go on at 50/s and be refused about
+# 45 times a second, ~900 times in all.  The documented pool (halve at most
+# once a second, the bucket keeping one second's worth at the new rate,
+# the refused message resent at once, +5/s every 2 s) is refused about 90
+# times: ~50 in the second after the first 454 (what is left of the first
+# 50 tokens, cut to 25, then 25/s against SES's window still full), ~20
+# and ~7 in the next two seconds, then ~1 per second while it climbs back
+# over 5/s and falls again.  120 leaves room for timing.
+check "the 454s stay bounded (fewer than 120)" [ "$throttled" -lt 120 ]
+# After the pool got below SES's rate it only probes upward: one
+# throttle about every 2.5 s, each refusing the ~4 messages in flight.
+check "few 454s once the pool is below SES's rate (fewer than 40)" [ "$settled" -lt 40 ]
+check "nothing failed or bounced" \
+	bash -c "! grep -E -q 'scheduler failed|bounce queued' '$DAEMON_LOG'"
+finish
