@@ -410,6 +410,8 @@ setup(struct daemon *d, const struct conf_credentials *cred,
 	sc.cleanup = d->cleanup;
 	sc.allow = d->allow;
 	sc.nallow = c->listen.allow.n;
+	sc.trusted = c->sendmail.trusted_users.v;
+	sc.ntrusted = c->sendmail.trusted_users.n;
 	d->smtp = smtp_server_new(d->base, d->spool, &sc, accepted, d);
 	start_listeners(d);
 	log_info("- daemon upstream=%s:%d tls=%s sessions=%d", uc.host,
@@ -427,7 +429,6 @@ teardown(struct daemon *d)
 	smtp_server_stop_listening(d->smtp);
 	control_free(d->control);
 	d->control = NULL;
-	spool_drain(d->spool);
 	smtp_server_free(d->smtp);
 	if (d->failover_ev != NULL)
 		event_free(d->failover_ev);

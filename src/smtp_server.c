@@ -15,6 +15,8 @@
 
 #include <sys/queue.h>
 #include <sys/socket.h>
+
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
@@ -98,6 +100,8 @@ struct smtp_session {
 	int			 commit_pending;
 	int			 closed;	/* freed when the commit returns */
 	long long		 ncommands;
+	int			 local_user;	/* on the Unix socket, untrusted */
+	char			 user[64];	/* its login name */
 	off_t			 size;		/* of the body being committed */
 	TAILQ_ENTRY(smtp_session) entry;
 };
@@ -254,6 +258,45 @@ path_error(struct smtp_session *s, enum smtp_path_result r, const char *verb)
 	}
 }
 
+/* Is addr the local user's own: "user", "user@localhost", "user@host"? */
+static int
+own_address(const struct smtp_session *s, const char *addr)
+{
+	size_t n = strlen(s->user);
+	const char *dom = addr + n + 1;
+
+	if (strncmp(addr, s->user, n) != 0)
+		return 0;
+	if (addr[n] == '\0')
+		return 1;
+	return addr[n] == '@' && (strcasecmp(dom, "localhost") == 0 ||
+	    strcasecmp(dom, s->srv->conf.hostname) == 0);
+}
+
+/*
+ * Who is on the other end of a Unix socket connection: a local user,
+ * whose sender is checked unless trusted.  Unknown: treated as untrusted
+ * "nobody".
+ */
+static void
+identify_local_user(struct smtp_session *s, int fd)
+{
+	const struct smtp_server_config *c = &s->srv->conf;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct passwd *pw;
+
+	s->local_user = 1;
+	snprintf(s->user, sizeof(s->user), "nobody");
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+	    (pw = getpwuid(cred.uid)) == NULL)
+		return;
+	snprintf(s->user, sizeof(s->user), "%s", pw->pw_name);
+	for (size_t i = 0; i < c->ntrusted; i++)
+		if (strcmp(c->trusted[i], pw->pw_name) == 0)
+			s->local_user = 0;
+}
+
 static void
 cmd_mail(struct smtp_session *s, const char *arg)
 {
@@ -283,6 +326,12 @@ cmd_mail(struct smtp_session *s, const char *arg)
 	}
 	if (!spool_room_or_reply(s, p.size > 0 ? p.size : 0))
 		return;
+	if (s->local_user && !own_address(s, addr)) {
+		/* A local user sends as itself (sendmail.trusted_users). */
+		log_info("- smtp sender <%s> replaced by <%s>: user %s is not in "
+		    "sendmail.trusted_users", addr, s->user, s->user);
+		snprintf(addr, sizeof(addr), "%s", s->user);
+	}
 	memcpy(s->orig_sender, addr, sizeof(s->orig_sender));
 	s->body_8bitmime = p.body_8bit;
 	snprintf(s->sender, sizeof(s->sender), "%s",
@@ -879,6 +928,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	s->srv = srv;
 	s->serial = ++srv->serial;
 	netaddr_str(sa, s->client, sizeof(s->client));
+	if (sa->sa_family == AF_UNIX)
+		identify_local_user(s, fd);
 	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
 		evutil_closesocket(fd);

@@ -36,6 +36,10 @@ struct smtp_server_config {
 	const struct cleanup	*cleanup;	/* rewriting on accept */
 	const struct netaddr_net *allow;	/* besides loopback */
 	size_t			 nallow;
+	/* Users whose MAIL FROM on the Unix socket is taken as is
+	 * (sendmail.trusted_users); others send as themselves. */
+	char *const		*trusted;
+	size_t			 ntrusted;
 };
 
 struct smtp_server *smtp_server_new(struct event_base *, struct spool *,
