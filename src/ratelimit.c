@@ -34,6 +34,14 @@ ratelimit_reserve(struct ratelimit *rl, double n, double now)
 }
 
 void
+ratelimit_pause(struct ratelimit *rl, double seconds, double now)
+{
+	ratelimit_reserve(rl, 0, now);
+	if (rl->tokens > -seconds * rl->rate)
+		rl->tokens = -seconds * rl->rate;
+}
+
+void
 ratelimit_set_rate(struct ratelimit *rl, double rate, double now)
 {
 	ratelimit_reserve(rl, 0, now);	/* settle at the old rate */

@@ -23,5 +23,7 @@ double ratelimit_reserve(struct ratelimit *, double n, double now);
  * rate); the burst follows it (one second's worth, at least 1).
  */
 void ratelimit_set_rate(struct ratelimit *, double rate, double now);
+/* Nothing more for `seconds` from now (the bucket is emptied). */
+void ratelimit_pause(struct ratelimit *, double seconds, double now);
 
 #endif

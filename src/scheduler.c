@@ -601,7 +601,7 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 {
 	struct msg *m = d->owner;
 	struct spool_envelope *e = m->env;
-	int changed = 0, verdict = 0;
+	int changed = 0, verdict = 0, pool = 0;
 
 	for (size_t i = 0; i < d->nrcpt; i++) {
 		size_t k = d->index[i];
@@ -612,6 +612,10 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 			d->reply[i] = NULL;
 		}
 		switch (d->outcome[i]) {
+		case DELIVERY_RETURN:
+			m->tried[k] = 0;
+			pool = 1;
+			break;
 		case DELIVERY_REQUEUE:
 			m->tried[k] = 0;	/* offer it again */
 			break;
@@ -644,7 +648,7 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 	}
 	if (verdict)
 		m->requeues = 0;
-	else if (++m->requeues >= SCHEDULER_MAX_REQUEUES) {
+	else if (!pool && ++m->requeues >= SCHEDULER_MAX_REQUEUES) {
 		/* Something about this message keeps ending sessions. */
 		log_warnx("%s scheduler given back %u times in a row, "
 		    "deferring", e->id, m->requeues);

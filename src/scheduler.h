@@ -24,9 +24,12 @@ enum delivery_outcome {
 	DELIVERY_OK,
 	DELIVERY_TEMPFAIL,
 	DELIVERY_PERMFAIL,
-	DELIVERY_REQUEUE,	/* not SES's verdict on the message (throttle,
-				 * quota, session over, lost connection):
-				 * offered again soon, no retry step used */
+	DELIVERY_REQUEUE,	/* not SES's verdict on the message (session
+				 * over, lost connection): offered again soon,
+				 * no retry step used */
+	DELIVERY_RETURN,	/* the pool's business (throttle, quota,
+				 * connection limit, credentials): as REQUEUE,
+				 * and not counted towards the limit below */
 };
 
 /* A message given back this many times in a row counts as deferred. */

@@ -51,6 +51,8 @@ struct daemon {
 	struct upstream		*fallback;	/* NULL: none configured */
 	struct event		*failover_ev;
 	struct control		*control;
+	time_t			 stopping_since;
+	struct event		*drain_ev;
 	time_t			 last_check;
 	struct smtp_server	*smtp;
 	struct cleanup		*cleanup;
@@ -206,6 +208,65 @@ accepted(void *arg, struct spool_envelope *env)
 	scheduler_add(d->sched, env);
 }
 
+#define DRAIN_SECONDS	30	/* SIGTERM: in-flight transactions finish */
+
+/*
+ * Stopping, step two: once no transaction is out with SES (or the bound
+ * passed), leave the loop; teardown() then closes everything.
+ */
+static void
+drain_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	size_t busy = upstream_busy(d->primary) + upstream_busy(d->fallback);
+	size_t clients = smtp_server_session_count(d->smtp);
+
+	if ((busy > 0 || clients > 0) &&
+	    time(NULL) - d->stopping_since < DRAIN_SECONDS)
+		return;
+	if (clients > 0)
+		log_warnx("- daemon %zu SMTP client(s) still in a transaction "
+		    "after %ds; closing them", clients, DRAIN_SECONDS);
+	if (busy > 0)
+		log_warnx("- daemon %zu transaction(s) still out after %ds; "
+		    "they will be sent again (duplicates possible)", busy,
+		    DRAIN_SECONDS);
+	event_base_loopexit(d->base, NULL);
+}
+
+/*
+ * Stopping, step one (SIGTERM, SIGINT): accept nothing more, hand out no
+ * more work, let what is out with SES finish.  A second signal stops at
+ * once; the spool keeps everything either way.
+ */
+static void
+stop(struct daemon *d, int sig)
+{
+	struct timeval tv = { 0, 100000 };
+
+	if (d->stopping_since != 0) {
+		log_info("- daemon signal=%d again, stopping now", sig);
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	d->stopping_since = time(NULL);
+	log_info("- daemon signal=%d, shutting down queued=%zu in_flight=%zu",
+	    sig, scheduler_queued_count(d->sched),
+	    upstream_busy(d->primary) + upstream_busy(d->fallback));
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
+	smtp_server_shutdown(d->smtp);
+	if (d->failover_ev != NULL)
+		event_del(d->failover_ev);
+	upstream_set_active(d->primary, 0);
+	if (d->fallback != NULL)
+		upstream_set_active(d->fallback, 0);
+	d->drain_ev = event_new(d->base, -1, EV_PERSIST, drain_cb, d);
+	event_add(d->drain_ev, &tv);
+	drain_cb(-1, 0, d);
+}
+
 static void
 signal_cb(evutil_socket_t sig, short ev, void *arg)
 {
@@ -216,10 +277,13 @@ signal_cb(evutil_socket_t sig, short ev, void *arg)
 		log_warnx("- daemon SIGHUP: reloading is not supported yet; "
 		    "restart sesrelayd to apply a new configuration");
 		break;
+	case SIGUSR1:
+		log_info("- daemon SIGUSR1: %zu deferred message(s) due now",
+		    scheduler_flush(d->sched));
+		kick_upstream(d);
+		break;
 	default:
-		log_info("- daemon signal=%d, shutting down queued=%zu",
-		    (int)sig, scheduler_queued_count(d->sched));
-		event_base_loopexit(d->base, NULL);
+		stop(d, (int)sig);
 		break;
 	}
 }
@@ -432,6 +496,8 @@ teardown(struct daemon *d)
 	smtp_server_free(d->smtp);
 	if (d->failover_ev != NULL)
 		event_free(d->failover_ev);
+	if (d->drain_ev != NULL)
+		event_free(d->drain_ev);
 	upstream_free(d->primary);
 	upstream_free(d->fallback);
 	spool_drain(d->spool);
@@ -454,8 +520,8 @@ main(int argc, char *argv[])
 	int ch, foreground = 0, test = 0, verbose = 0, ready_fd = -1;
 	struct conf_credentials cred, fcred;
 	struct daemon d;
-	struct event *sigs[4];
-	const int signums[4] = { SIGTERM, SIGINT, SIGHUP, 0 };
+	struct event *sigs[5];
+	const int signums[5] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
 	char err[CONF_ERRLEN];
 
 	if (file == NULL || *file == '\0')

@@ -70,6 +70,7 @@ struct smtp_server {
 	void			*accepted_arg;
 	size_t			 nsessions;
 	unsigned long		 serial;
+	int			 stopping;
 	TAILQ_HEAD(, smtp_session) sessions;
 };
 
@@ -509,6 +510,12 @@ dispatch(struct smtp_session *s, char *line, size_t len)
 		reply(s, "500 5.5.2 Error: NUL character in command");
 		return;
 	}
+	if (s->srv->stopping && s->state < SS_MAIL) {
+		reply(s, "421 4.3.2 %s Service shutting down, closing",
+		    s->srv->conf.hostname);
+		close_after_reply(s);
+		return;
+	}
 	if (len == 0) {
 		reply(s, "500 5.5.2 Error: empty command");
 		return;
@@ -557,6 +564,12 @@ commit_done(void *arg, int status)
 		reply(s, "451 4.3.0 Error: queue file write error, try again "
 		    "later");
 	reset_transaction(s);
+	if (srv->stopping) {
+		reply(s, "421 4.3.2 %s Service shutting down, closing",
+		    srv->conf.hostname);
+		close_after_reply(s);
+		return;
+	}
 	bufferevent_enable(s->bev, EV_READ);
 	session_read(s);	/* pipelined commands may be waiting */
 }
@@ -1091,6 +1104,24 @@ smtp_server_stop_listening(struct smtp_server *srv)
 		}
 	}
 	srv->nlisteners = 0;
+}
+
+void
+smtp_server_shutdown(struct smtp_server *srv)
+{
+	struct smtp_session *s, *next;
+
+	srv->stopping = 1;
+	smtp_server_stop_listening(srv);
+	for (s = TAILQ_FIRST(&srv->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->state > SS_HELO || s->state == SS_CLOSING ||
+		    s->state == SS_LINGER)
+			continue;	/* in a transaction, or going */
+		reply(s, "421 4.3.2 %s Service shutting down, closing",
+		    srv->conf.hostname);
+		close_after_reply(s);
+	}
 }
 
 size_t

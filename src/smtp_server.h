@@ -53,6 +53,12 @@ int smtp_server_listen_unix(struct smtp_server *, const char *path,
     char *err, size_t errlen);
 /* Stop accepting new connections. */
 void smtp_server_stop_listening(struct smtp_server *);
+/*
+ * Shutting down: sessions between transactions are answered 421 and
+ * closed; one in a transaction finishes it (its 250 is delivered), then
+ * gets 421.  smtp_server_session_count() tells when all are gone.
+ */
+void smtp_server_shutdown(struct smtp_server *);
 /* Sessions currently open. */
 size_t smtp_server_session_count(const struct smtp_server *);
 void smtp_server_free(struct smtp_server *);

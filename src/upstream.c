@@ -80,6 +80,9 @@ upstream_throttled(struct upstream *u)
 		floor = 0.1;
 	u->rate_now = u->rate_now / 2 > floor ? u->rate_now / 2 : floor;
 	ratelimit_set_rate(&u->rate, u->rate_now, now);
+	/* SES counts over the last second, which is full: a second of
+	 * silence, or every refused message comes straight back. */
+	ratelimit_pause(&u->rate, 1.0, now);
 	evtimer_add(u->recover_ev, &tv);	/* restarts the climb */
 	log_warnx("- upstream SES throttled the sending rate (454 Maximum "
 	    "sending rate exceeded): now %.2f recipients/s, recovering "
@@ -201,6 +204,18 @@ upstream_set_active(struct upstream *u, int active)
 	u->active = active;
 	if (active)
 		upstream_kick(u);
+}
+
+size_t
+upstream_busy(const struct upstream *u)
+{
+	size_t n = 0;
+
+	if (u == NULL)
+		return 0;
+	for (size_t i = 0; i < u->nsessions; i++)
+		n += upstream_session_is_busy(u->sessions[i]);
+	return n;
 }
 
 long long

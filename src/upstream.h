@@ -59,6 +59,8 @@ void upstream_get_status(const struct upstream *, struct upstream_status *);
  * inactive pool finishes what it has and lets its connections go idle.
  */
 void upstream_set_active(struct upstream *, int active);
+/* Transactions out now (0: nothing would be lost by closing). */
+size_t upstream_busy(const struct upstream *);
 /* Seconds this pool has been failing (no session working), or 0. */
 long long upstream_failing_seconds(const struct upstream *);
 /*

@@ -75,6 +75,8 @@ int upstream_session_is_check(const struct upstream_session *);
 int upstream_session_is_idle(const struct upstream_session *);
 /* 1 while connecting or authenticating. */
 int upstream_session_is_starting(const struct upstream_session *);
+/* 1 while a transaction is out. */
+int upstream_session_is_busy(const struct upstream_session *);
 /* Offer work to an idle session. */
 void upstream_session_offer(struct upstream_session *);
 void upstream_session_free(struct upstream_session *);

@@ -200,6 +200,12 @@ upstream_session_is_check(const struct upstream_session *s)
 }
 
 int
+upstream_session_is_busy(const struct upstream_session *s)
+{
+	return s->d != NULL;
+}
+
+int
 upstream_session_is_idle(const struct upstream_session *s)
 {
 	return s->state == S_READY && s->d == NULL && !s->check_only;
@@ -253,7 +259,10 @@ class_outcome(const struct ses_class *k)
 	case SES_ACT_OK:
 		return DELIVERY_OK;
 	default:
-		return k->counts_attempt ? DELIVERY_TEMPFAIL : DELIVERY_REQUEUE;
+		if (k->counts_attempt)
+			return DELIVERY_TEMPFAIL;
+		return k->scope == SES_SCOPE_POOL ? DELIVERY_RETURN :
+		    DELIVERY_REQUEUE;
 	}
 }
 

@@ -57,6 +57,20 @@ START_TEST(test_set_rate_slows_and_recovers)
 }
 END_TEST
 
+START_TEST(test_pause)
+{
+	struct ratelimit rl;
+
+	ratelimit_init(&rl, 10.0, 10.0, 0.0);
+	ratelimit_pause(&rl, 1.0, 5.0);
+	/* A full bucket is emptied and a second's worth owed. */
+	ck_assert_double_eq_tol(ratelimit_reserve(&rl, 1, 5.0), 1.1, EPS);
+	/* Pausing never gives tokens back. */
+	ratelimit_pause(&rl, 0.1, 5.0);
+	ck_assert_double_eq_tol(ratelimit_reserve(&rl, 1, 5.0), 1.2, EPS);
+}
+END_TEST
+
 START_TEST(test_wait_is_n_over_rate)
 {
 	static const double ns[] = { 1, 2, 7, 50, 0.5 };
@@ -144,6 +158,7 @@ ratelimit_suite(void)
 	tcase_add_test(tc, test_burst_in_one_reservation);
 	tcase_add_test(tc, test_wait_is_n_over_rate);
 	tcase_add_test(tc, test_set_rate_slows_and_recovers);
+	tcase_add_test(tc, test_pause);
 	tcase_add_test(tc, test_refill_capped_at_burst);
 	tcase_add_test(tc, test_reservations_queue);
 	tcase_add_test(tc, test_clock_going_back);

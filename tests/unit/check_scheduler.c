@@ -542,6 +542,29 @@ START_TEST(test_requeue_limit_defers)
 }
 END_TEST
 
+START_TEST(test_return_not_counted)
+{
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+
+	/* The pool's business (a throttle) never defers the message. */
+	add_message(1, id);
+	for (int i = 0; i < 3 * SCHEDULER_MAX_REQUEUES; i++) {
+		d = scheduler_take(sched);
+		ck_assert_ptr_nonnull(d);
+		ck_assert_uint_eq(d->attempt, 1);
+		set_outcome(d, DELIVERY_RETURN, "454 Throttling failure");
+		scheduler_done(sched, d);
+	}
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	set_outcome(d, DELIVERY_OK, NULL);
+	scheduler_done(sched, d);
+	run_until_idle();
+	ck_assert(!in_spool("queue", id));
+}
+END_TEST
+
 START_TEST(test_retry_jitter_bounded)
 {
 	static const long long big[] = { 1000 };
@@ -916,6 +939,7 @@ scheduler_suite(void)
 	tcase_add_test(tc, test_waiting_message_not_ready);
 	tcase_add_test(tc, test_requeue_uses_no_attempt);
 	tcase_add_test(tc, test_requeue_limit_defers);
+	tcase_add_test(tc, test_return_not_counted);
 	tcase_add_test(tc, test_retry_jitter_bounded);
 	tcase_add_test(tc, test_permfail_bounced_before_removal);
 	tcase_add_test(tc, test_bounce_failure_keeps_message);
