@@ -66,6 +66,8 @@ static int check_ses_tags(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_fallback_region(const struct conf *,
     const struct conf_key *, char *, size_t);
+static int check_metrics_listen(const struct conf *,
+    const struct conf_key *, char *, size_t);
 static int check_bare_lf(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_nonempty_list(const struct conf *, const struct conf_key *,
@@ -92,6 +94,9 @@ static const struct conf_key conf_keys[] = {
 	{ "control.socket", T_STRING, OFF(control.socket), 0, 0,
 	  "/run/sesrelay/control.sock", check_abs_path,
 	  "Unix socket of sesrelayctl and mailq; anyone may read the queue, only root and the daemon's group may change it." },
+	{ "metrics.listen", T_STRING, OFF(metrics.listen), 0, 0, "",
+	  check_metrics_listen,
+	  "Prometheus metrics over HTTP (GET /metrics) on this \"ADDR:PORT\", e.g. \"127.0.0.1:9187\"; empty: off." },
 	{ "sendmail.trusted_users", T_STRLIST, OFF(sendmail.trusted_users), 0, 0,
 	  "root", NULL,
 	  "Local users whose sendmail -f (or MAIL FROM on the Unix socket) is taken as is; others send as user@localhost." },
@@ -944,6 +949,24 @@ check_ses_tags(const struct conf *c, const struct conf_key *k, char *err,
 			    "(letters, digits, - and _)", l->v[i]);
 			return -1;
 		}
+	return 0;
+}
+
+static int
+check_metrics_listen(const struct conf *c, const struct conf_key *k,
+    char *err, size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+	char host[256];
+	int port;
+
+	if (*p == '\0')
+		return 0;
+	if (conf_parse_hostport(p, host, sizeof(host), &port) != 0) {
+		errf(err, errlen, "\"%s\": expected \"ADDR:PORT\" or "
+		    "\"[V6ADDR]:PORT\"", p);
+		return -1;
+	}
 	return 0;
 }
 

@@ -34,6 +34,9 @@ struct conf {
 		char		*socket;
 	} control;
 	struct {
+		char		*listen;
+	} metrics;
+	struct {
 		struct conf_strlist trusted_users;
 	} sendmail;
 	long long		 spool_min_free;

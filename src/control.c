@@ -371,7 +371,6 @@ struct render_ctx {
 	int	 n;
 	long long bytes;
 	time_t	 now;
-	size_t	 held, ready;
 };
 
 static void
@@ -398,21 +397,13 @@ mailq_one(void *arg, const struct scheduler_view *v)
 	r->bytes += v->env->body_size;
 }
 
-static void
-count_held(void *arg, const struct scheduler_view *v)
-{
-	struct render_ctx *r = arg;
-
-	r->held += v->held != 0;
-}
-
 /* Run a request; the body goes to fp.  0, or -1 with err. */
 static int
 run(struct control *ctl, const struct control_request *q, FILE *fp,
     char *err, size_t errlen)
 {
 	struct scheduler *s = ctl->ops.sched;
-	struct render_ctx r = { fp, q->json, 0, 0, time(NULL), 0, 0 };
+	struct render_ctx r = { fp, q->json, 0, 0, time(NULL) };
 	struct scheduler_view v;
 	struct control_status st;
 	const char *id = strcmp(q->arg, "all") == 0 ? NULL : q->arg;
@@ -452,11 +443,6 @@ run(struct control *ctl, const struct control_request *q, FILE *fp,
 	case CONTROL_STATS:
 		memset(&st, 0, sizeof(st));
 		ctl->ops.status(ctl->ops.arg, &st);
-		scheduler_foreach(s, count_held, &r);
-		st.queued = scheduler_queued_count(s);
-		st.ready = scheduler_ready_count(s);
-		st.held = r.held;
-		st.oldest_age = st.queued ? scheduler_oldest_age(s) : 0;
 		control_render_stats(fp, &st, q->json, r.now);
 		return 0;
 	case CONTROL_FLUSH:

@@ -74,7 +74,7 @@ void control_render_stats(FILE *, const struct control_status *, int json,
 /* The daemon's side. */
 struct control_ops {
 	struct scheduler *sched;
-	void	(*status)(void *arg, struct control_status *);
+	void	(*status)(void *arg, struct control_status *); /* all of it */
 	/* 0, or -1 with a reason in err */
 	int	(*reload)(void *arg, char *err, size_t errlen);
 	void	(*kick)(void *arg);	/* after flush/release */

@@ -30,6 +30,7 @@
 #include "bounce.h"
 #include "cleanup.h"
 #include "control.h"
+#include "metrics.h"
 #include "ses_headers.h"
 #include "stats.h"
 #include "conf.h"
@@ -51,6 +52,7 @@ struct daemon {
 	struct upstream		*fallback;	/* NULL: none configured */
 	struct event		*failover_ev;
 	struct control		*control;
+	struct metrics		*metrics;
 	time_t			 stopping_since;
 	struct event		*drain_ev;
 	time_t			 last_check;
@@ -321,6 +323,26 @@ control_status(void *arg, struct control_status *st)
 	st->backing_off = us.backing_off;
 }
 
+static void
+count_held(void *arg, const struct scheduler_view *v)
+{
+	*(size_t *)arg += v->held != 0;
+}
+
+/* The same for a metrics scrape, with the queue's numbers too. */
+static void
+daemon_status(void *arg, struct control_status *st)
+{
+	struct daemon *d = arg;
+
+	control_status(d, st);
+	st->queued = scheduler_queued_count(d->sched);
+	st->ready = scheduler_ready_count(d->sched);
+	st->held = 0;
+	scheduler_foreach(d->sched, count_held, &st->held);
+	st->oldest_age = st->queued ? scheduler_oldest_age(d->sched) : 0;
+}
+
 static int
 control_reload(void *arg, char *err, size_t errlen)
 {
@@ -353,11 +375,17 @@ start_listeners(struct daemon *d)
 	}
 	memset(&ops, 0, sizeof(ops));
 	ops.sched = d->sched;
-	ops.status = control_status;
+	ops.status = daemon_status;
 	ops.reload = control_reload;
 	ops.kick = kick_upstream;
 	ops.arg = d;
 	ops.group = getegid();
+	if (d->conf->metrics.listen[0] != '\0' &&
+	    (d->metrics = metrics_new(d->base, d->conf->metrics.listen,
+	    daemon_status, d, err, sizeof(err))) == NULL) {
+		log_warnx("- daemon cannot serve metrics: %s", err);
+		exit(EX_OSERR);
+	}
 	socket_dir(d->conf->control.socket);
 	if ((d->control = control_new(d->base, d->conf->control.socket, &ops,
 	    err, sizeof(err))) == NULL) {
@@ -493,6 +521,8 @@ teardown(struct daemon *d)
 	smtp_server_stop_listening(d->smtp);
 	control_free(d->control);
 	d->control = NULL;
+	metrics_free(d->metrics);
+	d->metrics = NULL;
 	smtp_server_free(d->smtp);
 	if (d->failover_ev != NULL)
 		event_free(d->failover_ev);
