@@ -394,13 +394,113 @@ start_listeners(struct daemon *d)
 	}
 }
 
+/*
+ * The upstream pools a configuration asks for: the primary (active) and
+ * the fallback (inactive), or NULL.  0, or -1 with err.
+ */
+static int
+make_pools(struct daemon *d, const struct conf *c,
+    const struct conf_credentials *cred,
+    const struct conf_credentials *fcred, const struct ses_headers *ses,
+    struct upstream **primary, struct upstream **fallback, char *err,
+    size_t errlen)
+{
+	struct upstream_config uc;
+	char e[CONF_ERRLEN - 16];
+
+	memset(&uc, 0, sizeof(uc));
+	uc.name = "upstream";
+	uc.host = conf_upstream_host(c);
+	uc.port = (int)c->upstream.port;
+	uc.wrapper = conf_upstream_is_wrapper(c);
+	uc.ca_file = c->upstream.ca_file;
+	uc.helo_name = d->hostname;
+	uc.username = cred->username;
+	uc.password = cred->password;
+	uc.sessions = (int)c->upstream.sessions;
+	uc.recycle_messages = (int)c->upstream.recycle_after_messages;
+	uc.recycle_seconds = (int)c->upstream.recycle_after_seconds;
+	uc.idle_timeout = (int)c->upstream.idle_timeout;
+	uc.timeout = (int)c->upstream.timeout;
+	uc.rate = c->upstream.rate;
+	uc.quota_probe_interval = (int)c->upstream.quota_probe_interval;
+	uc.ses = ses;
+	*fallback = NULL;
+	if ((*primary = upstream_new(d->base, d->dns, d->spool, d->sched, &uc,
+	    e, sizeof(e))) == NULL) {
+		snprintf(err, errlen, "%s", e);
+		return -1;
+	}
+	log_info("- daemon upstream=%s:%d tls=%s sessions=%d", uc.host,
+	    uc.port, uc.wrapper ? "wrapper" : "starttls", uc.sessions);
+	if (conf_fallback_host(c) == NULL)
+		return 0;
+	uc.name = "fallback";
+	uc.host = conf_fallback_host(c);
+	uc.port = (int)c->fallback.port;
+	uc.wrapper = conf_fallback_is_wrapper(c);
+	uc.ca_file = c->fallback.ca_file;
+	uc.username = fcred->username;
+	uc.password = fcred->password;
+	if ((*fallback = upstream_new(d->base, d->dns, d->spool, d->sched,
+	    &uc, e, sizeof(e))) == NULL) {
+		snprintf(err, errlen, "fallback: %s", e);
+		upstream_free(*primary);
+		*primary = NULL;
+		return -1;
+	}
+	upstream_set_active(*fallback, 0);
+	log_info("- daemon fallback=%s:%d after=%llds", uc.host, uc.port,
+	    c->fallback.after);
+	return 0;
+}
+
+static struct netaddr_net *
+make_allow(const struct conf *c)
+{
+	struct netaddr_net *a = calloc(c->listen.allow.n + 1, sizeof(*a));
+
+	if (a == NULL)
+		abort();
+	for (size_t i = 0; i < c->listen.allow.n; i++)
+		netaddr_parse_net(c->listen.allow.v[i], &a[i]);
+	return a;
+}
+
+static void
+smtp_config(struct daemon *d, const struct conf *c,
+    const struct cleanup *cl, const struct netaddr_net *allow,
+    struct smtp_server_config *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->hostname = d->hostname;
+	sc->max_message_size = c->max_message_size;
+	sc->max_recipients = c->smtp.max_recipients;
+	sc->max_line_length = c->smtp.max_line_length;
+	sc->timeout = c->smtp.timeout;
+	sc->greeting_timeout = c->smtp.greeting_timeout;
+	sc->data_timeout = c->smtp.data_timeout;
+	sc->max_clients = c->smtp.max_clients;
+	sc->max_commands = c->smtp.max_commands;
+	sc->max_header_size = c->smtp.max_header_size;
+	sc->max_header_line_length = c->smtp.max_header_line_length;
+	sc->bare_lf_reject = strcmp(c->smtp.bare_lf, "reject") == 0;
+	sc->strict_8bitmime = c->smtp.strict_8bitmime;
+	sc->min_free = c->spool_min_free;
+	sc->min_free_inodes = c->spool_min_free_inodes;
+	sc->cleanup = cl;
+	sc->allow = allow;
+	sc->nallow = c->listen.allow.n;
+	sc->trusted = c->sendmail.trusted_users.v;
+	sc->ntrusted = c->sendmail.trusted_users.n;
+}
+
 static void
 setup(struct daemon *d, const struct conf_credentials *cred,
     const struct conf_credentials *fcred)
 {
 	const struct conf *c = d->conf;
 	struct smtp_server_config sc;
-	struct upstream_config uc;
 	struct scheduler_config schc;
 	struct bounce_config bc;
 	char err[CONF_ERRLEN];
@@ -429,85 +529,23 @@ setup(struct daemon *d, const struct conf_credentials *cred,
 	}
 	log_info("- daemon spool=%s queued=%d", c->spool, n);
 
-	memset(&uc, 0, sizeof(uc));
-	uc.host = conf_upstream_host(c);
-	uc.port = (int)c->upstream.port;
-	uc.wrapper = conf_upstream_is_wrapper(c);
-	uc.ca_file = c->upstream.ca_file;
-	uc.helo_name = d->hostname;
-	uc.username = cred->username;
-	uc.password = cred->password;
-	uc.sessions = (int)c->upstream.sessions;
-	uc.recycle_messages = (int)c->upstream.recycle_after_messages;
-	uc.recycle_seconds = (int)c->upstream.recycle_after_seconds;
-	uc.idle_timeout = (int)c->upstream.idle_timeout;
-	uc.timeout = (int)c->upstream.timeout;
-	uc.rate = c->upstream.rate;
-	uc.quota_probe_interval = (int)c->upstream.quota_probe_interval;
-	uc.ses = d->ses;
-	uc.name = "upstream";
-	if ((d->up = upstream_new(d->base, d->dns, d->spool, d->sched, &uc,
-	    err, sizeof(err))) == NULL) {
+	if (make_pools(d, c, cred, fcred, d->ses, &d->primary, &d->fallback,
+	    err, sizeof(err)) == -1) {
 		log_warnx("- daemon %s", err);
 		exit(EX_CONFIG);
 	}
-	d->primary = d->up;
-	if (conf_fallback_host(c) != NULL) {
+	d->up = d->primary;
+	if (d->fallback != NULL) {
 		struct timeval tv = { 2, 0 };
 
-		uc.name = "fallback";
-		uc.host = conf_fallback_host(c);
-		uc.port = (int)c->fallback.port;
-		uc.wrapper = conf_fallback_is_wrapper(c);
-		uc.ca_file = c->fallback.ca_file;
-		uc.username = fcred->username;
-		uc.password = fcred->password;
-		if ((d->fallback = upstream_new(d->base, d->dns, d->spool,
-		    d->sched, &uc, err, sizeof(err))) == NULL) {
-			log_warnx("- daemon fallback: %s", err);
-			exit(EX_CONFIG);
-		}
-		upstream_set_active(d->fallback, 0);
 		d->failover_ev = event_new(d->base, -1, EV_PERSIST,
 		    failover_cb, d);
 		event_add(d->failover_ev, &tv);
-		log_info("- daemon fallback=%s:%d after=%llds", uc.host,
-		    uc.port, c->fallback.after);
-		uc.host = conf_upstream_host(c);
-		uc.port = (int)c->upstream.port;
-		uc.wrapper = conf_upstream_is_wrapper(c);
 	}
-
-	if ((d->allow = calloc(c->listen.allow.n + 1, sizeof(*d->allow))) ==
-	    NULL)
-		abort();
-	for (size_t i = 0; i < c->listen.allow.n; i++)
-		netaddr_parse_net(c->listen.allow.v[i], &d->allow[i]);
-	memset(&sc, 0, sizeof(sc));
-	sc.hostname = d->hostname;
-	sc.max_message_size = c->max_message_size;
-	sc.max_recipients = c->smtp.max_recipients;
-	sc.max_line_length = c->smtp.max_line_length;
-	sc.timeout = c->smtp.timeout;
-	sc.greeting_timeout = c->smtp.greeting_timeout;
-	sc.data_timeout = c->smtp.data_timeout;
-	sc.max_clients = c->smtp.max_clients;
-	sc.max_commands = c->smtp.max_commands;
-	sc.max_header_size = c->smtp.max_header_size;
-	sc.max_header_line_length = c->smtp.max_header_line_length;
-	sc.bare_lf_reject = strcmp(c->smtp.bare_lf, "reject") == 0;
-	sc.strict_8bitmime = c->smtp.strict_8bitmime;
-	sc.min_free = c->spool_min_free;
-	sc.min_free_inodes = c->spool_min_free_inodes;
-	sc.cleanup = d->cleanup;
-	sc.allow = d->allow;
-	sc.nallow = c->listen.allow.n;
-	sc.trusted = c->sendmail.trusted_users.v;
-	sc.ntrusted = c->sendmail.trusted_users.n;
+	d->allow = make_allow(c);
+	smtp_config(d, c, d->cleanup, d->allow, &sc);
 	d->smtp = smtp_server_new(d->base, d->spool, &sc, accepted, d);
 	start_listeners(d);
-	log_info("- daemon upstream=%s:%d tls=%s sessions=%d", uc.host,
-	    uc.port, uc.wrapper ? "wrapper" : "starttls", uc.sessions);
 }
 
 /*
@@ -523,6 +561,7 @@ teardown(struct daemon *d)
 	d->control = NULL;
 	metrics_free(d->metrics);
 	d->metrics = NULL;
+	spool_drain(d->spool);		/* every commit's client answered */
 	smtp_server_free(d->smtp);
 	if (d->failover_ev != NULL)
 		event_free(d->failover_ev);
