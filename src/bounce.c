@@ -36,6 +36,7 @@ struct pending {
 	char			 id[SPOOL_ID_LEN + 1];
 	char			 orig_id[SPOOL_ID_LEN + 1];
 	char			*to;
+	char			*from;		/* as written to the spool */
 	off_t			 size;
 	scheduler_bounce_done	 done;
 	void			*done_arg;
@@ -68,6 +69,15 @@ void
 bounce_set_scheduler(struct bounce *b, struct scheduler *sched)
 {
 	b->sched = sched;
+}
+
+void
+bounce_configure(struct bounce *b, const struct bounce_config *c)
+{
+	free(b->sender);
+	free(b->hostname);
+	b->sender = xstrdup(c->sender);
+	b->hostname = xstrdup(c->hostname);
 }
 
 void
@@ -116,12 +126,13 @@ committed(void *arg, int status)
 		stats.bounced++;
 		log_info("%s bounce queued as %s to=<%s>", p->orig_id, p->id,
 		    p->to);
-		e = spool_envelope_new(p->id, p->b->sender, to, 1, p->size);
+		e = spool_envelope_new(p->id, p->from, to, 1, p->size);
 		e->flags = SPOOL_F_DSN;
 		scheduler_add(p->b->sched, e);
 	}
 	p->done(p->done_arg, status);
 	free(p->to);
+	free(p->from);
 	free(p);
 }
 
@@ -189,6 +200,7 @@ bounce_queue(void *arg, const struct spool_envelope *env, int expired,
 		abort();
 	p->b = b;
 	p->to = xstrdup(env->sender);
+	p->from = xstrdup(b->sender);
 	p->done = done;
 	p->done_arg = done_arg;
 	p->size = (off_t)msglen;
@@ -202,6 +214,7 @@ bounce_queue(void *arg, const struct spool_envelope *env, int expired,
 			spool_writer_abort(w);
 		free(msg);
 		free(p->to);
+		free(p->from);
 		free(p);
 		done(done_arg, err);
 		return;

@@ -24,6 +24,8 @@ struct bounce_config {
 struct bounce *bounce_new(struct spool *, const struct bounce_config *);
 /* The scheduler that bounces are handed to (it is created after us). */
 void bounce_set_scheduler(struct bounce *, struct scheduler *);
+/* New settings (reload); bounces on their way keep going. */
+void bounce_configure(struct bounce *, const struct bounce_config *);
 void bounce_free(struct bounce *);
 
 /* A scheduler_config.bounce callback; arg is the struct bounce. */

@@ -62,7 +62,17 @@ struct daemon {
 	struct bounce		*bounce;
 	struct netaddr_net	*allow;
 	char			 hostname[256];
+	const char		*file;		/* the configuration */
+	/* pools replaced by a reload, freed once idle */
+	struct retired {
+		struct upstream		*pool[2];
+		struct ses_headers	*ses;
+		struct retired		*next;
+	}			*retired;
+	struct event		*retire_ev;
 };
+
+static int reload(struct daemon *, char *, size_t);
 
 static void
 usage(void)
@@ -275,10 +285,13 @@ signal_cb(evutil_socket_t sig, short ev, void *arg)
 	struct daemon *d = arg;
 
 	switch (sig) {
-	case SIGHUP:
-		log_warnx("- daemon SIGHUP: reloading is not supported yet; "
-		    "restart sesrelayd to apply a new configuration");
+	case SIGHUP: {
+		char err[CONF_ERRLEN];
+
+		log_info("- daemon SIGHUP: reloading %s", d->file);
+		(void)reload(d, err, sizeof(err));
 		break;
+	}
 	case SIGUSR1:
 		log_info("- daemon SIGUSR1: %zu deferred message(s) due now",
 		    scheduler_flush(d->sched));
@@ -343,36 +356,34 @@ daemon_status(void *arg, struct control_status *st)
 	st->oldest_age = st->queued ? scheduler_oldest_age(d->sched) : 0;
 }
 
+
+/* The SMTP listeners of a configuration; 0, or -1 with err. */
 static int
-control_reload(void *arg, char *err, size_t errlen)
+listen_smtp(struct daemon *d, const struct conf *c, char *err,
+    size_t errlen)
 {
-	snprintf(err, errlen, "reload is not supported yet; restart "
-	    "sesrelayd");
-	return -1;
-}
-
-static void
-start_listeners(struct daemon *d)
-{
-	char err[CONF_ERRLEN];
-	struct control_ops ops;
-
-	for (size_t i = 0; i < d->conf->listen.tcp.n; i++)
-		if (smtp_server_listen_tcp(d->smtp, d->conf->listen.tcp.v[i],
-		    err, sizeof(err)) == -1) {
-			log_warnx("- daemon cannot listen: %s", err);
-			exit(EX_OSERR);
-		}
-	if (d->conf->listen.unix_path[0] != '\0') {
+	for (size_t i = 0; i < c->listen.tcp.n; i++)
+		if (smtp_server_listen_tcp(d->smtp, c->listen.tcp.v[i], err,
+		    errlen) == -1)
+			return -1;
+	if (c->listen.unix_path[0] != '\0') {
 		/* Any local user may submit: the socket's directory must
 		 * be searchable whatever our umask (the socket is 0666). */
-		socket_dir(d->conf->listen.unix_path);
-		if (smtp_server_listen_unix(d->smtp, d->conf->listen.unix_path,
-		    err, sizeof(err)) == -1) {
-			log_warnx("- daemon cannot listen: %s", err);
-			exit(EX_OSERR);
-		}
+		socket_dir(c->listen.unix_path);
+		if (smtp_server_listen_unix(d->smtp, c->listen.unix_path, err,
+		    errlen) == -1)
+			return -1;
 	}
+	return 0;
+}
+
+static int control_reload(void *, char *, size_t);
+
+static struct control *
+make_control(struct daemon *d, const char *path, char *err, size_t errlen)
+{
+	struct control_ops ops;
+
 	memset(&ops, 0, sizeof(ops));
 	ops.sched = d->sched;
 	ops.status = daemon_status;
@@ -380,15 +391,27 @@ start_listeners(struct daemon *d)
 	ops.kick = kick_upstream;
 	ops.arg = d;
 	ops.group = getegid();
+	socket_dir(path);
+	return control_new(d->base, path, &ops, err, errlen);
+}
+
+static void
+start_listeners(struct daemon *d)
+{
+	char err[CONF_ERRLEN];
+
+	if (listen_smtp(d, d->conf, err, sizeof(err)) == -1) {
+		log_warnx("- daemon cannot listen: %s", err);
+		exit(EX_OSERR);
+	}
 	if (d->conf->metrics.listen[0] != '\0' &&
 	    (d->metrics = metrics_new(d->base, d->conf->metrics.listen,
 	    daemon_status, d, err, sizeof(err))) == NULL) {
 		log_warnx("- daemon cannot serve metrics: %s", err);
 		exit(EX_OSERR);
 	}
-	socket_dir(d->conf->control.socket);
-	if ((d->control = control_new(d->base, d->conf->control.socket, &ops,
-	    err, sizeof(err))) == NULL) {
+	if ((d->control = make_control(d, d->conf->control.socket, err,
+	    sizeof(err))) == NULL) {
 		log_warnx("- daemon cannot listen: %s", err);
 		exit(EX_OSERR);
 	}
@@ -495,6 +518,218 @@ smtp_config(struct daemon *d, const struct conf *c,
 	sc->ntrusted = c->sendmail.trusted_users.n;
 }
 
+static int
+same_strlist(const struct conf_strlist *a, const struct conf_strlist *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* Free the pools a reload replaced, once nothing of theirs is out. */
+static void
+retire_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	struct retired **rp = &d->retired, *r;
+
+	while ((r = *rp) != NULL) {
+		if (upstream_busy(r->pool[0]) + upstream_busy(r->pool[1]) > 0) {
+			rp = &r->next;
+			continue;
+		}
+		*rp = r->next;
+		upstream_free(r->pool[0]);
+		upstream_free(r->pool[1]);
+		ses_headers_free(r->ses);
+		free(r);
+	}
+	if (d->retired == NULL)
+		event_del(d->retire_ev);
+}
+
+static void
+load_hostname(const struct conf *c, char *buf, size_t len)
+{
+	if (c->hostname[0] != '\0')
+		snprintf(buf, len, "%s", c->hostname);
+	else if (gethostname(buf, len) == -1)
+		snprintf(buf, len, "localhost");
+}
+
+/*
+ * SIGHUP or `sesrelayctl reload`: everything is loaded and checked first
+ * (the file, the credentials, the maps, the TLS set-up); any error and
+ * the running configuration stays, untouched.  Then it is switched:
+ * new SMTP settings for every next command, new upstream pools (the old
+ * ones finish what they are sending), listeners, control socket and
+ * metrics re-opened where they changed.  Nothing queued is touched.
+ */
+static int
+reload(struct daemon *d, char *err, size_t errlen)
+{
+	struct conf *nc = NULL, *oc = d->conf;
+	struct conf_credentials cred, fcred;
+	struct cleanup *cl = NULL;
+	struct ses_headers *ses = NULL;
+	struct upstream *np = NULL, *nf = NULL;
+	struct netaddr_net *allow;
+	struct smtp_server_config sc;
+	struct scheduler_config schc;
+	struct bounce_config bc;
+	struct retired *r;
+	char e[CONF_ERRLEN - 64], oldhost[sizeof(d->hostname)];
+	int rc = -1;
+
+	memset(&cred, 0, sizeof(cred));
+	memset(&fcred, 0, sizeof(fcred));
+	memcpy(oldhost, d->hostname, sizeof(oldhost));
+	if (d->stopping_since != 0) {
+		snprintf(e, sizeof(e), "shutting down");
+		goto out;
+	}
+	if ((nc = conf_load(d->file, e, sizeof(e))) == NULL)
+		goto out;
+	if (strcmp(nc->spool, oc->spool) != 0) {
+		snprintf(e, sizeof(e), "spool cannot change while sesrelayd "
+		    "runs (restart it)");
+		goto out;
+	}
+	if (conf_credentials_load(nc->upstream.credentials, &cred, e,
+	    sizeof(e)) == -1)
+		goto out;
+	if (conf_fallback_host(nc) != NULL &&
+	    conf_credentials_load(nc->fallback.credentials[0] ?
+	    nc->fallback.credentials : nc->upstream.credentials, &fcred, e,
+	    sizeof(e)) == -1)
+		goto out;
+	load_hostname(nc, d->hostname, sizeof(d->hostname));
+	if ((cl = load_cleanup(nc, d->hostname, e, sizeof(e))) == NULL)
+		goto out;
+	if ((ses = ses_headers_new(nc->ses.configuration_set, nc->ses.tags.v,
+	    nc->ses.tags.n, nc->ses.sender_map, e, sizeof(e))) == NULL)
+		goto out;
+	if (make_pools(d, nc, &cred, &fcred, ses, &np, &nf, e, sizeof(e)) ==
+	    -1)
+		goto out;
+
+	/* Nothing can fail from here but re-opening sockets. */
+	allow = make_allow(nc);
+	smtp_config(d, nc, cl, allow, &sc);
+	smtp_server_configure(d->smtp, &sc);
+	free(d->allow);
+	d->allow = allow;
+	cleanup_free(d->cleanup);
+	d->cleanup = cl;
+	cl = NULL;
+	memset(&schc, 0, sizeof(schc));
+	schc.retry = nc->retry.schedule.v;
+	schc.nretry = nc->retry.schedule.n;
+	schc.max_queue_time = nc->retry.max_queue_time;
+	schc.bounce = bounce_queue;
+	schc.bounce_arg = d->bounce;
+	scheduler_configure(d->sched, &schc);
+	memset(&bc, 0, sizeof(bc));
+	bc.sender = nc->bounce.sender[0] ? nc->bounce.sender :
+	    nc->rewrite.sender;
+	bc.hostname = d->hostname;
+	bounce_configure(d->bounce, &bc);
+	/* The old pools finish what is out and go. */
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		abort();
+	upstream_set_active(d->primary, 0);
+	if (d->fallback != NULL)
+		upstream_set_active(d->fallback, 0);
+	r->pool[0] = d->primary;
+	r->pool[1] = d->fallback;
+	r->ses = d->ses;
+	r->next = d->retired;
+	d->retired = r;
+	if (d->retire_ev == NULL)
+		d->retire_ev = event_new(d->base, -1, EV_PERSIST, retire_cb, d);
+	{
+		struct timeval tv = { 1, 0 };
+		event_add(d->retire_ev, &tv);
+	}
+	d->ses = ses;
+	ses = NULL;
+	d->primary = d->up = np;
+	d->fallback = nf;
+	if (nf != NULL && d->failover_ev == NULL) {
+		struct timeval tv = { 2, 0 };
+
+		d->failover_ev = event_new(d->base, -1, EV_PERSIST,
+		    failover_cb, d);
+		event_add(d->failover_ev, &tv);
+	}
+	d->conf = nc;
+	rc = 0;
+	if (!same_strlist(&nc->listen.tcp, &oc->listen.tcp) ||
+	    strcmp(nc->listen.unix_path, oc->listen.unix_path) != 0) {
+		smtp_server_stop_listening(d->smtp);
+		if (listen_smtp(d, nc, e, sizeof(e)) == -1) {
+			log_warnx("- daemon reload: cannot listen: %s", e);
+			rc = -1;
+		}
+	}
+	if (strcmp(nc->control.socket, oc->control.socket) != 0) {
+		control_free(d->control);
+		if ((d->control = make_control(d, nc->control.socket, e,
+		    sizeof(e))) == NULL) {
+			log_warnx("- daemon reload: control socket: %s", e);
+			rc = -1;
+		}
+	}
+	if (strcmp(nc->metrics.listen, oc->metrics.listen) != 0) {
+		metrics_free(d->metrics);
+		d->metrics = NULL;
+		if (nc->metrics.listen[0] != '\0' &&
+		    (d->metrics = metrics_new(d->base, nc->metrics.listen,
+		    daemon_status, d, e, sizeof(e))) == NULL) {
+			log_warnx("- daemon reload: metrics: %s", e);
+			rc = -1;
+		}
+	}
+	conf_free(oc);
+	nc = NULL;
+	kick_upstream(d);
+	if (rc == 0)
+		log_info("- daemon configuration reloaded from %s", d->file);
+	else
+		snprintf(e, sizeof(e), "reloaded, but some sockets could not "
+		    "be opened (see the log)");
+out:
+	conf_credentials_clear(&cred);
+	conf_credentials_clear(&fcred);
+	if (rc == -1 && nc != NULL) {
+		/* Refused: what runs stays as it was. */
+		memcpy(d->hostname, oldhost, sizeof(oldhost));
+		if (np != NULL)
+			upstream_free(np);
+		if (nf != NULL)
+			upstream_free(nf);
+		conf_free(nc);
+	}
+	cleanup_free(cl);
+	ses_headers_free(ses);
+	if (rc == -1) {
+		if (d->conf == oc)
+			log_warnx("- daemon reload refused: %s; the running "
+			    "configuration stays", e);
+		snprintf(err, errlen, "%s", e);
+	}
+	return rc;
+}
+
+static int
+control_reload(void *arg, char *err, size_t errlen)
+{
+	return reload(arg, err, errlen);
+}
+
 static void
 setup(struct daemon *d, const struct conf_credentials *cred,
     const struct conf_credentials *fcred)
@@ -569,6 +804,17 @@ teardown(struct daemon *d)
 		event_free(d->drain_ev);
 	upstream_free(d->primary);
 	upstream_free(d->fallback);
+	while (d->retired != NULL) {
+		struct retired *r = d->retired;
+
+		d->retired = r->next;
+		upstream_free(r->pool[0]);
+		upstream_free(r->pool[1]);
+		ses_headers_free(r->ses);
+		free(r);
+	}
+	if (d->retire_ev != NULL)
+		event_free(d->retire_ev);
 	spool_drain(d->spool);
 	scheduler_free(d->sched);
 	bounce_free(d->bounce);
@@ -620,6 +866,7 @@ main(int argc, char *argv[])
 
 	log_init(1, verbose, "sesrelayd");
 	memset(&d, 0, sizeof(d));
+	d.file = file;
 	if ((d.conf = conf_load(file, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "sesrelayd: %s\n", err);
 		return EX_CONFIG;

@@ -991,6 +991,13 @@ smtp_server_new(struct event_base *base, struct spool *spool,
 	return srv;
 }
 
+void
+smtp_server_configure(struct smtp_server *srv,
+    const struct smtp_server_config *c)
+{
+	srv->conf = *c;
+}
+
 static int
 add_listener(struct smtp_server *srv, int fd, const char *what, char *err,
     size_t errlen)

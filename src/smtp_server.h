@@ -51,6 +51,9 @@ int smtp_server_listen_tcp(struct smtp_server *, const char *hostport,
 /* Listen on a Unix socket at path (replacing a stale one); 0 or -1. */
 int smtp_server_listen_unix(struct smtp_server *, const char *path,
     char *err, size_t errlen);
+/* New settings (reload): for new connections and every next command. */
+void smtp_server_configure(struct smtp_server *,
+    const struct smtp_server_config *);
 /* Stop accepting new connections. */
 void smtp_server_stop_listening(struct smtp_server *);
 /*
