@@ -81,6 +81,8 @@ static int check_address_or_empty(const struct conf *,
 static const struct conf_key conf_keys[] = {
 	{ "hostname", T_STRING, OFF(hostname), 0, 0, "", check_hostname,
 	  "Name used in the SMTP greeting and upstream EHLO; empty: the system host name." },
+	{ "user", T_STRING, OFF(user), 0, 0, "sesrelay", NULL,
+	  "Unprivileged user sesrelayd becomes after binding when started as root; empty: stay root (not recommended)." },
 	{ "listen.tcp", T_STRLIST, OFF(listen.tcp), 0, 0,
 	  "127.0.0.1:25,[::1]:25", check_listen_tcp,
 	  "TCP addresses to accept SMTP on, as \"ADDR:PORT\" or \"[V6ADDR]:PORT\"; numeric only." },

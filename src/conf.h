@@ -24,6 +24,7 @@ struct conf_intlist {
 struct conf {
 	char			*file;		/* the file it came from */
 	char			*hostname;
+	char			*user;
 	struct {
 		struct conf_strlist tcp;
 		char		*unix_path;	/* key listen.unix */

@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1021,8 +1022,33 @@ add_listener(struct smtp_server *srv, int fd, const char *what, char *err,
 }
 
 int
+smtp_server_listen_fd(struct smtp_server *srv, int fd, const char *label,
+    char *err, size_t errlen)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		snprintf(err, errlen, "%s: %s", label, strerror(errno));
+		return -1;
+	}
+	log_info("- smtp listening on %s", label);
+	return add_listener(srv, fd, label, err, errlen);
+}
+
+int
 smtp_server_listen_tcp(struct smtp_server *srv, const char *hostport,
     char *err, size_t errlen)
+{
+	int fd = smtp_bind_tcp(hostport, err, errlen);
+
+	if (fd == -1)
+		return -1;
+	log_info("- smtp listening on %s", hostport);
+	return add_listener(srv, fd, hostport, err, errlen);
+}
+
+int
+smtp_bind_tcp(const char *hostport, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res;
 	char host[INET6_ADDRSTRLEN + 1], port[8];
@@ -1051,8 +1077,7 @@ smtp_server_listen_tcp(struct smtp_server *srv, const char *hostport,
 	    listen(fd, 128) == -1)
 		goto syserr;
 	freeaddrinfo(res);
-	log_info("- smtp listening on %s", hostport);
-	return add_listener(srv, fd, hostport, err, errlen);
+	return fd;
 syserr:
 	snprintf(err, errlen, "%s: %s", hostport, strerror(errno));
 	if (fd != -1)
@@ -1064,6 +1089,27 @@ syserr:
 int
 smtp_server_listen_unix(struct smtp_server *srv, const char *path, char *err,
     size_t errlen)
+{
+	int fd = smtp_bind_unix(path, err, errlen);
+
+	if (fd == -1)
+		return -1;
+	return smtp_server_listen_unix_fd(srv, fd, path, err, errlen);
+}
+
+int
+smtp_server_listen_unix_fd(struct smtp_server *srv, int fd, const char *path,
+    char *err, size_t errlen)
+{
+	if (srv->nlisteners < MAX_LISTENERS &&
+	    (srv->unix_paths[srv->nlisteners] = strdup(path)) == NULL)
+		abort();
+	log_info("- smtp listening on %s", path);
+	return add_listener(srv, fd, path, err, errlen);
+}
+
+int
+smtp_bind_unix(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
 	struct stat st;
@@ -1093,10 +1139,7 @@ smtp_server_listen_unix(struct smtp_server *srv, const char *path, char *err,
 			close(fd);
 		return -1;
 	}
-	if ((srv->unix_paths[srv->nlisteners] = strdup(path)) == NULL)
-		abort();
-	log_info("- smtp listening on %s", path);
-	return add_listener(srv, fd, path, err, errlen);
+	return fd;
 }
 
 void

@@ -102,6 +102,7 @@ write_conf() {
 	umask 022
 	cat > "$work/sesrelay.conf" <<CONF
 hostname = "relay.test";
+user = "${RUN_AS:-}";
 listen = { tcp = [ "127.0.0.1:$SMTP_PORT" ]; unix = "$SOCK"; };
 spool = "$work/spool";
 control = { socket = "$work/run/control.sock"; };
@@ -214,6 +215,9 @@ wait_log_count() {
 set_faults() {
 	printf '%s\n' "$1" >"$FAKE_FAULTS.tmp" && mv -f "$FAKE_FAULTS.tmp" "$FAKE_FAULTS"
 }
+
+# quiet CMD...: run it without its standard output.
+quiet() { "$@" >/dev/null; }
 
 smtpload() { python3 "$tests/integration/smtpload.py" "$@"; }
 verify() { python3 "$tests/integration/verify.py" "$@"; }
