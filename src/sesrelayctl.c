@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 
+#include "upcheck.h"
 #include "conf.h"
 #include "ctlclient.h"
 #include "ses_password.h"
@@ -51,6 +52,8 @@ usage(void)
 		fprintf(stderr, "  %-8s %s %s\n", queue_commands[i].name,
 		    queue_commands[i].arg ? "ID|all" : "      ",
 		    queue_commands[i].help);
+	fprintf(stderr, "  check [--fallback]  connect to SES as configured, "
+	    "step by step\n");
 	fprintf(stderr, "  smtp-password  print the SES SMTP password for an "
 	    "IAM secret key\n");
 	exit(EX_USAGE);
@@ -162,6 +165,23 @@ main(int argc, char *argv[])
 		usage();
 	if (strcmp(argv[i], "smtp-password") == 0)
 		return cmd_smtp_password(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "check") == 0) {
+		struct conf *c;
+		char err[CONF_ERRLEN];
+		int fb = 0, rc;
+
+		if (argc - i == 2 && strcmp(argv[i + 1], "--fallback") == 0)
+			fb = 1;
+		else if (argc - i != 1)
+			usage();
+		if ((c = conf_load(file, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "sesrelayctl: %s\n", err);
+			return EX_CONFIG;
+		}
+		rc = check_upstream(c, fb, (int)c->upstream.timeout, stdout);
+		conf_free(c);
+		return rc;
+	}
 	/* --json may also follow the command. */
 	if (argc - i >= 2 && strcmp(argv[argc - 1], "--json") == 0) {
 		json = 1;

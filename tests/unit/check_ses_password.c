@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "upcheck.h"
 #include "ses_password.h"
 
 #define AWS_EXAMPLE	"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -71,6 +72,36 @@ START_TEST(test_refused)
 }
 END_TEST
 
+/* sesrelayctl check's advice after a refused AUTH. */
+static const struct {
+	const char	*user, *password, *expect;
+} advice[] = {
+	{ "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+	  "looks like an IAM secret access key" },
+	{ "AKIAIOSFODNN7EXAMPLE", "AjOXkVMprIgsxnhKv9oW+C4XZjYmrHhVk9DeGk6/ELaG",
+	  "old SigV2 SMTP password" },
+	{ "AKIAIOSFODNN7EXAMPLE", "BLBM/9hSUELfq8Gw+rU1YcBjkOxGbhT2XG763xVLGWL9",
+	  "derived for the region of email-smtp.eu-west-1.amazonaws.com "
+	  "(eu-west-1)" },
+	{ "ses-smtp-user", "BLBM/9hSUELfq8Gw+rU1YcBjkOxGbhT2XG763xVLGWL9",
+	  "does not look like an IAM access key id" },
+	{ "ASIAIOSFODNN7EXAMPLE", "BLBM/9hSUELfq8Gw+rU1YcBjkOxGbhT2XG763xVLGWL9",
+	  "temporary (STS) key" },
+	{ "AKIAIOSFODNN7EXAMPLE", "short", "44 characters starting with 'B'" },
+};
+
+START_TEST(test_auth_advice)
+{
+	const char *a = check_auth_advice(advice[_i].user,
+	    advice[_i].password, "eu-west-1",
+	    "email-smtp.eu-west-1.amazonaws.com");
+
+	ck_assert_msg(strstr(a, advice[_i].expect) != NULL, "%s", a);
+	/* Never the password itself. */
+	ck_assert_ptr_null(strstr(a, advice[_i].password));
+}
+END_TEST
+
 static Suite *
 ses_password_suite(void)
 {
@@ -80,6 +111,8 @@ ses_password_suite(void)
 	tcase_add_loop_test(tc, test_vector, 0,
 	    sizeof(vectors) / sizeof(vectors[0]));
 	tcase_add_test(tc, test_refused);
+	tcase_add_loop_test(tc, test_auth_advice, 0,
+	    sizeof(advice) / sizeof(advice[0]));
 	suite_add_tcase(s, tc);
 	return s;
 }
