@@ -81,7 +81,7 @@ start_fake() {
 		--port-file "$work/fake.port" --tls "$mode" \
 		--cert "$certs/server.pem" --key "$certs/server.key" \
 		--record "$FAKE_REC" --user AKIATESTUSER --password 'BTestPassw0rd' \
-		--faults "$FAKE_FAULTS" --log "$work/fake.log" \
+		--faults "$FAKE_FAULTS" --log "$work/fake.log" ${FAKE_ARGS:-} \
 		2>>"$work/fake.err" &
 	pids+=($!)
 	FAKE_PID=$!
