@@ -20,6 +20,7 @@
 #include "log.h"
 #include "spool.h"
 #include "stats.h"
+#include "xalloc.h"
 
 #define ORIG_HEADER_MAX	65536
 
@@ -41,16 +42,6 @@ struct pending {
 	scheduler_bounce_done	 done;
 	void			*done_arg;
 };
-
-static char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-
-	if (p == NULL)
-		abort();
-	return p;
-}
 
 struct bounce *
 bounce_new(struct spool *spool, const struct bounce_config *c)

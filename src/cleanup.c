@@ -24,6 +24,7 @@
 
 #include "cleanup.h"
 #include "smtp_parse.h"
+#include "xalloc.h"
 
 #define ALIAS_DEPTH	8	/* alias of an alias of ... at most */
 #define MAP_MAX		(1024 * 1024)
@@ -37,16 +38,6 @@ struct cleanup {
 	struct addrlist	 alias_names, alias_values;	/* values: "a, b" */
 	struct addrlist	 map_names, map_values;
 };
-
-static char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-
-	if (p == NULL)
-		abort();
-	return p;
-}
 
 /* Append a map line's name and value; -1 with err on a bad target. */
 static int

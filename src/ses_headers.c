@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "ses_headers.h"
+#include "xalloc.h"
 
 #define MAX_SET		64
 #define MAX_TAGS_LEN	900	/* keeps the header line under 998 */
@@ -58,16 +59,6 @@ ses_headers_valid_tag(const char *tag)
 
 	return eq != NULL && is_word(tag, (size_t)(eq - tag)) &&
 	    is_word(eq + 1, strlen(eq + 1));
-}
-
-static char *
-xstrndup(const char *s, size_t n)
-{
-	char *p = strndup(s, n);
-
-	if (p == NULL)
-		abort();
-	return p;
 }
 
 /* Append "tag" to a ", "-joined list; -1 when the line would be too long. */

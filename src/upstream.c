@@ -33,18 +33,9 @@
 #include "log.h"
 #include "scheduler.h"
 #include "upstream_private.h"
+#include "xalloc.h"
 
 struct upstream_session;
-
-static char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-
-	if (p == NULL)
-		abort();
-	return p;
-}
 
 #define RECOVER_SECONDS	2
 #define GROW_SECONDS	60
