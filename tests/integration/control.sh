@@ -75,7 +75,9 @@ check "and not delivered" [ "$(delivered)" -eq 2 ]
 check "reload" quiet ctl reload
 stop_daemon
 
-ctl queue 2>"$work/down.err"
-check "with the daemon stopped: exit 69" [ $? -eq 69 ]
-check "... and a clear message" grep -q "sesrelayd is not running" "$work/down.err"
+for cmd in queue "show $id" flush "hold all" "release all" "delete $id" stats reload; do
+	ctl $cmd >/dev/null 2>"$work/down.err"
+	check "with the daemon stopped, $cmd: exit 69" [ $? -eq 69 ]
+	check "... and a clear message" grep -q "sesrelayd is not running ($work/run/control.sock: " "$work/down.err"
+done
 finish
