@@ -1,16 +1,26 @@
 /*
  * maildrop.h: mail written by sesrelay-sendmail while sesrelayd is down.
  *
- * Security model (multi-user host; see sesrelay-sendmail(8) SECURITY):
+ * Security model (multi-user host; see sesrelay-sendmail(8), SECURITY
+ * CONSIDERATIONS):
  *   - <spool>/maildrop/ is owned by the daemon's user, group
  *     MAILDROP_GROUP, mode 1730: the group may create files and enter,
  *     nobody else may enter, nobody but the owner may list it, and the
  *     sticky bit stops anyone from removing or renaming a file they do
- *     not own.  sesrelay-sendmail is setgid MAILDROP_GROUP for this only.
+ *     not own.  The group must also be able to enter <spool> itself
+ *     (group MAILDROP_GROUP, mode 0710).  sesrelay-sendmail is setgid
+ *     MAILDROP_GROUP for this only, and holds the group only while it
+ *     creates, renames or removes its file (maildrop_set_privilege).
  *   - A file is created O_EXCL with a random name "<16 hex>.tmp", mode
- *     0644 (owned by the submitting user: its uid is who sent it), written,
- *     fsynced, renamed to "<16 hex>" (same directory), and the directory
- *     fsynced; only then does sendmail exit 0.
+ *     0644 whatever the umask (owned by the submitting user: its uid is
+ *     who sent it), written, fsynced, renamed to "<16 hex>" (same
+ *     directory, never over an existing file), and the rename made
+ *     durable: the directory fsynced, or, when the directory cannot be
+ *     opened for reading (the group has no read permission on 1730), the
+ *     file system synced with syncfs(2) through the file; only then does
+ *     sendmail exit 0.  A ".tmp" file is one being written, or left by a
+ *     sendmail that was killed: the daemon must not take it, and may
+ *     remove it once it is old.
  *   - sesrelayd treats every file as hostile: it opens it O_NOFOLLOW,
  *     takes only regular files with one link, no larger than
  *     max_message_size plus the envelope, parses strictly (below), takes
@@ -25,7 +35,16 @@
  *   "extract\n"                optional: -t (the daemon reads To/Cc/Bcc)
  *   "\n"
  *   <the message, as read by sendmail: LF or CRLF lines, not dot-stuffed>
- * Addresses and the name have no CR, LF or NUL and are under 1000 bytes.
+ * <addr> and <text> are written bare, after one space: "from a@b\n", or
+ * "from \n" for the user's own address.  The lines come in this order,
+ * each at most once but rcpt; anything else does not parse.  Addresses
+ * and the name have no control characters but TAB (in the name; so no
+ * CR, LF or NUL) and are under 1000 bytes; a rcpt is never empty, the
+ * fullname neither (no -F: no fullname line).  The message is what
+ * sendmail read, up to a lone "." line without -i; the daemon applies -t
+ * (recipients from To/Cc/Bcc added to the rcpt lines, Bcc removed) and
+ * -F (maildrop_from_field when the message has no From:) as sendmail
+ * does on its SMTP path.
  */
 #ifndef SESRELAY_MAILDROP_H
 #define SESRELAY_MAILDROP_H
@@ -36,6 +55,8 @@
 #define MAILDROP_DIR	"maildrop"
 #define MAILDROP_GROUP	"sesrelay-drop"
 #define MAILDROP_MAGIC	"SESRELAY-DROP 1"
+#define MAILDROP_VALUE_MAX	999	/* bytes in an address or the name */
+#define MAILDROP_NAME_LEN	17	/* "<16 hex>" and its NUL */
 
 struct maildrop_envelope {
 	char	*from;		/* "" : the submitting user's own address */
@@ -48,10 +69,13 @@ struct maildrop_envelope {
 
 /*
  * Write a maildrop file into dir (the spool's maildrop/): envelope, then
- * the header block already read (hdr, hlen) and the rest of in, made
- * durable as described above.  Returns 0, or -1 with errno (ENOSPC,
- * EDQUOT, EACCES...) and nothing left behind.  max: the largest message
- * accepted (bytes); larger gives -1 with EFBIG.
+ * the header block already read (hdr, hlen) and the rest of in (NULL:
+ * nothing more), made durable as described above.  Returns 0 with the
+ * file's name in name_out, or -1 with errno (ENOSPC, EDQUOT, EACCES...)
+ * and nothing left behind; EINVAL: a field breaks the rules above.
+ * max: the largest message accepted, in bytes as the daemon counts them
+ * (a bare LF counts as CRLF); larger gives -1 with EFBIG.  A read error
+ * on in gives -1 with that errno.
  */
 int maildrop_write(const char *dir, const char *from, const char *fullname,
     char *const *rcpts, size_t nrcpt, int extract, const char *hdr,
@@ -60,10 +84,35 @@ int maildrop_write(const char *dir, const char *from, const char *fullname,
 /*
  * Parse a maildrop file's first len bytes (pure; for the daemon, the
  * tests and the fuzzer).  Returns 0 and fills env (free with
- * maildrop_envelope_free), or -1 when it does not parse.
+ * maildrop_envelope_free), or -1 when it does not parse (env is then
+ * empty and needs no freeing).  len may end anywhere after the envelope.
  */
 int maildrop_parse(const char *buf, size_t len,
     struct maildrop_envelope *env);
 void maildrop_envelope_free(struct maildrop_envelope *);
+
+/*
+ * The set-group-ID sesrelay-sendmail holds MAILDROP_GROUP only around
+ * the calls of maildrop_write that need it: opening the directory,
+ * creating the file, renaming it and removing it after a failure.
+ * raise() returns 0, or -1 with errno; lower() cannot fail (it aborts).
+ * NULL, the default: nothing to do (the daemon, the tests).
+ */
+void maildrop_set_privilege(int (*raise)(void), void (*lower)(void));
+
+/* Room for any From: field maildrop_from_field writes. */
+#define MAILDROP_FROM_MAX	4096
+
+/*
+ * The From: field sendmail adds for -F when a message has none:
+ * "From: Full Name <addr>\n", the name as an RFC 5322 phrase, a quoted
+ * string, or RFC 2047 encoded words (UTF-8, folded) when it is not
+ * ASCII or would make the line too long.  For sesrelay-sendmail's SMTP
+ * path and for the daemon's reading of a maildrop file's fullname.
+ * Returns the length written into buf (NUL-terminated), or -1 when it
+ * does not fit.
+ */
+int maildrop_from_field(const char *fullname, const char *addr, char *buf,
+    size_t len);
 
 #endif

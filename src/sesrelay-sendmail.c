@@ -1,16 +1,39 @@
 /*
  * sesrelay-sendmail.c: the sendmail-compatible submission program.
  *
- * Reads a message on standard input and hands it to sesrelayd over the
- * Unix socket named by listen.unix in the configuration.  Exits 0 only
- * after the daemon answered 250, i.e. after the message is on disk;
- * every other outcome is a sysexits(3) code and a line on stderr.
+ * Modes (sendmail_args.h): -bm reads a message and queues it; -bs speaks
+ * SMTP on standard input and output and queues each message the same
+ * way; -bv asks the daemon whether it takes each recipient; -bp (mailq)
+ * and -q ask the daemon's control socket; newaliases does nothing.
+ *
+ * Queueing a message: SMTP to the daemon over its Unix socket
+ * (listen.unix).  When the daemon does not answer there (cannot connect,
+ * connection closed, nothing within GREETING_TIMEOUT seconds at the
+ * greeting or REPLY_TIMEOUT later) before any of the message text went
+ * out, the message goes into <spool>/maildrop/ (maildrop.h) for the
+ * daemon to pick up when it runs.  A refusal (4xx, 5xx) from a running
+ * daemon is reported, never sent around it.  Exit 0 only once the
+ * message is on disk one way or the other; every other outcome is a
+ * sysexits(3) code and a line on stderr.
+ *
+ * Privilege: installed set-group-ID MAILDROP_GROUP.  The group is
+ * switched off (effective gid = real gid, the group kept as the saved
+ * gid) before anything else, switched on by maildrop_write only around
+ * creating, renaming and removing its file (maildrop_set_privilege), and
+ * given up for good (real, effective and saved gid) in the modes that
+ * write no maildrop file.  Everything else, reading the configuration
+ * (-C, SESRELAY_CONFIG) included, runs with the caller's own rights.
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
-#include <stdarg.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,196 +42,1047 @@
 
 #include "addrlist.h"
 #include "conf.h"
+#include "ctlclient.h"
+#include "dotstuff.h"
+#include "maildrop.h"
 #include "sendmail_args.h"
+#include "smtp_parse.h"
 #include "submit.h"
 
+#define GREETING_TIMEOUT	10	/* connect, greeting, EHLO */
+#define REPLY_TIMEOUT		300	/* every reply after that */
+#define CONTROL_TIMEOUT		30	/* mailq, -q */
 #define MAX_HEADER_BLOCK	(1024 * 1024)
+#define BS_LINE_MAX		2048	/* -bs command line, CRLF included */
+#define BS_DATA_CHUNK		8192
 
 static const char *prog = "sendmail";
 
-static int die(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* ---- privilege: the maildrop group ---- */
 
-/* Say why on stderr; return the exit code. */
+static gid_t real_gid, drop_gid;
+
+/* At start: effective gid back to the real one; the group stays saved. */
 static int
-die(int code, const char *fmt, ...)
+priv_init(void)
 {
-	va_list ap;
+	real_gid = getgid();
+	drop_gid = getegid();
+	if (drop_gid != real_gid && setegid(real_gid) == -1)
+		return -1;
+	return 0;
+}
 
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return code;
+static int
+priv_raise(void)
+{
+	return drop_gid == real_gid ? 0 : setegid(drop_gid);
+}
+
+static void
+priv_lower(void)
+{
+	if (drop_gid != real_gid && setegid(real_gid) == -1)
+		abort();	/* never go on holding the group */
+}
+
+/* For good: real, effective and saved gid all the caller's. */
+static int
+priv_drop(void)
+{
+	if (drop_gid != real_gid &&
+	    setresgid(real_gid, real_gid, real_gid) == -1)
+		return -1;
+	drop_gid = real_gid;
+	return 0;
 }
 
 /*
- * Read the header block (up to and including the blank line, or all of
- * a short headerless input).  Returns a malloc'd buffer or NULL when it
- * is larger than MAX_HEADER_BLOCK.
+ * A set-group-ID program started with 0, 1 or 2 closed would hand out
+ * that number to its next open(): the maildrop file could receive what
+ * is meant for stderr.  Fill the gaps with /dev/null.
  */
-static char *
-read_header(FILE *fp, size_t *len)
+static int
+std_fds_open(void)
 {
-	char *buf = NULL, *line = NULL;
-	size_t cap = 0, lcap = 0;
-	ssize_t n;
-
-	*len = 0;
-	while ((n = getline(&line, &lcap, fp)) > 0) {
-		if (*len + n > MAX_HEADER_BLOCK) {
-			free(buf);
-			free(line);
-			return NULL;
-		}
-		if (*len + n + 1 > cap) {
-			cap = (*len + n + 1) * 2;
-			if ((buf = realloc(buf, cap)) == NULL)
-				abort();
-		}
-		memcpy(buf + *len, line, n);
-		*len += n;
-		if (line[0] == '\n' || (line[0] == '\r' && line[1] == '\n'))
-			break;
-	}
-	free(line);
-	if (buf == NULL && (buf = malloc(1)) == NULL)
-		abort();
-	return buf;
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) == -1 &&
+		    open("/dev/null", O_RDWR) != fd)
+			return -1;
+	return 0;
 }
 
-/* The envelope sender: -f, else the calling user at localhost. */
-static void
-default_sender(char *buf, size_t len, const char *given)
-{
-	struct passwd *pw;
+/* ---- the message as read ---- */
 
-	if (given != NULL && *given != '\0') {
-		snprintf(buf, len, "%s", given);
-		return;
+/*
+ * Standard input to its end or, without -i, to a line that holds a lone
+ * dot (with or without CR, or "." as the last bytes): a FILE the header
+ * reader, the SMTP client and the maildrop writer all read alike.
+ */
+struct dotin {
+	FILE	*in;
+	char	 buf[BS_DATA_CHUNK];
+	size_t	 len, off;
+	int	 at_bol;
+	int	 ended;
+};
+
+/* The next piece: one line, or BS_DATA_CHUNK bytes of a longer one. */
+static int
+dotin_fill(struct dotin *d)
+{
+	int c = EOF;
+
+	d->len = d->off = 0;
+	if (d->ended)
+		return 0;
+	while (d->len < sizeof(d->buf) && (c = getc_unlocked(d->in)) != EOF) {
+		d->buf[d->len++] = (char)c;
+		if (c == '\n')
+			break;
 	}
-	pw = getpwuid(getuid());
-	snprintf(buf, len, "%s@localhost", pw ? pw->pw_name : "nobody");
+	if (c == EOF && ferror(d->in))
+		return -1;
+	if (d->at_bol && d->len > 0 && d->buf[0] == '.' &&
+	    ((d->len == 1 && c == EOF) || (d->len == 2 && (d->buf[1] == '\n' ||
+	    (d->buf[1] == '\r' && c == EOF))) || (d->len == 3 &&
+	    memcmp(d->buf, ".\r\n", 3) == 0))) {
+		d->ended = 1;
+		d->len = 0;
+	}
+	d->at_bol = d->len > 0 && d->buf[d->len - 1] == '\n';
+	return 0;
+}
+
+static ssize_t
+dotin_read(void *cookie, char *out, size_t size)
+{
+	struct dotin *d = cookie;
+	size_t o = 0;
+
+	while (o < size) {
+		size_t n;
+
+		if (d->off == d->len) {
+			if (dotin_fill(d) == -1)
+				return o > 0 ? (ssize_t)o : -1;
+			if (d->len == 0)
+				break;
+		}
+		n = d->len - d->off < size - o ? d->len - d->off : size - o;
+		memcpy(out + o, d->buf + d->off, n);
+		d->off += n;
+		o += n;
+	}
+	return (ssize_t)o;
 }
 
 static int
-send_message(const struct sendmail_args *a, const struct conf *c)
+dotin_close(void *cookie)
 {
-	struct addrlist rcpts = { NULL, 0 };
-	struct submit s;
-	char sender[512], *hdr, *kept = NULL;
-	const char *refused;
-	size_t hlen, keptlen = 0;
-	int rc;
+	free(cookie);
+	return 0;
+}
 
-	if ((hdr = read_header(stdin, &hlen)) == NULL)
-		return die(EX_DATAERR, "message header larger than 1 MiB");
-	for (size_t i = 0; i < a->nrcpt; i++)
-		addrlist_parse(a->rcpts[i], &rcpts);
-	if (a->extract) {
-		if (addrlist_from_header(hdr, hlen, &rcpts, &kept, &keptlen) ==
-		    -1) {
-			free(hdr);
-			addrlist_free(&rcpts);
-			return die(EX_DATAERR, "-t: the message does not start "
-			    "with a header");
+static FILE *
+dotin_open(FILE *in)
+{
+	static const cookie_io_functions_t io = { dotin_read, NULL, NULL,
+	    dotin_close };
+	struct dotin *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		abort();
+	d->in = in;
+	d->at_bol = 1;
+	return fopencookie(d, "r", io);
+}
+
+struct header {
+	char	*buf;
+	size_t	 len;
+	size_t	 fields;	/* the header fields; then the line ending them */
+};
+
+static void
+header_add(struct header *h, size_t *cap, char c)
+{
+	if (h->len + 2 > *cap) {
+		*cap = *cap ? *cap * 2 : 4096;
+		if ((h->buf = realloc(h->buf, *cap)) == NULL)
+			abort();
+	}
+	h->buf[h->len++] = c;
+	h->buf[h->len] = '\0';
+}
+
+/*
+ * Read the header fields from fp and the line that ends them: the empty
+ * line, or the first line of a body that follows without one (of that
+ * line, at most what is left of MAX_HEADER_BLOCK).  0, or -1 with errno
+ * (EFBIG: the fields are larger than MAX_HEADER_BLOCK).
+ */
+static int
+read_header(FILE *fp, struct header *h)
+{
+	size_t cap = 0;
+	int after_field = 0;
+
+	memset(h, 0, sizeof(*h));
+	header_add(h, &cap, '\0');
+	h->len = 0;
+	for (;;) {
+		size_t start = h->len;
+		enum sendmail_line kind;
+		int c = EOF;
+
+		while (h->len < MAX_HEADER_BLOCK && (c = getc(fp)) != EOF) {
+			header_add(h, &cap, (char)c);
+			if (c == '\n')
+				break;
 		}
-	} else {
-		kept = hdr;
-		keptlen = hlen;
-		hdr = NULL;
+		if (c == EOF && ferror(fp))
+			return -1;
+		kind = sendmail_args_line(h->buf + start, h->len - start,
+		    after_field);
+		if (h->len == start || kind == SENDMAIL_LINE_END ||
+		    kind == SENDMAIL_LINE_BODY) {
+			h->fields = start;
+			return 0;
+		}
+		if (c == EOF) {		/* a field without a line end, last */
+			h->fields = h->len;
+			return 0;
+		}
+		if (c != '\n') {
+			errno = EFBIG;
+			return -1;
+		}
+		after_field = 1;
 	}
-	free(hdr);
-	if (rcpts.n == 0) {
-		free(kept);
-		return die(EX_USAGE, "no recipients");
-	}
-	default_sender(sender, sizeof(sender), a->sender);
+}
 
-	if (submit_open(&s, c->listen.unix_path, 300) == -1) {
-		if (s.code == 0 && s.reply[0] == '\0')
-			rc = die(EX_TEMPFAIL, "cannot reach sesrelayd at %s: %s "
-			    "(is sesrelayd running?)", c->listen.unix_path,
-			    strerror(errno));
+/* The calling user's login name: the sender when there is no -f. */
+static const char *
+user_name(void)
+{
+	static char name[256];
+	struct passwd *pw;
+
+	if (name[0] == '\0') {
+		pw = getpwuid(getuid());
+		snprintf(name, sizeof(name), "%s", pw != NULL &&
+		    pw->pw_name[0] != '\0' ? pw->pw_name : "nobody");
+	}
+	return name;
+}
+
+/* ---- queueing one message ---- */
+
+/* One message: what the two ways (daemon, maildrop) need. */
+struct job {
+	const char	*sender;	/* -f or MAIL FROM; "": the user */
+	const char	*fullname;	/* -F, or NULL */
+	int		 extract;	/* -t */
+	struct addrlist	 rcpts;		/* given: the maildrop's */
+	struct header	 hdr;		/* as read: the maildrop's */
+	struct addrlist	 all;		/* with -t's: the daemon's */
+	char		*smtp_hdr;	/* -t, -F applied: the daemon's */
+	size_t		 smtp_hlen;
+	FILE		*body;		/* the rest of the message */
+};
+
+/* How it went, for the exit status, stderr and the -bs reply. */
+struct verdict {
+	int	exit;
+	int	code;		/* SMTP reply code */
+	char	text[1200];	/* the reply after the code */
+	char	why[1400];	/* for stderr */
+	char	id[64];		/* queue id, or maildrop file */
+	int	dropped;	/* in the maildrop */
+};
+
+static void job_free(struct job *);
+
+static void
+set_verdict(struct verdict *v, int exit_code, int code, const char *text,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+set_verdict(struct verdict *v, int exit_code, int code, const char *text,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	v->exit = exit_code;
+	v->code = code;
+	snprintf(v->text, sizeof(v->text), "%s", text);
+	va_start(ap, fmt);
+	vsnprintf(v->why, sizeof(v->why), fmt, ap);
+	va_end(ap);
+}
+
+/* An envelope address the daemon and the maildrop can carry. */
+static int
+address_is_sane(const char *a)
+{
+	if (*a == '\0' || strlen(a) > SENDMAIL_ADDR_MAX ||
+	    strpbrk(a, "<>") != NULL)
+		return 0;
+	for (; *a; a++)
+		if ((unsigned char)*a < 0x20 || *a == 0x7f)
+			return 0;
+	return 1;
+}
+
+/*
+ * Read the header from j->body (when read_hdr) and work out both forms
+ * of the envelope and header.  0, or -1 with v set.
+ */
+static int
+job_prepare(struct job *j, int read_hdr, struct verdict *v)
+{
+	const char *sender = *j->sender ? j->sender : user_name();
+
+	if (read_hdr && read_header(j->body, &j->hdr) == -1) {
+		if (errno == EFBIG)
+			set_verdict(v, EX_DATAERR, 552, "5.6.0 Error: message "
+			    "header too large", "message header larger than "
+			    "1 MiB");
 		else
-			rc = die(submit_exit_code(s.code, 0), "sesrelayd: %s",
-			    s.reply);
+			set_verdict(v, EX_IOERR, 451, "4.3.0 Error: cannot "
+			    "read the message", "reading the message: %s",
+			    strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < j->rcpts.n; i++)
+		addrlist_add(&j->all, j->rcpts.v[i]);
+	if (sendmail_args_header(j->extract, j->fullname, sender,
+	    j->hdr.buf ? j->hdr.buf : "", j->hdr.fields, j->hdr.len, &j->all,
+	    &j->smtp_hdr, &j->smtp_hlen) == -1) {
+		set_verdict(v, EX_DATAERR, 554, "5.6.0 Error: bad header",
+		    "the message does not start with a header");
+		return -1;
+	}
+	if (j->all.n == 0) {
+		set_verdict(v, EX_USAGE, 554, "5.5.1 Error: no recipients",
+		    "no recipients%s", j->extract ? " found in the header" :
+		    "");
+		return -1;
+	}
+	for (size_t i = 0; i < j->all.n; i++)
+		if (!address_is_sane(j->all.v[i])) {
+			set_verdict(v, EX_NOUSER, 553, "5.1.3 Error: bad "
+			    "recipient address", "bad recipient address \"%s\"",
+			    j->all.v[i]);
+			return -1;
+		}
+	return 0;
+}
+
+static void
+job_free(struct job *j)
+{
+	addrlist_free(&j->rcpts);
+	addrlist_free(&j->all);
+	free(j->hdr.buf);
+	free(j->smtp_hdr);
+	memset(j, 0, sizeof(*j));
+}
+
+/* The daemon's reply "550 5.1.1 text" without its code. */
+static const char *
+reply_text(const char *reply)
+{
+	return strlen(reply) > 4 ? reply + 4 : reply;
+}
+
+/*
+ * SMTP to the daemon.  0 when queued; -1 with v set, and s->lost with
+ * s->in_text unset when the maildrop may still be used.
+ */
+static int
+via_daemon(const struct conf *c, struct job *j, struct submit *s,
+    struct verdict *v)
+{
+	const char *sender = *j->sender ? j->sender : user_name();
+	const char *refused = NULL;
+
+	if (submit_open(s, c->listen.unix_path, GREETING_TIMEOUT,
+	    REPLY_TIMEOUT) == -1 || submit_mail(s, sender) == -1)
+		goto fail;
+	for (size_t i = 0; i < j->all.n; i++)
+		if (submit_rcpt(s, j->all.v[i]) == -1) {
+			refused = j->all.v[i];
+			goto fail;
+		}
+	if (submit_data(s) == -1 ||
+	    submit_text(s, j->smtp_hdr, j->smtp_hlen) == -1 ||
+	    (j->body != NULL && submit_stream(s, j->body) == -1) ||
+	    submit_finish(s) == -1)
+		goto fail;
+	snprintf(v->id, sizeof(v->id), "%s", s->queue_id);
+	set_verdict(v, EX_OK, 250, "", "queued as %s", s->queue_id);
+	snprintf(v->text, sizeof(v->text), "2.0.0 Ok: queued as %s",
+	    s->queue_id);
+	return 0;
+fail:
+	if (j->body != NULL && ferror(j->body))
+		set_verdict(v, EX_IOERR, 451, "4.3.0 Error: cannot read the "
+		    "message", "%s", s->reply);
+	else if (s->lost)
+		set_verdict(v, EX_TEMPFAIL, 451, "4.3.0 Error: sesrelayd did "
+		    "not answer; message not queued", "message not queued: %s",
+		    s->reply);
+	else if (refused != NULL)
+		set_verdict(v, submit_exit_code(s->code, s->reply, 1), s->code,
+		    reply_text(s->reply), "<%s> refused: %s", refused,
+		    s->reply);
+	else
+		set_verdict(v, submit_exit_code(s->code, s->reply, 0),
+		    s->code ? s->code : 451, s->code ? reply_text(s->reply) :
+		    "4.3.0 Error: sesrelayd did not answer properly",
+		    "message not queued: %s", s->reply);
+	return -1;
+}
+
+/* Into the maildrop, because the daemon did not answer (why). */
+static void
+via_maildrop(const struct conf *c, struct job *j, const char *why,
+    struct verdict *v)
+{
+	char dir[PATH_MAX], name[MAILDROP_NAME_LEN];
+	int e;
+
+	snprintf(dir, sizeof(dir), "%s/%s", c->spool, MAILDROP_DIR);
+	if (maildrop_write(dir, j->sender, j->fullname, j->rcpts.v,
+	    j->rcpts.n, j->extract, j->hdr.buf ? j->hdr.buf : "", j->hdr.len,
+	    j->body, c->max_message_size, name, sizeof(name)) == 0) {
+		snprintf(v->id, sizeof(v->id), "%s", name);
+		set_verdict(v, EX_OK, 250, "", "sesrelayd is not answering "
+		    "(%s); the message waits in %s/%s until it runs", why, dir,
+		    name);
+		snprintf(v->text, sizeof(v->text), "2.0.0 Ok: queued in the "
+		    "maildrop as %s", name);
+		v->dropped = 1;
+		return;
+	}
+	e = errno;
+	if (j->body != NULL && ferror(j->body))
+		set_verdict(v, EX_IOERR, 451, "4.3.0 Error: cannot read the "
+		    "message", "reading the message: %s", strerror(e));
+	else if (e == EFBIG)
+		set_verdict(v, EX_DATAERR, 552, "5.3.4 Error: message size "
+		    "exceeds the limit", "message larger than %lld bytes",
+		    c->max_message_size);
+	else
+		set_verdict(v, EX_TEMPFAIL, e == ENOSPC || e == EDQUOT ? 452 :
+		    451, e == ENOSPC || e == EDQUOT ? "4.3.1 Error: "
+		    "insufficient system storage" : "4.3.0 Error: cannot queue "
+		    "the message", "message not queued: sesrelayd is not "
+		    "answering (%s), and %s: %s", why, dir, strerror(e));
+}
+
+/* Queue one message: the daemon, else the maildrop. */
+static void
+deliver(const struct conf *c, struct job *j, struct verdict *v)
+{
+	struct submit s;
+	char why[sizeof(s.reply)];
+
+	memset(v, 0, sizeof(*v));
+	if (c->listen.unix_path[0] == '\0') {
+		via_maildrop(c, j, "listen.unix is empty", v);
+		return;
+	}
+	if (via_daemon(c, j, &s, v) == 0 || !s.lost || s.in_text) {
+		submit_close(&s);
+		return;
+	}
+	snprintf(why, sizeof(why), "%s", s.reply);
+	submit_close(&s);
+	via_maildrop(c, j, why, v);
+}
+
+/* ---- the modes ---- */
+
+static int
+run_send(const struct conf *c, const struct sendmail_args *a)
+{
+	struct job j = { 0 };
+	struct verdict v = { 0 };
+	FILE *in = a->ignore_dots ? stdin : dotin_open(stdin);
+
+	if (in == NULL) {
+		fprintf(stderr, "%s: %s\n", prog, strerror(errno));
+		return EX_OSERR;
+	}
+	j.sender = a->sender ? a->sender : "";
+	j.fullname = a->fullname;
+	j.extract = a->extract;
+	j.body = in;
+	for (size_t i = 0; i < a->nrcpt; i++)
+		addrlist_parse(a->rcpts[i], &j.rcpts);
+	if (job_prepare(&j, 1, &v) == 0)
+		deliver(c, &j, &v);
+	if (v.exit != EX_OK)
+		fprintf(stderr, "%s: %s\n", prog, v.why);
+	else if (a->verbose)
+		fprintf(stderr, "%s: %s\n", prog, v.why);
+	job_free(&j);
+	if (in != stdin)
+		fclose(in);
+	return v.exit;
+}
+
+/* -bv: does the daemon take each recipient?  Nothing is sent. */
+static int
+run_verify(const struct conf *c, const struct sendmail_args *a)
+{
+	struct job j = { 0 };
+	struct verdict v = { 0 };
+	struct submit s;
+	int rc = EX_OK;
+
+	j.sender = a->sender ? a->sender : "";
+	j.extract = a->extract;
+	j.body = stdin;
+	for (size_t i = 0; i < a->nrcpt; i++)
+		addrlist_parse(a->rcpts[i], &j.rcpts);
+	if (job_prepare(&j, a->extract, &v) == -1) {
+		fprintf(stderr, "%s: %s\n", prog, v.why);
+		job_free(&j);
+		return v.exit;
+	}
+	if (submit_open(&s, c->listen.unix_path, GREETING_TIMEOUT,
+	    REPLY_TIMEOUT) == -1 || submit_mail(&s,
+	    *j.sender ? j.sender : user_name()) == -1) {
+		fprintf(stderr, "%s: cannot verify: %s%s\n", prog, s.lost ?
+		    "sesrelayd is not running: " : "", s.reply);
+		rc = s.lost ? EX_UNAVAILABLE :
+		    submit_exit_code(s.code, s.reply, 0);
 		goto out;
 	}
-	s.ignore_dots = a->ignore_dots;
-	if (submit_envelope(&s, sender, rcpts.v, rcpts.n, &refused) == -1) {
-		fprintf(stderr, "%s: <%s> refused: %s\n", prog, refused,
-		    s.reply);
-		rc = submit_exit_code(s.code, refused != sender);
-		goto close;
+	for (size_t i = 0; i < j.all.n && !s.lost; i++) {
+		if (submit_rcpt(&s, j.all.v[i]) == 0) {
+			printf("%s... deliverable\n", j.all.v[i]);
+			continue;
+		}
+		printf("%s... undeliverable: %s\n", j.all.v[i], s.reply);
+		if (rc == EX_OK || s.code >= 500)
+			rc = submit_exit_code(s.code, s.reply, 1);
 	}
-	if (submit_data(&s) == -1 || submit_text(&s, kept, keptlen) == -1 ||
-	    submit_stream(&s, stdin) == -1 || submit_finish(&s) == -1) {
-		rc = die(submit_exit_code(s.code, 0), "message not sent: %s",
-		    s.reply);
-		goto close;
-	}
-	if (a->verbose)
-		fprintf(stderr, "%s: queued as %s\n", prog, s.queue_id);
-	rc = EX_OK;
-close:
-	submit_close(&s);
+	if (!s.lost)
+		submit_rset(&s);
 out:
-	free(kept);
-	addrlist_free(&rcpts);
+	submit_close(&s);
+	job_free(&j);
+	if (fflush(stdout) == EOF)
+		return EX_IOERR;
 	return rc;
+}
+
+/* -bp, mailq, -q: one request on the control socket, the answer printed. */
+static int
+run_control(const struct conf *c, const char *request)
+{
+	char err[512];
+	int r, e;
+
+	r = ctlclient_call(c->control.socket, request, stdout,
+	    CONTROL_TIMEOUT, err, sizeof(err));
+	e = errno;
+	if (fflush(stdout) == EOF && r == 0) {
+		fprintf(stderr, "%s: writing the answer: %s\n", prog,
+		    strerror(errno));
+		return EX_IOERR;
+	}
+	if (r == 0)
+		return EX_OK;
+	fprintf(stderr, "%s: %s\n", prog, err);
+	if (r == 1)
+		return strncmp(err, "permission", 10) == 0 ? EX_NOPERM :
+		    EX_SOFTWARE;
+	return e == EPROTO ? EX_SOFTWARE : EX_UNAVAILABLE;
+}
+
+/* ---- -bs: SMTP on standard input and output ---- */
+
+enum bs_state { BS_IDLE, BS_MAIL, BS_RCPT, BS_QUIT };
+
+struct bs {
+	const struct conf		*c;
+	const struct sendmail_args	*a;
+	enum bs_state			 state;
+	char				 host[256];
+	char				 sender[SMTP_ADDR_MAX];
+	struct addrlist			 rcpts;
+	int				 write_failed;
+};
+
+/* The only place the state changes; a new transaction starts clean. */
+static void
+bs_enter_state(struct bs *b, enum bs_state state)
+{
+	if (state == BS_IDLE) {
+		addrlist_free(&b->rcpts);
+		b->sender[0] = '\0';
+	}
+	b->state = state;
+}
+
+static void bs_reply(struct bs *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* One reply line, flushed: the client may be waiting for it. */
+static void
+bs_reply(struct bs *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputs("\r\n", stdout);
+	if (fflush(stdout) == EOF)
+		b->write_failed = 1;
+}
+
+static void
+bs_helo(struct bs *b, const char *arg, int extended)
+{
+	if (*arg == '\0') {
+		bs_reply(b, "501 5.5.4 Syntax: %s hostname", extended ?
+		    "EHLO" : "HELO");
+		return;
+	}
+	bs_enter_state(b, BS_IDLE);
+	if (!extended) {
+		bs_reply(b, "250 %s", b->host);
+		return;
+	}
+	bs_reply(b, "250-%s", b->host);
+	bs_reply(b, "250-PIPELINING");
+	bs_reply(b, "250-SIZE %lld", b->c->max_message_size);
+	bs_reply(b, "250-8BITMIME");
+	bs_reply(b, "250-ENHANCEDSTATUSCODES");
+	bs_reply(b, "250 HELP");
+}
+
+static void
+bs_ehlo(struct bs *b, const char *arg)
+{
+	bs_helo(b, arg, 1);
+}
+
+static void
+bs_helo_plain(struct bs *b, const char *arg)
+{
+	bs_helo(b, arg, 0);
+}
+
+/* A path smtp_parse_path did not take: the reply the daemon gives. */
+static void
+bs_path_error(struct bs *b, enum smtp_path_result r, const char *verb)
+{
+	switch (r) {
+	case SMTP_PATH_TOO_LONG:
+		bs_reply(b, "501 5.1.3 Error: address too long");
+		break;
+	case SMTP_PATH_NON_ASCII:
+		bs_reply(b, "553 5.6.7 Error: non-ASCII local part; Amazon SES "
+		    "takes 7-bit addresses only");
+		break;
+	case SMTP_PATH_BAD_IDN:
+		bs_reply(b, "553 5.1.2 Error: the domain is not a valid "
+		    "internationalized domain name");
+		break;
+	default:
+		bs_reply(b, "501 5.5.4 Syntax: %s", verb);
+		break;
+	}
+}
+
+static void
+bs_mail(struct bs *b, const char *arg)
+{
+	char addr[SMTP_ADDR_MAX];
+	struct smtp_mail_params p;
+	const char *params, *bad;
+	enum smtp_path_result r;
+
+	if (b->state != BS_IDLE) {
+		bs_reply(b, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if ((r = smtp_parse_path(arg, "FROM:", 1, addr, &params)) !=
+	    SMTP_PATH_OK) {
+		bs_path_error(b, r, "MAIL FROM:<address>");
+		return;
+	}
+	if (smtp_parse_mail_params(params, &p, &bad) == -1) {
+		bs_reply(b, "555 5.5.4 Error: unsupported parameter \"%.*s\"",
+		    (int)strcspn(bad, " "), bad);
+		return;
+	}
+	if (p.size > b->c->max_message_size) {
+		bs_reply(b, "552 5.3.4 Error: message size exceeds the limit "
+		    "of %lld bytes", b->c->max_message_size);
+		return;
+	}
+	snprintf(b->sender, sizeof(b->sender), "%s", addr);
+	bs_enter_state(b, BS_MAIL);
+	bs_reply(b, "250 2.1.0 Ok");
+}
+
+static void
+bs_rcpt(struct bs *b, const char *arg)
+{
+	char addr[SMTP_ADDR_MAX];
+	const char *params;
+	enum smtp_path_result r;
+
+	/* A name without a domain is a local user: the daemon maps it. */
+	if ((r = smtp_parse_path(arg, "TO:", 1, addr, &params)) !=
+	    SMTP_PATH_OK || addr[0] == '\0') {
+		bs_path_error(b, r, "RCPT TO:<address>");
+		return;
+	}
+	if (*params != '\0') {
+		bs_reply(b, "555 5.5.4 Error: unsupported parameter \"%.*s\"",
+		    (int)strcspn(params, " "), params);
+		return;
+	}
+	if ((long long)b->rcpts.n >= b->c->smtp.max_recipients) {
+		bs_reply(b, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	addrlist_add(&b->rcpts, addr);
+	bs_enter_state(b, BS_RCPT);
+	bs_reply(b, "250 2.1.5 Ok");
+}
+
+/*
+ * The message text, up to <CRLF>.<CRLF>, decoded into tmp.  A bare LF
+ * ends a line as well: the client is a local program on a pipe, and the
+ * message goes on re-encoded with CRLF, so nothing downstream can find a
+ * different end.  Returns 0 with *size the message's, or -1 at the end
+ * of the input.
+ */
+static int
+bs_read_data(FILE *tmp, long long max, long long *size)
+{
+	struct dot_decoder dec;
+	char line[BS_DATA_CHUNK + 2], out[2 * (BS_DATA_CHUNK + 2) + 2];
+	int done = 0, prev_cr = 0;
+
+	dot_decoder_init(&dec);
+	*size = 0;
+	while (!done) {
+		size_t n = 0, outlen;
+		int c = EOF;
+
+		while (n < BS_DATA_CHUNK && (c = getc_unlocked(stdin)) != EOF) {
+			line[n++] = (char)c;
+			if (c == '\n')
+				break;
+		}
+		if (n == 0)
+			return -1;
+		if (line[n - 1] == '\n' && !(n >= 2 ? line[n - 2] == '\r' :
+		    prev_cr)) {
+			line[n - 1] = '\r';
+			line[n++] = '\n';
+		}
+		prev_cr = line[n - 1] == '\r';
+		dot_decode(&dec, line, n, out, &outlen, &done);
+		*size += (long long)outlen;
+		if (*size <= max)
+			fwrite(out, 1, outlen, tmp);
+	}
+	return 0;
+}
+
+static void
+bs_data(struct bs *b, const char *arg)
+{
+	struct job j = { 0 };
+	struct verdict v = { 0 };
+	long long size;
+	FILE *tmp;
+
+	if (*arg != '\0') {
+		bs_reply(b, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	/* Unlinked at once, with the caller's rights: the message, spooled
+	 * so that it can go to the daemon or to the maildrop alike. */
+	if ((tmp = tmpfile()) == NULL) {
+		bs_reply(b, "451 4.3.0 Error: cannot store the message: %s",
+		    strerror(errno));
+		return;
+	}
+	bs_reply(b, "354 End data with <CR><LF>.<CR><LF>");
+	if (bs_read_data(tmp, b->c->max_message_size, &size) == -1) {
+		fclose(tmp);
+		bs_enter_state(b, BS_QUIT);
+		return;
+	}
+	if (size > b->c->max_message_size)
+		bs_reply(b, "552 5.3.4 Error: message size exceeds the limit "
+		    "of %lld bytes", b->c->max_message_size);
+	else if (fflush(tmp) == EOF || ferror(tmp) || fseek(tmp, 0,
+	    SEEK_SET) == -1)
+		bs_reply(b, "%s", errno == ENOSPC || errno == EDQUOT ?
+		    "452 4.3.1 Error: insufficient system storage" :
+		    "451 4.3.0 Error: cannot store the message");
+	else {
+		j.sender = b->sender;
+		j.fullname = b->a->fullname;
+		j.body = tmp;
+		for (size_t i = 0; i < b->rcpts.n; i++)
+			addrlist_add(&j.rcpts, b->rcpts.v[i]);
+		if (job_prepare(&j, 1, &v) == 0)
+			deliver(b->c, &j, &v);
+		bs_reply(b, "%d %s", v.code, v.text);
+		job_free(&j);
+	}
+	fclose(tmp);
+	bs_enter_state(b, BS_IDLE);
+}
+
+static void
+bs_rset(struct bs *b, const char *arg)
+{
+	bs_enter_state(b, BS_IDLE);
+	bs_reply(b, "250 2.0.0 Ok");
+}
+
+static void
+bs_noop(struct bs *b, const char *arg)
+{
+	bs_reply(b, "250 2.0.0 Ok");
+}
+
+static void
+bs_quit(struct bs *b, const char *arg)
+{
+	bs_reply(b, "221 2.0.0 Bye");
+	bs_enter_state(b, BS_QUIT);
+}
+
+static void
+bs_vrfy(struct bs *b, const char *arg)
+{
+	bs_reply(b, "252 2.5.2 Cannot VRFY user, but will accept message");
+}
+
+static void
+bs_help(struct bs *b, const char *arg)
+{
+	bs_reply(b, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP "
+	    "QUIT VRFY HELP");
+}
+
+static void
+bs_not_offered(struct bs *b, const char *arg)
+{
+	bs_reply(b, "502 5.5.1 Error: command not offered on a pipe");
+}
+
+/* The verbs: what state each needs, what to say when it is not there. */
+static const struct bs_verb {
+	enum smtp_verb	 verb;
+	enum bs_state	 need;
+	const char	*refusal;
+	void		(*proceed)(struct bs *, const char *arg);
+} bs_verbs[] = {
+	{ SMTP_VERB_EHLO, BS_IDLE, NULL, bs_ehlo },
+	{ SMTP_VERB_HELO, BS_IDLE, NULL, bs_helo_plain },
+	{ SMTP_VERB_MAIL, BS_IDLE, NULL, bs_mail },
+	{ SMTP_VERB_RCPT, BS_MAIL, "503 5.5.1 Error: need MAIL command",
+	  bs_rcpt },
+	{ SMTP_VERB_DATA, BS_RCPT, "503 5.5.1 Error: need RCPT command",
+	  bs_data },
+	{ SMTP_VERB_RSET, BS_IDLE, NULL, bs_rset },
+	{ SMTP_VERB_NOOP, BS_IDLE, NULL, bs_noop },
+	{ SMTP_VERB_QUIT, BS_IDLE, NULL, bs_quit },
+	{ SMTP_VERB_VRFY, BS_IDLE, NULL, bs_vrfy },
+	{ SMTP_VERB_HELP, BS_IDLE, NULL, bs_help },
+	{ SMTP_VERB_STARTTLS, BS_IDLE, NULL, bs_not_offered },
+	{ SMTP_VERB_AUTH, BS_IDLE, NULL, bs_not_offered },
+};
+
+/*
+ * One command line into line (without its line end, LF or CRLF).
+ * Returns its length, -1 at the end of the input, -2 when it was too
+ * long (the rest of it is read and dropped).
+ */
+static int
+bs_read_line(char line[BS_LINE_MAX])
+{
+	size_t n = 0;
+	int c, too_long = 0;
+
+	while ((c = getc_unlocked(stdin)) != EOF && c != '\n') {
+		if (n < BS_LINE_MAX - 1)
+			line[n++] = (char)c;
+		else
+			too_long = 1;
+	}
+	if (c == EOF && n == 0 && !too_long)
+		return -1;
+	if (too_long)
+		return -2;
+	if (n > 0 && line[n - 1] == '\r')
+		n--;
+	line[n] = '\0';
+	return (int)n;
+}
+
+static void
+bs_command(struct bs *b, char *line, int n)
+{
+	struct smtp_command cmd;
+
+	if (n == -2) {
+		bs_reply(b, "500 5.5.2 Error: line too long");
+		return;
+	}
+	if (memchr(line, '\0', (size_t)n) != NULL) {
+		bs_reply(b, "500 5.5.2 Error: NUL character in command");
+		return;
+	}
+	smtp_parse_command(line, &cmd);
+	for (size_t i = 0; i < sizeof(bs_verbs) / sizeof(bs_verbs[0]); i++) {
+		const struct bs_verb *v = &bs_verbs[i];
+
+		if (v->verb != cmd.verb)
+			continue;
+		if (b->state < v->need)
+			bs_reply(b, "%s", v->refusal);
+		else
+			v->proceed(b, cmd.arg);
+		return;
+	}
+	bs_reply(b, "500 5.5.2 Error: command not recognized");
+}
+
+static int
+run_smtp(const struct conf *c, const struct sendmail_args *a)
+{
+	struct bs b = { .c = c, .a = a, .state = BS_IDLE };
+	char line[BS_LINE_MAX];
+	int n;
+
+	if (c->hostname != NULL && *c->hostname != '\0')
+		snprintf(b.host, sizeof(b.host), "%s", c->hostname);
+	else if (gethostname(b.host, sizeof(b.host) - 1) == -1)
+		snprintf(b.host, sizeof(b.host), "localhost");
+	bs_reply(&b, "220 %s ESMTP sesrelay-sendmail", b.host);
+	while (b.state != BS_QUIT && !b.write_failed &&
+	    (n = bs_read_line(line)) != -1)
+		bs_command(&b, line, n);
+	bs_enter_state(&b, BS_IDLE);
+	if (b.write_failed) {
+		fprintf(stderr, "%s: -bs: writing a reply: %s\n", prog,
+		    strerror(errno));
+		return EX_IOERR;
+	}
+	return EX_OK;
+}
+
+/* ---- main ---- */
+
+static int
+usage(const char *error)
+{
+	fprintf(stderr, "%s: %s\n"
+	    "usage: %s [-t] [-i] [-v] [-f sender] [-F name] [-C config] "
+	    "[--] [recipient ...]\n"
+	    "       %s -bs | -bp | -q | -bv recipient ... | -bi | --version\n",
+	    prog, error, prog, prog);
+	return EX_USAGE;
+}
+
+static struct conf *
+load_conf(const struct sendmail_args *a)
+{
+	const char *file = getenv("SESRELAY_CONFIG");
+	char err[CONF_ERRLEN];
+	struct conf *c;
+
+	if (a->config != NULL)
+		file = a->config;
+	if (file == NULL || *file == '\0')
+		file = SESRELAY_CONF_FILE;
+	if ((c = conf_load(file, err, sizeof(err))) == NULL)
+		fprintf(stderr, "%s: %s\n", prog, err);
+	return c;
 }
 
 int
 main(int argc, char *argv[])
 {
 	struct sendmail_args a;
-	const char *file = getenv("SESRELAY_CONFIG");
-	char err[CONF_ERRLEN];
 	struct conf *c;
 	int rc;
 
+	if (std_fds_open() == -1)
+		return EX_OSERR;
 	if (argc > 0 && argv[0] != NULL) {
 		prog = strrchr(argv[0], '/');
 		prog = prog ? prog + 1 : argv[0];
 	}
-	if (sendmail_args_parse(argc, argv, &a) == -1) {
-		fprintf(stderr, "%s: %s\nusage: %s [-t] [-i] [-f sender] "
-		    "[-F name] [-C config] [recipient ...]\n", prog, a.error,
-		    prog);
-		return EX_USAGE;
+	if (priv_init() == -1) {
+		fprintf(stderr, "%s: cannot switch the maildrop group off: "
+		    "%s\n", prog, strerror(errno));
+		return EX_OSERR;
+	}
+	/* A closed pipe is an error to report; a file too large too. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
+	if (sendmail_args_parse(argc, argv, &a) == -1)
+		return usage(a.error);
+	/* Only these two modes can write a maildrop file. */
+	if (a.mode != SENDMAIL_MODE_SEND && a.mode != SENDMAIL_MODE_SMTP &&
+	    priv_drop() == -1) {
+		fprintf(stderr, "%s: cannot give up the maildrop group: %s\n",
+		    prog, strerror(errno));
+		return EX_OSERR;
 	}
 	switch (a.mode) {
 	case SENDMAIL_MODE_VERSION:
 		printf("sesrelay-sendmail %s\n", PACKAGE_VERSION);
 		return EX_OK;
 	case SENDMAIL_MODE_NEWALIASES:
-		printf("%s: sesrelay uses no aliases database; nothing to "
-		    "do\n", prog);
+		printf("%s: sesrelay uses no aliases database (aliases are "
+		    "rewrite.aliases in sesrelay.conf, read by sesrelayd); "
+		    "nothing to do\n", prog);
 		return EX_OK;
-	case SENDMAIL_MODE_MAILQ:
-		fprintf(stderr, "%s: listing the queue is not yet supported\n",
-		    prog);
-		return EX_UNAVAILABLE;
-	case SENDMAIL_MODE_SEND:
+	default:
 		break;
 	}
-	if (a.config != NULL)
-		file = a.config;
-	if (file == NULL || *file == '\0')
-		file = SESRELAY_CONF_FILE;
-	if ((c = conf_load(file, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "%s: %s\n", prog, err);
+	if ((c = load_conf(&a)) == NULL)
 		return EX_CONFIG;
+	maildrop_set_privilege(priv_raise, priv_lower);
+	switch (a.mode) {
+	case SENDMAIL_MODE_MAILQ:
+		rc = run_control(c, "mailq");
+		break;
+	case SENDMAIL_MODE_FLUSH:
+		rc = run_control(c, "flush");
+		break;
+	case SENDMAIL_MODE_VERIFY:
+		rc = run_verify(c, &a);
+		break;
+	case SENDMAIL_MODE_SMTP:
+		rc = run_smtp(c, &a);
+		break;
+	default:
+		rc = run_send(c, &a);
+		break;
 	}
-	if (c->listen.unix_path[0] == '\0') {
-		fprintf(stderr, "%s: %s: listen.unix is empty; sendmail needs "
-		    "the daemon's Unix socket\n", prog, file);
-		conf_free(c);
-		return EX_CONFIG;
-	}
-	rc = send_message(&a, c);
 	conf_free(c);
 	return rc;
 }

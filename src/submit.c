@@ -1,14 +1,18 @@
 /*
- * submit.c: a minimal blocking SMTP client for the local Unix socket.
+ * submit.c: a minimal blocking SMTP client for the daemon's Unix socket.
  *
- * The message text is converted as it streams: bare LF becomes CRLF and
- * a leading dot is doubled, so any input reaches the daemon intact.
- * Without -i, a line holding a single "." ends the input, as sendmail
- * has always done.
+ * The message text is converted as it streams: bare LF becomes CRLF
+ * (the daemon refuses bare LF with 521) and a leading dot is doubled, so
+ * any input, with or without a final line end, 8-bit or not, reaches the
+ * daemon intact.  Where the input ends (a lone "." without -i) is the
+ * caller's business.  Whether the daemon answered at all is kept apart
+ * from what it answered: sesrelay-sendmail uses the maildrop only when
+ * it did not answer.
  */
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -20,20 +24,52 @@
 
 #include "submit.h"
 
+#define CHUNK	65536
+
+static void
+set_timeout(struct submit *s, int seconds)
+{
+	struct timeval tv = { seconds, 0 };
+
+	s->waiting = seconds;
+	setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/*
+ * No answer: mark the connection lost and say why.  what: the socket's
+ * path for connect(), NULL when talking; err 0: the connection closed.
+ */
+static int
+lost(struct submit *s, const char *what, int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINPROGRESS)
+		snprintf(s->reply, sizeof(s->reply), "no answer from sesrelayd "
+		    "within %d seconds", s->waiting);
+	else if (err == 0)
+		snprintf(s->reply, sizeof(s->reply), "sesrelayd closed the "
+		    "connection");
+	else
+		snprintf(s->reply, sizeof(s->reply), "%s: %s", what ? what :
+		    "talking to sesrelayd", strerror(err));
+	s->code = 0;
+	s->lost = 1;
+	return -1;
+}
+
 static int
 send_all(struct submit *s, const char *buf, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL);
+
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			snprintf(s->reply, sizeof(s->reply), "write to "
-			    "sesrelayd: %s", strerror(errno));
-			return -1;
+			return lost(s, NULL, errno);
 		}
 		buf += n;
-		len -= n;
+		len -= (size_t)n;
 	}
 	return 0;
 }
@@ -50,13 +86,14 @@ send_cmd(struct submit *s, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(line) - 2) {
 		snprintf(s->reply, sizeof(s->reply), "command too long");
+		s->code = 0;
 		return -1;
 	}
 	memcpy(line + n, "\r\n", 2);
-	return send_all(s, line, n + 2);
+	return send_all(s, line, (size_t)n + 2);
 }
 
-/* Read one reply (multi-line allowed); the code, or -1. */
+/* Read one reply (the last line of a multi-line one); the code, or -1. */
 static int
 read_reply(struct submit *s)
 {
@@ -66,13 +103,10 @@ read_reply(struct submit *s)
 	for (;;) {
 		ssize_t n = recv(s->fd, buf + len, 1, 0);
 
-		if (n <= 0) {
-			snprintf(s->reply, sizeof(s->reply), "%s",
-			    n == 0 ? "sesrelayd closed the connection" :
-			    strerror(errno));
-			s->code = 0;
-			return -1;
-		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return lost(s, NULL, n == 0 ? 0 : errno);
 		if (buf[len] != '\n') {
 			if (len < sizeof(buf) - 2)
 				len++;
@@ -81,69 +115,75 @@ read_reply(struct submit *s)
 		buf[len] = '\0';
 		if (len > 0 && buf[len - 1] == '\r')
 			buf[--len] = '\0';
-		if (len < 3) {
-			snprintf(s->reply, sizeof(s->reply), "bad reply");
-			return -1;
-		}
 		if (len > 3 && buf[3] == '-') {
 			len = 0;
 			continue;
 		}
 		snprintf(s->reply, sizeof(s->reply), "%s", buf);
+		if (len < 3 || buf[0] < '2' || buf[0] > '5' ||
+		    buf[1] < '0' || buf[1] > '9' || buf[2] < '0' ||
+		    buf[2] > '9') {
+			s->code = 0;
+			return -1;
+		}
 		s->code = atoi(buf);
 		return s->code;
 	}
 }
 
 int
-submit_open(struct submit *s, const char *path, int timeout)
+submit_open(struct submit *s, const char *path, int greeting, int timeout)
 {
 	struct sockaddr_un sun;
-	struct timeval tv = { timeout, 0 };
 
 	memset(s, 0, sizeof(*s));
+	s->fd = -1;
 	s->at_bol = 1;
+	s->timeout = timeout;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return lost(s, path, ENAMETOOLONG);
 	strcpy(sun.sun_path, path);
 	if ((s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		return lost(s, path, errno);
+	/* On a Unix socket the send timeout bounds connect() too. */
+	set_timeout(s, greeting);
 	if (connect(s->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		int e = errno;
+
 		close(s->fd);
 		s->fd = -1;
-		errno = e;
-		return -1;
+		return lost(s, path, e);
 	}
 	if (read_reply(s) != 220 || send_cmd(s, "EHLO localhost") == -1 ||
+	    read_reply(s) != 250)
+		return -1;
+	set_timeout(s, timeout);
+	return 0;
+}
+
+int
+submit_mail(struct submit *s, const char *sender)
+{
+	if (send_cmd(s, "MAIL FROM:<%s> BODY=8BITMIME", sender) == -1 ||
 	    read_reply(s) != 250)
 		return -1;
 	return 0;
 }
 
 int
-submit_envelope(struct submit *s, const char *sender, char *const *rcpts,
-    size_t nrcpt, const char **refused)
+submit_rcpt(struct submit *s, const char *rcpt)
 {
-	*refused = NULL;
-	if (send_cmd(s, "MAIL FROM:<%s> BODY=8BITMIME", sender) == -1 ||
-	    read_reply(s) != 250) {
-		*refused = sender;
+	if (send_cmd(s, "RCPT TO:<%s>", rcpt) == -1)
+		return -1;
+	switch (read_reply(s)) {
+	case 250:
+	case 251:
+		return 0;
+	default:
 		return -1;
 	}
-	for (size_t i = 0; i < nrcpt; i++)
-		if (send_cmd(s, "RCPT TO:<%s>", rcpts[i]) == -1 ||
-		    read_reply(s) != 250) {
-			*refused = rcpts[i];
-			return -1;
-		}
-	return 0;
 }
 
 int
@@ -160,25 +200,17 @@ submit_text(struct submit *s, const char *buf, size_t len)
 	char out[8192];
 	size_t o = 0;
 
-	for (size_t i = 0; i < len && !s->ended; i++) {
+	s->in_text = 1;
+	for (size_t i = 0; i < len; i++) {
 		char c = buf[i];
 
-		if (o + 4 > sizeof(out)) {
+		if (o + 3 > sizeof(out)) {
 			if (send_all(s, out, o) == -1)
 				return -1;
 			o = 0;
 		}
-		if (s->at_bol && c == '.') {
-			/* A lone "." ends the input unless -i. */
-			size_t rest = len - i;
-			if (!s->ignore_dots && (rest == 1 || buf[i + 1] == '\n' ||
-			    (buf[i + 1] == '\r' && (rest == 2 ||
-			    buf[i + 2] == '\n')))) {
-				s->ended = 1;
-				break;
-			}
+		if (s->at_bol && c == '.')
 			out[o++] = '.';
-		}
 		if (c == '\n') {
 			if (!s->prev_cr)
 				out[o++] = '\r';
@@ -197,21 +229,21 @@ submit_text(struct submit *s, const char *buf, size_t len)
 int
 submit_stream(struct submit *s, FILE *fp)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	char *buf = malloc(CHUNK);
+	size_t n;
 	int rc = 0;
 
-	/* Line by line, so the lone-dot check sees whole lines. */
-	while (!s->ended && (n = getline(&line, &cap, fp)) > 0)
-		if ((rc = submit_text(s, line, (size_t)n)) == -1)
-			break;
+	if (buf == NULL)
+		abort();
+	while (rc == 0 && (n = fread(buf, 1, CHUNK, fp)) > 0)
+		rc = submit_text(s, buf, n);
 	if (rc == 0 && ferror(fp)) {
 		snprintf(s->reply, sizeof(s->reply), "reading the message: %s",
 		    strerror(errno));
+		s->code = 0;
 		rc = -1;
 	}
-	free(line);
+	free(buf);
 	return rc;
 }
 
@@ -220,36 +252,52 @@ submit_finish(struct submit *s)
 {
 	const char *q;
 
+	s->in_text = 1;
 	if (!s->at_bol && send_all(s, "\r\n", 2) == -1)
 		return -1;
 	if (send_all(s, ".\r\n", 3) == -1 || read_reply(s) != 250)
 		return -1;
 	if ((q = strstr(s->reply, "queued as ")) != NULL)
-		snprintf(s->queue_id, sizeof(s->queue_id), "%s", q + 10);
+		snprintf(s->queue_id, sizeof(s->queue_id), "%.*s",
+		    (int)strcspn(q + 10, " "), q + 10);
+	return 0;
+}
+
+int
+submit_rset(struct submit *s)
+{
+	if (send_cmd(s, "RSET") == -1 || read_reply(s) != 250)
+		return -1;
 	return 0;
 }
 
 void
 submit_close(struct submit *s)
 {
-	if (s->fd != -1) {
-		if (send_cmd(s, "QUIT") == 0)
-			read_reply(s);
-		close(s->fd);
-		s->fd = -1;
-	}
+	if (s->fd == -1)
+		return;
+	if (!s->lost && send_cmd(s, "QUIT") == 0)
+		read_reply(s);
+	close(s->fd);
+	s->fd = -1;
 }
 
 int
-submit_exit_code(int code, int at_rcpt)
+submit_exit_code(int code, const char *reply, int at_rcpt)
 {
-	if (code >= 400 && code < 500)
-		return EX_TEMPFAIL;
-	if (code == 552)
-		return EX_DATAERR;
-	if (at_rcpt && (code == 550 || code == 553))
+	int cls = 0, detail = 0;
+
+	if (code < 500 || code > 599)
+		return EX_TEMPFAIL;	/* 4xx, or no reply at all */
+	/* "550 5.1.1 ...": the enhanced status code's class and detail. */
+	if (reply != NULL && strlen(reply) > 8 && reply[4] == '5' &&
+	    reply[5] == '.')
+		sscanf(reply + 6, "%d.%d", &cls, &detail);
+	if (at_rcpt && (cls == 1 || code == 550 || code == 553))
 		return EX_NOUSER;
-	if (code >= 500)
-		return EX_UNAVAILABLE;
-	return EX_TEMPFAIL;	/* no reply at all: the daemon went away */
+	if (code == 552 || cls == 6 || (cls == 3 && detail == 4))
+		return EX_DATAERR;
+	if (cls == 7)
+		return EX_NOPERM;
+	return EX_UNAVAILABLE;
 }

@@ -2,6 +2,8 @@
  * submit.h: hand a message to sesrelayd over its Unix socket (SMTP).
  *
  * Used by sesrelay-sendmail.  Blocking I/O: it is a short-lived program.
+ * Every call returns 0, or -1 with s->reply saying why and s->code the
+ * daemon's reply code, or 0 when there was no reply at all (s->lost).
  */
 #ifndef SESRELAY_SUBMIT_H
 #define SESRELAY_SUBMIT_H
@@ -11,31 +13,44 @@
 
 struct submit {
 	int	 fd;
-	int	 ignore_dots;	/* a lone "." line is data */
+	int	 timeout;	/* seconds for each reply after the greeting */
+	int	 waiting;	/* the timeout now */
 	int	 at_bol;
 	int	 prev_cr;	/* the last byte sent was CR */
-	int	 ended;		/* saw the lone "." (without -i) */
-	char	 reply[1100];	/* the last reply, for messages */
+	int	 lost;		/* no answer: cannot connect, closed, silent */
+	int	 in_text;	/* message text has been sent */
+	char	 reply[1100];	/* the last reply, or what went wrong */
 	int	 code;
 	char	 queue_id[64];
 };
 
-/* Connect and greet; 0, or -1 with errno (connect) or s->reply set. */
-int submit_open(struct submit *, const char *socket_path, int timeout);
-/* The envelope; 0, or -1 with s->reply/s->code the refusal. */
-int submit_envelope(struct submit *, const char *sender,
-    char *const *rcpts, size_t nrcpt, const char **refused);
-/* Start DATA; 0 or -1. */
+/*
+ * Connect and greet (EHLO).  greeting: seconds to wait for the
+ * connection, the greeting and the EHLO reply; timeout: for every reply
+ * after that.  -1 with s->lost set when the daemon did not answer.
+ */
+int submit_open(struct submit *, const char *socket_path, int greeting,
+    int timeout);
+/* MAIL FROM:<sender> BODY=8BITMIME. */
+int submit_mail(struct submit *, const char *sender);
+int submit_rcpt(struct submit *, const char *rcpt);
+/* Start DATA (354). */
 int submit_data(struct submit *);
-/* Send message text: LF or CRLF lines, made CRLF and dot-stuffed. */
+/* Send message text as read: LF or CRLF lines, made CRLF, dot-stuffed. */
 int submit_text(struct submit *, const char *buf, size_t len);
-/* Copy the rest of fp as message text (stops at "." without -i). */
+/* Send the rest of fp as message text. */
 int submit_stream(struct submit *, FILE *fp);
 /* End the message and read the verdict; 0 when queued (250). */
 int submit_finish(struct submit *);
+/* RSET, when a transaction is given up. */
+int submit_rset(struct submit *);
 void submit_close(struct submit *);
 
-/* The sysexits code for an SMTP reply code. */
-int submit_exit_code(int code, int at_rcpt);
+/*
+ * The sysexits code for a refusal: reply code and text (its enhanced
+ * status code, when there is one, says more), at_rcpt when it answered
+ * RCPT.  No reply at all (code 0) is EX_TEMPFAIL.
+ */
+int submit_exit_code(int code, const char *reply, int at_rcpt);
 
 #endif
