@@ -36,6 +36,8 @@
 #include "bounce.h"
 #include "cleanup.h"
 #include "control.h"
+#include "maildrop.h"
+#include "pickup.h"
 #include "metrics.h"
 #include "ses_headers.h"
 #include "stats.h"
@@ -58,6 +60,7 @@ struct daemon {
 	struct upstream		*fallback;	/* NULL: none configured */
 	struct event		*failover_ev;
 	struct control		*control;
+	struct pickup		*pickup;
 	struct metrics		*metrics;
 	time_t			 stopping_since;
 	struct event		*drain_ev;
@@ -427,9 +430,26 @@ make_control(struct daemon *d, const char *path, char *err, size_t errlen)
 }
 
 static void
+pickup_config(struct daemon *d, const struct conf *c,
+    struct pickup_config *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->spool_dir = c->spool;
+	pc->hostname = d->hostname;
+	pc->cleanup = d->cleanup;
+	pc->max_message_size = c->max_message_size;
+	pc->max_recipients = c->smtp.max_recipients;
+	pc->trusted = c->sendmail.trusted_users.v;
+	pc->ntrusted = c->sendmail.trusted_users.n;
+	pc->accepted = accepted;
+	pc->arg = d;
+}
+
+static void
 start_listeners(struct daemon *d)
 {
 	char err[CONF_ERRLEN];
+	struct pickup_config pc;
 
 	if (listen_smtp(d, d->conf, err, sizeof(err)) == -1) {
 		log_warnx("- daemon cannot listen: %s", err);
@@ -441,6 +461,13 @@ start_listeners(struct daemon *d)
 		log_warnx("- daemon cannot serve metrics: %s", err);
 		exit(EX_OSERR);
 	}
+	pickup_config(d, d->conf, &pc);
+	if ((d->pickup = pickup_new(d->base, d->spool, &pc, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("- daemon maildrop: %s", err);
+		exit(EX_CANTCREAT);
+	}
+	pickup_scan(d->pickup);
 	if ((d->control = make_control(d, d->conf->control.socket, err,
 	    sizeof(err))) == NULL) {
 		log_warnx("- daemon cannot listen: %s", err);
@@ -656,6 +683,12 @@ reload(struct daemon *d, char *err, size_t errlen)
 	cleanup_free(d->cleanup);
 	d->cleanup = cl;
 	cl = NULL;
+	{
+		struct pickup_config pc;
+
+		pickup_config(d, nc, &pc);
+		pickup_configure(d->pickup, &pc);
+	}
 	memset(&schc, 0, sizeof(schc));
 	schc.retry = nc->retry.schedule.v;
 	schc.nretry = nc->retry.schedule.n;
@@ -913,6 +946,7 @@ own_spool(const char *spool, uid_t uid, gid_t gid)
 	static const char *const subs[] = { "queue", "state", "tmp",
 	    "corrupt", "maildrop" };
 	struct stat st;
+	struct group *gr;
 	int top, fd;
 	DIR *dir;
 	struct dirent *de;
@@ -926,6 +960,18 @@ own_spool(const char *spool, uid_t uid, gid_t gid)
 		    (unsigned)uid);
 	(void)fchown(top, uid, (gid_t)-1);
 	(void)fchownat(top, "lock", uid, gid, AT_SYMLINK_NOFOLLOW);
+	if ((gr = getgrnam(MAILDROP_GROUP)) != NULL) {
+		/* sesrelay-sendmail (setgid) may pass, and drop files. */
+		(void)fchown(top, uid, gr->gr_gid);
+		(void)fchmod(top, 0710);
+		(void)mkdirat(top, MAILDROP_DIR, 01730);
+		if ((fd = openat(top, MAILDROP_DIR, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) != -1) {
+			(void)fchown(fd, uid, gr->gr_gid);
+			(void)fchmod(fd, 01730);
+			close(fd);
+		}
+	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		if ((fd = openat(top, subs[i], O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC)) == -1)
@@ -1048,7 +1094,10 @@ teardown(struct daemon *d)
 	d->control = NULL;
 	metrics_free(d->metrics);
 	d->metrics = NULL;
+	pickup_stop(d->pickup);
 	spool_drain(d->spool);		/* every commit's client answered */
+	pickup_free(d->pickup);
+	d->pickup = NULL;
 	smtp_server_free(d->smtp);
 	if (d->failover_ev != NULL)
 		event_free(d->failover_ev);
