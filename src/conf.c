@@ -1032,8 +1032,16 @@ conf_credentials_load(const char *file, struct conf_credentials *out,
 	FILE *fp;
 
 	memset(out, 0, sizeof(*out));
+	/*
+	 * Under systemd, LoadCredential=NAME:FILE puts a copy where we may
+	 * read it: the credential's name is the file's base name
+	 * ("credentials", "fallback-credentials", ...).
+	 */
 	if (dir != NULL && *dir != '\0') {
-		snprintf(alt, sizeof(alt), "%s/credentials", dir);
+		const char *base = strrchr(file, '/');
+
+		snprintf(alt, sizeof(alt), "%s/%s", dir, base ? base + 1 :
+		    file);
 		if (access(alt, F_OK) == 0)
 			file = alt;
 	}

@@ -7,18 +7,22 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "log.h"
 
 static int log_stderr = 1;
+static int log_journal;		/* stderr is journald's: "<N>" prefixes */
 static int log_verbose;
 static const char *log_ident = "sesrelay";
 
@@ -27,6 +31,24 @@ log_init(int to_stderr, int verbose, const char *ident)
 {
 	log_stderr = to_stderr;
 	log_verbose = verbose;
+	log_journal = 0;
+	if (to_stderr) {
+		/*
+		 * systemd sets JOURNAL_STREAM to stderr's "device:inode" when
+		 * stderr goes to the journal: it stamps lines itself and reads
+		 * a priority from "<N>".
+		 */
+		const char *js = getenv("JOURNAL_STREAM");
+		struct stat st;
+		char want[64];
+
+		if (js != NULL && fstat(STDERR_FILENO, &st) == 0) {
+			snprintf(want, sizeof(want), "%llu:%llu",
+			    (unsigned long long)st.st_dev,
+			    (unsigned long long)st.st_ino);
+			log_journal = strcmp(js, want) == 0;
+		}
+	}
 	log_ident = ident;
 	if (!to_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
@@ -57,7 +79,11 @@ log_vemit(int pri, const char *fmt, va_list ap, const char *suffix)
 	for (i = 0; line[i] != '\0'; i++)
 		if (line[i] == '\n' || line[i] == '\r')
 			line[i] = ' ';
-	if (log_stderr) {
+	if (log_stderr && log_journal) {
+		fprintf(stderr, "<%d>%s%s%s\n", pri, line, suffix ? ": " : "",
+		    suffix ? suffix : "");
+		fflush(stderr);
+	} else if (log_stderr) {
 		struct timespec ts;
 		struct tm tm;
 		char stamp[32];

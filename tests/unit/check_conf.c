@@ -662,6 +662,18 @@ START_TEST(test_credentials_directory)
 	ck_assert_str_eq(cr.password, "p2");
 	conf_credentials_clear(&cr);
 
+	/* The fallback's file is found by its own name, never as the
+	 * primary's "credentials". */
+	write_file("systemd/fallback-credentials",
+	    "username = \"fallback\";\npassword = \"p3\";\n", 0600);
+	snprintf(f, sizeof(f), "%s", write_file("fallback-credentials",
+	    CRED_TEXT, 0600));
+	ck_assert_int_eq(conf_credentials_load(f, &cr, err, sizeof(err)), 0);
+	ck_assert_str_eq(cr.username, "fallback");
+	conf_credentials_clear(&cr);
+	snprintf(f, sizeof(f), "%s", write_file("credentials", CRED_TEXT,
+	    0600));
+
 	/* Without the file there, the configured one is read. */
 	snprintf(dir, sizeof(dir), "%s/empty", scratch);
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
