@@ -101,17 +101,29 @@ read_reply(struct submit *s)
 	size_t len = 0;
 
 	for (;;) {
-		ssize_t n = recv(s->fd, buf + len, 1, 0);
+		char *nl = memchr(s->in, '\n', s->inlen);
+		size_t take;
 
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return lost(s, NULL, n == 0 ? 0 : errno);
-		if (buf[len] != '\n') {
-			if (len < sizeof(buf) - 2)
-				len++;
+		if (nl == NULL) {
+			ssize_t n;
+
+			if (s->inlen == sizeof(s->in))
+				s->inlen = 0;	/* an absurd line: drop it */
+			n = recv(s->fd, s->in + s->inlen,
+			    sizeof(s->in) - s->inlen, 0);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return lost(s, NULL, n == 0 ? 0 : errno);
+			s->inlen += (size_t)n;
 			continue;
 		}
+		/* One line out of the buffer (cut to fit buf). */
+		take = (size_t)(nl - s->in);
+		len = take < sizeof(buf) - 1 ? take : sizeof(buf) - 1;
+		memcpy(buf, s->in, len);
+		memmove(s->in, nl + 1, s->inlen - take - 1);
+		s->inlen -= take + 1;
 		buf[len] = '\0';
 		if (len > 0 && buf[len - 1] == '\r')
 			buf[--len] = '\0';

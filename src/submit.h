@@ -22,6 +22,8 @@ struct submit {
 	char	 reply[1100];	/* the last reply, or what went wrong */
 	int	 code;
 	char	 queue_id[64];
+	char	 in[4096];	/* replies read ahead, not yet used */
+	size_t	 inlen;
 };
 
 /*
