@@ -83,6 +83,17 @@ if [ "${sdver:-0}" -ge 250 ]; then
 			break
 		fi
 	done
+	# Under a prefix systemd does not search (/usr/local, distcheck's
+	# _inst), the units are linked where it does: /etc/systemd/system.
+	case ${unitdir#$root} in
+	/lib/systemd/system|/usr/lib/systemd/system) ;;
+	*)
+		mkdir -p "$root/etc/systemd/system"
+		cp "$service" "$socket" "$root/etc/systemd/system/"
+		service=$root/etc/systemd/system/sesrelayd.service
+		socket=$root/etc/systemd/system/sesrelayd.socket
+		;;
+	esac
 	man_flag=--man=yes
 	command -v man >/dev/null || { man_flag=--man=no; echo "# man missing: verify does not check Documentation="; }
 	MANPATH=$mandir systemd-analyze verify "$man_flag" --root="$root" \
