@@ -34,6 +34,13 @@ st = {r["address"]: r["status"] for r in m["recipients"]}
 assert st == {"wait@example.com": "pending", "ok@example.com": "delivered"}, st
 assert m["attempts"] == 1 and m["state"] == "deferred" and m["sender"] == "sender@example.com", m
 PY
+"$sbin/sesrelay-sendmail" -C "$work/sesrelay.conf" -bp >"$work/mailq.txt"
+check "mailq: Postfix's layout, the id, size, sender" \
+	grep -Eq "^$id  +[0-9]+ [A-Z][a-z]{2} [A-Z][a-z]{2} +[0-9]+ [0-9:]{8}  sender@example.com$" "$work/mailq.txt"
+check "mailq: the reason it waits, then the recipient" \
+	grep -A1 -q '^(451 Temporary service failure)$' "$work/mailq.txt"
+check "mailq: the pending recipient" grep -q '^ *wait@example.com$' "$work/mailq.txt"
+check "mailq: the total" grep -q '^-- [0-9]* Kbytes in 1 Request\.$' "$work/mailq.txt"
 check "stats: counters and queue depth" python3 - <<PY
 import json, subprocess
 s = json.loads(subprocess.check_output(["$sbin/sesrelayctl", "-c", "$work/sesrelay.conf", "stats", "--json"]))
