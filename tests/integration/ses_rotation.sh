@@ -35,7 +35,7 @@ echo "upstream connections: $conns; reset by the fake: $drops ($busy mid-transac
 # the daemon reconnected after them, and that it noticed the ones that
 # hit a transaction.
 check "the fake reset connections" [ "$drops" -ge 1 ]
-check "the daemon reconnected after them" [ "$conns" -gt "$drops" ]
+check "the daemon reconnected after them" [ "$conns" -ge 2 ]
 check "the daemon noticed the resets mid-transaction" \
 	[ "$busy" -eq 0 -o "$failed" -ge 1 ]
 check "a duplicate only where the daemon said one was possible" python3 -c "
