@@ -138,8 +138,10 @@ printf 'username = "AKIABENCHMARK";\npassword = "not-a-secret";\n' >"$S/credenti
 umask 022
 cat >"$S/sesrelay.conf" <<CONF
 hostname = "bench.invalid";
+user = "";
 listen = { tcp = [ "127.0.0.1:$SES_PORT" ]; unix = ""; };
 spool = "$S/spool";
+control = { socket = "$S/control.sock"; };
 upstream = {
   host = "127.0.0.1";
   port = $CLOSED_PORT;

@@ -260,8 +260,10 @@ umask 022
 sesrelay_conf() {
 	cat >"$S/sesrelay.conf" <<CONF
 hostname = "bench.invalid";
+user = "";
 listen = { tcp = [ "127.0.0.1:$SES_PORT" ]; unix = ""; };
 spool = "$S/spool";
+control = { socket = "$S/control.sock"; };
 upstream = {
   host = "localhost";
   port = $1;
