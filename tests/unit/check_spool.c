@@ -356,6 +356,50 @@ START_TEST(test_dsn_flag_and_bounced_state)
 }
 END_TEST
 
+/* Many commits at once (group commit: batches share one sync). */
+START_TEST(test_many_commits_at_once)
+{
+	enum { N = 40 };
+	struct spool_writer *w[N];
+	struct done d[N];
+	char id[N][SPOOL_ID_LEN + 1], body[64];
+	struct spool_envelope *e;
+	int all;
+
+	for (int i = 0; i < N; i++) {
+		w[i] = spool_writer_new(sp, "s@x", rcpts3, 1, id[i]);
+		ck_assert_ptr_nonnull(w[i]);
+		snprintf(body, sizeof(body), "message %d\r\n", i);
+		ck_assert_int_eq(spool_writer_write(w[i], body, strlen(body)),
+		    0);
+	}
+	for (int i = 0; i < N; i++) {
+		d[i].fired = 0;
+		d[i].status = -1;
+		spool_writer_commit(w[i], done_cb, &d[i]);
+	}
+	for (int k = 0; k < 1000; k++) {
+		all = 1;
+		for (int i = 0; i < N; i++)
+			all &= d[i].fired;
+		if (all)
+			break;
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(d[i].fired, 1);
+		ck_assert_int_eq(d[i].status, 0);
+		ck_assert(exists("queue", id[i]));
+		e = spool_load(sp, id[i]);
+		ck_assert_ptr_nonnull(e);
+		snprintf(body, sizeof(body), "message %d\r\n", i);
+		ck_assert_int_eq(e->body_size, (off_t)strlen(body));
+		spool_envelope_free(e);
+	}
+	ck_assert_uint_eq(count_entries("tmp"), 0);
+}
+END_TEST
+
 START_TEST(test_state_save_and_load)
 {
 	struct spool_envelope *e;
@@ -868,6 +912,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_load_missing);
 	tcase_add_test(tc, test_load_refuses_wrong_name);
 	tcase_add_test(tc, test_state_save_and_load);
+	tcase_add_test(tc, test_many_commits_at_once);
 	tcase_add_test(tc, test_dsn_flag_and_bounced_state);
 	tcase_add_test(tc, test_bad_state_means_resend);
 	tcase_add_test(tc, test_remove);
