@@ -9,12 +9,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-
-#include <dirent.h>
-#include <grp.h>
-#include <pwd.h>
 
 #include <fcntl.h>
 
@@ -36,8 +31,8 @@
 #include "bounce.h"
 #include "cleanup.h"
 #include "control.h"
-#include "maildrop.h"
 #include "pickup.h"
+#include "privsep.h"
 #include "metrics.h"
 #include "ses_headers.h"
 #include "stats.h"
@@ -72,14 +67,7 @@ struct daemon {
 	struct netaddr_net	*allow;
 	char			 hostname[256];
 	const char		*file;		/* the configuration */
-	/* listeners bound before dropping privileges, or by systemd */
-	struct prebound {
-		int		 fd;
-		int		 is_unix;
-		char		 label[128];
-	}			 pre[16];
-	size_t			 npre;
-	int			 activated;	/* by systemd: keep them */
+	struct listen_fds	 lfds;		/* bound before dropping root */
 	/* pools replaced by a reload, freed once idle */
 	struct retired {
 		struct upstream		*pool[2];
@@ -322,21 +310,6 @@ signal_cb(evutil_socket_t sig, short ev, void *arg)
 	}
 }
 
-/* Make the directory of a socket path, searchable by every local user. */
-static void
-socket_dir(const char *path)
-{
-	char *dir = strdup(path), *slash;
-
-	if (dir != NULL && (slash = strrchr(dir, '/')) != NULL &&
-	    slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) == 0)
-			chmod(dir, 0755);
-	}
-	free(dir);
-}
-
 static void
 control_status(void *arg, struct control_status *st)
 {
@@ -381,11 +354,11 @@ static int
 listen_smtp(struct daemon *d, const struct conf *c, char *err,
     size_t errlen)
 {
-	if (d->npre > 0) {
+	if (d->lfds.n > 0) {
 		/* Bound already (as root, or by systemd): serve those. */
-		for (size_t i = 0; i < d->npre; i++) {
-			struct prebound *p = &d->pre[i];
-			int r = p->is_unix && !d->activated ?
+		for (size_t i = 0; i < d->lfds.n; i++) {
+			struct listen_fd *p = &d->lfds.v[i];
+			int r = p->is_unix && !d->lfds.activated ?
 			    smtp_server_listen_unix_fd(d->smtp, p->fd, p->label,
 			    err, errlen) : smtp_server_listen_fd(d->smtp, p->fd,
 			    p->label, err, errlen);
@@ -393,7 +366,7 @@ listen_smtp(struct daemon *d, const struct conf *c, char *err,
 			if (r == -1)
 				return -1;
 		}
-		d->npre = 0;
+		d->lfds.n = 0;
 		return 0;
 	}
 	for (size_t i = 0; i < c->listen.tcp.n; i++)
@@ -403,7 +376,7 @@ listen_smtp(struct daemon *d, const struct conf *c, char *err,
 	if (c->listen.unix_path[0] != '\0') {
 		/* Any local user may submit: the socket's directory must
 		 * be searchable whatever our umask (the socket is 0666). */
-		socket_dir(c->listen.unix_path);
+		privsep_socket_dir(c->listen.unix_path);
 		if (smtp_server_listen_unix(d->smtp, c->listen.unix_path, err,
 		    errlen) == -1)
 			return -1;
@@ -425,7 +398,7 @@ make_control(struct daemon *d, const char *path, char *err, size_t errlen)
 	ops.kick = kick_upstream;
 	ops.arg = d;
 	ops.group = getegid();
-	socket_dir(path);
+	privsep_socket_dir(path);
 	return control_new(d->base, path, &ops, err, errlen);
 }
 
@@ -731,7 +704,7 @@ reload(struct daemon *d, char *err, size_t errlen)
 	}
 	d->conf = nc;
 	rc = 0;
-	if (d->activated && (!same_strlist(&nc->listen.tcp, &oc->listen.tcp) ||
+	if (d->lfds.activated && (!same_strlist(&nc->listen.tcp, &oc->listen.tcp) ||
 	    strcmp(nc->listen.unix_path, oc->listen.unix_path) != 0))
 		log_warnx("- daemon reload: the listeners come from systemd "
 		    "(sesrelayd.socket); listen.* is not used");
@@ -843,189 +816,6 @@ start_notify(struct daemon *d)
 #else
 	(void)d;
 #endif
-}
-
-/* Sockets passed by systemd (sesrelayd.socket), if any. */
-static void
-take_activated(struct daemon *d)
-{
-#ifdef HAVE_LIBSYSTEMD
-	int n = sd_listen_fds(1);
-
-	for (int i = 0; i < n && d->npre < 16; i++) {
-		int fd = SD_LISTEN_FDS_START + i;
-		struct prebound *p = &d->pre[d->npre];
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-
-		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
-			log_warnx("- daemon socket %d from systemd is not a "
-			    "listening stream socket; ignored", fd);
-			continue;
-		}
-		memset(&ss, 0, sizeof(ss));
-		getsockname(fd, (struct sockaddr *)&ss, &len);
-		p->fd = fd;
-		p->is_unix = ss.ss_family == AF_UNIX;
-		if (p->is_unix)
-			snprintf(p->label, sizeof(p->label), "%s",
-			    ((struct sockaddr_un *)&ss)->sun_path);
-		else {
-			char a[64];
-			int port = ss.ss_family == AF_INET6 ?
-			    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :
-			    ntohs(((struct sockaddr_in *)&ss)->sin_port);
-
-			netaddr_str((struct sockaddr *)&ss, a, sizeof(a));
-			snprintf(p->label, sizeof(p->label), ss.ss_family ==
-			    AF_INET6 ? "[%s]:%d" : "%s:%d", a, port);
-		}
-		d->npre++;
-	}
-	if (d->npre > 0) {
-		d->activated = 1;
-		log_info("- daemon %zu listening socket(s) from systemd; "
-		    "listen.tcp and listen.unix are not used", d->npre);
-	}
-#endif
-}
-
-/* Bind the configured listeners now (as root, before dropping). */
-static void
-prebind(struct daemon *d)
-{
-	const struct conf *c = d->conf;
-	char err[CONF_ERRLEN];
-	int fd;
-
-	for (size_t i = 0; i < c->listen.tcp.n && d->npre < 15; i++) {
-		if ((fd = smtp_bind_tcp(c->listen.tcp.v[i], err,
-		    sizeof(err))) == -1)
-			fatalx("- daemon cannot listen: %s", err);
-		d->pre[d->npre].fd = fd;
-		d->pre[d->npre].is_unix = 0;
-		snprintf(d->pre[d->npre++].label, sizeof(d->pre[0].label),
-		    "%s", c->listen.tcp.v[i]);
-	}
-	if (c->listen.unix_path[0] != '\0') {
-		socket_dir(c->listen.unix_path);
-		if ((fd = smtp_bind_unix(c->listen.unix_path, err,
-		    sizeof(err))) == -1)
-			fatalx("- daemon cannot listen: %s", err);
-		d->pre[d->npre].fd = fd;
-		d->pre[d->npre].is_unix = 1;
-		snprintf(d->pre[d->npre++].label, sizeof(d->pre[0].label),
-		    "%s", c->listen.unix_path);
-	}
-}
-
-/* The directory of path, made and given to uid (run directories). */
-static void
-own_dir_of(const char *path, uid_t uid, gid_t gid)
-{
-	char *dir = strdup(path), *slash;
-
-	if (dir != NULL && (slash = strrchr(dir, '/')) != NULL &&
-	    slash != dir) {
-		*slash = '\0';
-		(void)mkdir(dir, 0755);
-		if (chown(dir, uid, gid) == -1)
-			log_warn("- daemon chown %s", dir);
-	}
-	free(dir);
-}
-
-/*
- * Give the spool to the user we become: the directories and what is in
- * them, never following links, one level deep (the maildrop's files
- * stay their senders').  The top and maildrop/ keep their group.
- */
-static void
-own_spool(const char *spool, uid_t uid, gid_t gid)
-{
-	static const char *const subs[] = { "queue", "state", "tmp",
-	    "corrupt", "maildrop" };
-	struct stat st;
-	struct group *gr;
-	int top, fd;
-	DIR *dir;
-	struct dirent *de;
-
-	(void)mkdir(spool, 0700);
-	if ((top = open(spool, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return;		/* spool_open says why, later */
-	if (fstat(top, &st) == 0 && st.st_uid != uid)
-		log_info("- daemon giving the spool %s to uid %u", spool,
-		    (unsigned)uid);
-	(void)fchown(top, uid, (gid_t)-1);
-	(void)fchownat(top, "lock", uid, gid, AT_SYMLINK_NOFOLLOW);
-	if ((gr = getgrnam(MAILDROP_GROUP)) != NULL) {
-		/* sesrelay-sendmail (setgid) may pass, and drop files. */
-		(void)fchown(top, uid, gr->gr_gid);
-		(void)fchmod(top, 0710);
-		(void)mkdirat(top, MAILDROP_DIR, 01730);
-		if ((fd = openat(top, MAILDROP_DIR, O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC)) != -1) {
-			(void)fchown(fd, uid, gr->gr_gid);
-			(void)fchmod(fd, 01730);
-			close(fd);
-		}
-	}
-	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		if ((fd = openat(top, subs[i], O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC)) == -1)
-			continue;
-		(void)fchown(fd, uid, i == 4 ? (gid_t)-1 : gid);
-		if (i == 4 || (dir = fdopendir(fd)) == NULL) {
-			close(fd);
-			continue;
-		}
-		while ((de = readdir(dir)) != NULL)
-			if (de->d_name[0] != '.')
-				(void)fchownat(dirfd(dir), de->d_name, uid,
-				    gid, AT_SYMLINK_NOFOLLOW);
-		closedir(dir);
-	}
-	close(top);
-}
-
-/*
- * Started as root: bind what needs root, then become conf->user for
- * good, before reading any input.
- */
-static void
-drop_privileges(struct daemon *d)
-{
-	const struct conf *c = d->conf;
-	struct passwd *pw;
-	uid_t uid;
-	gid_t gid;
-
-	if (geteuid() != 0 || c->user[0] == '\0')
-		return;
-	if ((pw = getpwnam(c->user)) == NULL) {
-		log_warnx("- daemon user \"%s\" does not exist: create it "
-		    "(useradd --system --home-dir %s --shell /usr/sbin/nologin "
-		    "%s, or install sysusers.d/sesrelay.conf), or set user = "
-		    "\"\" to run as root", c->user, c->spool, c->user);
-		exit(EX_NOUSER);
-	}
-	uid = pw->pw_uid;
-	gid = pw->pw_gid;
-	if (d->npre == 0)
-		prebind(d);
-	own_spool(c->spool, uid, gid);
-	own_dir_of(c->control.socket, uid, gid);
-	if (c->listen.unix_path[0] != '\0')
-		own_dir_of(c->listen.unix_path, uid, gid);
-	if (initgroups(pw->pw_name, gid) == -1 || setgid(gid) == -1 ||
-	    setuid(uid) == -1)
-		fatal("- daemon cannot become user %s", c->user);
-	if (setuid(0) != -1)
-		fatalx("- daemon could become root again; refusing to run");
-	log_info("- daemon running as user %s (uid %u)", c->user,
-	    (unsigned)uid);
 }
 
 static void
@@ -1240,8 +1030,8 @@ main(int argc, char *argv[])
 		fatalx("evdns_base_new failed");
 
 	stats.started = time(NULL);
-	take_activated(&d);
-	drop_privileges(&d);
+	privsep_take_activated(&d.lfds);
+	privsep_drop(d.conf, &d.lfds);
 	setup(&d, &cred, &fcred);
 	conf_credentials_clear(&cred);
 	conf_credentials_clear(&fcred);

@@ -1,0 +1,226 @@
+/*
+ * privsep.c: binding as root, then never root again (see privsep.h).
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "conf.h"
+#include "log.h"
+#include "maildrop.h"
+#include "netaddr.h"
+#include "privsep.h"
+#include "smtp_server.h"
+
+/* Make the directory of a socket path, searchable by every local user. */
+void
+privsep_socket_dir(const char *path)
+{
+	char *dir = strdup(path), *slash;
+
+	if (dir != NULL && (slash = strrchr(dir, '/')) != NULL &&
+	    slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) == 0)
+			chmod(dir, 0755);
+	}
+	free(dir);
+}
+
+void
+privsep_take_activated(struct listen_fds *l)
+{
+#ifdef HAVE_LIBSYSTEMD
+	int n = sd_listen_fds(1);
+
+	for (int i = 0; i < n && l->n < PRIVSEP_MAXFD; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+		struct listen_fd *p = &l->v[l->n];
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+			log_warnx("- daemon socket %d from systemd is not a "
+			    "listening stream socket; ignored", fd);
+			continue;
+		}
+		memset(&ss, 0, sizeof(ss));
+		getsockname(fd, (struct sockaddr *)&ss, &len);
+		p->fd = fd;
+		p->is_unix = ss.ss_family == AF_UNIX;
+		if (p->is_unix)
+			snprintf(p->label, sizeof(p->label), "%s",
+			    ((struct sockaddr_un *)&ss)->sun_path);
+		else {
+			char a[64];
+			int port = ss.ss_family == AF_INET6 ?
+			    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :
+			    ntohs(((struct sockaddr_in *)&ss)->sin_port);
+
+			netaddr_str((struct sockaddr *)&ss, a, sizeof(a));
+			snprintf(p->label, sizeof(p->label), ss.ss_family ==
+			    AF_INET6 ? "[%s]:%d" : "%s:%d", a, port);
+		}
+		l->n++;
+	}
+	if (l->n > 0) {
+		l->activated = 1;
+		log_info("- daemon %zu listening socket(s) from systemd; "
+		    "listen.tcp and listen.unix are not used", l->n);
+	}
+#endif
+}
+
+/* Bind the configured listeners now (as root, before dropping). */
+static void
+prebind(const struct conf *c, struct listen_fds *l)
+{
+	char err[CONF_ERRLEN];
+	int fd;
+
+	for (size_t i = 0; i < c->listen.tcp.n && l->n < PRIVSEP_MAXFD - 1; i++) {
+		if ((fd = smtp_bind_tcp(c->listen.tcp.v[i], err,
+		    sizeof(err))) == -1)
+			fatalx("- daemon cannot listen: %s", err);
+		l->v[l->n].fd = fd;
+		l->v[l->n].is_unix = 0;
+		snprintf(l->v[l->n++].label, sizeof(l->v[0].label),
+		    "%s", c->listen.tcp.v[i]);
+	}
+	if (c->listen.unix_path[0] != '\0') {
+		privsep_socket_dir(c->listen.unix_path);
+		if ((fd = smtp_bind_unix(c->listen.unix_path, err,
+		    sizeof(err))) == -1)
+			fatalx("- daemon cannot listen: %s", err);
+		l->v[l->n].fd = fd;
+		l->v[l->n].is_unix = 1;
+		snprintf(l->v[l->n++].label, sizeof(l->v[0].label),
+		    "%s", c->listen.unix_path);
+	}
+}
+
+/* The directory of path, made and given to uid (run directories). */
+static void
+own_dir_of(const char *path, uid_t uid, gid_t gid)
+{
+	char *dir = strdup(path), *slash;
+
+	if (dir != NULL && (slash = strrchr(dir, '/')) != NULL &&
+	    slash != dir) {
+		*slash = '\0';
+		(void)mkdir(dir, 0755);
+		if (chown(dir, uid, gid) == -1)
+			log_warn("- daemon chown %s", dir);
+	}
+	free(dir);
+}
+
+/*
+ * Give the spool to the user we become: the directories and what is in
+ * them, never following links, one level deep (the maildrop's files
+ * stay their senders').  The top and maildrop/ keep their group.
+ */
+static void
+own_spool(const char *spool, uid_t uid, gid_t gid)
+{
+	static const char *const subs[] = { "queue", "state", "tmp",
+	    "corrupt", "maildrop" };
+	struct stat st;
+	struct group *gr;
+	int top, fd;
+	DIR *dir;
+	struct dirent *de;
+
+	(void)mkdir(spool, 0700);
+	if ((top = open(spool, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return;		/* spool_open says why, later */
+	if (fstat(top, &st) == 0 && st.st_uid != uid)
+		log_info("- daemon giving the spool %s to uid %u", spool,
+		    (unsigned)uid);
+	(void)fchown(top, uid, (gid_t)-1);
+	(void)fchownat(top, "lock", uid, gid, AT_SYMLINK_NOFOLLOW);
+	if ((gr = getgrnam(MAILDROP_GROUP)) != NULL) {
+		/* sesrelay-sendmail (setgid) may pass, and drop files. */
+		(void)fchown(top, uid, gr->gr_gid);
+		(void)fchmod(top, 0710);
+		(void)mkdirat(top, MAILDROP_DIR, 01730);
+		if ((fd = openat(top, MAILDROP_DIR, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) != -1) {
+			(void)fchown(fd, uid, gr->gr_gid);
+			(void)fchmod(fd, 01730);
+			close(fd);
+		}
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if ((fd = openat(top, subs[i], O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1)
+			continue;
+		(void)fchown(fd, uid, i == 4 ? (gid_t)-1 : gid);
+		if (i == 4 || (dir = fdopendir(fd)) == NULL) {
+			close(fd);
+			continue;
+		}
+		while ((de = readdir(dir)) != NULL)
+			if (de->d_name[0] != '.')
+				(void)fchownat(dirfd(dir), de->d_name, uid,
+				    gid, AT_SYMLINK_NOFOLLOW);
+		closedir(dir);
+	}
+	close(top);
+}
+
+/*
+ * Started as root: bind what needs root, then become conf->user for
+ * good, before reading any input.
+ */
+void
+privsep_drop(const struct conf *c, struct listen_fds *l)
+{
+	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
+
+	if (geteuid() != 0 || c->user[0] == '\0')
+		return;
+	if ((pw = getpwnam(c->user)) == NULL) {
+		log_warnx("- daemon user \"%s\" does not exist: create it "
+		    "(useradd --system --home-dir %s --shell /usr/sbin/nologin "
+		    "%s, or install sysusers.d/sesrelay.conf), or set user = "
+		    "\"\" to run as root", c->user, c->spool, c->user);
+		exit(EX_NOUSER);
+	}
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	if (l->n == 0)
+		prebind(c, l);
+	own_spool(c->spool, uid, gid);
+	own_dir_of(c->control.socket, uid, gid);
+	if (c->listen.unix_path[0] != '\0')
+		own_dir_of(c->listen.unix_path, uid, gid);
+	if (initgroups(pw->pw_name, gid) == -1 || setgid(gid) == -1 ||
+	    setuid(uid) == -1)
+		fatal("- daemon cannot become user %s", c->user);
+	if (setuid(0) != -1)
+		fatalx("- daemon could become root again; refusing to run");
+	log_info("- daemon running as user %s (uid %u)", c->user,
+	    (unsigned)uid);
+}
+
