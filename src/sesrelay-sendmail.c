@@ -769,6 +769,8 @@ bs_rcpt(struct bs *b, const char *arg)
  * different end.  Returns 0 with *size the message's, or -1 at the end
  * of the input.
  */
+static long long bs_data_timeout = 600;	/* smtp.data_timeout */
+
 static int
 bs_read_data(FILE *tmp, long long max, long long *size)
 {
@@ -782,11 +784,13 @@ bs_read_data(FILE *tmp, long long max, long long *size)
 		size_t n = 0, outlen;
 		int c = EOF;
 
+		alarm((unsigned)bs_data_timeout);
 		while (n < BS_DATA_CHUNK && (c = getc_unlocked(stdin)) != EOF) {
 			line[n++] = (char)c;
 			if (c == '\n')
 				break;
 		}
+		alarm(0);
 		if (n == 0)
 			return -1;
 		if (line[n - 1] == '\n' && !(n >= 2 ? line[n - 2] == '\r' :
@@ -968,6 +972,24 @@ bs_command(struct bs *b, char *line, int n)
 	bs_reply(b, "500 5.5.2 Error: command not recognized");
 }
 
+/*
+ * -bs timeouts: a client silent for smtp.timeout seconds (between
+ * commands) or smtp.data_timeout (in a message) is told so and the
+ * program ends, as the daemon does; nothing of an unfinished message is
+ * kept (its temporary file goes with the process).
+ */
+static char bs_timeout_reply[300];
+
+static void
+bs_timeout(int sig)
+{
+	ssize_t n = write(STDOUT_FILENO, bs_timeout_reply,
+	    strlen(bs_timeout_reply));
+
+	(void)n;
+	_exit(EX_TEMPFAIL);
+}
+
 static int
 run_smtp(const struct conf *c, const struct sendmail_args *a)
 {
@@ -979,10 +1001,21 @@ run_smtp(const struct conf *c, const struct sendmail_args *a)
 		snprintf(b.host, sizeof(b.host), "%s", c->hostname);
 	else if (gethostname(b.host, sizeof(b.host) - 1) == -1)
 		snprintf(b.host, sizeof(b.host), "localhost");
+	bs_data_timeout = c->smtp.data_timeout;
+	snprintf(bs_timeout_reply, sizeof(bs_timeout_reply), "421 4.4.2 %s "
+	    "Error: timeout exceeded\r\n", b.host);
+	signal(SIGALRM, bs_timeout);
 	bs_reply(&b, "220 %s ESMTP sesrelay-sendmail", b.host);
-	while (b.state != BS_QUIT && !b.write_failed &&
-	    (n = bs_read_line(line)) != -1)
+	for (;;) {
+		if (b.state == BS_QUIT || b.write_failed)
+			break;
+		alarm((unsigned)c->smtp.timeout);
+		n = bs_read_line(line);
+		alarm(0);
+		if (n == -1)
+			break;
 		bs_command(&b, line, n);
+	}
 	bs_enter_state(&b, BS_IDLE);
 	if (b.write_failed) {
 		fprintf(stderr, "%s: -bs: writing a reply: %s\n", prog,

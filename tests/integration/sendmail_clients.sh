@@ -85,5 +85,24 @@ check "cron: root's mail reaches rewrite.admin" [ -n "$e" ]
 check "cron: the To: root header rewritten to the admin" grep -q '^To: ops@example.com' "$e"
 check "cron: From keeps its name, with the verified address" grep -q '^From: Cron Daemon <noreply@example.com>' "$e"
 check "cron: the UTF-8 body intact" grep -q $'^logrotate: done \xe2\x9c\x93\r$' "$e"
+
+# -bs has the daemon's timeouts: a client that goes silent is told so.
+sed -i 's/^hostname = "relay.test";/hostname = "relay.test";\nsmtp = { timeout = 10; };/' "$work/sesrelay.conf"
+check "-bs: a silent client gets 421 4.4.2 after smtp.timeout, exit 75" python3 - "$sbin/sesrelay-sendmail" "$work/sesrelay.conf" <<'PY'
+import subprocess, sys
+p = subprocess.Popen([sys.argv[1], "-C", sys.argv[2], "-bs"], stdin=subprocess.PIPE,
+                     stdout=subprocess.PIPE)
+assert p.stdout.readline().startswith(b"220 "), "greeting"
+p.stdin.write(b"EHLO client\r\n"); p.stdin.flush()
+while True:
+    l = p.stdout.readline()
+    if l[3:4] != b"-":
+        break
+# ... and then nothing more is sent.
+l = p.stdout.readline()
+print("got:", l)
+rc = p.wait(timeout=60)
+sys.exit(0 if l.startswith(b"421 4.4.2 relay.test Error: timeout exceeded") and rc == 75 else 1)
+PY
 stop_daemon
 finish
