@@ -599,79 +599,109 @@ load_hostname(const struct conf *c, char *buf, size_t len)
  * ones finish what they are sending), listeners, control socket and
  * metrics re-opened where they changed.  Nothing queued is touched.
  */
-static int
-reload(struct daemon *d, char *err, size_t errlen)
+/* What a reload builds before it switches anything. */
+struct next {
+	struct conf		*conf;
+	struct cleanup		*cleanup;
+	struct ses_headers	*ses;
+	struct upstream		*primary, *fallback;
+};
+
+static void
+next_free(struct next *n)
 {
-	struct conf *nc = NULL, *oc = d->conf;
+	upstream_free(n->primary);
+	upstream_free(n->fallback);
+	cleanup_free(n->cleanup);
+	ses_headers_free(n->ses);
+	if (n->conf != NULL)
+		conf_free(n->conf);
+	memset(n, 0, sizeof(*n));
+}
+
+/*
+ * Load and check everything a new configuration needs; nothing running
+ * is touched but d->hostname, which the new pools are made with (the
+ * caller restores it on failure).  0, or -1 with e set.
+ */
+static int
+reload_load(struct daemon *d, struct next *n, char *e, size_t elen)
+{
 	struct conf_credentials cred, fcred;
-	struct cleanup *cl = NULL;
-	struct ses_headers *ses = NULL;
-	struct upstream *np = NULL, *nf = NULL;
-	struct netaddr_net *allow;
+	int rc = -1;
+
+	memset(n, 0, sizeof(*n));
+	memset(&cred, 0, sizeof(cred));
+	memset(&fcred, 0, sizeof(fcred));
+	if ((n->conf = conf_load(d->file, e, elen)) == NULL)
+		goto out;
+	if (strcmp(n->conf->spool, d->conf->spool) != 0) {
+		snprintf(e, elen, "spool cannot change while sesrelayd runs "
+		    "(restart it)");
+		goto out;
+	}
+	if (conf_credentials_load(n->conf->upstream.credentials, &cred, e,
+	    elen) == -1)
+		goto out;
+	if (conf_fallback_host(n->conf) != NULL &&
+	    conf_credentials_load(n->conf->fallback.credentials[0] ?
+	    n->conf->fallback.credentials : n->conf->upstream.credentials,
+	    &fcred, e, elen) == -1)
+		goto out;
+	load_hostname(n->conf, d->hostname, sizeof(d->hostname));
+	if ((n->cleanup = load_cleanup(n->conf, d->hostname, e, elen)) ==
+	    NULL)
+		goto out;
+	if ((n->ses = ses_headers_new(n->conf->ses.configuration_set,
+	    n->conf->ses.tags.v, n->conf->ses.tags.n,
+	    n->conf->ses.sender_map, e, elen)) == NULL)
+		goto out;
+	if (make_pools(d, n->conf, &cred, &fcred, n->ses, &n->primary,
+	    &n->fallback, e, elen) == -1)
+		goto out;
+	rc = 0;
+out:
+	conf_credentials_clear(&cred);
+	conf_credentials_clear(&fcred);
+	if (rc == -1)
+		next_free(n);
+	return rc;
+}
+
+/*
+ * Switch to what reload_load built (cannot fail); n is consumed.
+ * Returns the configuration that was running, for the caller to free.
+ */
+static struct conf *
+reload_switch(struct daemon *d, struct next *n)
+{
+	struct conf *old = d->conf;
+	struct netaddr_net *allow = make_allow(n->conf);
 	struct smtp_server_config sc;
 	struct scheduler_config schc;
 	struct bounce_config bc;
+	struct pickup_config pc;
+	struct timeval one = { 1, 0 }, two = { 2, 0 };
 	struct retired *r;
-	char e[CONF_ERRLEN - 64], oldhost[sizeof(d->hostname)];
-	int rc = -1;
 
-	memset(&cred, 0, sizeof(cred));
-	memset(&fcred, 0, sizeof(fcred));
-	memcpy(oldhost, d->hostname, sizeof(oldhost));
-	if (d->stopping_since != 0) {
-		snprintf(e, sizeof(e), "shutting down");
-		goto out;
-	}
-	if ((nc = conf_load(d->file, e, sizeof(e))) == NULL)
-		goto out;
-	if (strcmp(nc->spool, oc->spool) != 0) {
-		snprintf(e, sizeof(e), "spool cannot change while sesrelayd "
-		    "runs (restart it)");
-		goto out;
-	}
-	if (conf_credentials_load(nc->upstream.credentials, &cred, e,
-	    sizeof(e)) == -1)
-		goto out;
-	if (conf_fallback_host(nc) != NULL &&
-	    conf_credentials_load(nc->fallback.credentials[0] ?
-	    nc->fallback.credentials : nc->upstream.credentials, &fcred, e,
-	    sizeof(e)) == -1)
-		goto out;
-	load_hostname(nc, d->hostname, sizeof(d->hostname));
-	if ((cl = load_cleanup(nc, d->hostname, e, sizeof(e))) == NULL)
-		goto out;
-	if ((ses = ses_headers_new(nc->ses.configuration_set, nc->ses.tags.v,
-	    nc->ses.tags.n, nc->ses.sender_map, e, sizeof(e))) == NULL)
-		goto out;
-	if (make_pools(d, nc, &cred, &fcred, ses, &np, &nf, e, sizeof(e)) ==
-	    -1)
-		goto out;
-
-	/* Nothing can fail from here but re-opening sockets. */
-	allow = make_allow(nc);
-	smtp_config(d, nc, cl, allow, &sc);
+	smtp_config(d, n->conf, n->cleanup, allow, &sc);
 	smtp_server_configure(d->smtp, &sc);
 	free(d->allow);
 	d->allow = allow;
 	cleanup_free(d->cleanup);
-	d->cleanup = cl;
-	cl = NULL;
-	{
-		struct pickup_config pc;
-
-		pickup_config(d, nc, &pc);
-		pickup_configure(d->pickup, &pc);
-	}
+	d->cleanup = n->cleanup;
+	pickup_config(d, n->conf, &pc);
+	pickup_configure(d->pickup, &pc);
 	memset(&schc, 0, sizeof(schc));
-	schc.retry = nc->retry.schedule.v;
-	schc.nretry = nc->retry.schedule.n;
-	schc.max_queue_time = nc->retry.max_queue_time;
+	schc.retry = n->conf->retry.schedule.v;
+	schc.nretry = n->conf->retry.schedule.n;
+	schc.max_queue_time = n->conf->retry.max_queue_time;
 	schc.bounce = bounce_queue;
 	schc.bounce_arg = d->bounce;
 	scheduler_configure(d->sched, &schc);
 	memset(&bc, 0, sizeof(bc));
-	bc.sender = nc->bounce.sender[0] ? nc->bounce.sender :
-	    nc->rewrite.sender;
+	bc.sender = n->conf->bounce.sender[0] ? n->conf->bounce.sender :
+	    n->conf->rewrite.sender;
 	bc.hostname = d->hostname;
 	bounce_configure(d->bounce, &bc);
 	/* The old pools finish what is out and go. */
@@ -687,29 +717,34 @@ reload(struct daemon *d, char *err, size_t errlen)
 	d->retired = r;
 	if (d->retire_ev == NULL)
 		d->retire_ev = event_new(d->base, -1, EV_PERSIST, retire_cb, d);
-	{
-		struct timeval tv = { 1, 0 };
-		event_add(d->retire_ev, &tv);
-	}
-	d->ses = ses;
-	ses = NULL;
-	d->primary = d->up = np;
-	d->fallback = nf;
-	if (nf != NULL && d->failover_ev == NULL) {
-		struct timeval tv = { 2, 0 };
-
+	event_add(d->retire_ev, &one);
+	d->ses = n->ses;
+	d->primary = d->up = n->primary;
+	d->fallback = n->fallback;
+	if (n->fallback != NULL && d->failover_ev == NULL) {
 		d->failover_ev = event_new(d->base, -1, EV_PERSIST,
 		    failover_cb, d);
-		event_add(d->failover_ev, &tv);
+		event_add(d->failover_ev, &two);
 	}
-	d->conf = nc;
-	rc = 0;
-	if (d->lfds.activated && (!same_strlist(&nc->listen.tcp, &oc->listen.tcp) ||
-	    strcmp(nc->listen.unix_path, oc->listen.unix_path) != 0))
+	d->conf = n->conf;
+	memset(n, 0, sizeof(*n));
+	return old;
+}
+
+/* Re-open the sockets whose addresses changed; 0, or -1 (logged). */
+static int
+reload_sockets(struct daemon *d, const struct conf *oc)
+{
+	const struct conf *nc = d->conf;
+	char e[CONF_ERRLEN];
+	int rc = 0, listen_changed;
+
+	listen_changed = !same_strlist(&nc->listen.tcp, &oc->listen.tcp) ||
+	    strcmp(nc->listen.unix_path, oc->listen.unix_path) != 0;
+	if (listen_changed && d->lfds.activated)
 		log_warnx("- daemon reload: the listeners come from systemd "
 		    "(sesrelayd.socket); listen.* is not used");
-	else if (!same_strlist(&nc->listen.tcp, &oc->listen.tcp) ||
-	    strcmp(nc->listen.unix_path, oc->listen.unix_path) != 0) {
+	else if (listen_changed) {
 		smtp_server_stop_listening(d->smtp);
 		if (listen_smtp(d, nc, e, sizeof(e)) == -1) {
 			log_warnx("- daemon reload: cannot listen: %s", e);
@@ -734,35 +769,48 @@ reload(struct daemon *d, char *err, size_t errlen)
 			rc = -1;
 		}
 	}
-	conf_free(oc);
-	nc = NULL;
-	kick_upstream(d);
-	if (rc == 0)
-		log_info("- daemon configuration reloaded from %s", d->file);
-	else
-		snprintf(e, sizeof(e), "reloaded, but some sockets could not "
-		    "be opened (see the log)");
-out:
-	conf_credentials_clear(&cred);
-	conf_credentials_clear(&fcred);
-	if (rc == -1 && nc != NULL) {
-		/* Refused: what runs stays as it was. */
-		memcpy(d->hostname, oldhost, sizeof(oldhost));
-		if (np != NULL)
-			upstream_free(np);
-		if (nf != NULL)
-			upstream_free(nf);
-		conf_free(nc);
-	}
-	cleanup_free(cl);
-	ses_headers_free(ses);
-	if (rc == -1) {
-		if (d->conf == oc)
-			log_warnx("- daemon reload refused: %s; the running "
-			    "configuration stays", e);
-		snprintf(err, errlen, "%s", e);
-	}
 	return rc;
+}
+
+/*
+ * SIGHUP or `sesrelayctl reload`: everything is loaded and checked first
+ * (the file, the credentials, the maps, the TLS set-up); any error and
+ * the running configuration stays, untouched.  Then it is switched:
+ * new SMTP settings for every next command, new upstream pools (the old
+ * ones finish what they are sending), listeners, control socket and
+ * metrics re-opened where they changed.  Nothing queued is touched.
+ */
+static int
+reload(struct daemon *d, char *err, size_t errlen)
+{
+	struct next n;
+	struct conf *oc;
+	char e[CONF_ERRLEN - 64], oldhost[sizeof(d->hostname)];
+
+	if (d->stopping_since != 0) {
+		snprintf(err, errlen, "shutting down");
+		return -1;
+	}
+	memcpy(oldhost, d->hostname, sizeof(oldhost));
+	if (reload_load(d, &n, e, sizeof(e)) == -1) {
+		memcpy(d->hostname, oldhost, sizeof(oldhost));
+		log_warnx("- daemon reload refused: %s; the running "
+		    "configuration stays", e);
+		snprintf(err, errlen, "%s", e);
+		return -1;
+	}
+	oc = reload_switch(d, &n);
+	if (reload_sockets(d, oc) == -1) {
+		snprintf(err, errlen, "reloaded, but some sockets could not "
+		    "be opened (see the log)");
+		conf_free(oc);
+		kick_upstream(d);
+		return -1;
+	}
+	conf_free(oc);
+	kick_upstream(d);
+	log_info("- daemon configuration reloaded from %s", d->file);
+	return 0;
 }
 
 static int
