@@ -36,6 +36,7 @@
 #include "maildrop.h"
 #include "pickup.h"
 #include "spool.h"
+#include "xalloc.h"
 
 #define HEAD_MAX	(1024 * 1024)	/* envelope + header must fit */
 #define SCAN_SECONDS	60
@@ -221,6 +222,7 @@ take(struct pickup *p, const char *name)
 	size_t len, hlen = 0, hcap = 0, outlen, keptlen, bcap = 0, blen;
 	ssize_t n, hend;
 	int fd, prev_cr = 0, rc = 0;
+	char last;
 	const char *why = NULL;
 
 	memset(&env, 0, sizeof(env));
@@ -284,7 +286,7 @@ take(struct pickup *p, const char *name)
 		hlen = 0;
 	else if (hlen > 0 && hdr[hlen - 1] != '\n')
 		crlf("\n", 1, &prev_cr, &hdr, &hlen, &hcap);
-	p->sender = strdup(env.from[0] ? env.from : user);
+	p->sender = xstrdup(env.from[0] ? env.from : user);
 	for (size_t i = 0; i < env.nrcpt; i++)
 		add_rcpt(p, env.rcpts[i]);
 	if (env.extract) {
@@ -309,31 +311,27 @@ take(struct pickup *p, const char *name)
 		goto refuse;
 	}
 	if (env.fullname != NULL && !has_from(hdr, hlen)) {
-		/* -F: the name for a From: the message lacks. */
-		char *from = NULL;
-		size_t flen = 0;
-		FILE *fp = open_memstream(&from, &flen);
+		/* -F: the name for a From: the message lacks, written as
+		 * sesrelay-sendmail writes it on its SMTP path. */
+		char from[MAILDROP_FROM_MAX + 1];
+		int fl = maildrop_from_field(env.fullname, p->sender, from,
+		    sizeof(from) - 1);
 
-		fputs("From: \"", fp);
-		for (const char *c = env.fullname; *c; c++) {
-			if (*c == '"' || *c == '\\')
-				fputc('\\', fp);
-			fputc(*c, fp);
+		if (fl > 0) {
+			from[fl - 1] = '\r';		/* its LF, as CRLF */
+			from[fl++] = '\n';
+			if ((hdr = realloc(hdr, hlen + (size_t)fl + 1)) == NULL)
+				abort();
+			memmove(hdr + fl, hdr, hlen);
+			memcpy(hdr, from, (size_t)fl);
+			hlen += (size_t)fl;
 		}
-		fprintf(fp, "\" <%s>\r\n", p->sender);
-		fclose(fp);
-		if ((hdr = realloc(hdr, hlen + flen + 1)) == NULL)
-			abort();
-		memmove(hdr + flen, hdr, hlen);
-		memcpy(hdr, from, flen);
-		hlen += flen;
-		free(from);
 	}
 	cleanup_header(p->conf.cleanup, hdr, hlen, p->sender, time(NULL),
 	    &clean, &outlen);
 	{
 		/* The envelope sender after rewriting. */
-		char *s = strdup(cleanup_sender(p->conf.cleanup, p->sender));
+		char *s = xstrdup(cleanup_sender(p->conf.cleanup, p->sender));
 
 		free(p->sender);
 		p->sender = s;
@@ -348,6 +346,7 @@ take(struct pickup *p, const char *name)
 	spool_writer_write(w, "\r\n", 2);
 	/* The body: the rest of the file, as CRLF lines. */
 	prev_cr = 0;
+	last = '\n';
 	for (off_t off = env.body_off + hend;
 	    (n = pread(fd, body, sizeof(body), off)) > 0; off += n) {
 		if (memchr(body, '\0', (size_t)n) != NULL) {
@@ -357,6 +356,7 @@ take(struct pickup *p, const char *name)
 		}
 		blen = 0;
 		crlf(body, (size_t)n, &prev_cr, &out, &blen, &bcap);
+		last = out[blen - 1];
 		if (spool_writer_write(w, out, blen) == -1)
 			break;
 		if (spool_writer_size(w) > p->conf.max_message_size) {
@@ -365,8 +365,14 @@ take(struct pickup *p, const char *name)
 			goto refuse;
 		}
 	}
-	if (n == 0 && !prev_cr && spool_writer_size(w) > 0 && out != NULL &&
-	    blen > 0 && out[blen - 1] != '\n')
+	if (n < 0) {
+		/* Never a message cut short: the file stays, for later. */
+		log_warn("- pickup %s: cannot read it", name);
+		spool_writer_abort(w);
+		rc = -1;
+		goto out;
+	}
+	if (last != '\n')
 		spool_writer_write(w, "\r\n", 2);	/* no final newline */
 	p->size = spool_writer_size(w);
 	snprintf(p->current, sizeof(p->current), "%s", name);
