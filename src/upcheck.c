@@ -30,6 +30,7 @@
 
 #include "upcheck.h"
 #include "conf.h"
+#include "upstream_reply.h"
 
 struct conn {
 	int	 fd;
@@ -38,6 +39,7 @@ struct conn {
 	FILE	*out;
 	char	 buf[8192];
 	size_t	 len;
+	struct upstream_reply last;	/* the last reply, whole */
 };
 
 static void
@@ -143,19 +145,19 @@ c_write(struct conn *c, const char *buf, size_t len)
 }
 
 /*
- * Read one reply (all its lines) into text (lines joined by '\n');
- * returns the code, or -1.
+ * Read one reply (all its lines) into c->last, parsed as the daemon
+ * parses SES's replies; its first line ("CODE text") goes to text.
+ * Returns the code, or -1.
  */
 static int
 reply(struct conn *c, char *text, size_t tlen)
 {
-	size_t tl = 0;
-	int code = -1;
-
+	upstream_reply_init(&c->last);
 	text[0] = '\0';
 	for (;;) {
 		char *nl = memchr(c->buf, '\n', c->len);
-		size_t ll;
+		size_t ll, used;
+		int r;
 
 		if (nl == NULL) {
 			ssize_t n;
@@ -168,27 +170,18 @@ reply(struct conn *c, char *text, size_t tlen)
 			c->len += (size_t)n;
 			continue;
 		}
-		ll = (size_t)(nl - c->buf);
+		used = (size_t)(nl - c->buf) + 1;
+		ll = used - 1;
 		if (ll > 0 && c->buf[ll - 1] == '\r')
 			ll--;
-		if (ll < 3)
+		r = upstream_reply_feed(&c->last, c->buf, ll);
+		memmove(c->buf, c->buf + used, c->len - used);
+		c->len -= used;
+		if (r == UPSTREAM_REPLY_BAD)
 			return -1;
-		code = atoi(c->buf);
-		if (tl + ll + 2 < tlen) {
-			if (tl > 0)
-				text[tl++] = '\n';
-			memcpy(text + tl, c->buf, ll);
-			tl += ll;
-			text[tl] = '\0';
-		}
-		{
-			int more = ll > 3 && c->buf[3] == '-';
-
-			memmove(c->buf, nl + 1, c->len - (size_t)(nl + 1 -
-			    c->buf));
-			c->len -= (size_t)(nl + 1 - c->buf);
-			if (!more)
-				return code;
+		if (r == UPSTREAM_REPLY_DONE) {
+			upstream_reply_summary(&c->last, text, tlen);
+			return c->last.code;
 		}
 	}
 }
@@ -317,18 +310,19 @@ start_tls(struct conn *c, SSL_CTX *ctx, const char *host)
 	return 0;
 }
 
+/* The EHLO keywords (its reply's lines after the first). */
 static void
-print_caps(FILE *out, const char *text)
+print_caps(FILE *out, const struct upstream_reply *r)
 {
-	const char *p = strchr(text, '\n');
+	const char *p = strchr(r->text, '\n');
 
 	fputs("      capabilities:", out);
 	while (p != NULL) {
 		const char *e = strchr(p + 1, '\n');
-		int n = e ? (int)(e - p - 5) : (int)strlen(p + 5);
+		int n = e ? (int)(e - p - 1) : (int)strlen(p + 1);
 
-		if (strlen(p + 1) > 4 && strncasecmp(p + 5, "Ok", 2) != 0)
-			fprintf(out, " %.*s;", n, p + 5);
+		if (n > 0 && strncasecmp(p + 1, "Ok", 2) != 0)
+			fprintf(out, " %.*s;", n, p + 1);
 		p = e;
 	}
 	fputc('\n', out);
@@ -461,9 +455,9 @@ check_upstream(const struct conf *cf, int fallback, int timeout,
 		goto out;
 	}
 	step(out, 1, "EHLO accepted");
-	print_caps(out, text);
+	print_caps(out, &c.last);
 	if (!wrapper) {
-		if (strstr(text, "STARTTLS") == NULL) {
+		if (!upstream_reply_has_keyword(&c.last, "STARTTLS", NULL)) {
 			step(out, 0, "the server does not offer STARTTLS; "
 			    "sesrelay never sends credentials in the clear");
 			rc = EX_PROTOCOL;
@@ -484,31 +478,14 @@ check_upstream(const struct conf *cf, int fallback, int timeout,
 			goto out;
 		}
 		step(out, 1, "EHLO after TLS accepted");
-		print_caps(out, text);
+		print_caps(out, &c.last);
 	}
 	{
-		size_t ul = strlen(cred.username), pl = strlen(cred.password);
-		size_t n = ul + pl + 2;
-		unsigned char *raw = malloc(n), *b64 = malloc(4 * (n + 2) / 3 +
-		    8);
-		char *cmd;
+		char *cmd = upstream_auth_plain(cred.username, cred.password);
 
-		if (raw == NULL || b64 == NULL)
-			abort();
-		raw[0] = '\0';
-		memcpy(raw + 1, cred.username, ul);
-		raw[1 + ul] = '\0';
-		memcpy(raw + 2 + ul, cred.password, pl);
-		EVP_EncodeBlock(b64, raw, (int)n);
-		if (asprintf(&cmd, "AUTH PLAIN %s", b64) == -1)
-			abort();
 		code = command(&c, cmd, text, sizeof(text));
 		explicit_bzero(cmd, strlen(cmd));
-		explicit_bzero(raw, n);
-		explicit_bzero(b64, strlen((char *)b64));
 		free(cmd);
-		free(raw);
-		free(b64);
 	}
 	if (code != 235) {
 		step(out, 0, "AUTH: %s", code == -1 ? "no reply" : text);

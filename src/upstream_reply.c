@@ -8,10 +8,13 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "upstream_reply.h"
+
+#include <openssl/evp.h>
 
 void
 upstream_reply_init(struct upstream_reply *r)
@@ -134,4 +137,24 @@ upstream_reply_summary(const struct upstream_reply *r, char *out,
 	size_t n = strcspn(r->text, "\n");
 
 	snprintf(out, outlen, "%d %.*s", r->code, (int)n, r->text);
+}
+
+char *
+upstream_auth_plain(const char *user, const char *password)
+{
+	size_t ul = strlen(user), pl = strlen(password), n = ul + pl + 2;
+	unsigned char *raw = malloc(n);
+	char *cmd = malloc(sizeof("AUTH PLAIN ") + 4 * ((n + 2) / 3) + 1);
+
+	if (raw == NULL || cmd == NULL)
+		abort();
+	raw[0] = '\0';
+	memcpy(raw + 1, user, ul);
+	raw[1 + ul] = '\0';
+	memcpy(raw + 2 + ul, password, pl);
+	memcpy(cmd, "AUTH PLAIN ", 11);
+	EVP_EncodeBlock((unsigned char *)cmd + 11, raw, (int)n);
+	explicit_bzero(raw, n);
+	free(raw);
+	return cmd;
 }

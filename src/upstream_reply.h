@@ -37,6 +37,12 @@ int upstream_reply_ses_id(const struct upstream_reply *, char *out,
 int upstream_reply_has_keyword(const struct upstream_reply *,
     const char *kw, const char **params);
 
+/*
+ * The command "AUTH PLAIN <base64 of NUL user NUL password>" (RFC 4616),
+ * malloc'd; the caller wipes it (explicit_bzero) and frees it.
+ */
+char *upstream_auth_plain(const char *user, const char *password);
+
 /* The first line of the reply as "CODE text", for logs and bounces. */
 void upstream_reply_summary(const struct upstream_reply *, char *out,
     size_t outlen);

@@ -667,22 +667,11 @@ static void
 auth_plain(struct upstream_session *s)
 {
 	const struct upstream_config *c = &s->pool->conf;
-	size_t ul = strlen(c->username), pl = strlen(c->password);
-	size_t n = ul + pl + 2;
-	unsigned char *raw = malloc(n), *b64 = malloc(4 * ((n + 2) / 3) + 1);
+	char *cmd = upstream_auth_plain(c->username, c->password);
 
-	if (raw == NULL || b64 == NULL)
-		abort();
-	raw[0] = '\0';
-	memcpy(raw + 1, c->username, ul);
-	raw[1 + ul] = '\0';
-	memcpy(raw + 2 + ul, c->password, pl);
-	EVP_EncodeBlock(b64, raw, (int)n);
-	send_line(s, "AUTH PLAIN %s", b64);
-	explicit_bzero(raw, n);
-	explicit_bzero(b64, strlen((char *)b64));
-	free(raw);
-	free(b64);
+	send_line(s, "%s", cmd);
+	explicit_bzero(cmd, strlen(cmd));
+	free(cmd);
 }
 
 static void
