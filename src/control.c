@@ -7,13 +7,12 @@
  */
 #include "config.h"
 
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -32,6 +31,8 @@
 
 #define CONTROL_LINE_MAX	512
 #define CONTROL_TIMEOUT		10
+#define CONTROL_CLIENTS		16	/* at once; more are closed at once */
+#define CONTROL_GROUPS		64	/* a peer's groups we look at */
 
 static const struct {
 	const char	*name;
@@ -331,36 +332,39 @@ control_render_stats(FILE *fp, const struct control_status *st, int json,
 
 /* ---- the server ---- */
 
+struct client;
+
 struct control {
 	struct event_base	*base;
 	struct evconnlistener	*listener;
 	struct control_ops	 ops;
 	char			*path;
+	TAILQ_HEAD(, client)	 clients;	/* freed with the control */
+	size_t			 nclients;
 };
 
 struct client {
 	struct control		*ctl;
 	struct bufferevent	*bev;
 	uid_t			 uid;
-	gid_t			 gid;
+	gid_t			 groups[CONTROL_GROUPS];	/* its gid first */
+	int			 ngroups;
 	int			 closing;
+	TAILQ_ENTRY(client)	 entry;
 };
 
-/* May this peer change the queue? */
+/*
+ * May this peer change the queue?  Root, our own user, or a process in
+ * our group: the kernel says which groups the connecting process has
+ * (SO_PEERGROUPS), so no user database is asked on the event loop.
+ */
 static int
-allowed(const struct control *ctl, uid_t uid, gid_t gid)
+allowed(const struct control *ctl, const struct client *c)
 {
-	struct passwd *pw;
-	gid_t groups[256];
-	int n = 256;
-
-	if (uid == 0 || uid == geteuid() || gid == ctl->ops.group)
+	if (c->uid == 0 || c->uid == geteuid())
 		return 1;
-	if ((pw = getpwuid(uid)) == NULL ||
-	    getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) == -1)
-		return 0;
-	for (int i = 0; i < n; i++)
-		if (groups[i] == ctl->ops.group)
+	for (int i = 0; i < c->ngroups; i++)
+		if (c->groups[i] == ctl->ops.group)
 			return 1;
 	return 0;
 }
@@ -485,6 +489,8 @@ run(struct control *ctl, const struct control_request *q, FILE *fp,
 static void
 client_free(struct client *c)
 {
+	TAILQ_REMOVE(&c->ctl->clients, c, entry);
+	c->ctl->nclients--;
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -503,7 +509,7 @@ answer(struct client *c, const char *line)
 		    "ERR usage: %s\n", err);
 		return;
 	}
-	if (q.privileged && !allowed(c->ctl, c->uid, c->gid)) {
+	if (q.privileged && !allowed(c->ctl, c)) {
 		log_warnx("- control refused uid=%u: \"%s\" needs root or the "
 		    "daemon's group", (unsigned)c->uid, line);
 		evbuffer_add_printf(bufferevent_get_output(c->bev),
@@ -575,24 +581,31 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct control *ctl = arg;
 	struct client *c = calloc(1, sizeof(*c));
 	struct ucred cred;
-	socklen_t clen = sizeof(cred);
+	socklen_t clen = sizeof(cred), glen;
 	struct timeval tv = { CONTROL_TIMEOUT, 0 };
 
-	if (c == NULL || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
-	    &clen) == -1) {
+	if (c == NULL || ctl->nclients >= CONTROL_CLIENTS ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1) {
 		free(c);
 		evutil_closesocket(fd);
 		return;
 	}
 	c->ctl = ctl;
 	c->uid = cred.uid;
-	c->gid = cred.gid;
+	c->groups[0] = cred.gid;
+	c->ngroups = 1;
+	glen = sizeof(c->groups) - sizeof(c->groups[0]);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups + 1,
+	    &glen) == 0)
+		c->ngroups += (int)(glen / sizeof(c->groups[0]));
 	if ((c->bev = bufferevent_socket_new(ctl->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		free(c);
 		evutil_closesocket(fd);
 		return;
 	}
+	TAILQ_INSERT_TAIL(&ctl->clients, c, entry);
+	ctl->nclients++;
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -617,6 +630,7 @@ control_new(struct event_base *base, const char *path,
 		abort();
 	ctl->base = base;
 	ctl->ops = *ops;
+	TAILQ_INIT(&ctl->clients);
 	if ((ctl->path = strdup(path)) == NULL)
 		abort();
 	(void)unlink(path);	/* a stale socket of an earlier run */
@@ -640,6 +654,9 @@ control_free(struct control *ctl)
 {
 	if (ctl == NULL)
 		return;
+	/* Their requests would reach a control that is gone. */
+	while (!TAILQ_EMPTY(&ctl->clients))
+		client_free(TAILQ_FIRST(&ctl->clients));
 	evconnlistener_free(ctl->listener);
 	(void)unlink(ctl->path);
 	free(ctl->path);

@@ -39,7 +39,7 @@ privsep_socket_dir(const char *path)
 	    slash != dir) {
 		*slash = '\0';
 		if (mkdir(dir, 0755) == 0)
-			chmod(dir, 0755);
+			chmod(dir, 0755);	/* whatever the umask */
 	}
 	free(dir);
 }
@@ -125,7 +125,7 @@ own_dir_of(const char *path, uid_t uid, gid_t gid)
 	if (dir != NULL && (slash = strrchr(dir, '/')) != NULL &&
 	    slash != dir) {
 		*slash = '\0';
-		(void)mkdir(dir, 0755);
+		privsep_socket_dir(path);
 		if (chown(dir, uid, gid) == -1)
 			log_warn("- daemon chown %s", dir);
 	}
