@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "maildrop.h"
+#include "xalloc.h"
 
 #define CREATE_TRIES	8
 #define COPY_CHUNK	65536
@@ -64,16 +65,6 @@ value_is_valid(const char *s, size_t n, int is_name)
 }
 
 /* ---- parsing ---- */
-
-static char *
-xstrndup(const char *s, size_t n)
-{
-	char *p = strndup(s, n);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
 
 /* Does line (n bytes) start with keyword?  Then *value is the rest. */
 static int
@@ -328,10 +319,22 @@ create_tmp(const char *dir, int *dfd, char name[MAILDROP_NAME_LEN],
     char *tmp, size_t tmplen)
 {
 	int fd = -1, saved;
+	struct stat st;
 
 	if (raise_priv() == -1)
 		return -1;
 	*dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	/*
+	 * The group may write only into a real maildrop (sticky, closed to
+	 * others), never into another directory that a configuration file
+	 * of the user's choosing (-C, SESRELAY_CONFIG) names.
+	 */
+	if (*dfd != -1 && getuid() != 0 && (fstat(*dfd, &st) == -1 ||
+	    !(st.st_mode & S_ISVTX) || (st.st_mode & 0007) != 0)) {
+		close(*dfd);
+		*dfd = -1;
+		errno = EACCES;
+	}
 	for (int i = 0; *dfd != -1 && i < CREATE_TRIES; i++) {
 		random_name(name);
 		snprintf(tmp, tmplen, "%s.tmp", name);
@@ -456,7 +459,11 @@ maildrop_write(const char *dir, const char *from, const char *fullname,
 	if (sync_dir(dir, keep) == -1) {
 		int saved = errno;
 
-		/* Gone already: the daemon took it, and it is its now. */
+		/*
+		 * Gone already: the daemon took it, and it is its now.  A
+		 * file that cannot be taken back is reported as a failure
+		 * too: a duplicate is better than a loss.
+		 */
 		if (remove_file(dfd, name) == -1 && errno == ENOENT)
 			rc = 0;
 		else

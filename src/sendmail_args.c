@@ -272,6 +272,12 @@ set_sender(struct sendmail_args *a, const char *v)
 	if (strchr(v, '<') == NULL)
 		return;
 	addrlist_parse(v, &l);
+	if (l.n > 0 && strlen(l.v[0]) >= sizeof(a->sender_buf)) {
+		/* Too long to keep whole: apply() refuses it. */
+		a->sender = v;
+		addrlist_free(&l);
+		return;
+	}
 	snprintf(a->sender_buf, sizeof(a->sender_buf), "%s",
 	    l.n > 0 ? l.v[0] : "");
 	a->sender = a->sender_buf;

@@ -298,8 +298,6 @@ struct verdict {
 	int	code;		/* SMTP reply code */
 	char	text[1200];	/* the reply after the code */
 	char	why[1400];	/* for stderr */
-	char	id[64];		/* queue id, or maildrop file */
-	int	dropped;	/* in the maildrop */
 };
 
 static void job_free(struct job *);
@@ -421,7 +419,6 @@ via_daemon(const struct conf *c, struct job *j, struct submit *s,
 	    (j->body != NULL && submit_stream(s, j->body) == -1) ||
 	    submit_finish(s) == -1)
 		goto fail;
-	snprintf(v->id, sizeof(v->id), "%s", s->queue_id);
 	set_verdict(v, EX_OK, 250, "", "queued as %s", s->queue_id);
 	snprintf(v->text, sizeof(v->text), "2.0.0 Ok: queued as %s",
 	    s->queue_id);
@@ -458,13 +455,11 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 	if (maildrop_write(dir, j->sender, j->fullname, j->rcpts.v,
 	    j->rcpts.n, j->extract, j->hdr.buf ? j->hdr.buf : "", j->hdr.len,
 	    j->body, c->max_message_size, name, sizeof(name)) == 0) {
-		snprintf(v->id, sizeof(v->id), "%s", name);
 		set_verdict(v, EX_OK, 250, "", "sesrelayd is not answering "
 		    "(%s); the message waits in %s/%s until it runs", why, dir,
 		    name);
 		snprintf(v->text, sizeof(v->text), "2.0.0 Ok: queued in the "
 		    "maildrop as %s", name);
-		v->dropped = 1;
 		return;
 	}
 	e = errno;
@@ -601,8 +596,7 @@ run_control(const struct conf *c, const char *request)
 		return EX_OK;
 	fprintf(stderr, "%s: %s\n", prog, err);
 	if (r == 1)
-		return strncmp(err, "permission", 10) == 0 ? EX_NOPERM :
-		    EX_SOFTWARE;
+		return ctlclient_exit_code(err);
 	return e == EPROTO ? EX_SOFTWARE : EX_UNAVAILABLE;
 }
 

@@ -150,8 +150,7 @@ submit_open(struct submit *s, const char *path, int greeting, int timeout)
 
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
-	s->at_bol = 1;
-	s->timeout = timeout;
+	dot_encoder_init(&s->enc);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path))
@@ -209,33 +208,18 @@ submit_data(struct submit *s)
 int
 submit_text(struct submit *s, const char *buf, size_t len)
 {
-	char out[8192];
-	size_t o = 0;
+	char out[2 * 4096];
 
 	s->in_text = 1;
-	for (size_t i = 0; i < len; i++) {
-		char c = buf[i];
+	while (len > 0) {
+		size_t n = len < 4096 ? len : 4096;
 
-		if (o + 3 > sizeof(out)) {
-			if (send_all(s, out, o) == -1)
-				return -1;
-			o = 0;
-		}
-		if (s->at_bol && c == '.')
-			out[o++] = '.';
-		if (c == '\n') {
-			if (!s->prev_cr)
-				out[o++] = '\r';
-			out[o++] = '\n';
-			s->at_bol = 1;
-			s->prev_cr = 0;
-			continue;
-		}
-		out[o++] = c;
-		s->at_bol = 0;
-		s->prev_cr = c == '\r';
+		if (send_all(s, out, dot_encode(&s->enc, buf, n, out)) == -1)
+			return -1;
+		buf += n;
+		len -= n;
 	}
-	return send_all(s, out, o);
+	return 0;
 }
 
 int
@@ -264,10 +248,11 @@ submit_finish(struct submit *s)
 {
 	const char *q;
 
+	char end[5];
+
 	s->in_text = 1;
-	if (!s->at_bol && send_all(s, "\r\n", 2) == -1)
-		return -1;
-	if (send_all(s, ".\r\n", 3) == -1 || read_reply(s) != 250)
+	if (send_all(s, end, dot_encode_finish(&s->enc, end)) == -1 ||
+	    read_reply(s) != 250)
 		return -1;
 	if ((q = strstr(s->reply, "queued as ")) != NULL)
 		snprintf(s->queue_id, sizeof(s->queue_id), "%.*s",

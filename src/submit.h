@@ -11,12 +11,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "dotstuff.h"
+
 struct submit {
 	int	 fd;
-	int	 timeout;	/* seconds for each reply after the greeting */
 	int	 waiting;	/* the timeout now */
-	int	 at_bol;
-	int	 prev_cr;	/* the last byte sent was CR */
+	struct dot_encoder enc;	/* the text's line ends and dots */
 	int	 lost;		/* no answer: cannot connect, closed, silent */
 	int	 in_text;	/* message text has been sent */
 	char	 reply[1100];	/* the last reply, or what went wrong */
