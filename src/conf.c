@@ -787,30 +787,38 @@ conf_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 	return 0;
 }
 
+/* A numeric "ADDR:PORT" or "[V6ADDR]:PORT"; 0, or -1 with err. */
+static int
+check_numeric_hostport(const char *v, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res;
+	char host[INET6_ADDRSTRLEN + 1];
+	int port;
+
+	if (conf_parse_hostport(v, host, sizeof(host), &port)) {
+		errf(err, errlen, "\"%s\": expected \"ADDR:PORT\" or "
+		    "\"[V6ADDR]:PORT\"", v);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0) {
+		errf(err, errlen, "\"%s\": not a numeric IP address", v);
+		return -1;
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
 static int
 check_listen_tcp(const struct conf *c, const struct conf_key *k, char *err,
     size_t errlen)
 {
 	const struct conf_strlist *l = cfield(c, k);
-	struct addrinfo hints, *res;
-	char host[INET6_ADDRSTRLEN + 1];
-	int port;
 
-	for (size_t i = 0; i < l->n; i++) {
-		if (conf_parse_hostport(l->v[i], host, sizeof(host), &port)) {
-			errf(err, errlen, "\"%s\": expected \"ADDR:PORT\" or "
-			    "\"[V6ADDR]:PORT\"", l->v[i]);
+	for (size_t i = 0; i < l->n; i++)
+		if (check_numeric_hostport(l->v[i], err, errlen) == -1)
 			return -1;
-		}
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_flags = AI_NUMERICHOST;
-		if (getaddrinfo(host, NULL, &hints, &res) != 0) {
-			errf(err, errlen, "\"%s\": not a numeric IP address",
-			    l->v[i]);
-			return -1;
-		}
-		freeaddrinfo(res);
-	}
 	return 0;
 }
 
@@ -959,17 +967,8 @@ check_metrics_listen(const struct conf *c, const struct conf_key *k,
     char *err, size_t errlen)
 {
 	const char *p = *(char *const *)cfield(c, k);
-	char host[256];
-	int port;
 
-	if (*p == '\0')
-		return 0;
-	if (conf_parse_hostport(p, host, sizeof(host), &port) != 0) {
-		errf(err, errlen, "\"%s\": expected \"ADDR:PORT\" or "
-		    "\"[V6ADDR]:PORT\"", p);
-		return -1;
-	}
-	return 0;
+	return *p == '\0' ? 0 : check_numeric_hostport(p, err, errlen);
 }
 
 static int
