@@ -219,6 +219,29 @@ ses_classify_network(enum ses_step step)
 }
 
 const char *
+ses_action_name(int action)
+{
+	/* Every class of an action has the action's name. */
+	static const struct ses_class *const by_action[] = {
+		[SES_ACT_OK] = &cls_ok,
+		[SES_ACT_RATE] = &cls_rate,
+		[SES_ACT_QUOTA] = &cls_quota,
+		[SES_ACT_CONN_LIMIT] = &cls_conn_limit,
+		[SES_ACT_SESSION_OVER] = &cls_session_over,
+		[SES_ACT_TEMPFAIL] = &cls_temp_message,
+		[SES_ACT_AUTH] = &cls_auth,
+		[SES_ACT_PERMFAIL] = &cls_perm_message,
+		[SES_ACT_NETWORK] = &cls_net_message,
+		[SES_ACT_PROTOCOL] = &cls_proto_message,
+	};
+
+	if (action < 0 || (size_t)action >= sizeof(by_action) /
+	    sizeof(by_action[0]))
+		return "unknown";
+	return by_action[action]->name;
+}
+
+const char *
 ses_step_name(enum ses_step step)
 {
 	if ((unsigned)step >= NSTEPS)

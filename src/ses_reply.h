@@ -79,6 +79,8 @@ const struct ses_class *ses_classify(enum ses_step, int code,
     const char *text);
 /* Classify a network failure (EOF, reset, timeout, TLS) at a step. */
 const struct ses_class *ses_classify_network(enum ses_step);
+/* The name of an action's classes ("rate_throttle", ...), or "unknown". */
+const char *ses_action_name(int action);
 /* The name of a step, for logs ("mail", "dot", ...). */
 const char *ses_step_name(enum ses_step);
 

@@ -24,12 +24,5 @@ stats_latency(double seconds)
 const char *
 stats_action_name(int action)
 {
-	static const char *const names[STATS_NACTIONS] = {
-		"ok", "rate_throttle", "daily_quota", "too_many_connections",
-		"session_over", "temporary", "auth", "permanent", "network",
-		"protocol",
-	};
-
-	return action >= 0 && action < STATS_NACTIONS ? names[action] :
-	    "unknown";
+	return ses_action_name(action);
 }
