@@ -12,7 +12,7 @@
  * Send one request line to the socket at path and copy the answer's body
  * to out.  Returns 0 on "OK"; 1 on "ERR" with the reason in err; -1 when
  * the daemon cannot be reached or answers nonsense (errno set, err says
- * why).  timeout: seconds for the whole exchange.
+ * why).  timeout: seconds to wait for each read of the answer.
  */
 int ctlclient_call(const char *path, const char *request, FILE *out,
     int timeout, char *err, size_t errlen);
