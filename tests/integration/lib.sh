@@ -67,6 +67,16 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# user_copy PROG: print the path of a copy of the built PROG that any
+# user can run.  The checkout may sit in a directory only root can enter
+# (any clone under /root), so a test that runs a program as another user
+# runs this copy, never the one in the build tree.
+user_copy() {
+	mkdir -p "$work/bin" && chmod 755 "$work/bin" &&
+		cp "$sbin/$1" "$work/bin/$1" && chmod 755 "$work/bin/$1" &&
+		echo "$work/bin/$1"
+}
+
 certs=$work/certs
 "$tests/mkcerts.sh" "$certs" >/dev/null || { echo "mkcerts failed"; exit 1; }
 
