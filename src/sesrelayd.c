@@ -819,6 +819,7 @@ control_reload(void *arg, char *err, size_t errlen)
 	return reload(arg, err, errlen);
 }
 
+#ifdef HAVE_LIBSYSTEMD
 /*
  * Tell systemd how things are (STATUS, shown by systemctl status) and
  * that the loop is alive (WATCHDOG=1, when WatchdogSec= is set): a loop
@@ -827,7 +828,6 @@ control_reload(void *arg, char *err, size_t errlen)
 static void
 notify_cb(evutil_socket_t fd, short ev, void *arg)
 {
-#ifdef HAVE_LIBSYSTEMD
 	struct daemon *d = arg;
 	struct upstream_status us;
 
@@ -840,8 +840,8 @@ notify_cb(evutil_socket_t fd, short ev, void *arg)
 	    upstream_session_count(d->up), us.rate,
 	    us.quota_paused ? ", daily quota exceeded: paused" : "",
 	    d->up != d->primary ? ", on the fallback" : "");
-#endif
 }
+#endif
 
 static void
 start_notify(struct daemon *d)
