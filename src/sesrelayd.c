@@ -498,7 +498,7 @@ make_pools(struct daemon *d, const struct conf *c,
 	uc.password = fcred->password;
 	if ((*fallback = upstream_new(d->base, d->dns, d->spool, d->sched,
 	    &uc, e, sizeof(e))) == NULL) {
-		snprintf(err, errlen, "fallback: %s", e);
+		snprintf(err, errlen, "%s", e);
 		upstream_free(*primary);
 		*primary = NULL;
 		return -1;

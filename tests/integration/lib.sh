@@ -80,7 +80,8 @@ user_copy() {
 certs=$work/certs
 "$tests/mkcerts.sh" "$certs" >/dev/null || { echo "mkcerts failed"; exit 1; }
 
-# start_fake [MODE]: a fake SES in TLS mode MODE (starttls|wrapper).
+# start_fake [MODE]: a fake SES in TLS mode MODE (starttls|wrapper), with
+# the certificate FAKE_CERT (server: for localhost; ip: for 127.0.0.1).
 # Sets FAKE_PORT and FAKE_REC (the record directory).
 start_fake() {
 	local mode=${1:-starttls}
@@ -89,7 +90,7 @@ start_fake() {
 	rm -f "$work/fake.port"
 	python3 "$tests/fake_ses.py" --listen 127.0.0.1 --port 0 \
 		--port-file "$work/fake.port" --tls "$mode" \
-		--cert "$certs/server.pem" --key "$certs/server.key" \
+		--cert "$certs/${FAKE_CERT:-server}.pem" --key "$certs/${FAKE_CERT:-server}.key" \
 		--record "$FAKE_REC" --user AKIATESTUSER --password 'BTestPassw0rd' \
 		--faults "$FAKE_FAULTS" --log "$work/fake.log" ${FAKE_ARGS:-} \
 		2>>"$work/fake.err" &
