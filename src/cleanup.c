@@ -23,11 +23,14 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "conf.h"
 #include "smtp_parse.h"
 #include "xalloc.h"
 
 #define ALIAS_DEPTH	8	/* alias of an alias of ... at most */
 #define MAP_MAX		(1024 * 1024)
+#define CLEANUP_LINE_MAX 998	/* RFC 5322 2.1.1, without CRLF */
+#define FOLD_AT		78	/* RFC 5322's "SHOULD", where convenient */
 
 struct cleanup {
 	int		 enable;
@@ -37,6 +40,7 @@ struct cleanup {
 	struct addrlist	 local;		/* local domains */
 	struct addrlist	 alias_names, alias_values;	/* values: "a, b" */
 	struct addrlist	 map_names, map_values;
+	size_t		 max_line;	/* header lines longer are folded */
 };
 
 /* Append a map line's name and value; -1 with err on a bad target. */
@@ -181,6 +185,7 @@ cleanup_new(const struct cleanup_config *cf, char *err, size_t errlen)
 	if (c == NULL)
 		abort();
 	c->enable = cf->enable;
+	c->max_line = cf->max_line ? cf->max_line : CLEANUP_LINE_MAX;
 	c->hostname = xstrdup(cf->hostname);
 	c->sender = xstrdup(cf->sender);
 	c->admin = xstrdup(cf->admin);
@@ -197,6 +202,25 @@ cleanup_new(const struct cleanup_config *cf, char *err, size_t errlen)
 		return NULL;
 	}
 	return c;
+}
+
+struct cleanup *
+cleanup_new_from_conf(const struct conf *c, const char *hostname, char *err,
+    size_t errlen)
+{
+	struct cleanup_config cc;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.enable = c->cleanup.headers;
+	cc.hostname = hostname;
+	cc.sender = c->rewrite.sender;
+	cc.admin = c->rewrite.admin;
+	cc.local_domains = c->rewrite.local_domains.v;
+	cc.nlocal_domains = c->rewrite.local_domains.n;
+	cc.aliases = c->rewrite.aliases;
+	cc.sender_map = c->rewrite.sender_map;
+	cc.max_line = (size_t)c->smtp.max_header_line_length;
+	return cleanup_new(&cc, err, errlen);
 }
 
 void
@@ -276,6 +300,27 @@ cleanup_sender(const struct cleanup *c, const char *sender)
 		addrlist_free(&v);
 	}
 	return *c->sender ? c->sender : sender;
+}
+
+/* Could addr's domain be an SES identity: a name with a dot in it? */
+static int
+domain_is_verifiable(const char *addr)
+{
+	const char *at = strrchr(addr, '@'), *dom = at ? at + 1 : "";
+	size_t n = strlen(dom);
+
+	if (strchr(dom, '.') == NULL || *dom == '[' || dom[n - 1] == '.')
+		return 0;
+	return strcasecmp(dom, "localhost.localdomain") != 0 && (n < 10 ||
+	    strcasecmp(dom + n - 10, ".localhost") != 0);
+}
+
+int
+cleanup_sender_is_refused(const struct cleanup *c, const char *sender)
+{
+	if (*sender == '\0')
+		return 0;	/* the null sender: bounces */
+	return !domain_is_verifiable(cleanup_sender(c, sender));
 }
 
 static size_t

@@ -731,6 +731,15 @@ fail:
 	return NULL;
 }
 
+void
+conf_hostname(const struct conf *c, char *buf, size_t len)
+{
+	if (c->hostname[0] != '\0')
+		snprintf(buf, len, "%s", c->hostname);
+	else if (gethostname(buf, len) == -1)
+		snprintf(buf, len, "localhost");
+}
+
 const char *
 conf_upstream_host(const struct conf *c)
 {

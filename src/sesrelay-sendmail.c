@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "addrlist.h"
+#include "cleanup.h"
 #include "conf.h"
 #include "ctlclient.h"
 #include "dotstuff.h"
@@ -443,6 +444,40 @@ fail:
 	return -1;
 }
 
+/*
+ * Would the daemon's pickup refuse this sender (cleanup_sender_is_refused,
+ * the rule the daemon applies at MAIL)?  Decided here, before the file is
+ * written, so that the caller hears it (exit EX_NOPERM), and with the
+ * sender pickup will use: -f only from a trusted user, else the user.
+ * When the maps cannot be read with the caller's rights, the daemon
+ * decides (it quarantines such a file, loudly).  1 with v set.
+ */
+static int
+maildrop_sender_is_refused(const struct conf *c, const struct job *j,
+    struct verdict *v)
+{
+	const char *sender = user_name();
+	char host[256], err[512];
+	struct cleanup *cl;
+	int refused;
+
+	for (size_t i = 0; *j->sender && i < c->sendmail.trusted_users.n; i++)
+		if (strcmp(c->sendmail.trusted_users.v[i], sender) == 0)
+			sender = j->sender;
+	conf_hostname(c, host, sizeof(host));
+	if ((cl = cleanup_new_from_conf(c, host, err, sizeof(err))) == NULL)
+		return 0;
+	refused = cleanup_sender_is_refused(cl, sender);
+	cleanup_free(cl);
+	if (!refused)
+		return 0;
+	set_verdict(v, EX_NOPERM, 550, "", "<%s>: %s", sender,
+	    CLEANUP_SENDER_REFUSED);
+	snprintf(v->text, sizeof(v->text), "5.7.1 <%s>: %s", sender,
+	    CLEANUP_SENDER_REFUSED);
+	return 1;
+}
+
 /* Into the maildrop, because the daemon did not answer (why). */
 static void
 via_maildrop(const struct conf *c, struct job *j, const char *why,
@@ -451,6 +486,8 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 	char dir[PATH_MAX], name[MAILDROP_NAME_LEN];
 	int e;
 
+	if (maildrop_sender_is_refused(c, j, v))
+		return;
 	snprintf(dir, sizeof(dir), "%s/%s", c->spool, MAILDROP_DIR);
 	if (maildrop_write(dir, j->sender, j->fullname, j->rcpts.v,
 	    j->rcpts.n, j->extract, j->hdr.buf ? j->hdr.buf : "", j->hdr.len,

@@ -334,6 +334,15 @@ cmd_mail(struct smtp_session *s, const char *arg)
 		    "sendmail.trusted_users", addr, s->user, s->user);
 		snprintf(addr, sizeof(addr), "%s", s->user);
 	}
+	if (cleanup_sender_is_refused(s->srv->conf.cleanup, addr)) {
+		/* SES would refuse it, and with no verified sender there
+		 * would be no bounce either: refused now, not lost later. */
+		log_info("- smtp refused from=<%s> client=%s: not a sender "
+		    "SES can accept (rewrite.sender is not set)", addr,
+		    s->client);
+		reply(s, "550 5.7.1 <%s>: " CLEANUP_SENDER_REFUSED, addr);
+		return;
+	}
 	memcpy(s->orig_sender, addr, sizeof(s->orig_sender));
 	s->body_8bitmime = p.body_8bit;
 	snprintf(s->sender, sizeof(s->sender), "%s",

@@ -4,8 +4,10 @@
 #include "config.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 
@@ -213,6 +215,47 @@ START_TEST(test_header_local_to_without_admin_kept)
 }
 END_TEST
 
+/* Issue 10.4: which senders SES could never take, with and without
+ * rewrite.sender (one rule for SMTP MAIL, sendmail and pickup). */
+static const struct {
+	const char	*sender;
+	int		 refused_without;	/* no rewrite.sender */
+} refused_cases[] = {
+	{ "root", 1 }, { "cron@localhost", 1 }, { "a@localhost.localdomain", 1 },
+	{ "www-data@web1", 1 }, { "a@corp.internal", 0 },
+	{ "a@web1.example.com", 0 }, { "app@example.org", 0 }, { "", 0 },
+	{ "a@[127.0.0.1]", 1 }, { "a@x.localhost", 1 }, { "mapped", 0 },
+};
+
+START_TEST(test_sender_is_refused)
+{
+	struct cleanup_config cf = { .enable = 1, .hostname = "web1",
+	    .sender = "", .admin = "", .aliases = "", .sender_map = "" };
+	char map[] = "/tmp/check_cleanup.XXXXXX", err[256];
+	struct cleanup *bare;
+	FILE *fp;
+	int fd = mkstemp(map);
+
+	ck_assert_int_ne(fd, -1);
+	ck_assert_ptr_nonnull(fp = fdopen(fd, "w"));
+	fputs("mapped: app@example.org\n", fp);
+	fclose(fp);
+	cf.sender_map = map;
+	bare = cleanup_new(&cf, err, sizeof(err));
+	unlink(map);
+	ck_assert_msg(bare != NULL, "%s", err);
+	ck_assert_int_eq(cleanup_sender_is_refused(bare,
+	    refused_cases[_i].sender), refused_cases[_i].refused_without);
+	/* With rewrite.sender, every local sender is rewritten: none is
+	 * refused but a non-local one SES could never verify. */
+	ck_assert_int_eq(cleanup_sender_is_refused(c, refused_cases[_i].sender),
+	    strcmp(refused_cases[_i].sender, "www-data@web1") == 0 ||
+	    strcmp(refused_cases[_i].sender, "a@[127.0.0.1]") == 0 ||
+	    strcmp(refused_cases[_i].sender, "a@x.localhost") == 0);
+	cleanup_free(bare);
+}
+END_TEST
+
 static Suite *
 cleanup_suite(void)
 {
@@ -231,6 +274,8 @@ cleanup_suite(void)
 	tcase_add_test(tc, test_header_from_rewritten);
 	tcase_add_test(tc, test_header_unterminated_last_line);
 	tcase_add_test(tc, test_header_local_to_without_admin_kept);
+	tcase_add_loop_test(tc, test_sender_is_refused, 0,
+	    sizeof(refused_cases) / sizeof(refused_cases[0]));
 	suite_add_tcase(s, tc);
 	return s;
 }
