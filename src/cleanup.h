@@ -82,10 +82,20 @@ size_t cleanup_recipient(const struct cleanup *, const char *rcpt,
  * Rewrite a header block (the lines before the empty line, CRLF line
  * ends, without the empty line).  orig_sender is the envelope sender as
  * the client gave it; now is the time for Date:.  Returns a malloc'd new
- * header block (CRLF lines, without the empty line) in *out.
+ * header block (CRLF lines, without the empty line) in *out.  A field
+ * with a line longer than max_line is folded at its white space (see
+ * cleanup.c); every other field is copied byte for byte.
  */
 int cleanup_header(const struct cleanup *, const char *hdr, size_t len,
     const char *orig_sender, time_t now, char **out, size_t *outlen);
+
+/*
+ * 1 when a line of hdr (cleanup_header's output, CRLF or LF lines) is
+ * still longer than max_line: one with no white space to fold it at.
+ * Such a message is refused (554 5.6.0; sendmail exits 65).
+ */
+int cleanup_header_is_too_long(const struct cleanup *, const char *hdr,
+    size_t len);
 
 /* Parse an aliases(5) file into name -> addresses pairs (for tests). */
 int cleanup_parse_map(const char *text, const char *file,

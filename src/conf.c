@@ -130,7 +130,7 @@ static const struct conf_key conf_keys[] = {
 	  "Largest message header accepted, in bytes; a larger one gets 552 5.6.0." },
 	{ "smtp.max_header_line_length", T_INT,
 	  OFF(smtp.max_header_line_length), 78, 65536, "998", NULL,
-	  "Longest header line accepted, in characters without CRLF (RFC 5322: 998); a longer one gets 554 5.6.0." },
+	  "Longest header line accepted, in characters without CRLF (RFC 5322: 998); a longer one is folded at white space, or gets 554 5.6.0 when it has none." },
 	{ "smtp.bare_lf", T_STRING, OFF(smtp.bare_lf), 0, 0, "reject",
 	  check_bare_lf,
 	  "A line ended by LF alone in message data: \"reject\" answers 521 5.5.2 and closes (RFC 5321 2.3.8); \"normalize\" stores it as CRLF." },

@@ -338,6 +338,12 @@ take(struct pickup *p, const char *name)
 	}
 	cleanup_header(p->conf.cleanup, hdr, hlen, p->sender, time(NULL),
 	    &clean, &outlen);
+	if (cleanup_header_is_too_long(p->conf.cleanup, clean, outlen)) {
+		/* The SMTP path's 554 5.6.0; sendmail checks it first. */
+		why = "a header line too long, with no white space to fold it "
+		    "at (smtp.max_header_line_length)";
+		goto refuse;
+	}
 	{
 		/* The envelope sender after rewriting. */
 		char *s = xstrdup(cleanup_sender(p->conf.cleanup, p->sender));
