@@ -401,19 +401,18 @@ is_wsp(char ch)
 }
 
 /*
- * Where to fold l[start..len): an index f (l[f] is white space, l[f-1] is
- * not, f > body), or 0.  *quoted: inside a quoted string at start, and at
- * the returned f.
+ * Where to fold l[start..last) (last: after the last character that is
+ * not white space): an index f (l[f] is white space, l[f-1] is not,
+ * f > body), or 0.  *quoted: inside a quoted string at start, and at the
+ * returned f.
  */
 static size_t
-fold_point(const char *l, size_t len, size_t start, size_t body,
+fold_point(const char *l, size_t last, size_t start, size_t body,
     size_t max, int *quoted)
 {
-	size_t comma = 0, any = 0, last = len, i;
+	size_t comma = 0, any = 0, i;
 	int q = *quoted, qcomma = 0, qany = 0;
 
-	while (last > start && is_wsp(l[last - 1]))
-		last--;
 	for (i = start + 1; i < last && i - start <= max; i++) {
 		if (l[i - 1] == '"' && (i < 2 || l[i - 2] != '\\'))
 			q = !q;
@@ -446,11 +445,13 @@ static void
 emit_folded_line(const char *l, size_t len, size_t body, size_t max,
     char **buf, size_t *blen, size_t *cap)
 {
-	size_t start = 0, f;
+	size_t start = 0, last = len, f;
 	int quoted = 0;
 
+	while (last > 0 && is_wsp(l[last - 1]))
+		last--;
 	while (len - start > FOLD_AT &&
-	    (f = fold_point(l, len, start, body, max, &quoted)) != 0) {
+	    (f = fold_point(l, last, start, body, max, &quoted)) != 0) {
 		emit(buf, blen, cap, l + start, f - start);
 		emit(buf, blen, cap, "\r\n", 2);
 		start = f;
