@@ -325,6 +325,7 @@ START_TEST(test_fold_120_recipients)
 	ck_assert_uint_gt(lines, 3 + 120 * 21 / 78);
 	u = unfold(out);
 	ck_assert_str_eq(u, hdr);	/* the same field, only folded */
+	free(u);
 	/* Folded after the commas, between addresses. */
 	for (const char *p = strstr(out, "\r\n "); p != NULL;
 	    p = strstr(p + 1, "\r\n "))
