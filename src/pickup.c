@@ -288,8 +288,9 @@ take(struct pickup *p, const char *name)
 		crlf("\n", 1, &prev_cr, &hdr, &hlen, &hcap);
 	p->sender = xstrdup(env.from[0] ? env.from : user);
 	if (cleanup_sender_is_refused(p->conf.cleanup, p->sender)) {
-		/* Written by a sendmail older than this rule, or before
-		 * rewrite.sender was unset: kept in corrupt/, loudly, for
+		/* Written by a sendmail older than this rule, or while
+		 * rewrite.sender was set: SES would refuse it and nothing
+		 * could bounce it, so it is kept in corrupt/, loudly, for
 		 * the operator to set rewrite.sender and move it back. */
 		snprintf(whybuf, sizeof(whybuf), "sender <%.300s>: %s",
 		    p->sender, CLEANUP_SENDER_REFUSED);

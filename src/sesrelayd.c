@@ -570,7 +570,6 @@ retire_cb(evutil_socket_t fd, short ev, void *arg)
 		event_del(d->retire_ev);
 }
 
-
 /*
  * SIGHUP or `sesrelayctl reload`: everything is loaded and checked first
  * (the file, the credentials, the maps, the TLS set-up); any error and

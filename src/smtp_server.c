@@ -338,8 +338,7 @@ cmd_mail(struct smtp_session *s, const char *arg)
 		/* SES would refuse it, and with no verified sender there
 		 * would be no bounce either: refused now, not lost later. */
 		log_info("- smtp refused from=<%s> client=%s: not a sender "
-		    "SES can accept (rewrite.sender is not set)", addr,
-		    s->client);
+		    "SES can accept, and not rewritten", addr, s->client);
 		reply(s, "550 5.7.1 <%s>: " CLEANUP_SENDER_REFUSED, addr);
 		return;
 	}
