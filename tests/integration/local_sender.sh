@@ -46,6 +46,15 @@ check "sendmail as root through the daemon: exit 77 (EX_NOPERM)" [ $rc -eq 77 ]
 check "and says why" grep -q "5.7.1 <root>: not a sender Amazon SES can accept.*rewrite.sender" "$work/err"
 printf "$msg" | "$sbin/sesrelay-sendmail" -f cron a@example.com 2>"$work/err"
 check "sendmail -f cron (root is trusted): exit 77" [ $? -eq 77 ]
+if command -v runuser >/dev/null && id nobody >/dev/null 2>&1; then
+	# An untrusted user's -f is replaced by the user: refused the same.
+	printf "$msg" | runuser -u nobody -- "$sbin/sesrelay-sendmail" -C "$conf" \
+	    -f app@example.com a@example.com 2>"$work/err"
+	check "sendmail as nobody (untrusted, -f replaced): exit 77" [ $? -eq 77 ]
+	check "and it names the user" grep -q "5.7.1 <nobody>: not a sender" "$work/err"
+else
+	echo "# SKIP: runuser or the user nobody missing: no untrusted-user check"
+fi
 printf "$msg" | "$sbin/sesrelay-sendmail" -f app@example.com a@example.com
 check "sendmail -f app@example.com: exit 0" [ $? -eq 0 ]
 check "that one is delivered" wait_delivered 1 30
