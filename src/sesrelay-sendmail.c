@@ -41,10 +41,12 @@
 #include <unistd.h>
 
 #include "addrlist.h"
+#include "cleanup.h"
 #include "conf.h"
 #include "ctlclient.h"
 #include "dotstuff.h"
 #include "maildrop.h"
+#include "rcpt_rule.h"
 #include "sendmail_args.h"
 #include "smtp_parse.h"
 #include "submit.h"
@@ -52,7 +54,6 @@
 #define GREETING_TIMEOUT	10	/* connect, greeting, EHLO */
 #define REPLY_TIMEOUT		300	/* every reply after that */
 #define CONTROL_TIMEOUT		30	/* mailq, -q */
-#define MAX_HEADER_BLOCK	(1024 * 1024)
 #define BS_LINE_MAX		2048	/* -bs command line, CRLF included */
 #define BS_DATA_CHUNK		8192
 
@@ -198,70 +199,6 @@ dotin_open(FILE *in)
 	return fopencookie(d, "r", io);
 }
 
-struct header {
-	char	*buf;
-	size_t	 len;
-	size_t	 fields;	/* the header fields; then the line ending them */
-};
-
-static void
-header_add(struct header *h, size_t *cap, char c)
-{
-	if (h->len + 2 > *cap) {
-		*cap = *cap ? *cap * 2 : 4096;
-		if ((h->buf = realloc(h->buf, *cap)) == NULL)
-			abort();
-	}
-	h->buf[h->len++] = c;
-	h->buf[h->len] = '\0';
-}
-
-/*
- * Read the header fields from fp and the line that ends them: the empty
- * line, or the first line of a body that follows without one (of that
- * line, at most what is left of MAX_HEADER_BLOCK).  0, or -1 with errno
- * (EFBIG: the fields are larger than MAX_HEADER_BLOCK).
- */
-static int
-read_header(FILE *fp, struct header *h)
-{
-	size_t cap = 0;
-	int after_field = 0;
-
-	memset(h, 0, sizeof(*h));
-	header_add(h, &cap, '\0');
-	h->len = 0;
-	for (;;) {
-		size_t start = h->len;
-		enum sendmail_line kind;
-		int c = EOF;
-
-		while (h->len < MAX_HEADER_BLOCK && (c = getc(fp)) != EOF) {
-			header_add(h, &cap, (char)c);
-			if (c == '\n')
-				break;
-		}
-		if (c == EOF && ferror(fp))
-			return -1;
-		kind = sendmail_args_line(h->buf + start, h->len - start,
-		    after_field);
-		if (h->len == start || kind == SENDMAIL_LINE_END ||
-		    kind == SENDMAIL_LINE_BODY) {
-			h->fields = start;
-			return 0;
-		}
-		if (c == EOF) {		/* a field without a line end, last */
-			h->fields = h->len;
-			return 0;
-		}
-		if (c != '\n') {
-			errno = EFBIG;
-			return -1;
-		}
-		after_field = 1;
-	}
-}
-
 /* The calling user's login name: the sender when there is no -f. */
 static const char *
 user_name(void)
@@ -284,10 +221,10 @@ struct job {
 	const char	*sender;	/* -f or MAIL FROM; "": the user */
 	const char	*fullname;	/* -F, or NULL */
 	int		 extract;	/* -t */
-	struct addrlist	 rcpts;		/* given: the maildrop's */
-	struct header	 hdr;		/* as read: the maildrop's */
-	struct addrlist	 all;		/* with -t's: the daemon's */
-	char		*smtp_hdr;	/* -t, -F applied: the daemon's */
+	struct addrlist	 rcpts;		/* given */
+	struct sendmail_header hdr;	/* as read */
+	struct addrlist	 all;		/* with -t's: the envelope */
+	char		*smtp_hdr;	/* -t, -F applied: what is sent */
 	size_t		 smtp_hlen;
 	FILE		*body;		/* the rest of the message */
 };
@@ -342,7 +279,7 @@ job_prepare(struct job *j, int read_hdr, struct verdict *v)
 {
 	const char *sender = *j->sender ? j->sender : user_name();
 
-	if (read_hdr && read_header(j->body, &j->hdr) == -1) {
+	if (read_hdr && sendmail_args_read_header(j->body, &j->hdr) == -1) {
 		if (errno == EFBIG)
 			set_verdict(v, EX_DATAERR, 552, "5.6.0 Error: message "
 			    "header too large", "message header larger than "
@@ -443,7 +380,64 @@ fail:
 	return -1;
 }
 
-/* Into the maildrop, because the daemon did not answer (why). */
+/* The daemon's aliases, as far as this user may read them; NULL else. */
+static struct cleanup *
+load_aliases(const struct conf *c)
+{
+	struct cleanup_config cc;
+	char host[256], err[512];
+
+	if (c->hostname[0] != '\0')
+		snprintf(host, sizeof(host), "%s", c->hostname);
+	else if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	memset(&cc, 0, sizeof(cc));
+	cc.hostname = host;
+	cc.sender = c->rewrite.sender;
+	cc.admin = c->rewrite.admin;
+	cc.local_domains = c->rewrite.local_domains.v;
+	cc.nlocal_domains = c->rewrite.local_domains.n;
+	cc.aliases = c->rewrite.aliases;
+	cc.sender_map = c->rewrite.sender_map;
+	return cleanup_new(&cc, err, sizeof(err));
+}
+
+/*
+ * Would the daemon take these recipients?  The RCPT rule it applies
+ * (rcpt_rule.h), applied here before a maildrop file is written: what it
+ * would refuse is refused now, with the exit code the refusal would
+ * have given over the socket, never accepted and dropped later.
+ */
+static int
+rcpts_pass(const struct conf *c, const struct job *j, struct verdict *v)
+{
+	struct cleanup *aliases = load_aliases(c);
+	const struct rcpt_rule rule = { aliases, c->smtp.max_recipients };
+	char reply[RCPT_RULE_REPLY_MAX], **rcpts = NULL;
+	size_t nrcpt = 0, i;
+	int code = 250;
+
+	for (i = 0; i < j->all.n && code == 250; i++)
+		code = rcpt_rule_apply_addr(&rule, j->all.v[i], &rcpts,
+		    &nrcpt, reply);
+	if (code != 250)
+		set_verdict(v, submit_exit_code(code, reply, 1), code,
+		    reply_text(reply), "<%s> refused: %s", j->all.v[i - 1],
+		    reply);
+	for (i = 0; i < nrcpt; i++)
+		free(rcpts[i]);
+	free(rcpts);
+	if (aliases != NULL)
+		cleanup_free(aliases);
+	return code == 250 ? 0 : -1;
+}
+
+/*
+ * Into the maildrop, because the daemon did not answer (why).  The file
+ * holds what the socket would have carried: the recipients with -t's,
+ * the header with -t and -F applied (no "extract", no "fullname"), so
+ * the daemon takes it in as it would have over SMTP.
+ */
 static void
 via_maildrop(const struct conf *c, struct job *j, const char *why,
     struct verdict *v)
@@ -451,10 +445,12 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 	char dir[PATH_MAX], name[MAILDROP_NAME_LEN];
 	int e;
 
+	if (rcpts_pass(c, j, v) == -1)
+		return;
 	snprintf(dir, sizeof(dir), "%s/%s", c->spool, MAILDROP_DIR);
-	if (maildrop_write(dir, j->sender, j->fullname, j->rcpts.v,
-	    j->rcpts.n, j->extract, j->hdr.buf ? j->hdr.buf : "", j->hdr.len,
-	    j->body, c->max_message_size, name, sizeof(name)) == 0) {
+	if (maildrop_write(dir, j->sender, NULL, j->all.v, j->all.n, 0,
+	    j->smtp_hdr, j->smtp_hlen, j->body, c->max_message_size, name,
+	    sizeof(name)) == 0) {
 		set_verdict(v, EX_OK, 250, "", "sesrelayd is not answering "
 		    "(%s); the message waits in %s/%s until it runs", why, dir,
 		    name);
