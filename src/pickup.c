@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
@@ -405,6 +406,56 @@ take(struct pickup *p, const char *name)
 	return rc;
 }
 
+/*
+ * Is the ".tmp" file behind fd one whose writer died?  Its writer locks
+ * it before writing a byte and holds the lock until it exits (maildrop.h),
+ * so a file with content whose lock we can take has no writer left.  An
+ * empty one may be a writer's between its creation and its lock: only
+ * once it is STALE_TMP old, as is one that cannot be locked at all.
+ */
+static int
+tmp_is_abandoned(int fd)
+{
+	struct stat st;
+	int locked = flock(fd, LOCK_EX | LOCK_NB) == 0;
+
+	if (fstat(fd, &st) == -1)
+		return 0;
+	if (locked && st.st_size > 0)
+		return 1;
+	return st.st_mtime < time(NULL) - STALE_TMP &&
+	    (locked || errno != EWOULDBLOCK);
+}
+
+/*
+ * A half-written file whose writer died (a sendmail killed mid-message):
+ * removed as soon as it is seen, so that no one fills the spool's file
+ * system with them.  One still being written is never touched.
+ */
+static void
+remove_if_abandoned(struct pickup *p, const char *name)
+{
+	struct stat st;
+	int fd = openat(p->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+
+	if (fd == -1) {
+		/* Unreadable: by its age alone, as before there were locks. */
+		if (fstatat(p->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_mtime < time(NULL) - STALE_TMP &&
+		    unlinkat(p->dirfd, name, 0) == 0)
+			log_info("- pickup removed the abandoned maildrop/%s",
+			    name);
+		return;
+	}
+	/* Removed while we hold the lock: no writer can have it back. */
+	if (tmp_is_abandoned(fd) && fstat(fd, &st) == 0 &&
+	    unlinkat(p->dirfd, name, 0) == 0)
+		log_info("- pickup removed the abandoned maildrop/%s size=%lld "
+		    "uid=%u", name, (long long)st.st_size, (unsigned)st.st_uid);
+	close(fd);
+}
+
 static void
 scan(struct pickup *p)
 {
@@ -425,7 +476,6 @@ scan(struct pickup *p)
 	}
 	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
-		struct stat st;
 		size_t l = strlen(de->d_name);
 
 		if (is_drop_name(de->d_name)) {
@@ -435,13 +485,8 @@ scan(struct pickup *p)
 				break;	/* committing: on when it is done */
 			continue;	/* taken, refused, or later */
 		}
-		/* An abandoned half-written file (the writer died). */
-		if (l == 20 && strcmp(de->d_name + 16, ".tmp") == 0 &&
-		    fstatat(p->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
-		    0 && st.st_mtime < time(NULL) - STALE_TMP &&
-		    unlinkat(p->dirfd, de->d_name, 0) == 0)
-			log_info("- pickup removed the abandoned maildrop/%s",
-			    de->d_name);
+		if (l == 20 && strcmp(de->d_name + 16, ".tmp") == 0)
+			remove_if_abandoned(p, de->d_name);
 	}
 	closedir(d);
 }

@@ -1102,6 +1102,7 @@ main(int argc, char *argv[])
 	if ((c = load_conf(&a)) == NULL)
 		return EX_CONFIG;
 	maildrop_set_privilege(priv_raise, priv_lower);
+	maildrop_set_min_free(c->spool_min_free, c->spool_min_free_inodes);
 	switch (a.mode) {
 	case SENDMAIL_MODE_MAILQ:
 		rc = run_control(c, "mailq");
