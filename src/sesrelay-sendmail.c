@@ -9,10 +9,13 @@
  * Queueing a message: SMTP to the daemon over its Unix socket
  * (listen.unix).  When the daemon does not answer there (cannot connect,
  * connection closed, nothing within GREETING_TIMEOUT seconds at the
- * greeting or REPLY_TIMEOUT later) before any of the message text went
- * out, the message goes into <spool>/maildrop/ (maildrop.h) for the
- * daemon to pick up when it runs.  A refusal (4xx, 5xx) from a running
- * daemon is reported, never sent around it.  Exit 0 only once the
+ * greeting or REPLY_TIMEOUT later), or refuses for now (421 when every
+ * slot is taken, any 4xx), before any of the message text went out, the
+ * message goes into <spool>/maildrop/ (maildrop.h) for the daemon to
+ * pick up: the daemon's own rules are applied first (rcpt_rule.h,
+ * spool_min_free), and what they refuse is refused here.  A permanent
+ * refusal (5xx) from a running daemon is reported, never sent around
+ * it.  Exit 0 only once the
  * message is on disk one way or the other; every other outcome is a
  * sysexits(3) code and a line on stderr.
  *
@@ -433,10 +436,10 @@ rcpts_pass(const struct conf *c, const struct job *j, struct verdict *v)
 }
 
 /*
- * Into the maildrop, because the daemon did not answer (why).  The file
- * holds what the socket would have carried: the recipients with -t's,
- * the header with -t and -F applied (no "extract", no "fullname"), so
- * the daemon takes it in as it would have over SMTP.
+ * Into the maildrop, because the daemon did not take it now (why).
+ * The file holds what the socket would have carried: the recipients
+ * with -t's, the header with -t and -F applied (no "extract", no
+ * "fullname"), so the daemon takes it in as it would have over SMTP.
  */
 static void
 via_maildrop(const struct conf *c, struct job *j, const char *why,
@@ -451,8 +454,8 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 	if (maildrop_write(dir, j->sender, NULL, j->all.v, j->all.n, 0,
 	    j->smtp_hdr, j->smtp_hlen, j->body, c->max_message_size, name,
 	    sizeof(name)) == 0) {
-		set_verdict(v, EX_OK, 250, "", "sesrelayd is not answering "
-		    "(%s); the message waits in %s/%s until it runs", why, dir,
+		set_verdict(v, EX_OK, 250, "", "sesrelayd cannot take it now "
+		    "(%s); the message waits in %s/%s until it can", why, dir,
 		    name);
 		snprintf(v->text, sizeof(v->text), "2.0.0 Ok: queued in the "
 		    "maildrop as %s", name);
@@ -470,8 +473,24 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 		set_verdict(v, EX_TEMPFAIL, e == ENOSPC || e == EDQUOT ? 452 :
 		    451, e == ENOSPC || e == EDQUOT ? "4.3.1 Error: "
 		    "insufficient system storage" : "4.3.0 Error: cannot queue "
-		    "the message", "message not queued: sesrelayd is not "
-		    "answering (%s), and %s: %s", why, dir, strerror(e));
+		    "the message", "message not queued: sesrelayd cannot "
+		    "take it now (%s), and %s: %s", why, dir, strerror(e));
+}
+
+/*
+ * May the maildrop take a message the daemon did not?  When it did not
+ * answer, or answered with a temporary refusal (421: every slot taken,
+ * shutting down; 4xx), before any of the message text went out: what
+ * was read is still there to write.  The maildrop applies the daemon's
+ * own rules (rcpts_pass, spool_min_free), so nothing it would refuse
+ * for good gets in this way.
+ */
+static int
+daemon_deferred(const struct submit *s)
+{
+	if (s->in_text)
+		return 0;
+	return s->lost || (s->code >= 400 && s->code < 500);
 }
 
 /* Queue one message: the daemon, else the maildrop. */
@@ -486,11 +505,12 @@ deliver(const struct conf *c, struct job *j, struct verdict *v)
 		via_maildrop(c, j, "listen.unix is empty", v);
 		return;
 	}
-	if (via_daemon(c, j, &s, v) == 0 || !s.lost || s.in_text) {
+	if (via_daemon(c, j, &s, v) == 0 || !daemon_deferred(&s)) {
 		submit_close(&s);
 		return;
 	}
-	snprintf(why, sizeof(why), "%s", s.reply);
+	snprintf(why, sizeof(why), "%.1000s", s.lost ? s.reply :
+	    reply_text(s.reply));
 	submit_close(&s);
 	via_maildrop(c, j, why, v);
 }

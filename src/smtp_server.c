@@ -48,6 +48,12 @@
 #include "stats.h"
 
 #define DATA_CHUNK	65536
+/*
+ * Sessions on the Unix socket beyond smtp.max_clients: TCP clients that
+ * hold every slot cannot keep sesrelay-sendmail (cron, local programs)
+ * out.  Past these too, sendmail gets 421 and uses the maildrop.
+ */
+#define SMTP_UNIX_RESERVE	8
 #define MAX_LISTENERS	16
 
 enum session_state {
@@ -919,7 +925,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	if (srv->nsessions > (size_t)srv->conf.max_clients) {
+	if (srv->nsessions > (size_t)srv->conf.max_clients +
+	    (sa->sa_family == AF_UNIX ? SMTP_UNIX_RESERVE : 0)) {
 		log_warnx("- smtp refused client=%s: %zu sessions open "
 		    "(smtp.max_clients)", s->client, srv->nsessions - 1);
 		reply(s, "421 4.7.0 %s Error: too many connections, try again "
