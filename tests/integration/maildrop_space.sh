@@ -134,5 +134,7 @@ else:
 PY
 check "the killed writer's message never arrives" bash -c "! grep -l killed@example.com '$FAKE_REC'/*.json"
 check "no partial file is left" [ -z "$(tmp_files)" ]
+check "the messages refused below spool_min_free never arrive" \
+	bash -c "! grep -l 'low\(drop\|sock\)@example.com' '$FAKE_REC'/*.json"
 stop_daemon
 finish
