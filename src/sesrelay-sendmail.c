@@ -745,31 +745,20 @@ bs_mail(struct bs *b, const char *arg)
 	bs_reply(b, "250 2.1.0 Ok");
 }
 
+/*
+ * The daemon's RCPT rule (rcpt_rule.h); a local name is mapped by the
+ * daemon (or by the maildrop's check) when the message is handed over.
+ */
 static void
 bs_rcpt(struct bs *b, const char *arg)
 {
-	char addr[SMTP_ADDR_MAX];
-	const char *params;
-	enum smtp_path_result r;
+	const struct rcpt_rule rule = { NULL, b->c->smtp.max_recipients };
+	char reply[RCPT_RULE_REPLY_MAX];
 
-	/* A name without a domain is a local user: the daemon maps it. */
-	if ((r = smtp_parse_path(arg, "TO:", 1, addr, &params)) !=
-	    SMTP_PATH_OK || addr[0] == '\0') {
-		bs_path_error(b, r, "RCPT TO:<address>");
-		return;
-	}
-	if (*params != '\0') {
-		bs_reply(b, "555 5.5.4 Error: unsupported parameter \"%.*s\"",
-		    (int)strcspn(params, " "), params);
-		return;
-	}
-	if ((long long)b->rcpts.n >= b->c->smtp.max_recipients) {
-		bs_reply(b, "452 4.5.3 Error: too many recipients");
-		return;
-	}
-	addrlist_add(&b->rcpts, addr);
-	bs_enter_state(b, BS_RCPT);
-	bs_reply(b, "250 2.1.5 Ok");
+	if (rcpt_rule_apply(&rule, arg, &b->rcpts.v, &b->rcpts.n, reply) ==
+	    250)
+		bs_enter_state(b, BS_RCPT);
+	bs_reply(b, "%s", reply);
 }
 
 /*
