@@ -45,11 +45,15 @@
  * each at most once but rcpt; anything else does not parse.  Addresses
  * and the name have no control characters but TAB (in the name; so no
  * CR, LF or NUL) and are under 1000 bytes; a rcpt is never empty, the
- * fullname neither (no -F: no fullname line).  The message is what
- * sendmail read, up to a lone "." line without -i; the daemon applies -t
- * (recipients from To/Cc/Bcc added to the rcpt lines, Bcc removed) and
- * -F (maildrop_from_field when the message has no From:) as sendmail
- * does on its SMTP path.
+ * fullname neither (no -F: no fullname line).  sesrelay-sendmail writes
+ * what it would have sent over the socket: every recipient (-t's
+ * included) as rcpt lines, no extract or fullname line, the message with
+ * -t and -F applied (sendmail_args_header), and only after the daemon's
+ * RCPT rule (rcpt_rule.h) passed.  A file with extract or fullname (an
+ * older sendmail's) is read by the daemon through the same functions,
+ * so the two paths cannot differ: the header as
+ * sendmail_args_read_header reads it, -t and -F as sendmail_args_header
+ * applies them, every recipient through the RCPT rule.
  */
 #ifndef SESRELAY_MAILDROP_H
 #define SESRELAY_MAILDROP_H
