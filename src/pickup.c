@@ -4,11 +4,17 @@
  * Every file is hostile until proven otherwise: opened O_NOFOLLOW,
  * only a regular file with one link, no bigger than max_message_size
  * plus its envelope, parsed strictly (maildrop_parse); the sender is the
- * file's owner unless that user is trusted; what does not pass is moved
- * to corrupt/ and logged, never deleted, never fatal.  One file is
- * committed at a time; the file is removed only after its message is
- * durable in the spool (a crash in between takes it in twice, never
- * loses it).
+ * file's owner unless that user is trusted.  Then the rules of the other
+ * way in, by the same code: the header read as sesrelay-sendmail reads
+ * it (sendmail_args_read_header), -t and -F applied as it applies them
+ * (sendmail_args_header), every recipient through the SMTP server's
+ * RCPT rule (rcpt_rule.h), the header split as the server splits what
+ * DATA carried (write_start) and cleaned by cleanup_header.  What does not pass is moved to corrupt/ and logged, once, never
+ * deleted, never fatal, and the scan goes on with the other files.  One
+ * file is committed at a time; the file is removed only after its
+ * message is durable in the spool (a crash in between takes it in twice,
+ * never loses it).  A ".tmp" file whose writer died (its flock can be
+ * taken) is removed when it is seen.
  */
 #include "config.h"
 
@@ -35,9 +41,9 @@
 #include "cleanup.h"
 #include "log.h"
 #include "maildrop.h"
+#include "pickup.h"
 #include "rcpt_rule.h"
 #include "sendmail_args.h"
-#include "pickup.h"
 #include "spool.h"
 #include "xalloc.h"
 
