@@ -9,9 +9,10 @@
  * it (sendmail_args_read_header), -t and -F applied as it applies them
  * (sendmail_args_header), every recipient through the SMTP server's
  * RCPT rule (rcpt_rule.h), the header split as the server splits what
- * DATA carried (write_start) and cleaned by cleanup_header.  What does not pass is moved to corrupt/ and logged, once, never
- * deleted, never fatal, and the scan goes on with the other files.  One
- * file is committed at a time; the file is removed only after its
+ * DATA carried (write_start) and cleaned by cleanup_header.  What does
+ * not pass is moved to corrupt/ and logged, once, never deleted, never
+ * fatal, and the scan goes on with the other files.  One file is
+ * committed at a time; the file is removed only after its
  * message is durable in the spool (a crash in between takes it in twice,
  * never loses it).  A ".tmp" file whose writer died (its flock can be
  * taken) is removed when it is seen.
