@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "maildrop.h"
+#include "spool.h"
 #include "xalloc.h"
 
 #define CREATE_TRIES	8
@@ -28,6 +30,14 @@
 
 static int	(*priv_raise)(void);
 static void	(*priv_lower)(void);
+static long long min_free, min_free_inodes;
+
+void
+maildrop_set_min_free(long long bytes, long long inodes)
+{
+	min_free = bytes;
+	min_free_inodes = inodes;
+}
 
 void
 maildrop_set_privilege(int (*raise)(void), void (*lower)(void))
@@ -335,6 +345,13 @@ create_tmp(const char *dir, int *dfd, char name[MAILDROP_NAME_LEN],
 		*dfd = -1;
 		errno = EACCES;
 	}
+	/* spool_min_free: the daemon's 452, said before a byte is written. */
+	if (*dfd != -1 && spool_fs_has_room(*dfd, 0, min_free,
+	    min_free_inodes) == 0) {
+		close(*dfd);
+		*dfd = -1;
+		errno = ENOSPC;
+	}
 	for (int i = 0; *dfd != -1 && i < CREATE_TRIES; i++) {
 		random_name(name);
 		snprintf(tmp, tmplen, "%s.tmp", name);
@@ -342,6 +359,19 @@ create_tmp(const char *dir, int *dfd, char name[MAILDROP_NAME_LEN],
 		    O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd != -1 || errno != EEXIST)
 			break;
+	}
+	/*
+	 * Locked before its first byte, held until the process ends: a
+	 * ".tmp" file the daemon can lock is one whose writer died, and it
+	 * removes it at once (pickup.c); one still being written, however
+	 * slowly, it cannot lock and leaves alone.
+	 */
+	if (fd != -1 && flock(fd, LOCK_EX) == -1) {
+		saved = errno;
+		unlinkat(*dfd, tmp, 0);
+		close(fd);
+		fd = -1;
+		errno = saved;
 	}
 	saved = errno;
 	lower_priv();

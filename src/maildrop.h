@@ -19,8 +19,13 @@
  *     opened for reading (the group has no read permission on 1730), the
  *     file system synced with syncfs(2) through the file; only then does
  *     sendmail exit 0.  A ".tmp" file is one being written, or left by a
- *     sendmail that was killed: the daemon must not take it, and may
- *     remove it once it is old.
+ *     sendmail that was killed: the daemon must not take it.  Its writer
+ *     holds an exclusive flock(2) on it from before its first byte until
+ *     it exits, so a non-empty ".tmp" file the daemon can lock is one
+ *     whose writer died: the daemon removes it at once.
+ *   - No file is created while the spool's file system has less than
+ *     spool_min_free bytes (or spool_min_free_inodes inodes) free, as
+ *     the daemon answers 452 then (maildrop_set_min_free).
  *   - sesrelayd treats every file as hostile: it opens it O_NOFOLLOW,
  *     takes only regular files with one link, no larger than
  *     max_message_size plus the envelope, parses strictly (below), takes
@@ -40,11 +45,15 @@
  * each at most once but rcpt; anything else does not parse.  Addresses
  * and the name have no control characters but TAB (in the name; so no
  * CR, LF or NUL) and are under 1000 bytes; a rcpt is never empty, the
- * fullname neither (no -F: no fullname line).  The message is what
- * sendmail read, up to a lone "." line without -i; the daemon applies -t
- * (recipients from To/Cc/Bcc added to the rcpt lines, Bcc removed) and
- * -F (maildrop_from_field when the message has no From:) as sendmail
- * does on its SMTP path.
+ * fullname neither (no -F: no fullname line).  sesrelay-sendmail writes
+ * what it would have sent over the socket: every recipient (-t's
+ * included) as rcpt lines, no extract or fullname line, the message with
+ * -t and -F applied (sendmail_args_header), and only after the daemon's
+ * RCPT rule (rcpt_rule.h) passed.  A file with extract or fullname (an
+ * older sendmail's) is read by the daemon through the same functions,
+ * so the two paths cannot differ: the header as
+ * sendmail_args_read_header reads it, -t and -F as sendmail_args_header
+ * applies them, every recipient through the RCPT rule.
  */
 #ifndef SESRELAY_MAILDROP_H
 #define SESRELAY_MAILDROP_H
@@ -99,6 +108,13 @@ void maildrop_envelope_free(struct maildrop_envelope *);
  * NULL, the default: nothing to do (the daemon, the tests).
  */
 void maildrop_set_privilege(int (*raise)(void), void (*lower)(void));
+
+/*
+ * The daemon's spool_min_free and spool_min_free_inodes, for the
+ * maildrop_write calls that follow: below them it fails with ENOSPC
+ * before creating anything.  0, the default: no threshold.
+ */
+void maildrop_set_min_free(long long bytes, long long inodes);
 
 /* Room for any From: field maildrop_from_field writes. */
 #define MAILDROP_FROM_MAX	4096

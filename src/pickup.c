@@ -4,14 +4,22 @@
  * Every file is hostile until proven otherwise: opened O_NOFOLLOW,
  * only a regular file with one link, no bigger than max_message_size
  * plus its envelope, parsed strictly (maildrop_parse); the sender is the
- * file's owner unless that user is trusted; what does not pass is moved
- * to corrupt/ and logged, never deleted, never fatal.  One file is
- * committed at a time; the file is removed only after its message is
- * durable in the spool (a crash in between takes it in twice, never
- * loses it).
+ * file's owner unless that user is trusted.  Then the rules of the other
+ * way in, by the same code: the header read as sesrelay-sendmail reads
+ * it (sendmail_args_read_header), -t and -F applied as it applies them
+ * (sendmail_args_header), every recipient through the SMTP server's
+ * RCPT rule (rcpt_rule.h), the header split as the server splits what
+ * DATA carried (write_start) and cleaned by cleanup_header.  What does
+ * not pass is moved to corrupt/ and logged, once, never deleted, never
+ * fatal, and the scan goes on with the other files.  One file is
+ * committed at a time; the file is removed only after its
+ * message is durable in the spool (a crash in between takes it in twice,
+ * never loses it).  A ".tmp" file whose writer died (its flock can be
+ * taken) is removed when it is seen.
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
@@ -35,10 +43,12 @@
 #include "log.h"
 #include "maildrop.h"
 #include "pickup.h"
+#include "rcpt_rule.h"
+#include "sendmail_args.h"
 #include "spool.h"
 #include "xalloc.h"
 
-#define HEAD_MAX	(1024 * 1024)	/* envelope + header must fit */
+#define HEAD_MAX	(4 * 1024 * 1024)	/* the envelope must fit */
 #define SCAN_SECONDS	60
 #define STALE_TMP	86400		/* an abandoned "<name>.tmp" */
 
@@ -57,6 +67,7 @@ struct pickup {
 	size_t			 nrcpt;
 	off_t			 size;
 	uid_t			 uid;
+	char			 refusal[RCPT_RULE_REPLY_MAX];
 };
 
 static void scan(struct pickup *);
@@ -103,41 +114,6 @@ crlf(const char *in, size_t len, int *prev_cr, char **out, size_t *olen,
 	}
 }
 
-/* The end of the header in msg[0..len): after its blank line, or -1. */
-static ssize_t
-header_end(const char *msg, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		const char *nl = memchr(msg + i, '\n', len - i);
-		size_t l;
-
-		if (nl == NULL)
-			return -1;
-		l = (size_t)(nl - (msg + i));
-		if (l == 0 || (l == 1 && msg[i] == '\r'))
-			return (ssize_t)(i + l + 1);
-		i += l + 1;
-	}
-	return -1;
-}
-
-static int
-has_from(const char *hdr, size_t len)
-{
-	const char *p = hdr, *end = hdr + len;
-
-	while (p < end) {
-		if (end - p >= 5 && strncasecmp(p, "From:", 5) == 0)
-			return 1;
-		if ((p = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			return 0;
-		p++;
-	}
-	return 0;
-}
-
 static int
 trusted(const struct pickup *p, const char *user)
 {
@@ -157,30 +133,6 @@ free_current(struct pickup *p)
 	p->rcpts = NULL;
 	p->sender = NULL;
 	p->nrcpt = 0;
-}
-
-static void
-add_rcpt(struct pickup *p, const char *addr)
-{
-	struct addrlist to = { NULL, 0 };
-
-	cleanup_recipient(p->conf.cleanup, addr, &to);
-	for (size_t i = 0; i < to.n; i++) {
-		size_t j;
-
-		for (j = 0; j < p->nrcpt; j++)
-			if (strcasecmp(p->rcpts[j], to.v[i]) == 0)
-				break;
-		if (j < p->nrcpt ||
-		    p->nrcpt >= (size_t)p->conf.max_recipients)
-			continue;
-		if ((p->rcpts = realloc(p->rcpts, (p->nrcpt + 1) *
-		    sizeof(*p->rcpts))) == NULL)
-			abort();
-		p->rcpts[p->nrcpt++] = to.v[i];
-		to.v[i] = NULL;
-	}
-	addrlist_free(&to);
 }
 
 static void
@@ -206,145 +158,188 @@ committed(void *arg, int status)
 	scan(p);
 }
 
+/* Open name as hostile input: -1 with *why (or errno ENOENT: gone). */
+static int
+open_drop(struct pickup *p, const char *name, struct stat *st,
+    const char **why)
+{
+	int fd = openat(p->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+
+	*why = NULL;
+	if (fd == -1) {
+		*why = errno == ENOENT ? NULL : strerror(errno);
+		return -1;
+	}
+	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode) ||
+	    st->st_nlink != 1)
+		*why = "not a regular file with one link";
+	else if (st->st_size > p->conf.max_message_size + HEAD_MAX)
+		*why = "larger than max_message_size";
+	if (*why != NULL) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Who sent it: the owner of the file, as the kernel says. */
+static void
+sender_of(struct pickup *p, const struct stat *st,
+    struct maildrop_envelope *env, char *user, size_t len)
+{
+	struct passwd *pw;
+
+	p->uid = st->st_uid;
+	if ((pw = getpwuid(st->st_uid)) != NULL)
+		snprintf(user, len, "%s", pw->pw_name);
+	else
+		snprintf(user, len, "uid%u", (unsigned)st->st_uid);
+	if (env->from[0] != '\0' && !trusted(p, user)) {
+		log_info("- pickup sender <%s> replaced by <%s>: user %s is not "
+		    "in sendmail.trusted_users", env->from, user, user);
+		env->from[0] = '\0';
+	}
+	p->sender = xstrdup(env->from[0] ? env->from : user);
+}
+
 /*
- * Take in one file.  Returns 1 when a commit started, 0 when the file
- * was dealt with (refused), -1 to stop scanning for now.
+ * The header and envelope, by the rules of the other path: the header
+ * read as sesrelay-sendmail reads it (sendmail_args_read_header), -t and
+ * -F applied as it applies them (sendmail_args_header), every recipient
+ * through the RCPT rule (rcpt_rule.h).  Sets p->rcpts, *smtp (the text's
+ * start as it would have gone over SMTP, malloc'd) and *body_off (where
+ * the rest of the file starts); NULL, or why it is refused.
+ */
+static const char *
+envelope_and_header(struct pickup *p, int fd,
+    const struct maildrop_envelope *env, char **smtp, size_t *smtplen,
+    off_t *body_off)
+{
+	const struct rcpt_rule rule = { p->conf.cleanup,
+	    p->conf.max_recipients };
+	struct sendmail_header h = { NULL, 0, 0 };
+	struct addrlist all = { NULL, 0 };
+	const char *why = NULL;
+	FILE *fp;
+	int dfd = dup(fd);
+
+	if (dfd == -1 || (fp = fdopen(dfd, "r")) == NULL) {
+		if (dfd != -1)
+			close(dfd);
+		return "cannot be read";
+	}
+	if (fseeko(fp, (off_t)env->body_off, SEEK_SET) == -1 ||
+	    sendmail_args_read_header(fp, &h) == -1)
+		why = errno == EFBIG ? "header too large" : "cannot be read";
+	else if (memchr(h.buf, '\0', h.len) != NULL)
+		why = "NUL characters in the message";
+	fclose(fp);
+	for (size_t i = 0; why == NULL && i < env->nrcpt; i++)
+		addrlist_add(&all, env->rcpts[i]);
+	if (why == NULL && sendmail_args_header(env->extract, env->fullname,
+	    p->sender, h.buf, h.fields, h.len, &all, smtp, smtplen) == -1)
+		why = "-t, but the header does not parse";
+	for (size_t i = 0; why == NULL && i < all.n; i++)
+		if (rcpt_rule_apply_addr(&rule, all.v[i], &p->rcpts,
+		    &p->nrcpt, p->refusal) != 250)
+			why = p->refusal;
+	if (why == NULL && p->nrcpt == 0)
+		why = "no recipients";
+	*body_off = (off_t)(env->body_off + h.len);
+	addrlist_free(&all);
+	free(h.buf);
+	return why;
+}
+
+/*
+ * The text's start as the SMTP server files what DATA carried: a header
+ * only when the text starts with a field, up to its empty line, through
+ * cleanup; then the rest.  Written to w; 0, -1 on a write error, or 1
+ * with *why when the header is refused as the SMTP path refuses it (a
+ * line too long even once folded: its 554 5.6.0; sendmail checks it
+ * before writing the file).
  */
 static int
-take(struct pickup *p, const char *name)
+write_start(struct pickup *p, struct spool_writer *w, const char *m,
+    size_t mlen, const char **why)
 {
-	struct maildrop_envelope env;
-	struct spool_writer *w;
-	struct passwd *pw;
-	struct stat st;
-	char *buf = NULL, *hdr = NULL, *out = NULL, *clean = NULL, user[64];
-	char *kept = NULL, body[65536], whybuf[512];
-	size_t len, hlen = 0, hcap = 0, outlen, keptlen, bcap = 0, blen;
-	ssize_t n, hend;
-	int fd, prev_cr = 0, rc = 0;
-	char last;
-	const char *why = NULL;
+	const char *blank;
+	size_t hlen = 0, outlen;
+	char *clean = NULL;
+	int rc;
 
-	memset(&env, 0, sizeof(env));
-	fd = openat(p->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
-	if (fd == -1) {
-		if (errno == ENOENT)
-			return 0;
-		quarantine(p, name, strerror(errno));
-		return 0;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
-		why = "not a regular file with one link";
-		goto refuse;
-	}
-	if (st.st_size > p->conf.max_message_size + HEAD_MAX) {
-		why = "larger than max_message_size";
-		goto refuse;
-	}
-	len = (size_t)st.st_size < HEAD_MAX ? (size_t)st.st_size : HEAD_MAX;
-	if ((buf = malloc(len + 1)) == NULL)
-		abort();
-	if ((n = pread(fd, buf, len, 0)) != (ssize_t)len) {
-		why = "cannot be read";
-		goto refuse;
-	}
-	buf[len] = '\0';
-	if (maildrop_parse(buf, len, &env) == -1) {
-		why = "its envelope does not parse";
-		goto refuse;
-	}
-	if (memchr(buf + env.body_off, '\0', len - env.body_off) != NULL) {
-		why = "NUL characters in the message";
-		goto refuse;
-	}
-	/* Who sent it: the owner of the file, as the kernel says. */
-	p->uid = st.st_uid;
-	if ((pw = getpwuid(st.st_uid)) != NULL)
-		snprintf(user, sizeof(user), "%s", pw->pw_name);
-	else
-		snprintf(user, sizeof(user), "uid%u", (unsigned)st.st_uid);
-	if (env.from[0] != '\0' && !trusted(p, user)) {
-		log_info("- pickup sender <%s> replaced by <%s>: user %s is not "
-		    "in sendmail.trusted_users", env.from, user, user);
-		env.from[0] = '\0';
-	}
-	/* The header, as CRLF lines. */
-	hend = header_end(buf + env.body_off, len - env.body_off);
-	if (hend == -1) {
-		if ((off_t)len < st.st_size) {
-			why = "header too large";
-			goto refuse;
-		}
-		hend = (ssize_t)(len - env.body_off);	/* all header */
-	}
-	crlf(buf + env.body_off, (size_t)hend, &prev_cr, &hdr, &hlen, &hcap);
-	/* Without the blank line, for cleanup. */
-	if (hlen >= 4 && memcmp(hdr + hlen - 4, "\r\n\r\n", 4) == 0)
-		hlen -= 2;
-	else if (hlen == 2 && memcmp(hdr, "\r\n", 2) == 0)
-		hlen = 0;
-	else if (hlen > 0 && hdr[hlen - 1] != '\n')
-		crlf("\n", 1, &prev_cr, &hdr, &hlen, &hcap);
-	p->sender = xstrdup(env.from[0] ? env.from : user);
-	if (cleanup_sender_is_refused(p->conf.cleanup, p->sender)) {
-		/* Written by a sendmail older than this rule, or while
-		 * rewrite.sender was set: SES would refuse it and nothing
-		 * could bounce it, so it is kept in corrupt/, loudly, for
-		 * the operator to set rewrite.sender and move it back. */
-		snprintf(whybuf, sizeof(whybuf), "sender <%.300s>: %s",
-		    p->sender, CLEANUP_SENDER_REFUSED);
-		why = whybuf;
-		goto refuse;
-	}
-	for (size_t i = 0; i < env.nrcpt; i++)
-		add_rcpt(p, env.rcpts[i]);
-	if (env.extract) {
-		struct addrlist to = { NULL, 0 };
-
-		if (addrlist_from_header(hdr, hlen, &to, &kept, &keptlen) ==
-		    -1) {
-			addrlist_free(&to);
-			why = "-t, but the header does not parse";
-			goto refuse;
-		}
-		for (size_t i = 0; i < to.n; i++)
-			add_rcpt(p, to.v[i]);
-		addrlist_free(&to);
-		free(hdr);
-		hdr = kept;
-		hlen = hcap = keptlen;
-		kept = NULL;
-	}
-	if (p->nrcpt == 0) {
-		why = "no recipient that can be delivered";
-		goto refuse;
-	}
-	if (env.fullname != NULL && !has_from(hdr, hlen)) {
-		/* -F: the name for a From: the message lacks, written as
-		 * sesrelay-sendmail writes it on its SMTP path. */
-		char from[MAILDROP_FROM_MAX + 1];
-		int fl = maildrop_from_field(env.fullname, p->sender, from,
-		    sizeof(from) - 1);
-
-		if (fl > 0) {
-			from[fl - 1] = '\r';		/* its LF, as CRLF */
-			from[fl++] = '\n';
-			if ((hdr = realloc(hdr, hlen + (size_t)fl + 1)) == NULL)
-				abort();
-			memmove(hdr + fl, hdr, hlen);
-			memcpy(hdr, from, (size_t)fl);
-			hlen += (size_t)fl;
-		}
-	}
-	cleanup_header(p->conf.cleanup, hdr, hlen, p->sender, time(NULL),
+	if (sendmail_args_line(m, mlen, 0) == SENDMAIL_LINE_FIELD)
+		hlen = (blank = memmem(m, mlen, "\r\n\r\n", 4)) != NULL ?
+		    (size_t)(blank - m) + 2 : mlen;
+	cleanup_header(p->conf.cleanup, m, hlen, p->sender, time(NULL),
 	    &clean, &outlen);
 	if (cleanup_header_is_too_long(p->conf.cleanup, clean, outlen)) {
-		/* The SMTP path's 554 5.6.0; sendmail checks it first. */
-		why = "a header line too long, with no white space to fold it "
-		    "at (smtp.max_header_line_length)";
-		goto refuse;
+		*why = "a header line too long, with no white space to fold "
+		    "it at (smtp.max_header_line_length)";
+		free(clean);
+		return 1;
 	}
+	rc = spool_writer_write(w, clean, outlen);
+	if (hlen == 0 && (mlen < 2 || memcmp(m, "\r\n", 2) != 0))
+		rc |= spool_writer_write(w, "\r\n", 2);
+	rc |= spool_writer_write(w, m + hlen, mlen - hlen);
+	free(clean);
+	return rc == 0 ? 0 : -1;
+}
+
+/*
+ * The rest of the file from off, as CRLF lines (prev_cr: the text
+ * before ended in CR; last: its last byte).  0; 1 with *why when the
+ * message is refused; -1 when the file cannot be read (try later).
+ */
+static int
+write_body(struct pickup *p, struct spool_writer *w, int fd, off_t off,
+    int prev_cr, char last, const char **why)
+{
+	char body[65536], *out = NULL;
+	size_t bcap = 0, blen;
+	ssize_t n;
+
+	while ((n = pread(fd, body, sizeof(body), off)) > 0) {
+		off += n;
+		if (memchr(body, '\0', (size_t)n) != NULL) {
+			*why = "NUL characters in the message";
+			break;
+		}
+		blen = 0;
+		crlf(body, (size_t)n, &prev_cr, &out, &blen, &bcap);
+		last = out[blen - 1];
+		spool_writer_write(w, out, blen);
+		if (spool_writer_size(w) > p->conf.max_message_size) {
+			*why = "larger than max_message_size";
+			break;
+		}
+	}
+	free(out);
+	if (*why != NULL)
+		return 1;
+	if (n < 0)
+		return -1;
+	if (last != '\n')
+		spool_writer_write(w, "\r\n", 2);	/* no final newline */
+	return 0;
+}
+
+/*
+ * Queue what envelope_and_header prepared: the spool file, its text,
+ * the commit.  1 when the commit started; 0 with *why when the message
+ * is refused; -1 when it cannot be done now (the file stays).
+ */
+static int
+queue(struct pickup *p, const char *name, int fd, const char *smtp,
+    size_t smtplen, off_t body_off, const char **why)
+{
+	struct spool_writer *w;
+	char *m = NULL;
+	size_t mlen = 0, mcap = 0;
+	int prev_cr = 0, r;
+
 	{
 		/* The envelope sender after rewriting. */
 		char *s = xstrdup(cleanup_sender(p->conf.cleanup, p->sender));
@@ -354,63 +349,146 @@ take(struct pickup *p, const char *name)
 	}
 	w = spool_writer_new(p->spool, p->sender, p->rcpts, p->nrcpt, p->id);
 	if (w == NULL) {
+		if (errno == EINVAL) {
+			*why = "its envelope cannot be queued";
+			return 0;
+		}
 		log_warn("- pickup %s: cannot start a queue file", name);
-		rc = -1;
-		goto out;
+		return -1;
 	}
-	spool_writer_write(w, clean, outlen);
-	spool_writer_write(w, "\r\n", 2);
-	/* The body: the rest of the file, as CRLF lines. */
-	prev_cr = 0;
-	last = '\n';
-	for (off_t off = env.body_off + hend;
-	    (n = pread(fd, body, sizeof(body), off)) > 0; off += n) {
-		if (memchr(body, '\0', (size_t)n) != NULL) {
-			spool_writer_abort(w);
-			why = "NUL characters in the message";
-			goto refuse;
-		}
-		blen = 0;
-		crlf(body, (size_t)n, &prev_cr, &out, &blen, &bcap);
-		last = out[blen - 1];
-		if (spool_writer_write(w, out, blen) == -1)
-			break;
-		if (spool_writer_size(w) > p->conf.max_message_size) {
-			spool_writer_abort(w);
-			why = "larger than max_message_size";
-			goto refuse;
-		}
-	}
-	if (n < 0) {
-		/* Never a message cut short: the file stays, for later. */
-		log_warn("- pickup %s: cannot read it", name);
+	crlf(smtp, smtplen, &prev_cr, &m, &mlen, &mcap);
+	r = write_start(p, w, m, mlen, why);
+	if (r == 0)
+		r = write_body(p, w, fd, body_off, prev_cr, mlen > 0 ?
+		    m[mlen - 1] : '\n', why);
+	free(m);
+	if (r != 0) {
 		spool_writer_abort(w);
-		rc = -1;
-		goto out;
+		if (r == -1)
+			log_warn("- pickup %s: cannot read it", name);
+		return r == 1 ? 0 : -1;
 	}
-	if (last != '\n')
-		spool_writer_write(w, "\r\n", 2);	/* no final newline */
 	p->size = spool_writer_size(w);
 	snprintf(p->current, sizeof(p->current), "%s", name);
 	p->busy = 1;
-	rc = 1;
 	spool_writer_commit(w, committed, p);	/* reports write errors */
-	goto out;
-refuse:
-	quarantine(p, name, why);
-	free_current(p);
-	rc = 0;
-out:
+	return 1;
+}
+
+/*
+ * A sender SES can never accept (cleanup_sender_is_refused): in a file
+ * written by a sendmail older than that rule, or while rewrite.sender
+ * was set.  SES would refuse it and nothing could bounce it, so it is
+ * kept in corrupt/, loudly, for the operator to set rewrite.sender and
+ * move it back.  NULL, or why (in buf).
+ */
+static const char *
+sender_refused(const struct pickup *p, char *buf, size_t len)
+{
+	if (!cleanup_sender_is_refused(p->conf.cleanup, p->sender))
+		return NULL;
+	snprintf(buf, len, "sender <%.300s>: %s", p->sender,
+	    CLEANUP_SENDER_REFUSED);
+	return buf;
+}
+
+/*
+ * Take in one file.  Returns 1 when a commit started, 0 when the file
+ * was dealt with (refused: moved to corrupt/, or gone), -1 when it could
+ * not be taken now (it stays; the scan goes on with the others).
+ */
+static int
+take(struct pickup *p, const char *name)
+{
+	struct maildrop_envelope env;
+	struct stat st;
+	char *buf = NULL, *smtp = NULL, user[64], whybuf[512];
+	size_t len, smtplen = 0;
+	off_t body_off = 0;
+	const char *why = NULL;
+	int fd, rc = 0;
+
+	memset(&env, 0, sizeof(env));
+	if ((fd = open_drop(p, name, &st, &why)) == -1) {
+		if (why != NULL)
+			quarantine(p, name, why);
+		return 0;
+	}
+	len = (size_t)st.st_size < HEAD_MAX ? (size_t)st.st_size : HEAD_MAX;
+	if ((buf = malloc(len + 1)) == NULL)
+		abort();
+	if (pread(fd, buf, len, 0) != (ssize_t)len)
+		why = "cannot be read";
+	else if (maildrop_parse(buf, len, &env) == -1)
+		why = "its envelope does not parse";
+	if (why == NULL) {
+		sender_of(p, &st, &env, user, sizeof(user));
+		why = sender_refused(p, whybuf, sizeof(whybuf));
+	}
+	if (why == NULL)
+		why = envelope_and_header(p, fd, &env, &smtp, &smtplen,
+		    &body_off);
+	if (why == NULL)
+		rc = queue(p, name, fd, smtp, smtplen, body_off, &why);
+	if (why != NULL)
+		quarantine(p, name, why);
 	if (rc != 1)
 		free_current(p);
 	close(fd);
 	maildrop_envelope_free(&env);
 	free(buf);
-	free(hdr);
-	free(kept);
-	free(clean);
-	free(out);
+	free(smtp);
 	return rc;
+}
+
+/*
+ * Is the ".tmp" file behind fd one whose writer died?  Its writer locks
+ * it before writing a byte and holds the lock until it exits (maildrop.h),
+ * so a file with content whose lock we can take has no writer left.  An
+ * empty one may be a writer's between its creation and its lock: only
+ * once it is STALE_TMP old, as is one that cannot be locked at all.
+ */
+static int
+tmp_is_abandoned(int fd)
+{
+	struct stat st;
+	int locked = flock(fd, LOCK_EX | LOCK_NB) == 0;
+
+	if (fstat(fd, &st) == -1)
+		return 0;
+	if (locked && st.st_size > 0)
+		return 1;
+	return st.st_mtime < time(NULL) - STALE_TMP &&
+	    (locked || errno != EWOULDBLOCK);
+}
+
+/*
+ * A half-written file whose writer died (a sendmail killed mid-message):
+ * removed as soon as it is seen, so that no one fills the spool's file
+ * system with them.  One still being written is never touched.
+ */
+static void
+remove_if_abandoned(struct pickup *p, const char *name)
+{
+	struct stat st;
+	int fd = openat(p->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+
+	if (fd == -1) {
+		/* Unreadable: by its age alone, as before there were locks. */
+		if (fstatat(p->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_mtime < time(NULL) - STALE_TMP &&
+		    unlinkat(p->dirfd, name, 0) == 0)
+			log_info("- pickup removed the abandoned maildrop/%s",
+			    name);
+		return;
+	}
+	/* Removed while we hold the lock: no writer can have it back. */
+	if (tmp_is_abandoned(fd) && fstat(fd, &st) == 0 &&
+	    unlinkat(p->dirfd, name, 0) == 0)
+		log_info("- pickup removed the abandoned maildrop/%s size=%lld "
+		    "uid=%u", name, (long long)st.st_size, (unsigned)st.st_uid);
+	close(fd);
 }
 
 static void
@@ -433,23 +511,17 @@ scan(struct pickup *p)
 	}
 	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
-		struct stat st;
 		size_t l = strlen(de->d_name);
 
 		if (is_drop_name(de->d_name)) {
 			int r = take(p, de->d_name);
 
-			if (r != 0)
-				break;	/* committing (or stop): later */
-			continue;
+			if (r == 1)
+				break;	/* committing: on when it is done */
+			continue;	/* taken, refused, or later */
 		}
-		/* An abandoned half-written file (the writer died). */
-		if (l == 20 && strcmp(de->d_name + 16, ".tmp") == 0 &&
-		    fstatat(p->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
-		    0 && st.st_mtime < time(NULL) - STALE_TMP &&
-		    unlinkat(p->dirfd, de->d_name, 0) == 0)
-			log_info("- pickup removed the abandoned maildrop/%s",
-			    de->d_name);
+		if (l == 20 && strcmp(de->d_name + 16, ".tmp") == 0)
+			remove_if_abandoned(p, de->d_name);
 	}
 	closedir(d);
 }

@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,4 +496,63 @@ sendmail_args_header(int extract, const char *fullname, const char *sender,
 	*out = buf;
 	*outlen = blen;
 	return 0;
+}
+
+static void
+header_add(struct sendmail_header *h, size_t *cap, char c)
+{
+	if (h->len + 2 > *cap) {
+		*cap = *cap ? *cap * 2 : 4096;
+		if ((h->buf = realloc(h->buf, *cap)) == NULL)
+			abort();
+	}
+	h->buf[h->len++] = c;
+	h->buf[h->len] = '\0';
+}
+
+/*
+ * Line by line, each classified by sendmail_args_line: the fields, then
+ * the line that ends them.  The header of a message through the Unix
+ * socket and through the maildrop ends at the same place because both
+ * come through here.
+ */
+int
+sendmail_args_read_header(FILE *fp, struct sendmail_header *h)
+{
+	size_t cap = 0;
+	int after_field = 0;
+
+	memset(h, 0, sizeof(*h));
+	header_add(h, &cap, '\0');
+	h->len = 0;
+	for (;;) {
+		size_t start = h->len;
+		enum sendmail_line kind;
+		int c = EOF;
+
+		while (h->len < SENDMAIL_HEADER_MAX &&
+		    (c = getc(fp)) != EOF) {
+			header_add(h, &cap, (char)c);
+			if (c == '\n')
+				break;
+		}
+		if (c == EOF && ferror(fp))
+			return -1;
+		kind = sendmail_args_line(h->buf + start, h->len - start,
+		    after_field);
+		if (h->len == start || kind == SENDMAIL_LINE_END ||
+		    kind == SENDMAIL_LINE_BODY) {
+			h->fields = start;
+			return 0;
+		}
+		if (c == EOF) {		/* a field without a line end, last */
+			h->fields = h->len;
+			return 0;
+		}
+		if (c != '\n') {
+			errno = EFBIG;
+			return -1;
+		}
+		after_field = 1;
+	}
 }

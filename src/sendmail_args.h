@@ -7,6 +7,7 @@
 #define SESRELAY_SENDMAIL_ARGS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "addrlist.h"
 
@@ -73,5 +74,24 @@ enum sendmail_line {
  */
 enum sendmail_line sendmail_args_line(const char *line, size_t n,
     int after_field);
+
+/* The largest header block read (the fields and the line ending them). */
+#define SENDMAIL_HEADER_MAX	(1024 * 1024)
+
+struct sendmail_header {
+	char	*buf;		/* NUL-terminated, malloc'd */
+	size_t	 len;
+	size_t	 fields;	/* the header fields; then the line ending them */
+};
+
+/*
+ * Read a message's header fields from fp and the line that ends them:
+ * the empty line, or the first line of a body that follows without one
+ * (of that line, at most what is left of SENDMAIL_HEADER_MAX).  The one
+ * rule for sesrelay-sendmail (standard input) and for the daemon's
+ * pickup (a maildrop file).  0, or -1 with errno (EFBIG: the fields are
+ * larger than SENDMAIL_HEADER_MAX); free h->buf either way.
+ */
+int sendmail_args_read_header(FILE *fp, struct sendmail_header *h);
 
 #endif

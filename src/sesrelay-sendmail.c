@@ -9,10 +9,13 @@
  * Queueing a message: SMTP to the daemon over its Unix socket
  * (listen.unix).  When the daemon does not answer there (cannot connect,
  * connection closed, nothing within GREETING_TIMEOUT seconds at the
- * greeting or REPLY_TIMEOUT later) before any of the message text went
- * out, the message goes into <spool>/maildrop/ (maildrop.h) for the
- * daemon to pick up when it runs.  A refusal (4xx, 5xx) from a running
- * daemon is reported, never sent around it.  Exit 0 only once the
+ * greeting or REPLY_TIMEOUT later), or refuses for now (421 when every
+ * slot is taken, any 4xx), before any of the message text went out, the
+ * message goes into <spool>/maildrop/ (maildrop.h) for the daemon to
+ * pick up: the daemon's own rules are applied first (rcpt_rule.h,
+ * spool_min_free), and what they refuse is refused here.  A permanent
+ * refusal (5xx) from a running daemon is reported, never sent around
+ * it.  Exit 0 only once the
  * message is on disk one way or the other; every other outcome is a
  * sysexits(3) code and a line on stderr.
  *
@@ -46,6 +49,7 @@
 #include "ctlclient.h"
 #include "dotstuff.h"
 #include "maildrop.h"
+#include "rcpt_rule.h"
 #include "sendmail_args.h"
 #include "smtp_parse.h"
 #include "submit.h"
@@ -53,7 +57,6 @@
 #define GREETING_TIMEOUT	10	/* connect, greeting, EHLO */
 #define REPLY_TIMEOUT		300	/* every reply after that */
 #define CONTROL_TIMEOUT		30	/* mailq, -q */
-#define MAX_HEADER_BLOCK	(1024 * 1024)
 #define BS_LINE_MAX		2048	/* -bs command line, CRLF included */
 #define BS_DATA_CHUNK		8192
 
@@ -199,70 +202,6 @@ dotin_open(FILE *in)
 	return fopencookie(d, "r", io);
 }
 
-struct header {
-	char	*buf;
-	size_t	 len;
-	size_t	 fields;	/* the header fields; then the line ending them */
-};
-
-static void
-header_add(struct header *h, size_t *cap, char c)
-{
-	if (h->len + 2 > *cap) {
-		*cap = *cap ? *cap * 2 : 4096;
-		if ((h->buf = realloc(h->buf, *cap)) == NULL)
-			abort();
-	}
-	h->buf[h->len++] = c;
-	h->buf[h->len] = '\0';
-}
-
-/*
- * Read the header fields from fp and the line that ends them: the empty
- * line, or the first line of a body that follows without one (of that
- * line, at most what is left of MAX_HEADER_BLOCK).  0, or -1 with errno
- * (EFBIG: the fields are larger than MAX_HEADER_BLOCK).
- */
-static int
-read_header(FILE *fp, struct header *h)
-{
-	size_t cap = 0;
-	int after_field = 0;
-
-	memset(h, 0, sizeof(*h));
-	header_add(h, &cap, '\0');
-	h->len = 0;
-	for (;;) {
-		size_t start = h->len;
-		enum sendmail_line kind;
-		int c = EOF;
-
-		while (h->len < MAX_HEADER_BLOCK && (c = getc(fp)) != EOF) {
-			header_add(h, &cap, (char)c);
-			if (c == '\n')
-				break;
-		}
-		if (c == EOF && ferror(fp))
-			return -1;
-		kind = sendmail_args_line(h->buf + start, h->len - start,
-		    after_field);
-		if (h->len == start || kind == SENDMAIL_LINE_END ||
-		    kind == SENDMAIL_LINE_BODY) {
-			h->fields = start;
-			return 0;
-		}
-		if (c == EOF) {		/* a field without a line end, last */
-			h->fields = h->len;
-			return 0;
-		}
-		if (c != '\n') {
-			errno = EFBIG;
-			return -1;
-		}
-		after_field = 1;
-	}
-}
-
 /* The calling user's login name: the sender when there is no -f. */
 static const char *
 user_name(void)
@@ -285,10 +224,10 @@ struct job {
 	const char	*sender;	/* -f or MAIL FROM; "": the user */
 	const char	*fullname;	/* -F, or NULL */
 	int		 extract;	/* -t */
-	struct addrlist	 rcpts;		/* given: the maildrop's */
-	struct header	 hdr;		/* as read: the maildrop's */
-	struct addrlist	 all;		/* with -t's: the daemon's */
-	char		*smtp_hdr;	/* -t, -F applied: the daemon's */
+	struct addrlist	 rcpts;		/* given */
+	struct sendmail_header hdr;	/* as read */
+	struct addrlist	 all;		/* with -t's: the envelope */
+	char		*smtp_hdr;	/* -t, -F applied: what is sent */
 	size_t		 smtp_hlen;
 	FILE		*body;		/* the rest of the message */
 };
@@ -343,7 +282,7 @@ job_prepare(struct job *j, int read_hdr, struct verdict *v)
 {
 	const char *sender = *j->sender ? j->sender : user_name();
 
-	if (read_hdr && read_header(j->body, &j->hdr) == -1) {
+	if (read_hdr && sendmail_args_read_header(j->body, &j->hdr) == -1) {
 		if (errno == EFBIG)
 			set_verdict(v, EX_DATAERR, 552, "5.6.0 Error: message "
 			    "header too large", "message header larger than "
@@ -489,7 +428,46 @@ maildrop_refuses(const struct conf *c, const struct job *j,
 	return refused || too_long;
 }
 
-/* Into the maildrop, because the daemon did not answer (why). */
+/*
+ * Would the daemon take these recipients?  The RCPT rule it applies
+ * (rcpt_rule.h), applied here before a maildrop file is written: what it
+ * would refuse is refused now, with the exit code the refusal would
+ * have given over the socket, never accepted and dropped later.
+ */
+static int
+rcpts_pass(const struct conf *c, const struct job *j, struct verdict *v)
+{
+	char host[256], err[512], reply[RCPT_RULE_REPLY_MAX], **rcpts = NULL;
+	struct cleanup *aliases;
+	struct rcpt_rule rule;
+	size_t nrcpt = 0, i;
+	int code = 250;
+
+	/* The daemon's aliases, as far as this user may read them. */
+	conf_hostname(c, host, sizeof(host));
+	aliases = cleanup_new_from_conf(c, host, err, sizeof(err));
+	rule = (struct rcpt_rule){ aliases, c->smtp.max_recipients };
+	for (i = 0; i < j->all.n && code == 250; i++)
+		code = rcpt_rule_apply_addr(&rule, j->all.v[i], &rcpts,
+		    &nrcpt, reply);
+	if (code != 250)
+		set_verdict(v, submit_exit_code(code, reply, 1), code,
+		    reply_text(reply), "<%s> refused: %s", j->all.v[i - 1],
+		    reply);
+	for (i = 0; i < nrcpt; i++)
+		free(rcpts[i]);
+	free(rcpts);
+	if (aliases != NULL)
+		cleanup_free(aliases);
+	return code == 250 ? 0 : -1;
+}
+
+/*
+ * Into the maildrop, because the daemon did not take it now (why).
+ * The file holds what the socket would have carried: the recipients
+ * with -t's, the header with -t and -F applied (no "extract", no
+ * "fullname"), so the daemon takes it in as it would have over SMTP.
+ */
 static void
 via_maildrop(const struct conf *c, struct job *j, const char *why,
     struct verdict *v)
@@ -497,14 +475,14 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 	char dir[PATH_MAX], name[MAILDROP_NAME_LEN];
 	int e;
 
-	if (maildrop_refuses(c, j, v))
+	if (maildrop_refuses(c, j, v) || rcpts_pass(c, j, v) == -1)
 		return;
 	snprintf(dir, sizeof(dir), "%s/%s", c->spool, MAILDROP_DIR);
-	if (maildrop_write(dir, j->sender, j->fullname, j->rcpts.v,
-	    j->rcpts.n, j->extract, j->hdr.buf ? j->hdr.buf : "", j->hdr.len,
-	    j->body, c->max_message_size, name, sizeof(name)) == 0) {
-		set_verdict(v, EX_OK, 250, "", "sesrelayd is not answering "
-		    "(%s); the message waits in %s/%s until it runs", why, dir,
+	if (maildrop_write(dir, j->sender, NULL, j->all.v, j->all.n, 0,
+	    j->smtp_hdr, j->smtp_hlen, j->body, c->max_message_size, name,
+	    sizeof(name)) == 0) {
+		set_verdict(v, EX_OK, 250, "", "sesrelayd cannot take it now "
+		    "(%s); the message waits in %s/%s until it can", why, dir,
 		    name);
 		snprintf(v->text, sizeof(v->text), "2.0.0 Ok: queued in the "
 		    "maildrop as %s", name);
@@ -522,8 +500,24 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 		set_verdict(v, EX_TEMPFAIL, e == ENOSPC || e == EDQUOT ? 452 :
 		    451, e == ENOSPC || e == EDQUOT ? "4.3.1 Error: "
 		    "insufficient system storage" : "4.3.0 Error: cannot queue "
-		    "the message", "message not queued: sesrelayd is not "
-		    "answering (%s), and %s: %s", why, dir, strerror(e));
+		    "the message", "message not queued: sesrelayd cannot "
+		    "take it now (%s), and %s: %s", why, dir, strerror(e));
+}
+
+/*
+ * May the maildrop take a message the daemon did not?  When it did not
+ * answer, or answered with a temporary refusal (421: every slot taken,
+ * shutting down; 4xx), before any of the message text went out: what
+ * was read is still there to write.  The maildrop applies the daemon's
+ * own rules (rcpts_pass, spool_min_free), so nothing it would refuse
+ * for good gets in this way.
+ */
+static int
+daemon_deferred(const struct submit *s)
+{
+	if (s->in_text)
+		return 0;
+	return s->lost || (s->code >= 400 && s->code < 500);
 }
 
 /* Queue one message: the daemon, else the maildrop. */
@@ -538,11 +532,12 @@ deliver(const struct conf *c, struct job *j, struct verdict *v)
 		via_maildrop(c, j, "listen.unix is empty", v);
 		return;
 	}
-	if (via_daemon(c, j, &s, v) == 0 || !s.lost || s.in_text) {
+	if (via_daemon(c, j, &s, v) == 0 || !daemon_deferred(&s)) {
 		submit_close(&s);
 		return;
 	}
-	snprintf(why, sizeof(why), "%s", s.reply);
+	snprintf(why, sizeof(why), "%.1000s", s.lost ? s.reply :
+	    reply_text(s.reply));
 	submit_close(&s);
 	via_maildrop(c, j, why, v);
 }
@@ -777,31 +772,20 @@ bs_mail(struct bs *b, const char *arg)
 	bs_reply(b, "250 2.1.0 Ok");
 }
 
+/*
+ * The daemon's RCPT rule (rcpt_rule.h); a local name is mapped by the
+ * daemon (or by the maildrop's check) when the message is handed over.
+ */
 static void
 bs_rcpt(struct bs *b, const char *arg)
 {
-	char addr[SMTP_ADDR_MAX];
-	const char *params;
-	enum smtp_path_result r;
+	const struct rcpt_rule rule = { NULL, b->c->smtp.max_recipients };
+	char reply[RCPT_RULE_REPLY_MAX];
 
-	/* A name without a domain is a local user: the daemon maps it. */
-	if ((r = smtp_parse_path(arg, "TO:", 1, addr, &params)) !=
-	    SMTP_PATH_OK || addr[0] == '\0') {
-		bs_path_error(b, r, "RCPT TO:<address>");
-		return;
-	}
-	if (*params != '\0') {
-		bs_reply(b, "555 5.5.4 Error: unsupported parameter \"%.*s\"",
-		    (int)strcspn(params, " "), params);
-		return;
-	}
-	if ((long long)b->rcpts.n >= b->c->smtp.max_recipients) {
-		bs_reply(b, "452 4.5.3 Error: too many recipients");
-		return;
-	}
-	addrlist_add(&b->rcpts, addr);
-	bs_enter_state(b, BS_RCPT);
-	bs_reply(b, "250 2.1.5 Ok");
+	if (rcpt_rule_apply(&rule, arg, &b->rcpts.v, &b->rcpts.n, reply) ==
+	    250)
+		bs_enter_state(b, BS_RCPT);
+	bs_reply(b, "%s", reply);
 }
 
 /*
@@ -1154,6 +1138,7 @@ main(int argc, char *argv[])
 	if ((c = load_conf(&a)) == NULL)
 		return EX_CONFIG;
 	maildrop_set_privilege(priv_raise, priv_lower);
+	maildrop_set_min_free(c->spool_min_free, c->spool_min_free_inodes);
 	switch (a.mode) {
 	case SENDMAIL_MODE_MAILQ:
 		rc = run_control(c, "mailq");

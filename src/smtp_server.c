@@ -41,12 +41,19 @@
 #include "conf.h"
 #include "dotstuff.h"
 #include "log.h"
+#include "rcpt_rule.h"
 #include "smtp_parse.h"
 #include "smtp_server.h"
 #include "spool.h"
 #include "stats.h"
 
 #define DATA_CHUNK	65536
+/*
+ * Sessions on the Unix socket beyond smtp.max_clients: TCP clients that
+ * hold every slot cannot keep sesrelay-sendmail (cron, local programs)
+ * out.  Past these too, sendmail gets 421 and uses the maildrop.
+ */
+#define SMTP_UNIX_RESERVE	8
 #define MAX_LISTENERS	16
 
 enum session_state {
@@ -350,58 +357,21 @@ cmd_mail(struct smtp_session *s, const char *arg)
 	reply(s, "250 2.1.0 Ok");
 }
 
+/* RCPT: the rule shared with sesrelay-sendmail and pickup (rcpt_rule.h). */
 static void
 cmd_rcpt(struct smtp_session *s, const char *arg)
 {
-	enum smtp_path_result r;
-	const char *params;
-	char addr[SMTP_ADDR_MAX], **v;
-	struct addrlist to = { NULL, 0 };
+	const struct rcpt_rule rule = { s->srv->conf.cleanup,
+	    s->srv->conf.max_recipients };
+	char text[RCPT_RULE_REPLY_MAX];
 
 	if (s->state < SS_MAIL) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
-	if ((r = smtp_parse_path(arg, "TO:", 1, addr, &params)) !=
-	    SMTP_PATH_OK || addr[0] == '\0') {
-		path_error(s, addr[0] == '\0' && r == SMTP_PATH_OK ?
-		    SMTP_PATH_SYNTAX : r, "RCPT TO:<address>");
-		return;
-	}
-	if (*params != '\0') {
-		reply(s, "555 5.5.4 Error: unsupported parameter \"%.*s\"",
-		    (int)strcspn(params, " "), params);
-		return;
-	}
-	if (s->nrcpt >= (size_t)s->srv->conf.max_recipients) {
-		reply(s, "452 4.5.3 Error: too many recipients");
-		return;
-	}
-	/* Local recipients go where the aliases (or rewrite.admin) say:
-	 * refused now rather than bounced by SES later. */
-	if (cleanup_recipient(s->srv->conf.cleanup, addr, &to) == 0) {
-		reply(s, "550 5.1.1 <%s>: local recipient without an alias "
-		    "(set rewrite.admin or rewrite.aliases)", addr);
-		return;
-	}
-	for (size_t i = 0; i < to.n; i++) {
-		size_t j;
-
-		for (j = 0; j < s->nrcpt; j++)
-			if (strcasecmp(s->rcpts[j], to.v[i]) == 0)
-				break;
-		if (j < s->nrcpt)
-			continue;	/* the same address twice: once */
-		if ((v = realloc(s->rcpts, (s->nrcpt + 1) * sizeof(*v))) ==
-		    NULL)
-			abort();
-		s->rcpts = v;
-		s->rcpts[s->nrcpt++] = to.v[i];
-		to.v[i] = NULL;
-	}
-	addrlist_free(&to);
-	s->state = SS_RCPT;
-	reply(s, "250 2.1.5 Ok");
+	if (rcpt_rule_apply(&rule, arg, &s->rcpts, &s->nrcpt, text) == 250)
+		s->state = SS_RCPT;
+	reply(s, "%s", text);
 }
 
 static void
@@ -946,7 +916,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	if (srv->nsessions > (size_t)srv->conf.max_clients) {
+	if (srv->nsessions > (size_t)srv->conf.max_clients +
+	    (sa->sa_family == AF_UNIX ? SMTP_UNIX_RESERVE : 0)) {
 		log_warnx("- smtp refused client=%s: %zu sessions open "
 		    "(smtp.max_clients)", s->client, srv->nsessions - 1);
 		reply(s, "421 4.7.0 %s Error: too many connections, try again "

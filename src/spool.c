@@ -445,10 +445,17 @@ int
 spool_has_room(const struct spool *s, long long size, long long min_free,
     long long min_inodes)
 {
+	return spool_fs_has_room(s->queuefd, size, min_free, min_inodes);
+}
+
+int
+spool_fs_has_room(int fd, long long size, long long min_free,
+    long long min_inodes)
+{
 	struct statvfs sv;
 	unsigned long long avail;
 
-	if (fstatvfs(s->queuefd, &sv) == -1)
+	if (fstatvfs(fd, &sv) == -1)
 		return -1;
 	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
 	if (avail < (unsigned long long)min_free + (unsigned long long)size ||

@@ -134,6 +134,9 @@ void spool_reader_close(struct spool_reader *);
  */
 int spool_has_room(const struct spool *, long long size, long long min_free,
     long long min_inodes);
+/* The same for the file system of fd (sesrelay-sendmail's maildrop). */
+int spool_fs_has_room(int fd, long long size, long long min_free,
+    long long min_inodes);
 
 /* Jobs queued to the sync thread and not yet finished (for shutdown). */
 size_t spool_pending(const struct spool *);

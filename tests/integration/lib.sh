@@ -25,6 +25,7 @@ extra_cleanup=
 cleanup() {
 	local rc=$?
 	[ -n "$extra_cleanup" ] && $extra_cleanup
+	release_drop_group
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${pids[@]}"; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -65,6 +66,32 @@ finish() { [ "$failures" -eq 0 ] && exit 0; echo "$failures check(s) failed"; ex
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# need_drop_group: the group sesrelay-drop (the maildrop's) exists for
+# the rest of the test.  Tests run in parallel and share it: each holds a
+# shared lock on it while it runs; the last one out removes the group if
+# a test made it (it was not there before the suite).
+drop_lock=${TMPDIR:-/tmp}/sesrelay-drop-group.lock
+drop_lock_fd=
+need_drop_group() {
+	exec {drop_lock_fd}>>"$drop_lock"
+	flock -s "$drop_lock_fd"
+	if ! getent group sesrelay-drop >/dev/null; then
+		groupadd -r sesrelay-drop 2>/dev/null && : >"$drop_lock.made"
+		getent group sesrelay-drop >/dev/null ||
+			{ echo "cannot create the group sesrelay-drop"; exit 1; }
+	fi
+}
+release_drop_group() {
+	[ -n "$drop_lock_fd" ] || return 0
+	flock -u "$drop_lock_fd"
+	if flock -xn "$drop_lock_fd" && [ -e "$drop_lock.made" ]; then
+		groupdel sesrelay-drop 2>/dev/null
+		rm -f "$drop_lock.made"
+	fi
+	exec {drop_lock_fd}>&-
+	drop_lock_fd=
 }
 
 # user_copy PROG: print the path of a copy of the built PROG that any

@@ -14,15 +14,13 @@
 command -v useradd >/dev/null || { echo "SKIP: no useradd"; exit 77; }
 u1=sesrelay-t1-$$ u2=sesrelay-t2-$$
 u1=${u1:0:31} u2=${u2:0:31}
-made_group=
-getent group sesrelay-drop >/dev/null || { groupadd -r sesrelay-drop && made_group=1; }
+need_drop_group
 useradd -r -M -N -s /usr/sbin/nologin "$u1"
 useradd -r -M -N -s /usr/sbin/nologin "$u2"
 drop_users() {
 	umount -l "$work/small" 2>/dev/null
 	userdel "$u1" 2>/dev/null
 	userdel "$u2" 2>/dev/null
-	[ -n "$made_group" ] && groupdel sesrelay-drop 2>/dev/null
 }
 extra_cleanup=drop_users
 
