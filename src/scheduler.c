@@ -9,7 +9,10 @@
  *
  * Outcomes: OK and PERMFAIL are final; TEMPFAIL uses a retry.schedule
  * step (plus up to 10% jitter, so deferred mail does not come back in
- * lockstep); REQUEUE (SES throttled, the session ended, the connection
+ * lockstep), and so does a connection lost after the dot, whose copy SES
+ * may have taken: such copies are counted per recipient in the spool's
+ * state, and at max_unknown_copies the message is held for the operator
+ * rather than sent again (see sesrelay.conf(5)); REQUEUE (SES throttled, the session ended, the connection
  * was lost) offers the recipients again at once without using a step,
  * until SCHEDULER_MAX_REQUEUES in a row.  Failed recipients are bounced
  * (conf.bounce) before their message may leave the spool: the bounce is
@@ -596,12 +599,49 @@ scheduler_oldest_age(const struct scheduler *s)
 	return (long long)(now - oldest);
 }
 
+/*
+ * Count a copy whose outcome is unknown for recipient k.  1 when that
+ * was the last copy allowed.
+ */
+static int
+count_unknown_copy(struct scheduler *s, struct spool_envelope *e, size_t k)
+{
+	if (e->unknown == NULL &&
+	    (e->unknown = calloc(e->nrcpt, sizeof(*e->unknown))) == NULL)
+		abort();
+	e->unknown[k]++;
+	log_warnx("%s scheduler outcome unknown to=<%s> copies=%u max=%u",
+	    e->id, e->rcpts[k], e->unknown[k], s->conf.max_unknown_copies);
+	return s->conf.max_unknown_copies > 0 &&
+	    e->unknown[k] >= s->conf.max_unknown_copies;
+}
+
+/*
+ * Stop sending a message SES may already have several times: hold it (a
+ * hold survives restarts) and say so loudly; the operator releases it
+ * for one more copy or deletes it.
+ */
+static void
+hold_unknown(struct msg *m)
+{
+	struct spool_envelope *e = m->env;
+
+	if (e->held)
+		return;
+	e->held = 1;
+	log_warnx("%s scheduler held: %u copies sent with an unknown outcome "
+	    "(connection lost after the final dot); SES may have delivered "
+	    "it. Check SES's sending records, then \"sesrelayctl release %s\" "
+	    "to send one more copy or \"sesrelayctl delete %s\"", e->id,
+	    m->sched->conf.max_unknown_copies, e->id, e->id);
+}
+
 void
 scheduler_done(struct scheduler *s, struct delivery *d)
 {
 	struct msg *m = d->owner;
 	struct spool_envelope *e = m->env;
-	int changed = 0, verdict = 0, pool = 0;
+	int changed = 0, verdict = 0, pool = 0, hold = 0;
 
 	for (size_t i = 0; i < d->nrcpt; i++) {
 		size_t k = d->index[i];
@@ -628,7 +668,8 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 			    "delay=%llds attempts=%u%s", e->id, e->rcpts[k],
 			    d->ses_id[0] ? d->ses_id : "-",
 			    (long long)(time(NULL) - e->arrived), d->attempt,
-			    d->outcome_unknown ? " duplicate_possible=yes" : "");
+			    e->unknown != NULL && e->unknown[k] > 0 ?
+			    " duplicate_possible=yes" : "");
 			break;
 		case DELIVERY_PERMFAIL:
 			e->status[k] = SPOOL_RCPT_FAILED;
@@ -638,6 +679,11 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 			    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
 			break;
 		case DELIVERY_TEMPFAIL:
+			if (d->outcome_unknown) {
+				hold |= count_unknown_copy(s, e, k);
+				changed = 1;
+			}
+			/* FALLTHROUGH */
 		case DELIVERY_UNTRIED:
 			m->round_temp = verdict = 1;
 			stats.deferred++;
@@ -646,6 +692,8 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 			break;
 		}
 	}
+	if (hold)
+		hold_unknown(m);
 	if (verdict)
 		m->requeues = 0;
 	else if (!pool && ++m->requeues >= SCHEDULER_MAX_REQUEUES) {
