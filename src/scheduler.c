@@ -622,18 +622,24 @@ count_unknown_copy(struct scheduler *s, struct spool_envelope *e, size_t k)
  * for one more copy or deletes it.
  */
 static void
-hold_unknown(struct msg *m)
+hold_unknown(struct scheduler *s, struct msg *m)
 {
 	struct spool_envelope *e = m->env;
 
 	if (e->held)
 		return;
 	e->held = 1;
+	if (m->where == IN_READY) {
+		/* Other recipients' transactions wait too. */
+		TAILQ_REMOVE(&s->ready, m, entry);
+		s->nready--;
+		m->where = IN_ACTIVE;
+	}
 	log_warnx("%s scheduler held: %u copies sent with an unknown outcome "
 	    "(connection lost after the final dot); SES may have delivered "
 	    "it. Check SES's sending records, then \"sesrelayctl release %s\" "
 	    "to send one more copy or \"sesrelayctl delete %s\"", e->id,
-	    m->sched->conf.max_unknown_copies, e->id, e->id);
+	    s->conf.max_unknown_copies, e->id, e->id);
 }
 
 void
@@ -693,7 +699,7 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 		}
 	}
 	if (hold)
-		hold_unknown(m);
+		hold_unknown(s, m);
 	if (verdict)
 		m->requeues = 0;
 	else if (!pool && ++m->requeues >= SCHEDULER_MAX_REQUEUES) {
