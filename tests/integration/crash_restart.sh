@@ -8,6 +8,9 @@
 # restarted: every acknowledged message is delivered; messages that were
 # in flight may be delivered too, but no more than were in flight: at
 # most one per upstream session and one per client at each kill.
+# 5,000 messages and six restarts, with a noisy neighbour: more than the
+# default five minutes on a busy machine.
+: "${TEST_TIMEOUT:=900}"
 . "$(dirname "$0")/lib.sh"
 
 SESSIONS=4
