@@ -642,63 +642,78 @@ hold_unknown(struct scheduler *s, struct msg *m)
 	    s->conf.max_unknown_copies, e->id, e->id);
 }
 
+/* What one recipient's outcome did to its message (apply_outcome). */
+#define OUT_CHANGED	0x1	/* spool state to save */
+#define OUT_VERDICT	0x2	/* SES decided something */
+#define OUT_POOL	0x4	/* given back for the pool's reasons */
+#define OUT_HOLD	0x8	/* the last copy of unknown outcome allowed */
+
+/* Apply the outcome of recipient i of d to its message; OUT_* flags. */
+static int
+apply_outcome(struct scheduler *s, struct msg *m, struct delivery *d,
+    size_t i)
+{
+	struct spool_envelope *e = m->env;
+	size_t k = d->index[i];
+	int f = 0;
+
+	if (d->reply[i] != NULL) {
+		free(e->reply[k]);
+		e->reply[k] = d->reply[i];
+		d->reply[i] = NULL;
+	}
+	switch (d->outcome[i]) {
+	case DELIVERY_RETURN:
+		m->tried[k] = 0;
+		return OUT_POOL;
+	case DELIVERY_REQUEUE:
+		m->tried[k] = 0;	/* offer it again */
+		return 0;
+	case DELIVERY_OK:
+		e->status[k] = SPOOL_RCPT_DONE;
+		stats.delivered++;
+		stats_latency((double)(time(NULL) - e->arrived));
+		log_info("%s scheduler delivered to=<%s> ses_id=%s "
+		    "delay=%llds attempts=%u%s", e->id, e->rcpts[k],
+		    d->ses_id[0] ? d->ses_id : "-",
+		    (long long)(time(NULL) - e->arrived), d->attempt,
+		    e->unknown != NULL && e->unknown[k] > 0 ?
+		    " duplicate_possible=yes" : "");
+		return OUT_CHANGED | OUT_VERDICT;
+	case DELIVERY_PERMFAIL:
+		e->status[k] = SPOOL_RCPT_FAILED;
+		stats.failed++;
+		log_warnx("%s scheduler failed to=<%s> reply=\"%s\"",
+		    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
+		return OUT_CHANGED | OUT_VERDICT;
+	case DELIVERY_TEMPFAIL:
+		if (d->outcome_unknown)
+			f = OUT_CHANGED |
+			    (count_unknown_copy(s, e, k) ? OUT_HOLD : 0);
+		/* FALLTHROUGH */
+	case DELIVERY_UNTRIED:
+		m->round_temp = 1;
+		stats.deferred++;
+		log_info("%s scheduler temporary to=<%s> reply=\"%s\"",
+		    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
+		return f | OUT_VERDICT;
+	}
+	return 0;
+}
+
 void
 scheduler_done(struct scheduler *s, struct delivery *d)
 {
 	struct msg *m = d->owner;
 	struct spool_envelope *e = m->env;
-	int changed = 0, verdict = 0, pool = 0, hold = 0;
+	int f = 0, changed, verdict, pool;
 
-	for (size_t i = 0; i < d->nrcpt; i++) {
-		size_t k = d->index[i];
-
-		if (d->reply[i] != NULL) {
-			free(e->reply[k]);
-			e->reply[k] = d->reply[i];
-			d->reply[i] = NULL;
-		}
-		switch (d->outcome[i]) {
-		case DELIVERY_RETURN:
-			m->tried[k] = 0;
-			pool = 1;
-			break;
-		case DELIVERY_REQUEUE:
-			m->tried[k] = 0;	/* offer it again */
-			break;
-		case DELIVERY_OK:
-			e->status[k] = SPOOL_RCPT_DONE;
-			changed = verdict = 1;
-			stats.delivered++;
-			stats_latency((double)(time(NULL) - e->arrived));
-			log_info("%s scheduler delivered to=<%s> ses_id=%s "
-			    "delay=%llds attempts=%u%s", e->id, e->rcpts[k],
-			    d->ses_id[0] ? d->ses_id : "-",
-			    (long long)(time(NULL) - e->arrived), d->attempt,
-			    e->unknown != NULL && e->unknown[k] > 0 ?
-			    " duplicate_possible=yes" : "");
-			break;
-		case DELIVERY_PERMFAIL:
-			e->status[k] = SPOOL_RCPT_FAILED;
-			changed = verdict = 1;
-			stats.failed++;
-			log_warnx("%s scheduler failed to=<%s> reply=\"%s\"",
-			    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
-			break;
-		case DELIVERY_TEMPFAIL:
-			if (d->outcome_unknown) {
-				hold |= count_unknown_copy(s, e, k);
-				changed = 1;
-			}
-			/* FALLTHROUGH */
-		case DELIVERY_UNTRIED:
-			m->round_temp = verdict = 1;
-			stats.deferred++;
-			log_info("%s scheduler temporary to=<%s> reply=\"%s\"",
-			    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
-			break;
-		}
-	}
-	if (hold)
+	for (size_t i = 0; i < d->nrcpt; i++)
+		f |= apply_outcome(s, m, d, i);
+	changed = (f & OUT_CHANGED) != 0;
+	verdict = (f & OUT_VERDICT) != 0;
+	pool = (f & OUT_POOL) != 0;
+	if (f & OUT_HOLD)
 		hold_unknown(s, m);
 	if (verdict)
 		m->requeues = 0;
