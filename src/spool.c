@@ -193,6 +193,10 @@ job_state(struct spool *s, struct job *j)
 static void
 job_remove(struct spool *s, struct job *j)
 {
+	if (j->fd != -1) {
+		close(j->fd);	/* the inode's last reference: freed here */
+		j->fd = -1;
+	}
 	if (unlinkat(s->statefd, j->id, 0) == -1 && errno != ENOENT &&
 	    j->status == 0)
 		j->status = errno;
@@ -1227,6 +1231,9 @@ spool_remove(struct spool *s, const char *id, spool_done_cb cb, void *arg)
 {
 	struct job *j = job_new(JOB_REMOVE, id, cb, arg);
 
+	/* An O_PATH reference keeps the inode alive past the unlink, so
+	 * freeing its blocks (the costly part) happens on the worker. */
+	j->fd = openat(s->queuefd, id, O_PATH | O_CLOEXEC | O_NOFOLLOW);
 	if (unlinkat(s->queuefd, id, 0) == -1 && errno != ENOENT)
 		j->status = errno;
 	submit(s, j);
