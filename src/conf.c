@@ -219,6 +219,9 @@ static const struct conf_key conf_keys[] = {
 	  "Seconds to wait before each retry of a deferred message; the last repeats." },
 	{ "retry.max_queue_time", T_INT, OFF(retry.max_queue_time), 60, 31536000,
 	  "432000", NULL, "Seconds a message may stay queued before it fails." },
+	{ "retry.max_unknown_outcome_copies", T_INT,
+	  OFF(retry.max_unknown_outcome_copies), 1, 100, "3", NULL,
+	  "Copies of a message sent with an unknown outcome (connection lost after the final dot) before it is held for the operator instead of sent again." },
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

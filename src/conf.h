@@ -102,6 +102,7 @@ struct conf {
 	struct {
 		struct conf_intlist schedule;
 		long long	 max_queue_time;
+		long long	 max_unknown_outcome_copies;
 	} retry;
 };
 

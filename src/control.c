@@ -206,6 +206,8 @@ control_render_message(FILE *fp, const struct scheduler_view *v, int json,
 				control_json_string(fp, e->reply[i]);
 			else
 				fputs("null", fp);
+			fprintf(fp, ",\"unknown_outcome_copies\":%u",
+			    e->unknown != NULL ? e->unknown[i] : 0);
 			fputc('}', fp);
 		}
 		fputs("]}", fp);
@@ -232,6 +234,9 @@ control_render_message(FILE *fp, const struct scheduler_view *v, int json,
 			continue;
 		fprintf(fp, "  to   <%s>  %s", e->rcpts[i],
 		    rcpt_status(e->status[i]));
+		if (e->unknown != NULL && e->unknown[i] > 0)
+			fprintf(fp, "  unknown_outcome_copies=%u",
+			    e->unknown[i]);
 		if (e->reply[i] != NULL)
 			fprintf(fp, "  \"%s\"", e->reply[i]);
 		fputc('\n', fp);

@@ -9,7 +9,10 @@
  *
  * Outcomes: OK and PERMFAIL are final; TEMPFAIL uses a retry.schedule
  * step (plus up to 10% jitter, so deferred mail does not come back in
- * lockstep); REQUEUE (SES throttled, the session ended, the connection
+ * lockstep), and so does a connection lost after the dot, whose copy SES
+ * may have taken: such copies are counted per recipient in the spool's
+ * state, and at max_unknown_copies the message is held for the operator
+ * rather than sent again (see sesrelay.conf(5)); REQUEUE (SES throttled, the session ended, the connection
  * was lost) offers the recipients again at once without using a step,
  * until SCHEDULER_MAX_REQUEUES in a row.  Failed recipients are bounced
  * (conf.bounce) before their message may leave the spool: the bounce is
@@ -596,56 +599,122 @@ scheduler_oldest_age(const struct scheduler *s)
 	return (long long)(now - oldest);
 }
 
+/*
+ * Count a copy whose outcome is unknown for recipient k.  1 when that
+ * was the last copy allowed.
+ */
+static int
+count_unknown_copy(struct scheduler *s, struct spool_envelope *e, size_t k)
+{
+	if (e->unknown == NULL &&
+	    (e->unknown = calloc(e->nrcpt, sizeof(*e->unknown))) == NULL)
+		abort();
+	e->unknown[k]++;
+	log_warnx("%s scheduler outcome unknown to=<%s> copies=%u max=%u",
+	    e->id, e->rcpts[k], e->unknown[k], s->conf.max_unknown_copies);
+	return s->conf.max_unknown_copies > 0 &&
+	    e->unknown[k] >= s->conf.max_unknown_copies;
+}
+
+/*
+ * Stop sending a message SES may already have several times: hold it (a
+ * hold survives restarts) and say so loudly; the operator releases it
+ * for one more copy or deletes it.
+ */
+static void
+hold_unknown(struct scheduler *s, struct msg *m)
+{
+	struct spool_envelope *e = m->env;
+
+	if (e->held)
+		return;
+	e->held = 1;
+	if (m->where == IN_READY) {
+		/* Other recipients' transactions wait too. */
+		TAILQ_REMOVE(&s->ready, m, entry);
+		s->nready--;
+		m->where = IN_ACTIVE;
+	}
+	log_warnx("%s scheduler held: %u copies sent with an unknown outcome "
+	    "(connection lost after the final dot); SES may have delivered "
+	    "it. Check SES's sending records, then \"sesrelayctl release %s\" "
+	    "to send one more copy or \"sesrelayctl delete %s\"", e->id,
+	    s->conf.max_unknown_copies, e->id, e->id);
+}
+
+/* What one recipient's outcome did to its message (apply_outcome). */
+#define OUT_CHANGED	0x1	/* spool state to save */
+#define OUT_VERDICT	0x2	/* SES decided something */
+#define OUT_POOL	0x4	/* given back for the pool's reasons */
+#define OUT_HOLD	0x8	/* the last copy of unknown outcome allowed */
+
+/* Apply the outcome of recipient i of d to its message; OUT_* flags. */
+static int
+apply_outcome(struct scheduler *s, struct msg *m, struct delivery *d,
+    size_t i)
+{
+	struct spool_envelope *e = m->env;
+	size_t k = d->index[i];
+	int f = 0;
+
+	if (d->reply[i] != NULL) {
+		free(e->reply[k]);
+		e->reply[k] = d->reply[i];
+		d->reply[i] = NULL;
+	}
+	switch (d->outcome[i]) {
+	case DELIVERY_RETURN:
+		m->tried[k] = 0;
+		return OUT_POOL;
+	case DELIVERY_REQUEUE:
+		m->tried[k] = 0;	/* offer it again */
+		return 0;
+	case DELIVERY_OK:
+		e->status[k] = SPOOL_RCPT_DONE;
+		stats.delivered++;
+		stats_latency((double)(time(NULL) - e->arrived));
+		log_info("%s scheduler delivered to=<%s> ses_id=%s "
+		    "delay=%llds attempts=%u%s", e->id, e->rcpts[k],
+		    d->ses_id[0] ? d->ses_id : "-",
+		    (long long)(time(NULL) - e->arrived), d->attempt,
+		    e->unknown != NULL && e->unknown[k] > 0 ?
+		    " duplicate_possible=yes" : "");
+		return OUT_CHANGED | OUT_VERDICT;
+	case DELIVERY_PERMFAIL:
+		e->status[k] = SPOOL_RCPT_FAILED;
+		stats.failed++;
+		log_warnx("%s scheduler failed to=<%s> reply=\"%s\"",
+		    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
+		return OUT_CHANGED | OUT_VERDICT;
+	case DELIVERY_TEMPFAIL:
+		if (d->outcome_unknown)
+			f = OUT_CHANGED |
+			    (count_unknown_copy(s, e, k) ? OUT_HOLD : 0);
+		/* FALLTHROUGH */
+	case DELIVERY_UNTRIED:
+		m->round_temp = 1;
+		stats.deferred++;
+		log_info("%s scheduler temporary to=<%s> reply=\"%s\"",
+		    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
+		return f | OUT_VERDICT;
+	}
+	return 0;
+}
+
 void
 scheduler_done(struct scheduler *s, struct delivery *d)
 {
 	struct msg *m = d->owner;
 	struct spool_envelope *e = m->env;
-	int changed = 0, verdict = 0, pool = 0;
+	int f = 0, changed, verdict, pool;
 
-	for (size_t i = 0; i < d->nrcpt; i++) {
-		size_t k = d->index[i];
-
-		if (d->reply[i] != NULL) {
-			free(e->reply[k]);
-			e->reply[k] = d->reply[i];
-			d->reply[i] = NULL;
-		}
-		switch (d->outcome[i]) {
-		case DELIVERY_RETURN:
-			m->tried[k] = 0;
-			pool = 1;
-			break;
-		case DELIVERY_REQUEUE:
-			m->tried[k] = 0;	/* offer it again */
-			break;
-		case DELIVERY_OK:
-			e->status[k] = SPOOL_RCPT_DONE;
-			changed = verdict = 1;
-			stats.delivered++;
-			stats_latency((double)(time(NULL) - e->arrived));
-			log_info("%s scheduler delivered to=<%s> ses_id=%s "
-			    "delay=%llds attempts=%u%s", e->id, e->rcpts[k],
-			    d->ses_id[0] ? d->ses_id : "-",
-			    (long long)(time(NULL) - e->arrived), d->attempt,
-			    d->outcome_unknown ? " duplicate_possible=yes" : "");
-			break;
-		case DELIVERY_PERMFAIL:
-			e->status[k] = SPOOL_RCPT_FAILED;
-			changed = verdict = 1;
-			stats.failed++;
-			log_warnx("%s scheduler failed to=<%s> reply=\"%s\"",
-			    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
-			break;
-		case DELIVERY_TEMPFAIL:
-		case DELIVERY_UNTRIED:
-			m->round_temp = verdict = 1;
-			stats.deferred++;
-			log_info("%s scheduler temporary to=<%s> reply=\"%s\"",
-			    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
-			break;
-		}
-	}
+	for (size_t i = 0; i < d->nrcpt; i++)
+		f |= apply_outcome(s, m, d, i);
+	changed = (f & OUT_CHANGED) != 0;
+	verdict = (f & OUT_VERDICT) != 0;
+	pool = (f & OUT_POOL) != 0;
+	if (f & OUT_HOLD)
+		hold_unknown(s, m);
 	if (verdict)
 		m->requeues = 0;
 	else if (!pool && ++m->requeues >= SCHEDULER_MAX_REQUEUES) {

@@ -47,7 +47,9 @@ struct delivery {
 	char			 ses_id[128];
 	off_t			 size;
 	unsigned		 attempt;	/* 1 for the first try */
-	int			 outcome_unknown; /* lost after the dot */
+	int			 outcome_unknown; /* lost after the dot: the
+						  * TEMPFAIL recipients were
+						  * sent a copy SES may have */
 	void			*owner;		/* the scheduler's, opaque */
 };
 
@@ -58,6 +60,12 @@ struct scheduler_config {
 	const long long	*retry;		/* retry.schedule */
 	size_t		 nretry;
 	long long	 max_queue_time;
+	/*
+	 * retry.max_unknown_outcome_copies: a recipient sent this many copies
+	 * whose outcome is unknown (lost after the dot) is sent no more: its
+	 * message is held for the operator.  0: no bound.
+	 */
+	unsigned	 max_unknown_copies;
 	/*
 	 * Queue a bounce for the recipients of env whose status is
 	 * SPOOL_RCPT_FAILED (expired: they outlived max_queue_time).  NULL:

@@ -61,6 +61,8 @@ static const struct ses_class cls_net_session = {
 	SES_ACT_NETWORK, SES_SCOPE_SESSION, "network", 0, 1 };
 static const struct ses_class cls_net_message = {
 	SES_ACT_NETWORK, SES_SCOPE_MESSAGE, "network", 0, 1 };
+static const struct ses_class cls_net_unknown = {
+	SES_ACT_NETWORK, SES_SCOPE_MESSAGE, "network", 1, 1 };
 
 #define STEP(s)		(1u << SES_STEP_##s)
 #define ANY_STEP	(~0u)
@@ -207,12 +209,15 @@ ses_classify(enum ses_step step, int code, const char *text)
  * often than anything about the message, so it costs no attempt: the
  * message is sent again on a new connection at once (the scheduler
  * defers a message given back SCHEDULER_MAX_REQUEUES times in a row).
- * After the dot SES may have taken it: the caller logs that a duplicate
- * is possible.
+ * After the dot SES may have taken it: sending it again is a copy, so it
+ * waits for the retry schedule like a temporary failure (and the
+ * scheduler counts and bounds such copies).
  */
 const struct ses_class *
 ses_classify_network(enum ses_step step)
 {
+	if (step == SES_STEP_DOT)
+		return &cls_net_unknown;
 	if ((step_bit(step) & (STEP(RCPT) | TXN)) != 0)
 		return &cls_net_message;
 	return &cls_net_session;

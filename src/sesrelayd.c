@@ -675,6 +675,8 @@ reload_switch(struct daemon *d, struct next *n)
 	schc.retry = n->conf->retry.schedule.v;
 	schc.nretry = n->conf->retry.schedule.n;
 	schc.max_queue_time = n->conf->retry.max_queue_time;
+	schc.max_unknown_copies =
+	    (unsigned)n->conf->retry.max_unknown_outcome_copies;
 	schc.bounce = bounce_queue;
 	schc.bounce_arg = d->bounce;
 	scheduler_configure(d->sched, &schc);
@@ -869,6 +871,7 @@ setup(struct daemon *d, const struct conf_credentials *cred,
 	schc.retry = c->retry.schedule.v;
 	schc.nretry = c->retry.schedule.n;
 	schc.max_queue_time = c->retry.max_queue_time;
+	schc.max_unknown_copies = (unsigned)c->retry.max_unknown_outcome_copies;
 	schc.bounce = bounce_queue;
 	schc.bounce_arg = d->bounce;
 	d->sched = scheduler_new(d->base, d->spool, &schc, kick_upstream, d);

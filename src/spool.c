@@ -19,7 +19,8 @@
  * is never taken for a message.
  *
  * State file format: "SESRELAY-STATE 1\n" "attempts N\n" "next T\n"
- * ["held\n"] ("rcpt I done|failed|bounced [reply]\n")* "END\n".
+ * ["held\n"] ("rcpt I done|failed|bounced [reply]\n" | "unknown I N\n")*
+ * "END\n" ("unknown I N": N copies to recipient I had an unknown outcome).
  *
  * Durability order for a commit (why each step matters):
  *   1. write tmp/<id> (in the loop: page cache only)
@@ -183,13 +184,19 @@ job_state(struct spool *s, struct job *j)
 		unlinkat(s->statefd, tmp, 0);
 }
 
-/* The message goes first: a state file without a message is cleaned at start. */
+/*
+ * The message itself was unlinked on the loop (spool_remove); here its
+ * state file goes (after any state job queued before), and the batch's
+ * directory syncs make both removals survive a power cut.  A state file
+ * without a message is cleaned at start.
+ */
 static void
 job_remove(struct spool *s, struct job *j)
 {
-	j->status = 0;
-	if (unlinkat(s->queuefd, j->id, 0) == -1 && errno != ENOENT)
-		j->status = errno;
+	if (j->fd != -1) {
+		close(j->fd);	/* the inode's last reference: freed here */
+		j->fd = -1;
+	}
 	if (unlinkat(s->statefd, j->id, 0) == -1 && errno != ENOENT &&
 	    j->status == 0)
 		j->status = errno;
@@ -822,6 +829,7 @@ spool_envelope_free(struct spool_envelope *e)
 	free(e->rcpts);
 	free(e->reply);
 	free(e->status);
+	free(e->unknown);
 	free(e->sender);
 	free(e);
 }
@@ -970,6 +978,30 @@ spool_envelope_new(const char *id, const char *sender, char *const *rcpts,
 	return e;
 }
 
+/* "I N" of an "unknown I N" line: N copies to rcpt I, outcome unknown. */
+static int
+parse_unknown(struct spool_envelope *e, const char *l, size_t ll)
+{
+	char tmp[48], *q;
+	unsigned long idx, n;
+
+	if (ll >= sizeof(tmp) || l[0] < '0' || l[0] > '9')
+		return -1;
+	memcpy(tmp, l, ll);
+	tmp[ll] = '\0';
+	idx = strtoul(tmp, &q, 10);
+	if (*q != ' ' || q[1] < '0' || q[1] > '9' || idx >= e->nrcpt)
+		return -1;
+	n = strtoul(q + 1, &q, 10);
+	if (*q != '\0' || n > 1000000)
+		return -1;
+	if (e->unknown == NULL &&
+	    (e->unknown = calloc(e->nrcpt, sizeof(*e->unknown))) == NULL)
+		abort();
+	e->unknown[idx] = (unsigned)n;
+	return 0;
+}
+
 int
 spool_parse_state(struct spool_envelope *e, const char *buf, size_t len)
 {
@@ -997,6 +1029,11 @@ spool_parse_state(struct spool_envelope *e, const char *buf, size_t len)
 			return p == end ? 0 : -1;
 		if (ll == 4 && memcmp(l, "held", 4) == 0) {
 			e->held = 1;
+			continue;
+		}
+		if (ll > 8 && memcmp(l, "unknown ", 8) == 0) {
+			if (parse_unknown(e, l + 8, ll - 8) == -1)
+				return -1;
 			continue;
 		}
 		/* A digit first: strtoul would skip blanks, even past len. */
@@ -1139,6 +1176,8 @@ spool_load(struct spool *s, const char *id)
 			    "all recipients again", id);
 			for (size_t i = 0; i < e->nrcpt; i++)
 				e->status[i] = SPOOL_RCPT_PENDING;
+			free(e->unknown);
+			e->unknown = NULL;
 			e->attempts = 0;
 			e->next_attempt = 0;
 		}
@@ -1175,15 +1214,36 @@ spool_state_save(struct spool *s, const struct spool_envelope *e,
 		}
 		fputc('\n', fp);
 	}
+	for (size_t i = 0; e->unknown != NULL && i < e->nrcpt; i++)
+		if (e->unknown[i] > 0)
+			fprintf(fp, "unknown %zu %u\n", i, e->unknown[i]);
 	fputs("END\n", fp);
 	fclose(fp);
 	submit(s, j);
 }
 
+/*
+ * Removing a finished message is its "delivered" record, so it is made
+ * at once, on the loop: unlinking queue/<id> before the session takes
+ * its next transaction means a crash of the process (kill -9) can only
+ * resend what was in flight, never mail SES already took while a queued
+ * removal waited behind the sync threads' batches.  An unlink is a
+ * metadata change in the page cache, like writing tmp/ files on the
+ * loop.  Only the directory syncs, for a power cut, wait for a worker
+ * (job_remove); until they are done a power cut may resend the message
+ * (delivery is at least once).
+ */
 void
 spool_remove(struct spool *s, const char *id, spool_done_cb cb, void *arg)
 {
-	submit(s, job_new(JOB_REMOVE, id, cb, arg));
+	struct job *j = job_new(JOB_REMOVE, id, cb, arg);
+
+	/* An O_PATH reference keeps the inode alive past the unlink, so
+	 * freeing its blocks (the costly part) happens on the worker. */
+	j->fd = openat(s->queuefd, id, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+	if (unlinkat(s->queuefd, id, 0) == -1 && errno != ENOENT)
+		j->status = errno;
+	submit(s, j);
 }
 
 /* ---- reading bodies ---- */

@@ -44,6 +44,11 @@ struct spool_envelope {
 	/* state, from state/<id> when present */
 	enum spool_rcpt_status	*status;
 	char			**reply;	/* last reply per rcpt, or NULL */
+	unsigned		*unknown;	/* NULL, or per rcpt: copies
+						 * sent whose outcome is
+						 * unknown (connection lost
+						 * after the dot); kept in
+						 * the state file */
 	unsigned		 attempts;
 	time_t			 next_attempt;
 	int			 held;		/* on hold by the operator */

@@ -57,6 +57,10 @@ upstream_reply_feed(struct upstream_reply *r, const char *line, size_t len)
 	    !isdigit((unsigned char)line[2]) ||
 	    (len > 3 && line[3] != ' ' && line[3] != '-'))
 		return UPSTREAM_REPLY_BAD;
+	r->total += len + 2;
+	if (r->total > UPSTREAM_REPLY_MAX_BYTES ||
+	    r->lines >= UPSTREAM_REPLY_MAX_LINES)
+		return UPSTREAM_REPLY_TOO_LONG;
 	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 	if (code < 200 || code > 599 || (r->lines > 0 && code != r->code))
 		return UPSTREAM_REPLY_BAD;

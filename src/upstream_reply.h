@@ -10,6 +10,13 @@
 #include <stddef.h>
 
 #define UPSTREAM_REPLY_TEXT	2048
+/*
+ * The most a reply may be, all lines together (SES's longest, an EHLO
+ * reply, is under 200 bytes): more is a misbehaving upstream, refused
+ * rather than read for ever.
+ */
+#define UPSTREAM_REPLY_MAX_BYTES	16384
+#define UPSTREAM_REPLY_MAX_LINES	100
 
 struct upstream_reply {
 	int	code;			/* 0 until the first line */
@@ -17,12 +24,14 @@ struct upstream_reply {
 	char	text[UPSTREAM_REPLY_TEXT];	/* lines joined by '\n' */
 	size_t	len;
 	int	lines;
+	size_t	total;			/* bytes fed, all lines */
 };
 
 enum {
 	UPSTREAM_REPLY_MORE = 0,	/* need another line */
 	UPSTREAM_REPLY_DONE = 1,	/* complete */
 	UPSTREAM_REPLY_BAD = -1,	/* not an SMTP reply */
+	UPSTREAM_REPLY_TOO_LONG = -2,	/* over the limits above */
 };
 
 void upstream_reply_init(struct upstream_reply *);

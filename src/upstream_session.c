@@ -7,7 +7,12 @@
  *   -> AUTH_PASS] -> READY
  *   READY -> [RATEWAIT] -> MAIL -> RCPT ... -> DATA -> BODY -> DOT -> READY
  *   READY -> QUIT -> (gone)            (recycled, idle, or shutting down)
- * session_enter() is the only place the state changes.  A session only
+ * session_enter() is the only place the state changes.  Every state that
+ * waits on SES (a connection, a handshake, a reply) has a deadline of
+ * upstream.timeout seconds for the whole of it, not per read: a reply
+ * that trickles in a byte at a time or never ends ("250-" lines without
+ * end) ends the session at the deadline, and a reply is refused once it
+ * grows beyond what SES ever sends (upstream_reply.h).  A session only
  * ever authenticates over a verified TLS connection; it never pipelines
  * (SES does not offer PIPELINING).  Recycling is decided only in READY,
  * between transactions, by session_should_recycle().
@@ -100,6 +105,7 @@ struct upstream_session {
 	struct evutil_addrinfo	*addrs, *cur;
 	struct evdns_getaddrinfo_request *dnsreq;
 	struct event		*timer;		/* start, idle, rate wait */
+	struct event		*deadline;	/* the step waited on ends */
 	struct upstream_reply	 reply;
 	int			 reached_ready;
 	int			 has_size;	/* upstream advertised SIZE */
@@ -124,7 +130,9 @@ struct upstream_session {
 
 static void session_enter(struct upstream_session *, enum session_state);
 static void session_fail(struct upstream_session *, const char *why);
+static void session_gone(struct upstream_session *);
 static void session_ready(struct upstream_session *);
+static void try_next_address(struct upstream_session *);
 static void read_cb(struct bufferevent *, void *);
 static void write_cb(struct bufferevent *, void *);
 static void event_cb(struct bufferevent *, short, void *);
@@ -169,6 +177,60 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+/*
+ * The whole step took too long: a reply that trickles or never ends.
+ * Like a lost connection (after the dot: the outcome is unknown).
+ */
+static void
+deadline_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct upstream_session *s = arg;
+	char why[128];
+
+	snprintf(why, sizeof(why), "deadline: nothing complete within %ds "
+	    "in state %s", s->pool->conf.timeout, state_names[s->state]);
+	if (s->state == S_QUIT) {
+		session_gone(s);
+		return;
+	}
+	if (s->state == S_CONNECT) {
+		log_warnx("- upstream conn=%u connect failed peer=%s "
+		    "reason=\"%s\"", s->serial, s->peer, why);
+		try_next_address(s);
+		return;
+	}
+	session_fail(s, why);
+}
+
+/* Does the session wait on SES in state st (so it has a deadline)? */
+static int
+state_has_deadline(enum session_state st)
+{
+	switch (st) {
+	case S_START:
+	case S_RESOLVE:		/* evdns has its own timeouts */
+	case S_READY:
+	case S_RATEWAIT:
+	case S_BODY:		/* each write has the bufferevent's timeout */
+	case S_DEAD:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/* Start the deadline of the step just entered, or stop the last one. */
+static void
+arm_deadline(struct upstream_session *s)
+{
+	struct timeval tv = { s->pool->conf.timeout, 0 };
+
+	if (state_has_deadline(s->state))
+		evtimer_add(s->deadline, &tv);
+	else
+		evtimer_del(s->deadline);
+}
+
 struct upstream_session *
 upstream_session_new(struct upstream *u)
 {
@@ -180,6 +242,7 @@ upstream_session_new(struct upstream *u)
 	s->serial = ++u->serial;
 	s->state = S_START;
 	s->timer = evtimer_new(u->base, timer_cb, s);
+	s->deadline = evtimer_new(u->base, deadline_cb, s);
 	/* Start from the loop, never inside the caller. */
 	event_active(s->timer, EV_TIMEOUT, 0);
 	return s;
@@ -349,6 +412,7 @@ upstream_session_free(struct upstream_session *s)
 	else if (s->ssl != NULL)
 		SSL_free(s->ssl);
 	event_free(s->timer);
+	event_free(s->deadline);
 	free(s);
 }
 
@@ -365,6 +429,7 @@ session_gone(struct upstream_session *s)
 		bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
 	}
 	event_del(s->timer);
+	event_del(s->deadline);
 	event_active(s->timer, EV_TIMEOUT, 0);
 }
 
@@ -379,7 +444,6 @@ session_fail(struct upstream_session *s, const char *why)
 
 /* ---- connecting ---- */
 
-static void try_next_address(struct upstream_session *);
 
 /* "192.0.2.1:587" or "[2001:db8::1]:587" */
 static void
@@ -474,6 +538,7 @@ try_next_address(struct upstream_session *s)
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	arm_deadline(s);	/* each address gets the whole time */
 	log_debug("- upstream conn=%u connecting peer=%s tls=%s", s->serial,
 	    s->peer, c->wrapper ? "wrapper" : "starttls");
 	if (bufferevent_socket_connect(s->bev, s->cur->ai_addr,
@@ -850,6 +915,10 @@ read_cb(struct bufferevent *bev, void *arg)
 			session_fail(s, "malformed reply from the upstream");
 			return;
 		}
+		if (r == UPSTREAM_REPLY_TOO_LONG) {
+			session_fail(s, "reply from the upstream too long");
+			return;
+		}
 		if (r == UPSTREAM_REPLY_DONE) {
 			on_reply(s);
 			upstream_reply_init(&s->reply);
@@ -949,6 +1018,7 @@ session_ready(struct upstream_session *s)
 	time_t now = time(NULL);
 
 	s->state = S_READY;
+	arm_deadline(s);
 	if (s->check_only) {
 		log_info("- %s conn=%u health check passed peer=%s",
 		    s->pool->conf.name, s->serial, s->peer);
@@ -1016,6 +1086,7 @@ session_enter(struct upstream_session *s, enum session_state st)
 	log_debug("- upstream conn=%u %s -> %s", s->serial,
 	    state_names[s->state], state_names[st]);
 	s->state = st;
+	arm_deadline(s);
 	switch (st) {
 	case S_RESOLVE:
 		start_resolve(s);

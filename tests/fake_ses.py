@@ -29,11 +29,17 @@ whenever the faults file changes, so a test can see concurrency go down.
 
 Faults file (JSON, re-read whenever it changes; missing = no faults):
     {"rules": [{"step": STEP, "reply": "454 ..." | ["250-a", "250 b"],
-                "action": "reply|drop|drop_during|drop_after_record|delay",
+                "action": "reply|drop|drop_during|drop_after_record|delay|trickle|endless",
                 "seconds": 2, "count": 3, "match": "substring", "close": false}],
      "drop_after_seconds": 0, "max_messages_per_conn": 0, "max_connections": 0,
      "rate": 0, "rate_burst": 0, "daily_quota": 0}
 STEP is one of STEPS below or "any".  See FaultEngine for the exact semantics.
+A misbehaving server (never a real SES), for deadlines on the client's side:
+    trickle   the reply (the rule's, or the normal one) is sent one byte every
+              "seconds" (default 1), then the step goes on as usual
+    endless   "<code>-continued N" lines, one every "seconds" (default 1; 0:
+              as fast as the client reads), never the last line; at the dot
+              the message is recorded first (an outcome the client cannot know)
 The numeric settings are SES's limits; 0 or absent = no limit:
     max_connections       a connection that makes more than N open connections
                           gets "421 Too many concurrent SMTP connections" as its
@@ -98,6 +104,8 @@ ACTIONS = {
     "delay": None,                      # sleep rule["seconds"], then carry on
     "drop_during": {"data"},            # drop after the first line of the body
     "drop_after_record": {"dot"},       # record the message, then drop (lost 250)
+    "trickle": None,                    # the reply one byte every rule["seconds"]
+    "endless": None,                    # continuation lines for ever
 }
 
 
@@ -146,6 +154,7 @@ class Decision:
         self.action = None   # None = behave normally
         self.reply = None    # list of reply lines for action "reply"
         self.close = False
+        self.seconds = 1.0   # pace of "trickle" and "endless"
 
 
 class FaultEngine:
@@ -240,6 +249,8 @@ class FaultEngine:
             problem = "action reply needs a \"reply\" string or list of lines"
         elif r["action"] == "delay" and not isinstance(r.get("seconds"), (int, float)):
             problem = "action delay needs \"seconds\""
+        elif not isinstance(r.get("seconds", 1), (int, float)) or r.get("seconds", 1) < 0:
+            problem = "\"seconds\" must be a number >= 0"
         elif r.get("count") is not None and not (isinstance(r["count"], int) and r["count"] >= 0):
             problem = "\"count\" must be a non-negative integer"
         elif not isinstance(r.get("match", ""), str):
@@ -366,6 +377,7 @@ class FaultEngine:
                 self.log("%s seconds=%s" % (what, r["seconds"]))
                 continue
             d.action, d.close = r["action"], bool(r.get("close"))
+            d.seconds = float(r.get("seconds", 1))
             if d.action == "reply":
                 d.reply = [r["reply"]] if isinstance(r["reply"], str) else list(r["reply"])
                 what += " reply=" + d.reply[-1]
@@ -475,6 +487,25 @@ class Session:
             raise Close(abort=True)
         return line
 
+    async def trickle(self, lines, seconds):
+        """Send the reply lines one byte at a time."""
+        data = "".join(line + "\r\n" for line in lines).encode()
+        self.log("> (trickled, one byte every %ss) %s" % (seconds, lines[-1]))
+        for i in range(len(data)):
+            self.writer.write(data[i:i + 1])
+            await self.writer.drain()
+            await asyncio.sleep(seconds)
+
+    async def endless(self, code, seconds):
+        """A multi-line reply whose last line never comes."""
+        self.log("> (endless %s- lines, one every %ss)" % (code, seconds))
+        n = 0
+        while True:
+            n += 1
+            self.writer.write(("%s-continued %d\r\n" % (code, n)).encode())
+            await self.writer.drain()
+            await asyncio.sleep(seconds)
+
     async def upgrade(self):
         """TLS handshake on the current connection (wrapper mode, STARTTLS)."""
         n = self.lr.discard()
@@ -503,8 +534,13 @@ class Session:
         if d.action == "drop":
             raise Close(abort=True)
         self.drop_during = d.action == "drop_during"
+        if d.action == "endless":
+            await self.endless(normal[-1][:3], d.seconds)
         reply = d.reply if d.action == "reply" else normal
-        await self.send(reply)
+        if d.action == "trickle":
+            await self.trickle(reply, d.seconds)
+        else:
+            await self.send(reply)
         if d.close:
             raise Close()
         return reply[-1][:1] == normal[-1][:1]
@@ -746,7 +782,12 @@ class Session:
         if accept:
             self.record(body, ses_id)
         self.reset_txn()
-        await self.send(reply)
+        if d.action == "endless":
+            await self.endless(reply[-1][:3], d.seconds)
+        if d.action == "trickle":
+            await self.trickle(reply, d.seconds)
+        else:
+            await self.send(reply)
         if d.close:
             raise Close()
 

@@ -156,7 +156,7 @@ upstream = {
   recycle_after_seconds = ${RECYCLE_SECONDS:-60};
   rate = ${RATE:-100000.0};
   quota_probe_interval = ${QUOTA_PROBE:-600};
-  timeout = 10;
+  timeout = ${UP_TIMEOUT:-10};
 };
 retry = { schedule = [ ${RETRY:-1, 1, 2} ]; };
 ${EXTRA_CONF:-}

@@ -138,10 +138,15 @@ def main():
                 try:
                     s = send_one(s, i, msg)
                     sent_here += 1
-                    if s is not None and sent_here % a.per_connection == 0:
-                        s.quit()
-                        s = None
+                    # Acknowledged: a client that then fails to QUIT has
+                    # still handed the message over, and never sends it again.
                     ack(i)
+                    if s is not None and sent_here % a.per_connection == 0:
+                        try:
+                            s.quit()
+                        except Exception:  # noqa: BLE001
+                            s.close()
+                        s = None
                     break
                 except Exception as e:  # noqa: BLE001 - report every failure
                     try:

@@ -98,8 +98,8 @@ START_TEST(test_every_key_documented)
 			ck_assert_str_ne(k.path, k2.path);
 		}
 	}
-	/* The 56 keys of sesrelay.conf(5); a new key needs a new test. */
-	ck_assert_uint_eq(i, 56);
+	/* The 57 keys of sesrelay.conf(5); a new key needs a new test. */
+	ck_assert_uint_eq(i, 57);
 	ck_assert_int_eq(conf_key_at(i, &k), 0);
 	ck_assert_int_eq(conf_key_at((size_t)-1, &k), 0);
 }
@@ -142,6 +142,7 @@ START_TEST(test_defaults_from_empty_file)
 	ck_assert_int_eq(c->retry.schedule.v[2], 30);
 	ck_assert_int_eq(c->retry.schedule.v[3], 1200);
 	ck_assert_int_eq(c->retry.max_queue_time, 432000);
+	ck_assert_int_eq(c->retry.max_unknown_outcome_copies, 3);
 	conf_free(c);
 }
 END_TEST
@@ -231,7 +232,8 @@ START_TEST(test_full_valid_file)
 	    "  timeout = 5;\n"
 	    "  rate = 2;\n"			/* an integer for a float */
 	    "};\n"
-	    "retry = { schedule = [ 60 ]; max_queue_time = 60; };\n");
+	    "retry = { schedule = [ 60 ]; max_queue_time = 60;\n"
+	    "  max_unknown_outcome_copies = 1; };\n");
 
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert_str_eq(c->hostname, "relay.example.org");
@@ -259,6 +261,7 @@ START_TEST(test_full_valid_file)
 	ck_assert_uint_eq(c->retry.schedule.n, 1);
 	ck_assert_int_eq(c->retry.schedule.v[0], 60);
 	ck_assert_int_eq(c->retry.max_queue_time, 60);
+	ck_assert_int_eq(c->retry.max_unknown_outcome_copies, 1);
 	ck_assert_str_eq(conf_upstream_host(c),
 	    "email-smtp.eu-west-1.amazonaws.com");
 	ck_assert_int_eq(conf_upstream_is_wrapper(c), 1);

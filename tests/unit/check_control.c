@@ -105,6 +105,9 @@ envelope(void)
 	e->status[0] = SPOOL_RCPT_DONE;
 	e->reply[0] = strdup("250 Ok 0100-x");
 	e->reply[1] = strdup("451 Temporary service failure\nline\ttwo");
+	/* Two copies to b were lost after the dot. */
+	e->unknown = calloc(2, sizeof(*e->unknown));
+	e->unknown[1] = 2;
 	return e;
 }
 
@@ -143,8 +146,9 @@ START_TEST(test_render_text)
 	    "60s\n  from <sender@example.com>\n") != NULL, "%s", out);
 	/* Only what is pending, with SES's reason. */
 	ck_assert_ptr_null(strstr(out, "a@example.com"));
-	ck_assert_msg(strstr(out, "  to   <b\"q@example.com>  pending  \"451 "
-	    "Temporary service failure") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "  to   <b\"q@example.com>  pending  "
+	    "unknown_outcome_copies=2  \"451 Temporary service failure") !=
+	    NULL, "%s", out);
 	free(out);
 	full = 1;
 	view.held = 1;
@@ -171,9 +175,10 @@ START_TEST(test_render_json_escapes)
 	    "\"state\":\"active\",\"held\":false,\"bounce\":false,"
 	    "\"attempts\":2,\"next_attempt\":1700000100,\"recipients\":["
 	    "{\"address\":\"a@example.com\",\"status\":\"delivered\","
-	    "\"reply\":\"250 Ok 0100-x\"},{\"address\":\"b\\\"q@example.com\","
+	    "\"reply\":\"250 Ok 0100-x\",\"unknown_outcome_copies\":0},"
+	    "{\"address\":\"b\\\"q@example.com\","
 	    "\"status\":\"pending\",\"reply\":\"451 Temporary service failure"
-	    "\\u000aline\\u0009two\"}]}");
+	    "\\u000aline\\u0009two\",\"unknown_outcome_copies\":2}]}");
 	free(out);
 	spool_envelope_free(e);
 }

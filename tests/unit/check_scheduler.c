@@ -840,6 +840,50 @@ START_TEST(test_hold_release_persist)
 }
 END_TEST
 
+/* Copies lost after the dot: on the schedule, counted, then held. */
+START_TEST(test_unknown_outcome_bounded)
+{
+	struct scheduler_config c = sconf;
+	struct spool_envelope *e;
+	struct delivery *d;
+	char id[SPOOL_ID_LEN + 1];
+
+	c.max_unknown_copies = 2;
+	scheduler_configure(sched, &c);
+	add_message(1, id);
+	for (unsigned copy = 1; copy <= 2; copy++) {
+		ck_assert_uint_eq(scheduler_flush(sched), copy == 1 ? 0 : 1);
+		d = scheduler_take(sched);
+		ck_assert_ptr_nonnull(d);
+		set_outcome(d, DELIVERY_TEMPFAIL, "connection lost");
+		d->outcome_unknown = 1;
+		scheduler_done(sched, d);
+		run_until_idle();
+		/* Not offered again at once: it waits for the schedule. */
+		ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+		e = spool_load(sp, id);
+		ck_assert_ptr_nonnull(e);
+		ck_assert_ptr_nonnull(e->unknown);
+		ck_assert_uint_eq(e->unknown[0], copy);
+		ck_assert_uint_eq(e->attempts, copy);
+		ck_assert_int_eq(e->held, copy == 2);
+		spool_envelope_free(e);
+	}
+	/* Held: a flush does not send it; it stays in the spool. */
+	ck_assert_uint_eq(scheduler_flush(sched), 0);
+	ck_assert_ptr_null(scheduler_take(sched));
+	ck_assert(in_spool("queue", id));
+	/* Released, one more copy goes; delivered, it is removed. */
+	ck_assert_uint_eq(scheduler_release(sched, id), 1);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	set_outcome(d, DELIVERY_OK, "250 Ok x");
+	scheduler_done(sched, d);
+	run_until_idle();
+	ck_assert(!in_spool("queue", id));
+}
+END_TEST
+
 START_TEST(test_hold_while_active)
 {
 	struct delivery *d;
@@ -948,6 +992,7 @@ scheduler_suite(void)
 	tcase_add_test(tc, test_expire_sweep_bounces);
 	tcase_add_test(tc, test_failed_unbounced_at_start);
 	tcase_add_test(tc, test_hold_release_persist);
+	tcase_add_test(tc, test_unknown_outcome_bounded);
 	tcase_add_test(tc, test_hold_while_active);
 	tcase_add_test(tc, test_delete_idle_and_active);
 	tcase_add_test(tc, test_flush_makes_due);

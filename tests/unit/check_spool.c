@@ -416,6 +416,8 @@ START_TEST(test_state_save_and_load)
 	e->reply[1] = strdup("451 4.4.2 timeout");	/* still pending */
 	e->attempts = 3;
 	e->next_attempt = 1700000123;
+	e->unknown = calloc(3, sizeof(*e->unknown));
+	e->unknown[1] = 2;		/* two copies lost after the dot */
 	spool_state_save(sp, e, done_cb, &d);
 	run_until(&d);
 	ck_assert_int_eq(d.status, 0);
@@ -433,6 +435,9 @@ START_TEST(test_state_save_and_load)
 	ck_assert_str_eq(e->reply[2], "550 5.1.1 no such user  second line");
 	ck_assert_uint_eq(e->attempts, 3);
 	ck_assert_int_eq(e->next_attempt, 1700000123);
+	ck_assert_ptr_nonnull(e->unknown);
+	ck_assert_uint_eq(e->unknown[0], 0);
+	ck_assert_uint_eq(e->unknown[1], 2);
 	spool_envelope_free(e);
 }
 END_TEST
@@ -473,6 +478,9 @@ START_TEST(test_remove)
 	ck_assert(exists("state", id));
 
 	spool_remove(sp, id, done_cb, &d);
+	/* The message is gone at once, not when a sync worker gets to it:
+	 * a crash now must not send it again. */
+	ck_assert(!exists("queue", id));
 	run_until(&d);
 	ck_assert_int_eq(d.status, 0);
 	ck_assert(!exists("queue", id));
@@ -713,7 +721,8 @@ START_TEST(test_parse_minimal_message)
 END_TEST
 
 static const char state_text[] = "SESRELAY-STATE 1\nattempts 2\n"
-    "next 1700000000\nrcpt 0 done 250 Ok 0100-x\nrcpt 2 failed\nEND\n";
+    "next 1700000000\nrcpt 0 done 250 Ok 0100-x\nrcpt 2 failed\n"
+    "unknown 1 2\nEND\n";
 
 START_TEST(test_parse_state_every_cut)
 {
@@ -745,6 +754,8 @@ START_TEST(test_parse_state_every_cut)
 	ck_assert_int_eq(e->status[1], SPOOL_RCPT_PENDING);
 	ck_assert_int_eq(e->status[2], SPOOL_RCPT_FAILED);
 	ck_assert_ptr_null(e->reply[2]);
+	ck_assert_ptr_nonnull(e->unknown);
+	ck_assert_uint_eq(e->unknown[1], 2);
 	spool_envelope_free(e);
 	free(file);
 }
@@ -760,6 +771,11 @@ static const char *const bad_states[] = {
 	"SESRELAY-STATE 1\nattempts 0\nnext 0\nrcpt x done\nEND\n",
 	"SESRELAY-STATE 1\nattempts 0\nnext 0\nEND\ngarbage\n",
 	"SESRELAY-STATE 1\nattempts 0\nnext 0\nEND",
+	"SESRELAY-STATE 1\nattempts 0\nnext 0\nunknown 3 1\nEND\n",
+	"SESRELAY-STATE 1\nattempts 0\nnext 0\nunknown 0 x\nEND\n",
+	"SESRELAY-STATE 1\nattempts 0\nnext 0\nunknown 0 1 2\nEND\n",
+	"SESRELAY-STATE 1\nattempts 0\nnext 0\nunknown  0 1\nEND\n",
+	"SESRELAY-STATE 1\nattempts 0\nnext 0\nunknown 0\nEND\n",
 };
 
 START_TEST(test_parse_bad_states)

@@ -155,6 +155,47 @@ START_TEST(test_code_only)
 }
 END_TEST
 
+/* A reply that never ends is refused at the line limit. */
+START_TEST(test_endless_continuation)
+{
+	struct upstream_reply r;
+	int rc = UPSTREAM_REPLY_MORE;
+	int n = 0;
+
+	upstream_reply_init(&r);
+	while (rc == UPSTREAM_REPLY_MORE && n < 100000)
+		rc = upstream_reply_feed(&r, "250-x", 5), n++;
+	ck_assert_int_eq(rc, UPSTREAM_REPLY_TOO_LONG);
+	ck_assert_int_eq(n, UPSTREAM_REPLY_MAX_LINES + 1);
+}
+END_TEST
+
+/* ... and a few long lines at the byte limit, whatever the count. */
+START_TEST(test_reply_too_many_bytes)
+{
+	struct upstream_reply r;
+	char line[4001];
+	int rc = UPSTREAM_REPLY_MORE;
+	int n = 0;
+
+	memset(line, 'x', sizeof(line) - 1);
+	memcpy(line, "250-", 4);
+	line[sizeof(line) - 1] = '\0';
+	upstream_reply_init(&r);
+	while (rc == UPSTREAM_REPLY_MORE && n < 100)
+		rc = upstream_reply_feed(&r, line, strlen(line)), n++;
+	ck_assert_int_eq(rc, UPSTREAM_REPLY_TOO_LONG);
+	ck_assert_int_le(n * 4002, UPSTREAM_REPLY_MAX_BYTES + 4002);
+	/* The largest reply allowed still completes. */
+	upstream_reply_init(&r);
+	for (n = 0; n < UPSTREAM_REPLY_MAX_LINES - 1; n++)
+		ck_assert_int_eq(upstream_reply_feed(&r, "250-x", 5),
+		    UPSTREAM_REPLY_MORE);
+	ck_assert_int_eq(upstream_reply_feed(&r, "250 x", 5),
+	    UPSTREAM_REPLY_DONE);
+}
+END_TEST
+
 static const struct {
 	const char	*line;
 	const char	*enhanced;
@@ -304,6 +345,8 @@ upstream_reply_suite(void)
 	tcase_add_loop_test(tc, test_bad, 0,
 	    sizeof(bad_cases) / sizeof(bad_cases[0]));
 	tcase_add_test(tc, test_code_only);
+	tcase_add_test(tc, test_endless_continuation);
+	tcase_add_test(tc, test_reply_too_many_bytes);
 	tcase_add_test(tc, test_overlong_truncated);
 	suite_add_tcase(s, tc);
 

@@ -1,0 +1,59 @@
+#!/bin/bash
+# A misbehaving upstream cannot hold sessions: every step has a deadline
+# (upstream.timeout) for the whole reply, not per read, and a reply is
+# refused once it is longer than any SES sends.
+#
+# 1. EHLO trickles in one byte every 2 seconds on the first 4 connections
+#    (the whole pool; the reply would take about 3 minutes): each read is
+#    well inside the 5 s timeout, so only a deadline for the whole reply
+#    frees the sessions; mail must still flow, within seconds.
+# 2. MAIL gets "250-" continuation lines without end, slowly (deadline)
+#    and as fast as the client reads (the size cap).
+# 3. The reply to the final dot never ends: the session is freed and the
+#    message, whose outcome is unknown, is sent again later.
+. "$(dirname "$0")/lib.sh"
+
+SESSIONS=4
+UP_TIMEOUT=5
+RETRY="1, 1, 2"
+start_fake starttls
+set_faults '{"rules":[{"step":"ehlo","action":"trickle","seconds":2,"count":4}]}'
+write_conf
+start_daemon
+t0=$(date +%s)
+check "part 1: 20 messages accepted" \
+	smtpload --port "$SMTP_PORT" --count 20 --concurrency 4 --messages "$work/sent"
+check "part 1: all 20 delivered although 4 sessions met a trickling EHLO" \
+	wait_delivered 20 40
+t1=$(date +%s)
+echo "part 1: delivered in $((t1 - t0))s"
+check "part 1: within 45s (one deadline and a reconnection)" [ $((t1 - t0)) -le 45 ]
+check "part 1: the 4 trickled connections were closed" python3 -c "
+import re, sys
+closed = {int(m.group(1)) for m in re.finditer(r'conn=(\d+) closed', open('$FAKE_REC/connections.log').read())}
+sys.exit(0 if {1, 2, 3, 4} <= closed else 1)"
+check "part 1: the deadline is what ended them" \
+	wait_log_count 4 'failed state=ehlo .*deadline: nothing complete within 5s' 5
+
+set_faults '{"rules":[{"step":"mail","action":"endless","seconds":0.5,"count":2},
+	{"step":"mail","action":"endless","seconds":0,"count":2}]}'
+check "part 2: 10 messages accepted" \
+	smtpload --port "$SMTP_PORT" --start 21 --count 10 --concurrency 4 --messages "$work/sent"
+check "part 2: all delivered despite endless replies to MAIL" wait_delivered 30 40
+check "part 2: a slow endless reply meets the deadline" \
+	wait_log 'failed state=mail .*deadline: nothing complete within 5s' 5
+check "part 2: a fast one meets the size cap" \
+	wait_log 'failed state=mail .*reply from the upstream too long' 5
+
+set_faults '{"rules":[{"step":"dot","action":"endless","seconds":1,"count":1}]}'
+check "part 3: 1 message accepted" \
+	smtpload --port "$SMTP_PORT" --start 31 --count 1 --messages "$work/sent"
+check "part 3: the endless reply to the dot is cut at the deadline" \
+	wait_log 'failed state=dot .*deadline: nothing complete within 5s' 20
+check "part 3: the outcome is unknown, logged" wait_log 'upstream outcome unknown' 5
+check "part 3: it is sent again (SES has it twice)" wait_delivered 32 40
+check "part 3: every message arrived byte for byte" \
+	verify --record "$FAKE_REC" --messages "$work/sent" --count 31 --allow-duplicates
+check "the spool is empty" wait_spool_empty 30
+stop_daemon
+finish
