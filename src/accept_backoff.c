@@ -1,0 +1,74 @@
+/*
+ * accept_backoff.c: pausing listeners while accept() fails (see the
+ * header).  The episode's first failure is logged, and its end; the
+ * failures in between only count, however many there are.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "accept_backoff.h"
+#include "log.h"
+
+static void
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct accept_backoff *ab = arg;
+
+	for (size_t i = 0; i < *ab->nlisteners; i++)
+		evconnlistener_enable(ab->listeners[i]);
+}
+
+void
+accept_backoff_init(struct accept_backoff *ab, struct event_base *base,
+    const char *what, struct evconnlistener *const *listeners,
+    const size_t *nlisteners)
+{
+	memset(ab, 0, sizeof(*ab));
+	ab->what = what;
+	ab->listeners = listeners;
+	ab->nlisteners = nlisteners;
+	if ((ab->timer = evtimer_new(base, resume_cb, ab)) == NULL)
+		fatalx("evtimer_new failed");
+}
+
+void
+accept_backoff_failed(struct accept_backoff *ab, int err)
+{
+	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
+
+	if (ab->failures++ == 0)
+		log_warnx("- %s accept paused: %s; accepting again every %d ms "
+		    "until it succeeds", ab->what, strerror(err),
+		    ACCEPT_BACKOFF_MS);
+	for (size_t i = 0; i < *ab->nlisteners; i++)
+		evconnlistener_disable(ab->listeners[i]);
+	evtimer_add(ab->timer, &tv);
+}
+
+void
+accept_backoff_accepted(struct accept_backoff *ab)
+{
+	if (ab->failures == 0)
+		return;
+	log_info("- %s accept resumed failures=%lu", ab->what, ab->failures);
+	ab->failures = 0;
+}
+
+void
+accept_backoff_stop(struct accept_backoff *ab)
+{
+	if (ab->timer != NULL)
+		evtimer_del(ab->timer);
+}
+
+void
+accept_backoff_free(struct accept_backoff *ab)
+{
+	if (ab->timer != NULL)
+		event_free(ab->timer);
+	ab->timer = NULL;
+}
