@@ -114,5 +114,7 @@ ctlclient_exit_code(const char *err)
 		return EX_USAGE;
 	if (strncmp(err, "no message", 10) == 0)
 		return EX_NOINPUT;
+	if (strncmp(err, "busy", 4) == 0)
+		return EX_TEMPFAIL;
 	return EX_SOFTWARE;
 }
