@@ -333,6 +333,12 @@ clear_value(struct conf *c, const struct conf_key *k)
 	}
 }
 
+/* Where the file set each key (line 0: the default), for later errors. */
+struct conf_origin {
+	int	 lines[NKEYS];
+	char	*files[NKEYS];
+};
+
 void
 conf_free(struct conf *c)
 {
@@ -340,6 +346,10 @@ conf_free(struct conf *c)
 		return;
 	for (size_t i = 0; i < NKEYS; i++)
 		clear_value(c, &conf_keys[i]);
+	if (c->origin != NULL)
+		for (size_t i = 0; i < NKEYS; i++)
+			free(c->origin->files[i]);
+	free(c->origin);
 	free(c->file);
 	free(c);
 }
@@ -575,12 +585,37 @@ conf_load(const char *file, char *err, size_t errlen)
 			errf(err, errlen, "%s: %s: %s", file, k->path, msg);
 		goto fail;
 	}
+	if ((c->origin = calloc(1, sizeof(*c->origin))) == NULL)
+		abort();
+	for (i = 0; i < NKEYS; i++)
+		if ((c->origin->lines[i] = ld.lines[i]) != 0 &&
+		    (c->origin->files[i] = strdup(ld.files[i])) == NULL)
+			abort();
 	config_destroy(&cfg);
 	return c;
 fail:
 	config_destroy(&cfg);
 	conf_free(c);
 	return NULL;
+}
+
+void
+conf_key_error(const struct conf *c, const char *path, char *err,
+    size_t errlen, const char *fmt, ...)
+{
+	const struct conf_key *k = find_key(path);
+	size_t i = k != NULL ? (size_t)(k - conf_keys) : 0;
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (k != NULL && c->origin != NULL && c->origin->lines[i] != 0)
+		errf(err, errlen, "%s:%d: %s: %s", c->origin->files[i],
+		    c->origin->lines[i], path, msg);
+	else
+		errf(err, errlen, "%s: %s: %s", c->file, path, msg);
 }
 
 const char *

@@ -41,7 +41,7 @@
 #define CONTROL_LINE_MAX	512
 #define CONTROL_TIMEOUT		10	/* seconds for the whole request */
 #define CONTROL_ANSWER_TIMEOUT	60	/* an unprivileged peer's whole answer */
-#define CONTROL_CLIENTS		32	/* at once; more are closed at once */
+#define CONTROL_CLIENTS		CONTROL_MAX_CLIENTS /* more: closed at once */
 #define CONTROL_RESERVED	16	/* ... of them for privileged peers */
 #define CONTROL_PER_USER	4	/* one unprivileged user's at most */
 #define CONTROL_GROUPS		64	/* a peer's groups we look at */
