@@ -122,7 +122,7 @@ static const struct conf_key conf_keys[] = {
 	{ "smtp.data_timeout", T_INT, OFF(smtp.data_timeout), 10, 3600, "600",
 	  NULL, "Seconds a client may stay silent while sending a message body." },
 	{ "smtp.max_clients", T_INT, OFF(smtp.max_clients), 1, 100000, "100",
-	  NULL, "Concurrent SMTP sessions; one more is answered 421 and closed." },
+	  NULL, "Concurrent SMTP sessions; one more is answered 421 and closed.  Must fit the descriptor limit (2 a client), else refused." },
 	{ "smtp.max_commands", T_INT, OFF(smtp.max_commands), 10, 10000000,
 	  "10000", NULL, "Commands one session may send before it is closed with 421." },
 	{ "smtp.max_header_size", T_INT, OFF(smtp.max_header_size), 1024,
