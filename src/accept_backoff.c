@@ -1,11 +1,13 @@
 /*
  * accept_backoff.c: pausing listeners while accept() fails (see the
- * header).  The episode's first failure is logged, and its end; the
- * failures in between only count, however many there are.
+ * header).  An episode's first failure is logged, and its end; the
+ * failures in between only count, however many there are, and so do
+ * episodes that come within ACCEPT_LOG_INTERVAL of a logged one.
  */
 #include "config.h"
 
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -40,10 +42,18 @@ accept_backoff_failed(struct accept_backoff *ab, int err)
 {
 	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
 
-	if (ab->failures++ == 0)
+	long long now = (long long)time(NULL);
+
+	ab->unlogged++;
+	if (ab->failures++ == 0 && (ab->logged_at == 0 ||
+	    now - ab->logged_at >= ACCEPT_LOG_INTERVAL)) {
 		log_warnx("- %s accept paused: %s; accepting again every %d ms "
-		    "until it succeeds", ab->what, strerror(err),
-		    ACCEPT_BACKOFF_MS);
+		    "until it succeeds (failures=%lu since the last report)",
+		    ab->what, strerror(err), ACCEPT_BACKOFF_MS, ab->unlogged);
+		ab->logged_at = now;
+		ab->logged = 1;
+		ab->unlogged = 0;
+	}
 	for (size_t i = 0; i < *ab->nlisteners; i++)
 		evconnlistener_disable(ab->listeners[i]);
 	evtimer_add(ab->timer, &tv);
@@ -54,8 +64,11 @@ accept_backoff_accepted(struct accept_backoff *ab)
 {
 	if (ab->failures == 0)
 		return;
-	log_info("- %s accept resumed failures=%lu", ab->what, ab->failures);
+	if (ab->logged)
+		log_info("- %s accept resumed failures=%lu", ab->what,
+		    ab->failures);
 	ab->failures = 0;
+	ab->logged = 0;
 }
 
 void

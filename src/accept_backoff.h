@@ -5,8 +5,10 @@
  * memory, a listening socket stays readable and accept() fails again at
  * once: an event loop that kept trying would spin at full CPU and log
  * each failure.  Instead, on a failure every listener of the owner is
- * disabled for ACCEPT_BACKOFF_MS, one line is logged for the whole
- * episode, and the first connection accepted afterwards ends it.
+ * disabled for ACCEPT_BACKOFF_MS; the first connection accepted
+ * afterwards ends the episode.  An episode's start and end are logged,
+ * but at most once in ACCEPT_LOG_INTERVAL seconds: at the limit, every
+ * descriptor freed starts a new episode.
  *
  * The owner embeds the struct and calls _failed from its evconnlistener
  * error callback and _accepted from its accept callback.
@@ -21,6 +23,7 @@ struct event_base;
 struct evconnlistener;
 
 #define ACCEPT_BACKOFF_MS	250
+#define ACCEPT_LOG_INTERVAL	60
 
 struct accept_backoff {
 	struct event		*timer;		/* resumes the listeners */
@@ -28,6 +31,9 @@ struct accept_backoff {
 	const size_t		*nlisteners;	/* ... and its length */
 	const char		*what;		/* "smtp", "control" */
 	unsigned long		 failures;	/* this episode's; 0: none */
+	unsigned long		 unlogged;	/* since the last line */
+	long long		 logged_at;	/* when an episode was logged */
+	int			 logged;	/* this episode was */
 };
 
 void accept_backoff_init(struct accept_backoff *, struct event_base *,
