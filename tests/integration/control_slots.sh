@@ -35,7 +35,8 @@ for i in range(n):
     s = socket.socket(socket.AF_UNIX)
     s.connect(path)
     s.setblocking(False)
-    conns.append({"s": s, "trickle": i % 2 == 1, "got": b"", "closed_at": None})
+    conns.append({"s": s, "trickle": i % 2 == 1, "got": b"", "closed_at": None,
+                  "sent_at": 0.0})
 t0 = time.monotonic()
 open(result + ".held", "w").close()
 while time.monotonic() - t0 < 24 and any(c["closed_at"] is None for c in conns):
@@ -51,7 +52,8 @@ while time.monotonic() - t0 < 24 and any(c["closed_at"] is None for c in conns):
             pass
         except OSError:
             c["closed_at"] = time.monotonic() - t0
-        if c["trickle"] and c["closed_at"] is None and int((time.monotonic() - t0) * 10) % 20 == 0:
+        if c["trickle"] and c["closed_at"] is None and time.monotonic() - c["sent_at"] >= 2:
+            c["sent_at"] = time.monotonic()
             try:
                 c["s"].send(b"q")
             except OSError:
