@@ -13,8 +13,12 @@
  * and a client that does not read its replies is not read either: once
  * OUT_HIGH bytes of replies wait, reading stops until they drain below
  * OUT_LOW (the write low-water mark calls write_cb there).  Every reply
- * answers one command read, so nothing else can grow the output.  Only loopback clients, the Unix socket and networks in
- * listen.allow may talk to us: anyone else gets 554 and is closed.
+ * answers one command read, so nothing else can grow the output.  A
+ * client that reads nothing for smtp.timeout (the write timeout) is
+ * dropped.
+ *
+ * Only loopback clients, the Unix socket and networks in listen.allow
+ * may talk to us: anyone else gets 554 and is closed.
  *
  * Every reply carries an enhanced status code (RFC 3463).
  */
@@ -929,7 +933,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		    "(%zu bytes waiting)", s->client, s->state,
 		    evbuffer_get_length(bufferevent_get_output(bev)));
 		if (s->state == SS_DATA)
-			log_info("%s smtp message discarded", s->id);
+			log_info("%s smtp discarded reason=timeout", s->id);
 		session_free(s);
 		return;
 	}
