@@ -1,7 +1,8 @@
 #!/bin/bash
 # A client that never reads its replies cannot make the daemon buffer
 # them (issue 10, item 10): clients pipeline thousands of commands whose
-# replies are large (each 555 echoes its 2 KB parameter) and never read;
+# replies are large (each 555 echoes its 2 KB parameter), or a million
+# NOOPs and RSETs, and never read;
 # the daemon stops reading from them, so its memory (VmHWM, from /proc)
 # stays bounded, it keeps serving others, and the silent clients are
 # closed after smtp.timeout.  Before the fix every such session buffered
@@ -12,7 +13,7 @@
 # default), which would hide what the daemon really holds.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
 start_fake starttls
-EXTRA_CONF='smtp = { timeout = 10; max_commands = 100000; };' write_conf
+EXTRA_CONF='smtp = { timeout = 10; max_commands = 2000000; };' write_conf
 start_daemon
 
 kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$DAEMON_PID/status"; }
@@ -82,5 +83,45 @@ wait_closed() {
 check "sessions whose replies are not read are closed after smtp.timeout" wait_closed
 touch "$work/go"
 wait "$flood"
+
+# A flood of ordinary pipelined commands (NOOP, RSET), never read: the
+# replies are small, but there are a million of them.  A fresh daemon,
+# so that its resident memory starts low.
+stop_daemon
+start_daemon
+rss0=$(kib VmRSS)
+python3 - "$SMTP_PORT" >"$work/noop.out" 2>&1 <<'PY' &
+import select, socket, sys, time
+port = int(sys.argv[1])
+data = b"EHLO flood\r\n" + b"NOOP\r\nRSET\r\n" * 500000
+socks = [[socket.create_connection(("127.0.0.1", port), 5), 0, time.monotonic()]
+         for _ in range(2)]
+for c in socks:
+    c[0].setblocking(False)
+while True:
+    live = [c for c in socks if c[1] < len(data) and time.monotonic() - c[2] < 3]
+    if not live:
+        break
+    _, w, _ = select.select([], [c[0] for c in live], [], 0.5)
+    for c in live:
+        if c[0] in w:
+            try:
+                n = c[0].send(data[c[1]:c[1] + 262144])
+            except BlockingIOError:
+                continue
+            c[1] += n
+            c[2] = time.monotonic()
+print("sent per client:", [c[1] for c in socks], "of", len(data), flush=True)
+time.sleep(1)
+PY
+noop=$!
+pids+=("$noop")
+for _ in $(seq 600); do grep -q "^sent" "$work/noop.out" && break; sleep 0.1; done
+cat "$work/noop.out"
+rss1=$(kib VmRSS)
+echo "VmRSS ${rss0} kB before, ${rss1} kB during a NOOP/RSET flood of 2 clients"
+check "a NOOP/RSET flood that is never read holds less than 8 MiB" \
+	[ $(( (rss1 - rss0) / 1024 )) -lt 8 ]
+wait "$noop"
 stop_daemon
 finish
