@@ -122,7 +122,7 @@ static const struct conf_key conf_keys[] = {
 	{ "smtp.data_timeout", T_INT, OFF(smtp.data_timeout), 10, 3600, "600",
 	  NULL, "Seconds a client may stay silent while sending a message body." },
 	{ "smtp.max_clients", T_INT, OFF(smtp.max_clients), 1, 100000, "100",
-	  NULL, "Concurrent SMTP sessions; one more is answered 421 and closed." },
+	  NULL, "Concurrent SMTP sessions; one more is answered 421 and closed.  Must fit the descriptor limit (2 a client), else refused." },
 	{ "smtp.max_commands", T_INT, OFF(smtp.max_commands), 10, 10000000,
 	  "10000", NULL, "Commands one session may send before it is closed with 421." },
 	{ "smtp.max_header_size", T_INT, OFF(smtp.max_header_size), 1024,
@@ -336,6 +336,12 @@ clear_value(struct conf *c, const struct conf_key *k)
 	}
 }
 
+/* Where the file set each key (line 0: the default), for later errors. */
+struct conf_origin {
+	int	 lines[NKEYS];
+	char	*files[NKEYS];
+};
+
 void
 conf_free(struct conf *c)
 {
@@ -343,6 +349,10 @@ conf_free(struct conf *c)
 		return;
 	for (size_t i = 0; i < NKEYS; i++)
 		clear_value(c, &conf_keys[i]);
+	if (c->origin != NULL)
+		for (size_t i = 0; i < NKEYS; i++)
+			free(c->origin->files[i]);
+	free(c->origin);
 	free(c->file);
 	free(c);
 }
@@ -724,6 +734,12 @@ conf_load(const char *file, char *err, size_t errlen)
 			errf(err, errlen, "%s: %s: %s", file, k->path, msg);
 		goto fail;
 	}
+	if ((c->origin = calloc(1, sizeof(*c->origin))) == NULL)
+		abort();
+	for (i = 0; i < NKEYS; i++)
+		if ((c->origin->lines[i] = ld.lines[i]) != 0 &&
+		    (c->origin->files[i] = strdup(ld.files[i])) == NULL)
+			abort();
 	config_destroy(&cfg);
 	free(text);
 	return c;
@@ -741,6 +757,25 @@ conf_hostname(const struct conf *c, char *buf, size_t len)
 		snprintf(buf, len, "%s", c->hostname);
 	else if (gethostname(buf, len) == -1)
 		snprintf(buf, len, "localhost");
+}
+
+void
+conf_key_error(const struct conf *c, const char *path, char *err,
+    size_t errlen, const char *fmt, ...)
+{
+	const struct conf_key *k = find_key(path);
+	size_t i = k != NULL ? (size_t)(k - conf_keys) : 0;
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (k != NULL && c->origin != NULL && c->origin->lines[i] != 0)
+		errf(err, errlen, "%s:%d: %s: %s", c->origin->files[i],
+		    c->origin->lines[i], path, msg);
+	else
+		errf(err, errlen, "%s: %s: %s", c->file, path, msg);
 }
 
 const char *

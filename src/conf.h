@@ -23,6 +23,7 @@ struct conf_intlist {
 
 struct conf {
 	char			*file;		/* the file it came from */
+	struct conf_origin	*origin;	/* where each key was set */
 	char			*hostname;
 	char			*user;
 	struct {
@@ -126,6 +127,13 @@ struct conf_credentials {
  */
 struct conf *conf_load(const char *file, char *err, size_t errlen);
 void conf_free(struct conf *);
+/*
+ * An error about key path, as conf_load words its own: "FILE:LINE: KEY:
+ * message" where the file set it, "FILE: KEY: message" for a default.
+ */
+void conf_key_error(const struct conf *, const char *path, char *err,
+    size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* The upstream host name: upstream.host, or derived from the region. */
 const char *conf_upstream_host(const struct conf *);

@@ -2,8 +2,16 @@
  * control.c: the control socket (see control.h).
  *
  * A connection lives for one request: read a line (at most
- * CONTROL_LINE_MAX bytes, within CONTROL_TIMEOUT seconds), check who
- * asks, run the command, write the answer, close when it is flushed.
+ * CONTROL_LINE_MAX bytes, within CONTROL_TIMEOUT seconds in all, however
+ * slowly it trickles in), check who asks, run the command, write the
+ * answer, close when it is flushed.
+ *
+ * Slots: CONTROL_CLIENTS connections at once, of which CONTROL_RESERVED
+ * only for privileged peers (root, our user, our group: see allowed()),
+ * and at most CONTROL_PER_USER for one unprivileged user, so that no
+ * user can lock root (or the other users) out of sesrelayctl.  An
+ * unprivileged peer's answer must be read within CONTROL_ANSWER_TIMEOUT;
+ * a privileged one's only needs to make progress (a long queue listing).
  */
 #include "config.h"
 
@@ -23,6 +31,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "accept_backoff.h"
 #include "control.h"
 #include "log.h"
 #include "scheduler.h"
@@ -30,8 +39,11 @@
 #include "stats.h"
 
 #define CONTROL_LINE_MAX	512
-#define CONTROL_TIMEOUT		10
-#define CONTROL_CLIENTS		16	/* at once; more are closed at once */
+#define CONTROL_TIMEOUT		10	/* seconds for the whole request */
+#define CONTROL_ANSWER_TIMEOUT	60	/* an unprivileged peer's whole answer */
+#define CONTROL_CLIENTS		CONTROL_MAX_CLIENTS /* more: closed at once */
+#define CONTROL_RESERVED	16	/* ... of them for privileged peers */
+#define CONTROL_PER_USER	4	/* one unprivileged user's at most */
 #define CONTROL_GROUPS		64	/* a peer's groups we look at */
 
 static const struct {
@@ -342,6 +354,8 @@ struct client;
 struct control {
 	struct event_base	*base;
 	struct evconnlistener	*listener;
+	size_t			 nlisteners;	/* 1: for the backoff */
+	struct accept_backoff	 backoff;	/* when accept() fails */
 	struct control_ops	 ops;
 	char			*path;
 	TAILQ_HEAD(, client)	 clients;	/* freed with the control */
@@ -351,7 +365,9 @@ struct control {
 struct client {
 	struct control		*ctl;
 	struct bufferevent	*bev;
+	struct event		*deadline;	/* CONTROL_TIMEOUT, ... */
 	uid_t			 uid;
+	int			 privileged;	/* allowed(), on connect */
 	gid_t			 groups[CONTROL_GROUPS];	/* its gid first */
 	int			 ngroups;
 	int			 closing;
@@ -496,8 +512,20 @@ client_free(struct client *c)
 {
 	TAILQ_REMOVE(&c->ctl->clients, c, entry);
 	c->ctl->nclients--;
+	event_free(c->deadline);
 	bufferevent_free(c->bev);
 	free(c);
+}
+
+/* The request (or an unprivileged peer's answer) took too long. */
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	log_debug("- control timeout uid=%u %s", (unsigned)c->uid,
+	    c->closing ? "answer not read" : "no request");
+	client_free(c);
 }
 
 static void
@@ -562,6 +590,13 @@ read_cb(struct bufferevent *bev, void *arg)
 	}
 	c->closing = 1;
 	bufferevent_disable(bev, EV_READ);
+	if (c->privileged) {
+		event_del(c->deadline);
+	} else {
+		struct timeval tv = { CONTROL_ANSWER_TIMEOUT, 0 };
+
+		event_add(c->deadline, &tv);
+	}
 }
 
 static void
@@ -579,23 +614,15 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	client_free(arg);
 }
 
-static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+/* Who is on the other end, from the kernel: uid, gid and groups. */
+static int
+identify_peer(struct client *c, int fd)
 {
-	struct control *ctl = arg;
-	struct client *c = calloc(1, sizeof(*c));
 	struct ucred cred;
 	socklen_t clen = sizeof(cred), glen;
-	struct timeval tv = { CONTROL_TIMEOUT, 0 };
 
-	if (c == NULL || ctl->nclients >= CONTROL_CLIENTS ||
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1) {
-		free(c);
-		evutil_closesocket(fd);
-		return;
-	}
-	c->ctl = ctl;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1)
+		return -1;
 	c->uid = cred.uid;
 	c->groups[0] = cred.gid;
 	c->ngroups = 1;
@@ -603,17 +630,94 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups + 1,
 	    &glen) == 0)
 		c->ngroups += (int)(glen / sizeof(c->groups[0]));
-	if ((c->bev = bufferevent_socket_new(ctl->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+	return 0;
+}
+
+/*
+ * May this peer have a slot now?  A privileged one any free slot; an
+ * unprivileged one only outside the CONTROL_RESERVED, and at most
+ * CONTROL_PER_USER for its user.
+ */
+static int
+control_has_slot_for(const struct control *ctl, const struct client *c)
+{
+	const struct client *o;
+	size_t all = 0, mine = 0;
+
+	if (ctl->nclients >= CONTROL_CLIENTS)
+		return 0;
+	if (c->privileged)
+		return 1;
+	TAILQ_FOREACH(o, &ctl->clients, entry)
+		if (!o->privileged) {
+			all++;
+			mine += o->uid == c->uid;
+		}
+	return all < CONTROL_CLIENTS - CONTROL_RESERVED &&
+	    mine < CONTROL_PER_USER;
+}
+
+/* No slot: say so (a fresh socket takes a short line) and close. */
+static void
+refuse_busy(struct client *c, int fd)
+{
+	static const char busy[] = "ERR busy: too many control connections, "
+	    "try again later\n";
+	ssize_t n;
+
+	log_debug("- control refused uid=%u: no free slot", (unsigned)c->uid);
+	n = send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)n;
+	evutil_closesocket(fd);
+	free(c);
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct control *ctl = arg;
+	struct client *c = calloc(1, sizeof(*c));
+	struct timeval tv = { CONTROL_TIMEOUT, 0 };
+
+	accept_backoff_accepted(&ctl->backoff);
+	if (c == NULL || identify_peer(c, fd) == -1) {
 		free(c);
 		evutil_closesocket(fd);
+		return;
+	}
+	c->ctl = ctl;
+	c->privileged = allowed(ctl, c);
+	if (!control_has_slot_for(ctl, c)) {
+		refuse_busy(c, fd);
+		return;
+	}
+	if ((c->bev = bufferevent_socket_new(ctl->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL ||
+	    (c->deadline = evtimer_new(ctl->base, deadline_cb, c)) == NULL) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		free(c);
 		return;
 	}
 	TAILQ_INSERT_TAIL(&ctl->clients, c, entry);
 	ctl->nclients++;
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	/* Per read and write; the deadline is for the whole request. */
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	event_add(c->deadline, &tv);
+}
+
+/* accept() failed (descriptors ran out): pause, do not spin. */
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct control *ctl = arg;
+
+	accept_backoff_failed(&ctl->backoff, EVUTIL_SOCKET_ERROR());
 }
 
 struct control *
@@ -651,6 +755,10 @@ control_new(struct event_base *base, const char *path,
 		free(ctl);
 		return NULL;
 	}
+	ctl->nlisteners = 1;
+	accept_backoff_init(&ctl->backoff, base, "control", &ctl->listener,
+	    &ctl->nlisteners);
+	evconnlistener_set_error_cb(ctl->listener, accept_error_cb);
 	return ctl;
 }
 
@@ -662,6 +770,8 @@ control_free(struct control *ctl)
 	/* Their requests would reach a control that is gone. */
 	while (!TAILQ_EMPTY(&ctl->clients))
 		client_free(TAILQ_FIRST(&ctl->clients));
+	accept_backoff_stop(&ctl->backoff);
+	accept_backoff_free(&ctl->backoff);
 	evconnlistener_free(ctl->listener);
 	(void)unlink(ctl->path);
 	free(ctl->path);

@@ -71,6 +71,9 @@ void control_render_mailq(FILE *, const struct scheduler_view *);
 void control_render_stats(FILE *, const struct control_status *, int json,
     time_t now);
 
+/* Connections the control socket serves at once (the descriptor budget). */
+#define CONTROL_MAX_CLIENTS	32
+
 /* The daemon's side. */
 struct control_ops {
 	struct scheduler *sched;

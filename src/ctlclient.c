@@ -56,7 +56,10 @@ ctlclient_call(const char *path, const char *request, FILE *out,
 		return -1;
 	}
 	snprintf(buf, sizeof(buf), "%s\n", request);
-	if (write(fd, buf, strlen(buf)) != (ssize_t)strlen(buf))
+	/* A busy daemon answers and closes before reading the request:
+	 * its answer is still there to read after EPIPE. */
+	if (send(fd, buf, strlen(buf), MSG_NOSIGNAL) != (ssize_t)strlen(buf) &&
+	    errno != EPIPE && errno != ECONNRESET)
 		goto ioerr;
 	while ((n = read_some(fd, buf, sizeof(buf), timeout)) > 0) {
 		size_t off = 0;
@@ -114,5 +117,7 @@ ctlclient_exit_code(const char *err)
 		return EX_USAGE;
 	if (strncmp(err, "no message", 10) == 0)
 		return EX_NOINPUT;
+	if (strncmp(err, "busy", 4) == 0)
+		return EX_TEMPFAIL;
 	return EX_SOFTWARE;
 }

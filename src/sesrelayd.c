@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +16,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -599,6 +601,63 @@ next_free(struct next *n)
 }
 
 /*
+ * Descriptors: the soft RLIMIT_NOFILE is raised to the hard one at start,
+ * and a configuration that could need more than that is refused, so that
+ * running out is a configuration error, not a daemon at the limit.  Each
+ * SMTP client (and the SMTP_UNIX_RESERVE more on the Unix socket) may
+ * hold its socket and its queue file; each upstream
+ * session its socket and the message it sends, in up to three pools
+ * (primary, fallback, one retired by a reload); the control socket's
+ * clients; the listeners; and FD_RESERVE for the spool's directories, the
+ * sync workers, pickup, metrics, DNS, libevent and stdio.
+ */
+#define FD_RESERVE	64
+
+static long long
+descriptors_needed(const struct conf *c, long long max_clients)
+{
+	return 2 * (max_clients + SMTP_UNIX_RESERVE) +
+	    3 * 2 * c->upstream.sessions +
+	    CONTROL_MAX_CLIENTS + (long long)c->listen.tcp.n + 1 + FD_RESERVE;
+}
+
+/* Raise the soft limit to the hard one; the soft limit in force. */
+static long long
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return -1;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? LLONG_MAX :
+	    (long long)rl.rlim_cur;
+}
+
+/* Does smtp.max_clients fit the descriptor limit?  0, or -1 with err. */
+static int
+descriptors_fit(const struct conf *c, char *err, size_t errlen)
+{
+	long long limit = raise_nofile(), need, fit;
+
+	need = descriptors_needed(c, c->smtp.max_clients);
+	if (limit < 0 || need <= limit)
+		return 0;
+	fit = (limit - descriptors_needed(c, 0)) / 2;
+	conf_key_error(c, "smtp.max_clients", err, errlen, "%lld clients "
+	    "need up to %lld file descriptors (2 a client, with upstream."
+	    "sessions = %lld and the rest), but the limit (RLIMIT_NOFILE) is "
+	    "%lld: set at most %lld, or raise the limit (LimitNOFILE=)",
+	    c->smtp.max_clients, need, c->upstream.sessions, limit,
+	    fit > 0 ? fit : 0);
+	return -1;
+}
+
+/*
  * Load and check everything a new configuration needs; nothing running
  * is touched but d->hostname, which the new pools are made with (the
  * caller restores it on failure).  0, or -1 with e set.
@@ -612,7 +671,8 @@ reload_load(struct daemon *d, struct next *n, char *e, size_t elen)
 	memset(n, 0, sizeof(*n));
 	memset(&cred, 0, sizeof(cred));
 	memset(&fcred, 0, sizeof(fcred));
-	if ((n->conf = conf_load(d->file, e, elen)) == NULL)
+	if ((n->conf = conf_load(d->file, e, elen)) == NULL ||
+	    descriptors_fit(n->conf, e, elen) == -1)
 		goto out;
 	if (strcmp(n->conf->spool, d->conf->spool) != 0) {
 		snprintf(e, elen, "spool cannot change while sesrelayd runs "
@@ -992,6 +1052,11 @@ main(int argc, char *argv[])
 	d.file = file;
 	if ((d.conf = conf_load(file, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "sesrelayd: %s\n", err);
+		return EX_CONFIG;
+	}
+	if (descriptors_fit(d.conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sesrelayd: %s\n", err);
+		conf_free(d.conf);
 		return EX_CONFIG;
 	}
 	if (conf_credentials_load(d.conf->upstream.credentials, &cred, err,

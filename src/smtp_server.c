@@ -6,8 +6,19 @@
  * rows say in which states a verb is allowed.  Input is processed in
  * order from the bufferevent, so pipelined commands work naturally;
  * while a message is being committed, reading stops and resumes after
- * the reply.  Only loopback clients, the Unix socket and networks in
- * listen.allow may talk to us: anyone else gets 554 and is closed.
+ * the reply.
+ *
+ * Memory per session is bounded whatever the client does: input is read
+ * at most IN_HIGH bytes ahead (the bufferevent's read high-water mark),
+ * and a client that does not read its replies is not read either: once
+ * OUT_HIGH bytes of replies wait, reading stops until they drain below
+ * OUT_LOW (the write low-water mark calls write_cb there).  Every reply
+ * answers one command read, so nothing else can grow the output.  A
+ * client that reads nothing for smtp.timeout (the write timeout) is
+ * dropped.
+ *
+ * Only loopback clients, the Unix socket and networks in listen.allow
+ * may talk to us: anyone else gets 554 and is closed.
  *
  * Every reply carries an enhanced status code (RFC 3463).
  */
@@ -36,6 +47,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "accept_backoff.h"
 #include "addrlist.h"
 #include "cleanup.h"
 #include "conf.h"
@@ -48,13 +60,12 @@
 #include "stats.h"
 
 #define DATA_CHUNK	65536
-/*
- * Sessions on the Unix socket beyond smtp.max_clients: TCP clients that
- * hold every slot cannot keep sesrelay-sendmail (cron, local programs)
- * out.  Past these too, sendmail gets 421 and uses the maildrop.
- */
-#define SMTP_UNIX_RESERVE	8
 #define MAX_LISTENERS	16
+/* Input read ahead at most: more than the longest smtp.max_line_length
+ * (65536), so a whole line always fits and is never waited for. */
+#define IN_HIGH		(2 * DATA_CHUNK)
+#define OUT_HIGH	65536	/* replies waiting: stop reading above */
+#define OUT_LOW		16384	/* ... and read again below */
 
 enum session_state {
 	SS_INIT,	/* greeted, no HELO/EHLO yet */
@@ -74,6 +85,7 @@ struct smtp_server {
 	struct evconnlistener	*listeners[MAX_LISTENERS];
 	char			*unix_paths[MAX_LISTENERS];
 	size_t			 nlisteners;
+	struct accept_backoff	 backoff;	/* when accept() fails */
 	void			(*accepted)(void *, struct spool_envelope *);
 	void			*accepted_arg;
 	size_t			 nsessions;
@@ -107,6 +119,7 @@ struct smtp_session {
 	int			 write_failed;
 	int			 skipping_long;	/* discarding an overlong line */
 	int			 commit_pending;
+	int			 output_blocked; /* reading stopped: see OUT_HIGH */
 	int			 closed;	/* freed when the commit returns */
 	long long		 ncommands;
 	int			 local_user;	/* on the Unix socket, untrusted */
@@ -118,6 +131,13 @@ struct smtp_session {
 static void session_read(struct smtp_session *);
 static void session_free(struct smtp_session *);
 static void flush_header(struct smtp_session *, size_t, int);
+
+/* Are more replies waiting than a client that reads them would leave? */
+static int
+session_is_output_blocked(const struct smtp_session *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) > OUT_HIGH;
+}
 
 static void
 reply(struct smtp_session *s, const char *fmt, ...)
@@ -775,6 +795,13 @@ session_read(struct smtp_session *s)
 	}
 	while (s->state != SS_CLOSING && s->state != SS_COMMIT &&
 	    s->state != SS_LINGER) {
+		if (session_is_output_blocked(s)) {
+			/* The client is not reading: neither are we, until
+			 * write_cb sees the replies drain. */
+			s->output_blocked = 1;
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
 		if (s->state == SS_DATA) {
 			data_read(s, in);
 			if (s->state == SS_DATA)
@@ -821,6 +848,7 @@ read_cb(struct bufferevent *bev, void *arg)
 	session_read(arg);
 }
 
+/* Called when the output drained to OUT_LOW (the write low-water mark). */
 static void
 write_cb(struct bufferevent *bev, void *arg)
 {
@@ -832,6 +860,14 @@ write_cb(struct bufferevent *bev, void *arg)
 	else if (s->state == SS_LINGER &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		shutdown(bufferevent_getfd(bev), SHUT_WR);
+	else if (s->output_blocked && s->state != SS_CLOSING &&
+	    s->state != SS_LINGER) {
+		s->output_blocked = 0;
+		if (s->state != SS_COMMIT) {
+			bufferevent_enable(bev, EV_READ);
+			session_read(s);	/* commands already read */
+		}
+	}
 }
 
 static void
@@ -842,6 +878,17 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->state == SS_CLOSING || s->state == SS_LINGER) {
 		/* The client is gone, or the last reply could not be
 		 * delivered, or lingering timed out. */
+		session_free(s);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
+		/* Our replies were not read for a whole timeout: another
+		 * would not be either. */
+		log_info("- smtp client=%s timeout state=%d: replies not read "
+		    "(%zu bytes waiting)", s->client, s->state,
+		    evbuffer_get_length(bufferevent_get_output(bev)));
+		if (s->state == SS_DATA)
+			log_info("%s smtp discarded reason=timeout", s->id);
 		session_free(s);
 		return;
 	}
@@ -896,6 +943,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct smtp_session *s = calloc(1, sizeof(*s));
 	struct timeval tv = { srv->conf.greeting_timeout, 0 };
 
+	accept_backoff_accepted(&srv->backoff);
 	if (s == NULL) {
 		evutil_closesocket(fd);
 		return;
@@ -914,6 +962,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	TAILQ_INSERT_TAIL(&srv->sessions, s, entry);
 	srv->nsessions++;
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, IN_HIGH);
+	bufferevent_setwatermark(s->bev, EV_WRITE, OUT_LOW, 0);
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	if (srv->nsessions > (size_t)srv->conf.max_clients +
@@ -951,6 +1001,8 @@ smtp_server_new(struct event_base *base, struct spool *spool,
 	srv->accepted = accepted;
 	srv->accepted_arg = arg;
 	TAILQ_INIT(&srv->sessions);
+	accept_backoff_init(&srv->backoff, base, "smtp", srv->listeners,
+	    &srv->nlisteners);
 	return srv;
 }
 
@@ -959,6 +1011,15 @@ smtp_server_configure(struct smtp_server *srv,
     const struct smtp_server_config *c)
 {
 	srv->conf = *c;
+}
+
+/* accept() failed (descriptors ran out): pause, do not spin. */
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct smtp_server *srv = arg;
+
+	accept_backoff_failed(&srv->backoff, EVUTIL_SOCKET_ERROR());
 }
 
 static int
@@ -979,6 +1040,7 @@ add_listener(struct smtp_server *srv, int fd, const char *what, char *err,
 		close(fd);
 		return -1;
 	}
+	evconnlistener_set_error_cb(l, accept_error_cb);
 	srv->listeners[srv->nlisteners++] = l;
 	return 0;
 }
@@ -1107,6 +1169,7 @@ smtp_bind_unix(const char *path, char *err, size_t errlen)
 void
 smtp_server_stop_listening(struct smtp_server *srv)
 {
+	accept_backoff_stop(&srv->backoff);
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		evconnlistener_free(srv->listeners[i]);
 		if (srv->unix_paths[i] != NULL) {
@@ -1155,5 +1218,6 @@ smtp_server_free(struct smtp_server *srv)
 		/* spool_drain() ran first: no commit is pending here. */
 		session_free(s);
 	}
+	accept_backoff_free(&srv->backoff);
 	free(srv);
 }

@@ -17,6 +17,13 @@ struct event_base;
 struct spool;
 struct smtp_server;
 
+/*
+ * Sessions on the Unix socket beyond smtp.max_clients: TCP clients that
+ * hold every slot cannot keep sesrelay-sendmail (cron, local programs)
+ * out.  Past these too, sendmail gets 421 and uses the maildrop.
+ */
+#define SMTP_UNIX_RESERVE	8
+
 struct smtp_server_config {
 	const char		*hostname;
 	long long		 max_message_size;
