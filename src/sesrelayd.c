@@ -226,6 +226,13 @@ index_found(void *arg, struct spool_envelope *env)
 
 static void stop(struct daemon *, int);
 
+/* Outside the index's callback, which stop() frees. */
+static void
+index_failed_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	stop(arg, 0);
+}
+
 /* The start-up index is complete (or queue/ could not be listed). */
 static void
 index_done(void *arg, size_t found, int status)
@@ -238,7 +245,8 @@ index_done(void *arg, size_t found, int status)
 		log_warnx("- daemon cannot index the spool %s: %s; stopping",
 		    d->conf->spool, strerror(status));
 		d->exit_status = EX_OSERR;
-		stop(d, 0);
+		event_base_once(d->base, -1, EV_TIMEOUT, index_failed_cb, d,
+		    NULL);
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
