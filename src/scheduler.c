@@ -64,8 +64,10 @@ struct scheduler {
 	void			*kick_arg;
 	/* while the spool is indexed at start (see scheduler_index_begin) */
 	int			 indexing;
-	char			**known;	/* hash set of ids added */
+	char			**known;	/* ids added otherwise */
 	size_t			 nknown, known_cap;
+	struct msg		**by_id;	/* every queued message */
+	size_t			 nby_id, by_id_cap;
 	unsigned		 index_ops;	/* INDEX_OP_*, for "all" */
 	struct msg		*first_live;	/* indexed ones go before */
 };
@@ -217,73 +219,31 @@ scheduler_queued_count(const struct scheduler *s)
 	return s->nqueued;
 }
 
-/* Take m out of the list of every message. */
-static void
-unlink_all(struct scheduler *s, struct msg *m)
-{
-	if (s->first_live == m)
-		s->first_live = TAILQ_NEXT(m, all);
-	TAILQ_REMOVE(&s->all, m, all);
-}
-
 /*
- * Queue env.  The list of every message stays oldest first: while the
- * spool is indexed, what the index finds (older than anything accepted
- * since the start) goes before the first message accepted meanwhile.
- * Returns the message, or NULL when it was settled at once.
+ * While the spool is indexed at start, two hash tables: "known", the ids
+ * of messages added otherwise (committed, bounces, loaded by id), kept
+ * even once they are delivered and removed, so that the index's copy of
+ * one of them is dropped; and "by_id", every queued message, so that a
+ * message the index handed over first (its commit's callback still to
+ * come when queue/ was listed) is not added twice, and find() is O(1)
+ * on a long queue.  Both are open addressing with linear probing, and
+ * are freed when the index is complete.
  */
-static struct msg *
-add(struct scheduler *s, struct spool_envelope *env, int indexed)
-{
-	struct msg *m;
-	time_t now = time(NULL);
-	size_t pending = count_status(env, SPOOL_RCPT_PENDING);
-
-	if (pending == 0 && count_status(env, SPOOL_RCPT_FAILED) == 0) {
-		/* Finished before a crash, but not yet removed. */
-		log_info("%s scheduler nothing left to deliver, removing",
-		    env->id);
-		spool_remove(s->spool, env->id, NULL, NULL);
-		spool_envelope_free(env);
-		return NULL;
-	}
-	if ((m = calloc(1, sizeof(*m))) == NULL ||
-	    (m->tried = calloc(env->nrcpt, 1)) == NULL)
-		abort();
-	m->env = env;
-	m->sched = s;
-	m->timer = evtimer_new(s->base, timer_cb, m);
-	if (indexed && s->first_live != NULL)
-		TAILQ_INSERT_BEFORE(s->first_live, m, all);
-	else
-		TAILQ_INSERT_TAIL(&s->all, m, all);
-	if (!indexed && s->indexing && s->first_live == NULL)
-		s->first_live = m;
-	s->nqueued++;
-	if (pending == 0) {
-		/* Failed before a crash, its bounce not yet queued. */
-		m->where = IN_ACTIVE;
-		msg_settle(s, m);
-		return NULL;
-	} else if (env->next_attempt > now) {
-		struct timeval tv = { env->next_attempt - now, 0 };
-		m->where = IN_WAITING;
-		evtimer_add(m->timer, &tv);
-	} else
-		make_ready(s, m);
-	return m;
-}
-
-/* ---- the set of ids known while the spool is indexed ---- */
-
 static size_t
-known_slot(const struct scheduler *s, const char *id)
+id_hash(const char *id)
 {
 	size_t h = 14695981039346656037ULL;	/* FNV-1a */
 
 	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
 		h = (h ^ *p) * 1099511628211ULL;
-	h &= s->known_cap - 1;
+	return h;
+}
+
+static size_t
+known_slot(const struct scheduler *s, const char *id)
+{
+	size_t h = id_hash(id) & (s->known_cap - 1);
+
 	while (s->known[h] != NULL && strcmp(s->known[h], id) != 0)
 		h = (h + 1) & (s->known_cap - 1);
 	return h;
@@ -321,11 +281,136 @@ known_add(struct scheduler *s, const char *id)
 	s->nknown++;
 }
 
+static size_t
+by_id_slot(const struct scheduler *s, const char *id)
+{
+	size_t h = id_hash(id) & (s->by_id_cap - 1);
+
+	while (s->by_id[h] != NULL && strcmp(s->by_id[h]->env->id, id) != 0)
+		h = (h + 1) & (s->by_id_cap - 1);
+	return h;
+}
+
+static struct msg *
+by_id_find(const struct scheduler *s, const char *id)
+{
+	return s->by_id_cap > 0 ? s->by_id[by_id_slot(s, id)] : NULL;
+}
+
+static void
+by_id_add(struct scheduler *s, struct msg *m)
+{
+	if (4 * (s->nby_id + 1) > 3 * s->by_id_cap) {
+		struct msg **old = s->by_id;
+		size_t oldcap = s->by_id_cap;
+
+		s->by_id_cap = oldcap ? 2 * oldcap : 4096;
+		if ((s->by_id = calloc(s->by_id_cap, sizeof(*s->by_id))) ==
+		    NULL)
+			abort();
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i] != NULL)
+				s->by_id[by_id_slot(s, old[i]->env->id)] =
+				    old[i];
+		free(old);
+	}
+	s->by_id[by_id_slot(s, m->env->id)] = m;
+	s->nby_id++;
+}
+
+/* Linear probing's deletion: move back what the hole would hide. */
+static void
+by_id_del(struct scheduler *s, struct msg *m)
+{
+	size_t mask = s->by_id_cap - 1, i, j, k;
+
+	if (s->by_id_cap == 0 || s->by_id[i = by_id_slot(s, m->env->id)] !=
+	    m)
+		return;
+	s->by_id[i] = NULL;
+	s->nby_id--;
+	for (j = (i + 1) & mask; s->by_id[j] != NULL; j = (j + 1) & mask) {
+		k = id_hash(s->by_id[j]->env->id) & mask;
+		/* Stays if its home k lies cyclically in (i, j]. */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		s->by_id[i] = s->by_id[j];
+		s->by_id[j] = NULL;
+		i = j;
+	}
+}
+
+/* Take m out of the list of every message. */
+static void
+unlink_all(struct scheduler *s, struct msg *m)
+{
+	if (s->first_live == m)
+		s->first_live = TAILQ_NEXT(m, all);
+	by_id_del(s, m);
+	TAILQ_REMOVE(&s->all, m, all);
+}
+
+/*
+ * Queue env.  The list of every message stays oldest first: while the
+ * spool is indexed, what the index finds (older than anything accepted
+ * since the start) goes before the first message accepted meanwhile.
+ * Returns the message, or NULL when it was settled at once.
+ */
+static struct msg *
+add(struct scheduler *s, struct spool_envelope *env, int indexed)
+{
+	struct msg *m;
+	time_t now = time(NULL);
+	size_t pending = count_status(env, SPOOL_RCPT_PENDING);
+
+	if (pending == 0 && count_status(env, SPOOL_RCPT_FAILED) == 0) {
+		/* Finished before a crash, but not yet removed. */
+		log_info("%s scheduler nothing left to deliver, removing",
+		    env->id);
+		spool_remove(s->spool, env->id, NULL, NULL);
+		spool_envelope_free(env);
+		return NULL;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->tried = calloc(env->nrcpt, 1)) == NULL)
+		abort();
+	m->env = env;
+	m->sched = s;
+	m->timer = evtimer_new(s->base, timer_cb, m);
+	if (indexed && s->first_live != NULL)
+		TAILQ_INSERT_BEFORE(s->first_live, m, all);
+	else
+		TAILQ_INSERT_TAIL(&s->all, m, all);
+	if (!indexed && s->indexing && s->first_live == NULL)
+		s->first_live = m;
+	if (s->indexing)
+		by_id_add(s, m);
+	s->nqueued++;
+	if (pending == 0) {
+		/* Failed before a crash, its bounce not yet queued. */
+		m->where = IN_ACTIVE;
+		msg_settle(s, m);
+		return NULL;
+	} else if (env->next_attempt > now) {
+		struct timeval tv = { env->next_attempt - now, 0 };
+		m->where = IN_WAITING;
+		evtimer_add(m->timer, &tv);
+	} else
+		make_ready(s, m);
+	return m;
+}
+
 void
 scheduler_add(struct scheduler *s, struct spool_envelope *env)
 {
-	if (s->indexing)
+	if (s->indexing) {
 		known_add(s, env->id);
+		if (by_id_find(s, env->id) != NULL) {
+			/* The index found it first: one copy. */
+			spool_envelope_free(env);
+			return;
+		}
+	}
 	(void)add(s, env, 0);
 }
 
@@ -546,6 +631,8 @@ find(const struct scheduler *s, const char *id)
 {
 	struct msg *m;
 
+	if (s->indexing)
+		return by_id_find(s, id);
 	TAILQ_FOREACH(m, &s->all, all)
 		if (strcmp(m->env->id, id) == 0)
 			return m;
@@ -718,7 +805,11 @@ scheduler_delete(struct scheduler *s, const char *id)
 void
 scheduler_index_begin(struct scheduler *s)
 {
+	struct msg *m;
+
 	s->indexing = 1;
+	TAILQ_FOREACH(m, &s->all, all)
+		by_id_add(s, m);
 }
 
 int
@@ -732,7 +823,8 @@ scheduler_add_indexed(struct scheduler *s, struct spool_envelope *env)
 {
 	struct msg *m;
 
-	if (s->indexing && is_known(s, env->id)) {
+	if (s->indexing && (is_known(s, env->id) ||
+	    by_id_find(s, env->id) != NULL)) {
 		/* Accepted, loaded by id or delivered since: ours already. */
 		spool_envelope_free(env);
 		return;
@@ -759,6 +851,9 @@ scheduler_index_end(struct scheduler *s)
 	free(s->known);
 	s->known = NULL;
 	s->nknown = s->known_cap = 0;
+	free(s->by_id);
+	s->by_id = NULL;
+	s->nby_id = s->by_id_cap = 0;
 	s->indexing = 0;
 	s->index_ops = 0;
 	s->first_live = NULL;

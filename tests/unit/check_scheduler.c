@@ -831,8 +831,9 @@ START_TEST(test_index_dedup_and_order)
 {
 	char old1[SPOOL_ID_LEN + 1], old2[SPOOL_ID_LEN + 1];
 	char old3[SPOOL_ID_LEN + 1], live[SPOOL_ID_LEN + 1];
-	char ids[5][SPOOL_ID_LEN + 1];
+	char race[SPOOL_ID_LEN + 1], ids[6][SPOOL_ID_LEN + 1];
 	struct scheduler_view v;
+	struct spool_envelope *e;
 
 	spool_message(1, old1);
 	spool_message(1, old2);
@@ -856,14 +857,52 @@ START_TEST(test_index_dedup_and_order)
 	ck_assert_uint_eq(scheduler_queued_count(sched), 4);
 	index_message(old3);
 	ck_assert_uint_eq(scheduler_queued_count(sched), 4);
+	/* Committed as queue/ was listed, handed over by the index before
+	 * its commit's callback ran: one copy too. */
+	spool_message(1, race);
+	index_message(race);
+	e = spool_load(sp, race);
+	ck_assert_ptr_nonnull(e);
+	scheduler_add(sched, e);
+	ck_assert_uint_eq(scheduler_queued_count(sched), 5);
 	memset(ids, 0, sizeof(ids));
 	scheduler_foreach(sched, collect_ids, ids);
 	ck_assert_str_eq(ids[0], old1);
 	ck_assert_str_eq(ids[1], old2);
 	ck_assert_str_eq(ids[2], old3);
-	ck_assert_str_eq(ids[3], live);
+	ck_assert_str_eq(ids[3], race);
+	ck_assert_str_eq(ids[4], live);
 	scheduler_index_end(sched);
 	ck_assert(!scheduler_is_indexing(sched));
+	run_until_idle();
+}
+END_TEST
+
+/* The id table while indexing: thousands added, every third deleted. */
+START_TEST(test_index_table)
+{
+	char id[SPOOL_ID_LEN + 1];
+	char *const rcpt[] = { "r@example.org" };
+	struct scheduler_view v;
+	const unsigned n = 5000;
+
+	scheduler_index_begin(sched);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%08x%08x", i % 7, i * 2654435761u);
+		scheduler_add_indexed(sched, spool_envelope_new(id,
+		    "s@example.org", rcpt, 1, 10));
+	}
+	ck_assert_uint_eq(scheduler_queued_count(sched), n);
+	for (unsigned i = 0; i < n; i += 3) {
+		snprintf(id, sizeof(id), "%08x%08x", i % 7, i * 2654435761u);
+		ck_assert_uint_eq(scheduler_delete(sched, id), 1);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%08x%08x", i % 7, i * 2654435761u);
+		ck_assert_int_eq(scheduler_find(sched, id, &v), i % 3 ? 0 : -1);
+	}
+	ck_assert_uint_eq(scheduler_queued_count(sched), n - (n + 2) / 3);
+	scheduler_index_end(sched);
 	run_until_idle();
 }
 END_TEST
@@ -1047,6 +1086,7 @@ scheduler_suite(void)
 	tcase_add_test(tc, test_flush_makes_due);
 	tcase_add_test(tc, test_index_dedup_and_order);
 	tcase_add_test(tc, test_index_delete_all);
+	tcase_add_test(tc, test_index_table);
 	suite_add_tcase(s, tc);
 
 	/* Bugs found and fixed: each test keeps it fixed. */
