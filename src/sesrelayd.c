@@ -875,12 +875,12 @@ notify_cb(evutil_socket_t fd, short ev, void *arg)
 	struct upstream_status us;
 
 	upstream_get_status(d->up, &us);
-	sd_notifyf(0, "%sSTATUS=queue %zu (%soldest %llds), sessions %zu, "
+	sd_notifyf(0, "%sSTATUS=queue %zu (oldest %llds%s), sessions %zu, "
 	    "rate %.1f/s%s%s", d->watchdog ? "WATCHDOG=1\n" : "",
 	    scheduler_queued_count(d->sched),
-	    scheduler_is_indexing(d->sched) ? "indexing, " : "",
 	    scheduler_queued_count(d->sched) ?
 	    scheduler_oldest_age(d->sched) : 0LL,
+	    scheduler_is_indexing(d->sched) ? ", indexing" : "",
 	    upstream_session_count(d->up), us.rate,
 	    us.quota_paused ? ", daily quota exceeded: paused" : "",
 	    d->up != d->primary ? ", on the fallback" : "");

@@ -7,7 +7,8 @@
 # message on hold; the page cache is dropped (root), as after a reboot.
 # Then: 220 and a new message's 250 within STARTUP_BOUND seconds, while
 # the queue is still being indexed; during the index, `show` of a
-# message not indexed yet answers, and `stats` says "indexing"; in the
+# message not indexed yet answers, `stats` says "indexing", and a reload
+# (SIGHUP) changes nothing of it; in the
 # end every queued message and the new one arrive at the fake SES
 # exactly once, byte for byte, the held one only once released, and the
 # corrupt files are in corrupt/.
@@ -93,6 +94,8 @@ if [ "$cache" = cold ]; then
 		bash -c "'$sbin/sesrelayctl' -c '$work/sesrelay.conf' show $late | grep -q '^$late '"
 	check "stats says the spool is being indexed" bash -c \
 		"'$sbin/sesrelayctl' -c '$work/sesrelay.conf' stats | grep -q 'indexing the spool'"
+	kill -HUP "$DAEMON_PID"
+	check "a reload while indexing" wait_log "configuration reloaded" 60
 else
 	echo "# page cache not dropped (not root): the overlap is not checked"
 fi
