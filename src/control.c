@@ -295,9 +295,10 @@ control_render_stats(FILE *fp, const struct control_status *st, int json,
 {
 	if (json) {
 		fprintf(fp, "{\"uptime\":%lld,\"queue\":{\"messages\":%zu,"
-		    "\"ready\":%zu,\"held\":%zu,\"oldest_age\":%lld},"
-		    "\"upstream\":{\"host\":", (long long)(now - stats.started),
-		    st->queued, st->ready, st->held, st->oldest_age);
+		    "\"ready\":%zu,\"held\":%zu,\"oldest_age\":%lld,"
+		    "\"indexing\":%s},\"upstream\":{\"host\":",
+		    (long long)(now - stats.started), st->queued, st->ready,
+		    st->held, st->oldest_age, st->indexing ? "true" : "false");
 		control_json_string(fp, st->upstream);
 		fprintf(fp, ",\"fallback_active\":%s,\"sessions\":%d,"
 		    "\"max_sessions\":%d,\"rate\":%.3f,\"rate_configured\":%.3f,"
@@ -325,6 +326,8 @@ control_render_stats(FILE *fp, const struct control_status *st, int json,
 		fputs(", oldest ", fp);
 		duration(fp, st->oldest_age);
 	}
+	if (st->indexing)
+		fputs("; indexing the spool, more to come", fp);
 	fprintf(fp, "\nupstream      %s%s\n", st->upstream,
 	    st->fallback_active ? " (the fallback)" : "");
 	fprintf(fp, "sessions      %d open, at most %d now%s\n", st->sessions,
@@ -433,6 +436,7 @@ run(struct control *ctl, const struct control_request *q, FILE *fp,
 	struct control_status st;
 	const char *id = strcmp(q->arg, "all") == 0 ? NULL : q->arg;
 	size_t n = 0;
+	int later;
 
 	switch (q->cmd) {
 	case CONTROL_QUEUE:
@@ -440,20 +444,24 @@ run(struct control *ctl, const struct control_request *q, FILE *fp,
 			fputs("{\"messages\":[\n", fp);
 		scheduler_foreach(s, render_one, &r);
 		if (q->json)
-			fputs("]}\n", fp);
-		else if (r.n == 0)
+			fprintf(fp, "],\"indexing\":%s}\n",
+			    scheduler_is_indexing(s) ? "true" : "false");
+		else if (r.n == 0 && !scheduler_is_indexing(s))
 			fputs("The queue is empty.\n", fp);
 		else
-			fprintf(fp, "-- %d message%s\n", r.n, r.n == 1 ? "" :
-			    "s");
+			fprintf(fp, "-- %d message%s%s\n", r.n, r.n == 1 ? "" :
+			    "s", scheduler_is_indexing(s) ? " so far: the "
+			    "spool is still being indexed" : "");
 		return 0;
 	case CONTROL_MAILQ:
 		scheduler_foreach(s, mailq_one, &r);
-		if (r.n == 0)
+		if (r.n == 0 && !scheduler_is_indexing(s))
 			fputs("Mail queue is empty\n", fp);
 		else
-			fprintf(fp, "-- %lld Kbytes in %d Request%s.\n",
-			    (r.bytes + 1023) / 1024, r.n, r.n == 1 ? "" : "s");
+			fprintf(fp, "-- %lld Kbytes in %d Request%s.%s\n",
+			    (r.bytes + 1023) / 1024, r.n, r.n == 1 ? "" : "s",
+			    scheduler_is_indexing(s) ? " (so far: the spool "
+			    "is still being indexed)" : "");
 		return 0;
 	case CONTROL_SHOW:
 		if (scheduler_find(s, q->arg, &v) == -1) {
@@ -497,13 +505,19 @@ run(struct control *ctl, const struct control_request *q, FILE *fp,
 	}
 	if (ctl->ops.kick != NULL)
 		ctl->ops.kick(ctl->ops.arg);
+	/* While indexing, an "all" covers the rest as it is found too. */
+	later = (id == NULL || q->cmd == CONTROL_FLUSH) &&
+	    scheduler_is_indexing(s);
 	if (q->json)
-		fprintf(fp, "{\"changed\":%zu}\n", n);
+		fprintf(fp, "{\"changed\":%zu%s}\n", n, later ?
+		    ",\"and_as_indexed\":true" : "");
 	else
-		fprintf(fp, "%zu message%s %s\n", n, n == 1 ? "" : "s",
+		fprintf(fp, "%zu message%s %s%s\n", n, n == 1 ? "" : "s",
 		    q->cmd == CONTROL_FLUSH ? "made due now" :
 		    q->cmd == CONTROL_HOLD ? "held" :
-		    q->cmd == CONTROL_RELEASE ? "released" : "deleted");
+		    q->cmd == CONTROL_RELEASE ? "released" : "deleted",
+		    later ? ", and the rest as the spool's index finds "
+		    "them" : "");
 	return 0;
 }
 

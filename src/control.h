@@ -61,6 +61,8 @@ struct control_status {
 	size_t		 ready;
 	long long	 oldest_age;
 	size_t		 held;
+	int		 indexing;	/* the start-up index is not done: the
+					 * queue counts what it found so far */
 };
 
 /* Renderers (pure; also used by the tests). */

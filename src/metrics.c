@@ -25,6 +25,7 @@
  *     queue_ready_messages            of those, due for delivery now
  *     queue_held_messages             of those, on hold
  *     queue_oldest_age_seconds        age of the oldest (0 when empty)
+ *     queue_indexing                  1 while the queue is indexed at start
  *     upstream_sessions               SES sessions open
  *     upstream_sessions_allowed       sessions allowed now
  *     upstream_rate_recipients_per_second             sending rate now
@@ -177,6 +178,10 @@ render_gauges(FILE *fp, const struct control_status *st)
 		{ "sesrelay_queue_oldest_age_seconds",
 		  "Age of the oldest queued message (0 when the queue is "
 		  "empty).", (double)st->oldest_age },
+		{ "sesrelay_queue_indexing",
+		  "1 while the queue is still being indexed after the start "
+		  "(the queue gauges count what is indexed so far).",
+		  st->indexing != 0 },
 		{ "sesrelay_upstream_sessions", "SES sessions open.",
 		  st->sessions },
 		{ "sesrelay_upstream_sessions_allowed",

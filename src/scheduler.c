@@ -65,7 +65,20 @@ struct scheduler {
 	struct event		*sweep_ev;	/* expiry, while nothing moves */
 	void			(*kick)(void *);
 	void			*kick_arg;
+	/* while the spool is indexed at start (see scheduler_index_begin) */
+	int			 indexing;
+	char			**known;	/* ids added otherwise */
+	size_t			 nknown, known_cap;
+	struct msg		**by_id;	/* every queued message */
+	size_t			 nby_id, by_id_cap;
+	unsigned		 index_ops;	/* INDEX_OP_*, for "all" */
+	struct msg		*first_live;	/* indexed ones go before */
 };
+
+#define INDEX_OP_HOLD		0x1
+#define INDEX_OP_RELEASE	0x2
+#define INDEX_OP_DELETE		0x4
+#define INDEX_OP_FLUSH		0x8
 
 long long
 scheduler_retry_delay(const struct scheduler_config *c, unsigned attempt)
@@ -190,6 +203,7 @@ scheduler_free(struct scheduler *s)
 		TAILQ_REMOVE(&s->all, m, all);
 		msg_free(m);
 	}
+	scheduler_index_end(s);
 	event_free(s->kick_ev);
 	event_free(s->sweep_ev);
 	free(s->retry);
@@ -208,8 +222,145 @@ scheduler_queued_count(const struct scheduler *s)
 	return s->nqueued;
 }
 
-void
-scheduler_add(struct scheduler *s, struct spool_envelope *env)
+/*
+ * While the spool is indexed at start, two hash tables: "known", the ids
+ * of messages added otherwise (committed, bounces, loaded by id), kept
+ * even once they are delivered and removed, so that the index's copy of
+ * one of them is dropped; and "by_id", every queued message, so that a
+ * message the index handed over first (its commit's callback still to
+ * come when queue/ was listed) is not added twice, and find() is O(1)
+ * on a long queue.  Both are open addressing with linear probing, and
+ * are freed when the index is complete.
+ */
+static size_t
+id_hash(const char *id)
+{
+	size_t h = 14695981039346656037ULL;	/* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
+}
+
+static size_t
+known_slot(const struct scheduler *s, const char *id)
+{
+	size_t h = id_hash(id) & (s->known_cap - 1);
+
+	while (s->known[h] != NULL && strcmp(s->known[h], id) != 0)
+		h = (h + 1) & (s->known_cap - 1);
+	return h;
+}
+
+static int
+is_known(const struct scheduler *s, const char *id)
+{
+	return s->known_cap > 0 && s->known[known_slot(s, id)] != NULL;
+}
+
+static void
+known_add(struct scheduler *s, const char *id)
+{
+	size_t h;
+
+	if (2 * (s->nknown + 1) > s->known_cap) {
+		char **old = s->known;
+		size_t oldcap = s->known_cap;
+
+		s->known_cap = oldcap ? 2 * oldcap : 1024;
+		if ((s->known = calloc(s->known_cap, sizeof(*s->known))) ==
+		    NULL)
+			abort();
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i] != NULL)
+				s->known[known_slot(s, old[i])] = old[i];
+		free(old);
+	}
+	h = known_slot(s, id);
+	if (s->known[h] != NULL)
+		return;
+	if ((s->known[h] = strdup(id)) == NULL)
+		abort();
+	s->nknown++;
+}
+
+static size_t
+by_id_slot(const struct scheduler *s, const char *id)
+{
+	size_t h = id_hash(id) & (s->by_id_cap - 1);
+
+	while (s->by_id[h] != NULL && strcmp(s->by_id[h]->env->id, id) != 0)
+		h = (h + 1) & (s->by_id_cap - 1);
+	return h;
+}
+
+static struct msg *
+by_id_find(const struct scheduler *s, const char *id)
+{
+	return s->by_id_cap > 0 ? s->by_id[by_id_slot(s, id)] : NULL;
+}
+
+static void
+by_id_add(struct scheduler *s, struct msg *m)
+{
+	if (4 * (s->nby_id + 1) > 3 * s->by_id_cap) {
+		struct msg **old = s->by_id;
+		size_t oldcap = s->by_id_cap;
+
+		s->by_id_cap = oldcap ? 2 * oldcap : 4096;
+		if ((s->by_id = calloc(s->by_id_cap, sizeof(*s->by_id))) ==
+		    NULL)
+			abort();
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i] != NULL)
+				s->by_id[by_id_slot(s, old[i]->env->id)] =
+				    old[i];
+		free(old);
+	}
+	s->by_id[by_id_slot(s, m->env->id)] = m;
+	s->nby_id++;
+}
+
+/* Linear probing's deletion: move back what the hole would hide. */
+static void
+by_id_del(struct scheduler *s, struct msg *m)
+{
+	size_t mask = s->by_id_cap - 1, i, j, k;
+
+	if (s->by_id_cap == 0 || s->by_id[i = by_id_slot(s, m->env->id)] !=
+	    m)
+		return;
+	s->by_id[i] = NULL;
+	s->nby_id--;
+	for (j = (i + 1) & mask; s->by_id[j] != NULL; j = (j + 1) & mask) {
+		k = id_hash(s->by_id[j]->env->id) & mask;
+		/* Stays if its home k lies cyclically in (i, j]. */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		s->by_id[i] = s->by_id[j];
+		s->by_id[j] = NULL;
+		i = j;
+	}
+}
+
+/* Take m out of the list of every message. */
+static void
+unlink_all(struct scheduler *s, struct msg *m)
+{
+	if (s->first_live == m)
+		s->first_live = TAILQ_NEXT(m, all);
+	by_id_del(s, m);
+	TAILQ_REMOVE(&s->all, m, all);
+}
+
+/*
+ * Queue env.  The list of every message stays oldest first: while the
+ * spool is indexed, what the index finds (older than anything accepted
+ * since the start) goes before the first message accepted meanwhile.
+ * Returns the message, or NULL when it was settled at once.
+ */
+static struct msg *
+add(struct scheduler *s, struct spool_envelope *env, int indexed)
 {
 	struct msg *m;
 	time_t now = time(NULL);
@@ -221,7 +372,7 @@ scheduler_add(struct scheduler *s, struct spool_envelope *env)
 		    env->id);
 		spool_remove(s->spool, env->id, NULL, NULL);
 		spool_envelope_free(env);
-		return;
+		return NULL;
 	}
 	if ((m = calloc(1, sizeof(*m))) == NULL ||
 	    (m->tried = calloc(env->nrcpt, 1)) == NULL)
@@ -229,18 +380,41 @@ scheduler_add(struct scheduler *s, struct spool_envelope *env)
 	m->env = env;
 	m->sched = s;
 	m->timer = evtimer_new(s->base, timer_cb, m);
-	TAILQ_INSERT_TAIL(&s->all, m, all);
+	if (indexed && s->first_live != NULL)
+		TAILQ_INSERT_BEFORE(s->first_live, m, all);
+	else
+		TAILQ_INSERT_TAIL(&s->all, m, all);
+	if (!indexed && s->indexing && s->first_live == NULL)
+		s->first_live = m;
+	if (s->indexing)
+		by_id_add(s, m);
 	s->nqueued++;
 	if (pending == 0) {
 		/* Failed before a crash, its bounce not yet queued. */
 		m->where = IN_ACTIVE;
 		msg_settle(s, m);
+		return NULL;
 	} else if (env->next_attempt > now) {
 		struct timeval tv = { env->next_attempt - now, 0 };
 		m->where = IN_WAITING;
 		evtimer_add(m->timer, &tv);
 	} else
 		make_ready(s, m);
+	return m;
+}
+
+void
+scheduler_add(struct scheduler *s, struct spool_envelope *env)
+{
+	if (s->indexing) {
+		known_add(s, env->id);
+		if (by_id_find(s, env->id) != NULL) {
+			/* The index found it first: one copy. */
+			spool_envelope_free(env);
+			return;
+		}
+	}
+	(void)add(s, env, 0);
 }
 
 /* Recipients still to offer in this round. */
@@ -348,7 +522,7 @@ msg_settle(struct scheduler *s, struct msg *m)
 		log_info("%s scheduler deleted by the operator", e->id);
 		spool_remove(s->spool, e->id, NULL, NULL);
 		s->nqueued--;
-		TAILQ_REMOVE(&s->all, m, all);
+		unlink_all(s, m);
 		msg_free(m);
 		return;
 	}
@@ -387,7 +561,7 @@ msg_settle(struct scheduler *s, struct msg *m)
 		    e->id, done, failed);
 		spool_remove(s->spool, e->id, NULL, NULL);
 		s->nqueued--;
-		TAILQ_REMOVE(&s->all, m, all);
+		unlink_all(s, m);
 		msg_free(m);
 		return;
 	}
@@ -460,17 +634,37 @@ find(const struct scheduler *s, const char *id)
 {
 	struct msg *m;
 
+	if (s->indexing)
+		return by_id_find(s, id);
 	TAILQ_FOREACH(m, &s->all, all)
 		if (strcmp(m->env->id, id) == 0)
 			return m;
 	return NULL;
 }
 
+/*
+ * A message asked for by id.  While the spool is indexed it may not be
+ * found yet: it is loaded now (and known, so the index's copy is dropped
+ * when it comes), and the operator sees the queue as it is on disk.
+ */
+static struct msg *
+find_or_load(struct scheduler *s, const char *id)
+{
+	struct spool_envelope *e;
+	struct msg *m = find(s, id);
+
+	if (m != NULL || !s->indexing || is_known(s, id) ||
+	    (e = spool_load(s->spool, id)) == NULL)
+		return m;
+	known_add(s, id);
+	return add(s, e, 1);
+}
+
 int
-scheduler_find(const struct scheduler *s, const char *id,
+scheduler_find(struct scheduler *s, const char *id,
     struct scheduler_view *v)
 {
-	const struct msg *m = find(s, id);
+	const struct msg *m = find_or_load(s, id);
 
 	if (m == NULL)
 		return -1;
@@ -495,96 +689,177 @@ wake(struct scheduler *s, struct msg *m)
 		make_ready(s, m);
 }
 
-size_t
-scheduler_flush(struct scheduler *s)
+static size_t
+flush_one(struct scheduler *s, struct msg *m)
+{
+	if (m->where != IN_WAITING)
+		return 0;
+	wake(s, m);
+	return 1;
+}
+
+static size_t
+hold_one(struct scheduler *s, struct msg *m)
+{
+	if (m->env->held || m->deleted)
+		return 0;
+	m->env->held = 1;
+	if (m->where == IN_READY) {
+		TAILQ_REMOVE(&s->ready, m, entry);
+		s->nready--;
+		m->where = IN_HELD;
+	} else if (m->where == IN_WAITING) {
+		evtimer_del(m->timer);
+		m->where = IN_HELD;
+	}
+	/* An active one is held when its deliveries settle. */
+	spool_state_save(s->spool, m->env, NULL, NULL);
+	log_info("%s scheduler held by the operator", m->env->id);
+	return 1;
+}
+
+static size_t
+release_one(struct scheduler *s, struct msg *m)
+{
+	if (!m->env->held)
+		return 0;
+	m->env->held = 0;
+	spool_state_save(s->spool, m->env, NULL, NULL);
+	log_info("%s scheduler released by the operator", m->env->id);
+	if (m->where == IN_HELD) {
+		m->where = IN_WAITING;
+		wake(s, m);
+	}
+	return 1;
+}
+
+static size_t
+delete_one(struct scheduler *s, struct msg *m)
+{
+	if (m->deleted)
+		return 0;
+	m->deleted = 1;
+	if (m->where == IN_READY) {
+		TAILQ_REMOVE(&s->ready, m, entry);
+		s->nready--;
+		m->where = IN_ACTIVE;
+	}
+	if (m->active > 0 || m->bouncing)
+		return 1;	/* removed when it settles */
+	evtimer_del(m->timer);
+	m->where = IN_ACTIVE;
+	msg_settle(s, m);	/* removes it */
+	return 1;
+}
+
+/*
+ * Apply op to the message id, or to all.  An "all" while the spool is
+ * indexed applies to what is indexed now, and is remembered for what
+ * the index finds later: every message queued at the time of the
+ * command (they were all on disk), none accepted after it.
+ */
+static size_t
+apply(struct scheduler *s, const char *id,
+    size_t (*op)(struct scheduler *, struct msg *), unsigned index_op)
 {
 	struct msg *m, *next;
 	size_t n = 0;
 
+	if (id != NULL)
+		return (m = find_or_load(s, id)) != NULL ? op(s, m) : 0;
+	if (s->indexing) {
+		if (index_op & (INDEX_OP_HOLD | INDEX_OP_RELEASE))
+			s->index_ops &= ~(INDEX_OP_HOLD | INDEX_OP_RELEASE);
+		s->index_ops |= index_op;
+	}
 	for (m = TAILQ_FIRST(&s->all); m != NULL; m = next) {
 		next = TAILQ_NEXT(m, all);
-		if (m->where == IN_WAITING) {
-			wake(s, m);
-			n++;
-		}
+		n += op(s, m);
 	}
 	return n;
+}
+
+size_t
+scheduler_flush(struct scheduler *s)
+{
+	return apply(s, NULL, flush_one, INDEX_OP_FLUSH);
 }
 
 size_t
 scheduler_hold(struct scheduler *s, const char *id)
 {
-	struct msg *m;
-	size_t n = 0;
-
-	TAILQ_FOREACH(m, &s->all, all) {
-		if ((id != NULL && strcmp(m->env->id, id) != 0) ||
-		    m->env->held || m->deleted)
-			continue;
-		m->env->held = 1;
-		if (m->where == IN_READY) {
-			TAILQ_REMOVE(&s->ready, m, entry);
-			s->nready--;
-			m->where = IN_HELD;
-		} else if (m->where == IN_WAITING) {
-			evtimer_del(m->timer);
-			m->where = IN_HELD;
-		}
-		/* An active one is held when its deliveries settle. */
-		spool_state_save(s->spool, m->env, NULL, NULL);
-		log_info("%s scheduler held by the operator", m->env->id);
-		n++;
-	}
-	return n;
+	return apply(s, id, hold_one, INDEX_OP_HOLD);
 }
 
 size_t
 scheduler_release(struct scheduler *s, const char *id)
 {
-	struct msg *m, *next;
-	size_t n = 0;
-
-	for (m = TAILQ_FIRST(&s->all); m != NULL; m = next) {
-		next = TAILQ_NEXT(m, all);
-		if ((id != NULL && strcmp(m->env->id, id) != 0) ||
-		    !m->env->held)
-			continue;
-		m->env->held = 0;
-		spool_state_save(s->spool, m->env, NULL, NULL);
-		log_info("%s scheduler released by the operator", m->env->id);
-		n++;
-		if (m->where == IN_HELD) {
-			m->where = IN_WAITING;
-			wake(s, m);
-		}
-	}
-	return n;
+	return apply(s, id, release_one, INDEX_OP_RELEASE);
 }
 
 size_t
 scheduler_delete(struct scheduler *s, const char *id)
 {
-	struct msg *m, *next;
-	size_t n = 0;
+	return apply(s, id, delete_one, INDEX_OP_DELETE);
+}
 
-	for (m = TAILQ_FIRST(&s->all); m != NULL; m = next) {
-		next = TAILQ_NEXT(m, all);
-		if ((id != NULL && strcmp(m->env->id, id) != 0) || m->deleted)
-			continue;
-		m->deleted = 1;
-		n++;
-		if (m->where == IN_READY) {
-			TAILQ_REMOVE(&s->ready, m, entry);
-			s->nready--;
-			m->where = IN_ACTIVE;
-		}
-		if (m->active > 0 || m->bouncing)
-			continue;	/* removed when it settles */
-		evtimer_del(m->timer);
-		m->where = IN_ACTIVE;
-		msg_settle(s, m);	/* removes it */
+/* ---- the start-up index ---- */
+
+void
+scheduler_index_begin(struct scheduler *s)
+{
+	struct msg *m;
+
+	s->indexing = 1;
+	TAILQ_FOREACH(m, &s->all, all)
+		by_id_add(s, m);
+}
+
+int
+scheduler_is_indexing(const struct scheduler *s)
+{
+	return s->indexing;
+}
+
+void
+scheduler_add_indexed(struct scheduler *s, struct spool_envelope *env)
+{
+	struct msg *m;
+
+	if (s->indexing && (is_known(s, env->id) ||
+	    by_id_find(s, env->id) != NULL)) {
+		/* Accepted, loaded by id or delivered since: ours already. */
+		spool_envelope_free(env);
+		return;
 	}
-	return n;
+	if ((m = add(s, env, s->indexing)) == NULL)
+		return;
+	if (s->index_ops & INDEX_OP_DELETE) {
+		delete_one(s, m);
+		return;
+	}
+	if (s->index_ops & INDEX_OP_FLUSH)
+		flush_one(s, m);
+	if (s->index_ops & INDEX_OP_HOLD)
+		hold_one(s, m);
+	else if (s->index_ops & INDEX_OP_RELEASE)
+		release_one(s, m);
+}
+
+void
+scheduler_index_end(struct scheduler *s)
+{
+	for (size_t i = 0; i < s->known_cap; i++)
+		free(s->known[i]);
+	free(s->known);
+	s->known = NULL;
+	s->nknown = s->known_cap = 0;
+	free(s->by_id);
+	s->by_id = NULL;
+	s->nby_id = s->by_id_cap = 0;
+	s->indexing = 0;
+	s->index_ops = 0;
+	s->first_live = NULL;
 }
 
 long long

@@ -83,8 +83,23 @@ struct scheduler *scheduler_new(struct event_base *, struct spool *,
 void scheduler_free(struct scheduler *);
 void scheduler_configure(struct scheduler *, const struct scheduler_config *);
 
-/* Take ownership of a spooled message (after commit, or from the scan). */
+/* Take ownership of a spooled message (after commit, or a bounce). */
 void scheduler_add(struct scheduler *, struct spool_envelope *);
+
+/*
+ * The start-up index (spool_index_start) runs while mail is accepted and
+ * delivered.  Between scheduler_index_begin() and scheduler_index_end()
+ * the scheduler remembers the id of every message added otherwise, and
+ * scheduler_add_indexed() drops the index's copy of one of those (it was
+ * committed while queue/ was listed, or loaded by id for the operator,
+ * or even delivered and removed since).  Asked for by id (find, hold,
+ * release, delete), a message not yet indexed is loaded at once; an
+ * "all" applies also to what the index finds later.
+ */
+void scheduler_index_begin(struct scheduler *);
+void scheduler_add_indexed(struct scheduler *, struct spool_envelope *);
+void scheduler_index_end(struct scheduler *);
+int scheduler_is_indexing(const struct scheduler *);
 
 /* The next delivery, or NULL when nothing is due. */
 struct delivery *scheduler_take(struct scheduler *);
@@ -115,11 +130,12 @@ struct scheduler_view {
 	int		deleted;	/* deleted, waiting for a delivery */
 };
 
-/* Call cb for every queued message, oldest first. */
+/* Call cb for every queued message, oldest first (while indexing, those
+ * indexed so far). */
 void scheduler_foreach(const struct scheduler *,
     void (*cb)(void *arg, const struct scheduler_view *), void *arg);
 /* One message by id; 0 and *v filled, or -1. */
-int scheduler_find(const struct scheduler *, const char *id,
+int scheduler_find(struct scheduler *, const char *id,
     struct scheduler_view *v);
 /* Make every waiting message due now; returns how many. */
 size_t scheduler_flush(struct scheduler *);

@@ -2,8 +2,10 @@
  * sesrelayd.c: the daemon's main: options, start-up order, signals.
  *
  * Start-up order matters: the config and credentials are checked before
- * anything is opened; the spool is scanned (and the schedule rebuilt)
- * before the listeners accept a single connection.
+ * anything is opened; tmp/ is cleaned before the listeners accept a
+ * single connection; the queue is indexed (and the schedule rebuilt) in
+ * the background while mail is accepted and delivered, so a long queue
+ * after a reboot does not keep clients out (spool_index_start).
  */
 #include "config.h"
 
@@ -51,6 +53,9 @@ struct daemon {
 	struct evdns_base	*dns;
 	struct conf		*conf;
 	struct spool		*spool;
+	struct spool_index	*index;		/* NULL once stopped */
+	struct timespec		 index_since;
+	int			 exit_status;
 	struct scheduler	*sched;
 	struct upstream		*up;		/* the active one of: */
 	struct upstream		*primary;
@@ -200,12 +205,45 @@ kick_upstream(void *arg)
 	upstream_kick(d->up);
 }
 
+/* The start-up index found a queued message. */
 static void
-scan_one(void *arg, struct spool_envelope *env)
+index_found(void *arg, struct spool_envelope *env)
 {
 	struct daemon *d = arg;
 
-	scheduler_add(d->sched, env);
+	scheduler_add_indexed(d->sched, env);
+}
+
+static void stop(struct daemon *, int);
+
+/* Outside the index's callback, which stop() frees. */
+static void
+index_failed_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	stop(arg, 0);
+}
+
+/* The start-up index is complete (or queue/ could not be listed). */
+static void
+index_done(void *arg, size_t found, int status)
+{
+	struct daemon *d = arg;
+	struct timespec now;
+
+	scheduler_index_end(d->sched);
+	if (status != 0) {
+		log_warnx("- daemon cannot index the spool %s: %s; stopping",
+		    d->conf->spool, strerror(status));
+		d->exit_status = EX_OSERR;
+		event_base_once(d->base, -1, EV_TIMEOUT, index_failed_cb, d,
+		    NULL);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	log_info("- daemon spool indexed found=%zu queued=%zu seconds=%.1f",
+	    found, scheduler_queued_count(d->sched),
+	    (double)(now.tv_sec - d->index_since.tv_sec) +
+	    (now.tv_nsec - d->index_since.tv_nsec) / 1e9);
 }
 
 /* The SMTP server made a message durable: schedule it. */
@@ -259,9 +297,13 @@ stop(struct daemon *d, int sig)
 		return;
 	}
 	d->stopping_since = time(NULL);
-	log_info("- daemon signal=%d, shutting down queued=%zu in_flight=%zu",
+	log_info("- daemon signal=%d, shutting down queued=%zu in_flight=%zu%s",
 	    sig, scheduler_queued_count(d->sched),
-	    upstream_busy(d->primary) + upstream_busy(d->fallback));
+	    upstream_busy(d->primary) + upstream_busy(d->fallback),
+	    spool_index_is_done(d->index) ? "" : " indexing=stopped");
+	/* The rest of the queue stays on disk for the next start. */
+	spool_index_free(d->index);
+	d->index = NULL;
 #ifdef HAVE_LIBSYSTEMD
 	sd_notify(0, "STOPPING=1");
 #endif
@@ -332,6 +374,7 @@ daemon_status(void *arg, struct control_status *st)
 
 	control_status(d, st);
 	st->queued = scheduler_queued_count(d->sched);
+	st->indexing = scheduler_is_indexing(d->sched);
 	st->ready = scheduler_ready_count(d->sched);
 	st->held = 0;
 	scheduler_foreach(d->sched, count_held, &st->held);
@@ -873,11 +916,12 @@ notify_cb(evutil_socket_t fd, short ev, void *arg)
 	struct upstream_status us;
 
 	upstream_get_status(d->up, &us);
-	sd_notifyf(0, "%sSTATUS=queue %zu (oldest %llds), sessions %zu, "
+	sd_notifyf(0, "%sSTATUS=queue %zu (oldest %llds%s), sessions %zu, "
 	    "rate %.1f/s%s%s", d->watchdog ? "WATCHDOG=1\n" : "",
 	    scheduler_queued_count(d->sched),
 	    scheduler_queued_count(d->sched) ?
 	    scheduler_oldest_age(d->sched) : 0LL,
+	    scheduler_is_indexing(d->sched) ? ", indexing" : "",
 	    upstream_session_count(d->up), us.rate,
 	    us.quota_paused ? ", daily quota exceeded: paused" : "",
 	    d->up != d->primary ? ", on the fallback" : "");
@@ -916,7 +960,6 @@ setup(struct daemon *d, const struct conf_credentials *cred,
 	struct scheduler_config schc;
 	struct bounce_config bc;
 	char err[CONF_ERRLEN];
-	int n;
 
 	if ((d->spool = spool_open(c->spool, d->base, err, sizeof(err))) ==
 	    NULL) {
@@ -936,11 +979,15 @@ setup(struct daemon *d, const struct conf_credentials *cred,
 	schc.bounce_arg = d->bounce;
 	d->sched = scheduler_new(d->base, d->spool, &schc, kick_upstream, d);
 	bounce_set_scheduler(d->bounce, d->sched);
-	if ((n = spool_scan(d->spool, scan_one, d)) == -1) {
-		log_warn("- daemon cannot scan the spool %s", c->spool);
+	/* tmp/ is cleaned now; queue/ is indexed while we serve. */
+	scheduler_index_begin(d->sched);
+	clock_gettime(CLOCK_MONOTONIC, &d->index_since);
+	if ((d->index = spool_index_start(d->spool, d->base, index_found,
+	    index_done, d)) == NULL) {
+		log_warn("- daemon cannot index the spool %s", c->spool);
 		exit(EX_OSERR);
 	}
-	log_info("- daemon spool=%s queued=%d", c->spool, n);
+	log_info("- daemon spool=%s indexing in the background", c->spool);
 
 	if (make_pools(d, c, cred, fcred, d->ses, &d->primary, &d->fallback,
 	    err, sizeof(err)) == -1) {
@@ -969,6 +1016,8 @@ setup(struct daemon *d, const struct conf_credentials *cred,
 static void
 teardown(struct daemon *d)
 {
+	spool_index_free(d->index);
+	d->index = NULL;
 	smtp_server_stop_listening(d->smtp);
 	control_free(d->control);
 	d->control = NULL;
@@ -1161,5 +1210,5 @@ main(int argc, char *argv[])
 	event_base_free(d.base);
 	conf_free(d.conf);
 	log_info("- daemon stopped");
-	return 0;
+	return d.exit_status;
 }

@@ -1165,6 +1165,10 @@ spool_load(struct spool *s, const char *id)
 	char *buf;
 	int fd;
 
+	if (!is_hex_id(id, strlen(id))) {
+		errno = ENOENT;		/* never a path: only ids name files */
+		return NULL;
+	}
 	if ((e = open_message(s, id, &fd, &body_off)) == NULL)
 		return NULL;
 	close(fd);
@@ -1360,15 +1364,13 @@ quarantine(struct spool *s, const char *name)
 		    s->dir, name);
 }
 
-int
-spool_scan(struct spool *s, void (*cb)(void *, struct spool_envelope *),
-    void *arg)
+/* tmp/: never acknowledged, so safe to drop; then worker 0 may fill it. */
+static void
+clean_tmp(struct spool *s)
 {
-	size_t n, i, count = 0;
+	size_t n, i;
 	char **names;
-	struct stat st;
 
-	/* tmp/: never acknowledged, so safe to drop. */
 	if ((names = list_dir(s->tmpfd, &n)) != NULL) {
 		for (i = 0; i < n; i++)
 			unlinkat(s->tmpfd, names[i], 0);
@@ -1376,34 +1378,363 @@ spool_scan(struct spool *s, void (*cb)(void *, struct spool_envelope *),
 			log_info("- spool removed unfinished=%zu", n);
 		free_list(names, n);
 	}
-	/* state/: leftovers of an interrupted update, or orphans. */
-	if ((names = list_dir(s->statefd, &n)) != NULL) {
-		for (i = 0; i < n; i++)
-			if (!is_hex_id(names[i], strlen(names[i])) ||
-			    fstatat(s->queuefd, names[i], &st,
-			    AT_SYMLINK_NOFOLLOW) == -1)
-				unlinkat(s->statefd, names[i], 0);
-		free_list(names, n);
-	}
-	if ((names = list_dir(s->queuefd, &n)) == NULL)
-		return -1;
-	for (i = 0; i < n; i++) {
-		struct spool_envelope *e;
-
-		if (!is_hex_id(names[i], strlen(names[i])) ||
-		    (e = spool_load(s, names[i])) == NULL) {
-			quarantine(s, names[i]);
-			continue;
-		}
-		count++;
-		cb(arg, e);
-	}
-	free_list(names, n);
-	fsync(s->corruptfd);
-	/* tmp/ is clean: from now on worker 0 may create files there. */
 	pthread_mutex_lock(&s->lock);
 	s->pool_enabled = 1;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
-	return (int)count;
+}
+
+#define INDEX_BATCH	256	/* envelopes handed to the loop at once */
+#define INDEX_PENDING	1024	/* at most this many wait for the loop */
+#define INDEX_WAKE_MS	20	/* or sooner: delivery starts early */
+#define INDEX_RETRY_MS	100	/* out of descriptors: try again after */
+
+/*
+ * The start-up index.  The thread lists queue/, loads each message and
+ * puts its envelope in pending; the loop (index_wake_cb, woken through
+ * an eventfd like the sync threads' callbacks) hands them to found().
+ * pending is bounded: a loop that falls behind stops the thread, so the
+ * memory is the queue's own, as with the old synchronous scan.
+ */
+struct spool_index {
+	struct spool	*spool;
+	struct event	*ev;
+	int		 efd;
+	pthread_t	 thread;
+	int		 started;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;		/* room in pending, or stopping */
+	struct spool_envelope *pending[INDEX_PENDING];	/* under lock */
+	size_t		 npending;			/* under lock */
+	int		 stopping;			/* under lock */
+	int		 finished;			/* under lock */
+	/* the thread's until finished */
+	int		 status;	/* errno when queue/ cannot be listed */
+	size_t		 corrupt;
+	struct timespec	 last_wake;
+	/* the loop's */
+	size_t		 found;
+	int		 reported;
+	void		(*found_cb)(void *, struct spool_envelope *);
+	void		(*done_cb)(void *, size_t, int);
+	void		*arg;
+	/* spool_scan: no thread, found_cb called at once */
+	int		 direct;
+};
+
+static int
+index_is_stopping(struct spool_index *ix)
+{
+	int stopping;
+
+	pthread_mutex_lock(&ix->lock);
+	stopping = ix->stopping;
+	pthread_mutex_unlock(&ix->lock);
+	return stopping;
+}
+
+/* Errors that are not the file's fault: try it again a little later. */
+static int
+is_transient(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM ||
+	    err == EINTR || err == EAGAIN;
+}
+
+static long
+ms_since(const struct timespec *then)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - then->tv_sec) * 1000 +
+	    (now.tv_nsec - then->tv_nsec) / 1000000;
+}
+
+static void
+index_wake(struct spool_index *ix)
+{
+	uint64_t one = 1;
+
+	clock_gettime(CLOCK_MONOTONIC, &ix->last_wake);
+	if (write(ix->efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		log_warn("- spool index cannot wake the loop");
+}
+
+/* Hand one envelope to the loop; waits while the loop is behind. */
+static void
+index_push(struct spool_index *ix, struct spool_envelope *e)
+{
+	int wake;
+
+	if (ix->direct) {
+		ix->found++;
+		ix->found_cb(ix->arg, e);
+		return;
+	}
+	pthread_mutex_lock(&ix->lock);
+	while (ix->npending == INDEX_PENDING && !ix->stopping)
+		pthread_cond_wait(&ix->cond, &ix->lock);
+	if (ix->stopping) {
+		pthread_mutex_unlock(&ix->lock);
+		spool_envelope_free(e);
+		return;
+	}
+	ix->pending[ix->npending++] = e;
+	wake = ix->npending >= INDEX_BATCH ||
+	    ms_since(&ix->last_wake) >= INDEX_WAKE_MS;
+	pthread_mutex_unlock(&ix->lock);
+	if (wake)
+		index_wake(ix);
+}
+
+/* Wait INDEX_RETRY_MS, or less when told to stop; 1 when stopping. */
+static int
+index_pause(struct spool_index *ix)
+{
+	struct timespec until;
+	int stopping;
+
+	if (ix->direct)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += INDEX_RETRY_MS * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&ix->lock);
+	if (!ix->stopping)
+		pthread_cond_timedwait(&ix->cond, &ix->lock, &until);
+	stopping = ix->stopping;
+	pthread_mutex_unlock(&ix->lock);
+	return stopping;
+}
+
+/*
+ * One file of queue/: its envelope goes to the loop; a file that does
+ * not parse is moved to corrupt/.  A file gone meanwhile was delivered
+ * and removed (the daemon serves while it indexes): nothing to do.
+ */
+static void
+index_one(struct spool_index *ix, const char *name)
+{
+	struct spool_envelope *e;
+
+	if (!is_hex_id(name, strlen(name))) {
+		quarantine(ix->spool, name);
+		ix->corrupt++;
+		return;
+	}
+	while ((e = spool_load(ix->spool, name)) == NULL) {
+		if (errno == ENOENT)
+			return;
+		if (!is_transient(errno)) {
+			quarantine(ix->spool, name);
+			ix->corrupt++;
+			return;
+		}
+		log_warn("%s spool cannot index yet, trying again", name);
+		if (index_pause(ix))
+			return;		/* stays in queue/ for the next start */
+	}
+	index_push(ix, e);
+}
+
+/*
+ * state/ leftovers: an interrupted update ("<id>.tmp") or the state of
+ * a message no longer queued.  Safe while the daemon runs: a state file
+ * is written only for a message in queue/, and worker 0 runs a message's
+ * state jobs before its removal, so one seen without its message is
+ * dead.  After the queue, so a quarantined message's state goes too.
+ */
+static void
+clean_state(struct spool_index *ix)
+{
+	struct spool *s = ix->spool;
+	char id[SPOOL_ID_LEN + 1];
+	size_t n, i, len;
+	struct stat st;
+	char **names;
+
+	if ((names = list_dir(s->statefd, &n)) == NULL)
+		return;
+	for (i = 0; i < n && (ix->direct || !index_is_stopping(ix)); i++) {
+		len = strlen(names[i]);
+		if (len == SPOOL_ID_LEN + 4 &&
+		    strcmp(names[i] + SPOOL_ID_LEN, ".tmp") == 0)
+			len = SPOOL_ID_LEN;
+		if (is_hex_id(names[i], len)) {
+			memcpy(id, names[i], SPOOL_ID_LEN);
+			id[SPOOL_ID_LEN] = '\0';
+			if (fstatat(s->queuefd, id, &st, AT_SYMLINK_NOFOLLOW) ==
+			    0)
+				continue;
+		}
+		unlinkat(s->statefd, names[i], 0);
+	}
+	free_list(names, n);
+}
+
+/* The whole index: queue/ (in id order, oldest first), then state/. */
+static void
+index_run(struct spool_index *ix)
+{
+	struct spool *s = ix->spool;
+	char **names;
+	size_t n, i;
+
+	if ((names = list_dir(s->queuefd, &n)) == NULL) {
+		ix->status = errno ? errno : EIO;
+		return;
+	}
+	for (i = 0; i < n && (ix->direct || !index_is_stopping(ix)); i++)
+		index_one(ix, names[i]);
+	free_list(names, n);
+	if (ix->corrupt > 0)
+		fsync(s->corruptfd);
+	clean_state(ix);
+}
+
+static void *
+index_thread(void *arg)
+{
+	struct spool_index *ix = arg;
+
+	index_run(ix);
+	pthread_mutex_lock(&ix->lock);
+	ix->finished = 1;
+	pthread_mutex_unlock(&ix->lock);
+	index_wake(ix);
+	return NULL;
+}
+
+/* On the loop: take what the thread found; report the end once. */
+static void
+index_wake_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct spool_index *ix = arg;
+	struct spool_envelope *batch[INDEX_PENDING];
+	uint64_t v;
+	size_t n;
+	int finished;
+
+	if (read(ix->efd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+		log_warn("- spool index wake-up");
+	pthread_mutex_lock(&ix->lock);
+	n = ix->npending;
+	memcpy(batch, ix->pending, n * sizeof(*batch));
+	ix->npending = 0;
+	finished = ix->finished;
+	pthread_cond_broadcast(&ix->cond);
+	pthread_mutex_unlock(&ix->lock);
+	for (size_t i = 0; i < n; i++) {
+		ix->found++;
+		ix->found_cb(ix->arg, batch[i]);
+	}
+	if (finished && !ix->reported) {
+		ix->reported = 1;
+		if (ix->corrupt > 0)
+			log_warnx("- spool quarantined corrupt=%zu", ix->corrupt);
+		ix->done_cb(ix->arg, ix->found, ix->status);
+	}
+}
+
+struct spool_index *
+spool_index_start(struct spool *s, struct event_base *base,
+    void (*found)(void *, struct spool_envelope *),
+    void (*done)(void *, size_t, int), void *arg)
+{
+	struct spool_index *ix;
+
+	if ((ix = calloc(1, sizeof(*ix))) == NULL)
+		return NULL;
+	ix->spool = s;
+	ix->found_cb = found;
+	ix->done_cb = done;
+	ix->arg = arg;
+	pthread_mutex_init(&ix->lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&ix->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	clean_tmp(s);
+	if ((ix->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		spool_index_free(ix);
+		return NULL;
+	}
+	ix->ev = event_new(base, ix->efd, EV_READ | EV_PERSIST, index_wake_cb,
+	    ix);
+	event_add(ix->ev, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &ix->last_wake);
+	if ((errno = pthread_create(&ix->thread, NULL, index_thread, ix)) !=
+	    0) {
+		spool_index_free(ix);
+		return NULL;
+	}
+	ix->started = 1;
+	return ix;
+}
+
+int
+spool_index_is_done(const struct spool_index *ix)
+{
+	return ix == NULL || ix->reported;
+}
+
+size_t
+spool_index_found(const struct spool_index *ix)
+{
+	return ix == NULL ? 0 : ix->found;
+}
+
+void
+spool_index_free(struct spool_index *ix)
+{
+	int saved = errno;
+
+	if (ix == NULL)
+		return;
+	pthread_mutex_lock(&ix->lock);
+	ix->stopping = 1;
+	pthread_cond_broadcast(&ix->cond);
+	pthread_mutex_unlock(&ix->lock);
+	if (ix->started)
+		pthread_join(ix->thread, NULL);
+	/* What the loop has not taken stays on disk for the next start. */
+	while (ix->npending > 0)
+		spool_envelope_free(ix->pending[--ix->npending]);
+	if (ix->ev != NULL)
+		event_free(ix->ev);
+	if (ix->efd != -1)
+		close(ix->efd);
+	pthread_cond_destroy(&ix->cond);
+	pthread_mutex_destroy(&ix->lock);
+	free(ix);
+	errno = saved;
+}
+
+/* The same, synchronously, all in one call (tests, tools). */
+int
+spool_scan(struct spool *s, void (*cb)(void *, struct spool_envelope *),
+    void *arg)
+{
+	struct spool_index ix;
+
+	memset(&ix, 0, sizeof(ix));
+	ix.spool = s;
+	ix.found_cb = cb;
+	ix.arg = arg;
+	ix.direct = 1;
+	clean_tmp(s);
+	index_run(&ix);
+	if (ix.status != 0) {
+		errno = ix.status;
+		return -1;
+	}
+	return (int)ix.found;
 }

@@ -90,9 +90,39 @@ void spool_writer_abort(struct spool_writer *);
 void spool_writer_commit(struct spool_writer *, spool_done_cb cb, void *arg);
 
 /*
- * Scan queue/ at start: every valid message is passed to cb; files that
- * do not parse are moved to corrupt/ and logged; tmp/ leftovers removed.
- * Returns the number of messages, or -1.
+ * Index the spool at start, in the background, so that mail is accepted
+ * at once however long the queue.  spool_index_start() first removes the
+ * tmp/ leftovers (never acknowledged; from then on new messages may be
+ * written), then starts a thread that lists queue/ and loads every
+ * message, oldest id first; their envelopes come back to the loop in
+ * batches (through an eventfd) and found() takes ownership of each.
+ * Files that do not parse are moved to corrupt/ and logged; then stale
+ * state/ files are removed, and done() runs once, on the loop, with the
+ * number found (status 0) or errno when queue/ cannot be listed.
+ *
+ * The daemon commits, delivers and removes messages meanwhile, so
+ * found() may get a message the caller already has (committed while
+ * queue/ was listed, or loaded on demand): the caller drops those.  A
+ * message removed before the thread reached it is skipped.
+ * NULL with errno when the thread cannot start.
+ */
+struct spool_index;
+struct spool_index *spool_index_start(struct spool *, struct event_base *,
+    void (*found)(void *arg, struct spool_envelope *env),
+    void (*done)(void *arg, size_t count, int status), void *arg);
+/* Has done() run?  (1 for NULL.) */
+int spool_index_is_done(const struct spool_index *);
+/* Messages handed to found() so far. */
+size_t spool_index_found(const struct spool_index *);
+/*
+ * Stop the thread (mid-scan, the rest simply stays in queue/ for the
+ * next start) and free; before spool_close().  Not from a callback.
+ */
+void spool_index_free(struct spool_index *);
+
+/*
+ * The same in one synchronous call (tests): every valid message is
+ * passed to cb.  Returns the number of messages, or -1.
  */
 int spool_scan(struct spool *, void (*cb)(void *arg,
     struct spool_envelope *env), void *arg);

@@ -44,6 +44,7 @@ static const struct {
 	{ "sesrelay_queue_ready_messages", "gauge" },
 	{ "sesrelay_queue_held_messages", "gauge" },
 	{ "sesrelay_queue_oldest_age_seconds", "gauge" },
+	{ "sesrelay_queue_indexing", "gauge" },
 	{ "sesrelay_upstream_sessions", "gauge" },
 	{ "sesrelay_upstream_sessions_allowed", "gauge" },
 	{ "sesrelay_upstream_rate_recipients_per_second", "gauge" },
@@ -59,7 +60,7 @@ static const struct {
 
 static struct control_status status = {
 	"email-smtp.eu-west-1.amazonaws.com", 1, 7.5, 14.0, 2, 4, 1, 0,
-	3, 1, 125, 1,
+	3, 1, 125, 1, 1,
 };
 
 /* Known counters and latencies in the global stats. */
@@ -241,6 +242,7 @@ START_TEST(test_values)
 	ck_assert_double_eq(sample(out, "sesrelay_queue_held_messages"), 1);
 	ck_assert_double_eq(sample(out, "sesrelay_queue_oldest_age_seconds"),
 	    125);
+	ck_assert_double_eq(sample(out, "sesrelay_queue_indexing"), 1);
 	ck_assert_double_eq(sample(out, "sesrelay_upstream_sessions"), 2);
 	ck_assert_double_eq(sample(out, "sesrelay_upstream_sessions_allowed"),
 	    4);

@@ -139,12 +139,11 @@ commit_cb(void *arg, int status)
 	*(int *)arg = status;
 }
 
-/* Spool a message with n recipients r000@example.org... and add it. */
+/* Spool a message with n recipients r000@example.org... */
 static void
-add_message(size_t n, char id[SPOOL_ID_LEN + 1])
+spool_message(size_t n, char id[SPOOL_ID_LEN + 1])
 {
 	char **rcpts = calloc(n, sizeof(*rcpts));
-	struct spool_envelope *env;
 	struct spool_writer *w;
 	int status = -1;
 
@@ -162,12 +161,21 @@ add_message(size_t n, char id[SPOOL_ID_LEN + 1])
 	for (int i = 0; i < 500 && status == -1; i++)
 		event_base_loop(base, EVLOOP_ONCE);
 	ck_assert_int_eq(status, 0);
-	env = spool_load(sp, id);
-	ck_assert_ptr_nonnull(env);
-	scheduler_add(sched, env);
 	for (size_t i = 0; i < n; i++)
 		free(rcpts[i]);
 	free(rcpts);
+}
+
+/* ... and add it. */
+static void
+add_message(size_t n, char id[SPOOL_ID_LEN + 1])
+{
+	struct spool_envelope *env;
+
+	spool_message(n, id);
+	env = spool_load(sp, id);
+	ck_assert_ptr_nonnull(env);
+	scheduler_add(sched, env);
 }
 
 /* Give every recipient of d the same outcome and reply. */
@@ -792,6 +800,131 @@ START_TEST(test_failed_unbounced_at_start)
 }
 END_TEST
 
+/* ---- while the spool is indexed at start ---- */
+
+static void
+index_message(const char *id)
+{
+	struct spool_envelope *e = spool_load(sp, id);
+
+	ck_assert_ptr_nonnull(e);
+	scheduler_add_indexed(sched, e);
+}
+
+static void
+collect_ids(void *arg, const struct scheduler_view *v)
+{
+	char (*ids)[SPOOL_ID_LEN + 1] = arg;
+
+	while ((*ids)[0] != '\0')
+		ids++;
+	memcpy(*ids, v->env->id, SPOOL_ID_LEN + 1);
+}
+
+/*
+ * A message accepted while queue/ is listed is found by the index too:
+ * one copy only.  The list stays oldest first; an "all" of the operator
+ * applies to what the index finds later; a message asked for by id is
+ * loaded before the index reaches it.
+ */
+START_TEST(test_index_dedup_and_order)
+{
+	char old1[SPOOL_ID_LEN + 1], old2[SPOOL_ID_LEN + 1];
+	char old3[SPOOL_ID_LEN + 1], live[SPOOL_ID_LEN + 1];
+	char race[SPOOL_ID_LEN + 1], ids[6][SPOOL_ID_LEN + 1];
+	struct scheduler_view v;
+	struct spool_envelope *e;
+
+	spool_message(1, old1);
+	spool_message(1, old2);
+	spool_message(1, old3);
+	scheduler_index_begin(sched);
+	ck_assert(scheduler_is_indexing(sched));
+	add_message(1, live);			/* accepted meanwhile */
+	index_message(live);			/* and found by the index */
+	ck_assert_uint_eq(scheduler_queued_count(sched), 1);
+	index_message(old1);
+	ck_assert_uint_eq(scheduler_queued_count(sched), 2);
+	/* Hold all: the indexed ones now, and old2 when it is found. */
+	ck_assert_uint_eq(scheduler_hold(sched, NULL), 2);
+	index_message(old2);
+	ck_assert_int_eq(scheduler_find(sched, old2, &v), 0);
+	ck_assert_int_eq(v.held, 1);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	/* Asked for by id before the index gets there; then found. */
+	ck_assert_int_eq(scheduler_release(sched, old3), 0);
+	ck_assert_int_eq(scheduler_find(sched, old3, &v), 0);
+	ck_assert_uint_eq(scheduler_queued_count(sched), 4);
+	index_message(old3);
+	ck_assert_uint_eq(scheduler_queued_count(sched), 4);
+	/* Committed as queue/ was listed, handed over by the index before
+	 * its commit's callback ran: one copy too. */
+	spool_message(1, race);
+	index_message(race);
+	e = spool_load(sp, race);
+	ck_assert_ptr_nonnull(e);
+	scheduler_add(sched, e);
+	ck_assert_uint_eq(scheduler_queued_count(sched), 5);
+	memset(ids, 0, sizeof(ids));
+	scheduler_foreach(sched, collect_ids, ids);
+	ck_assert_str_eq(ids[0], old1);
+	ck_assert_str_eq(ids[1], old2);
+	ck_assert_str_eq(ids[2], old3);
+	ck_assert_str_eq(ids[3], race);
+	ck_assert_str_eq(ids[4], live);
+	scheduler_index_end(sched);
+	ck_assert(!scheduler_is_indexing(sched));
+	run_until_idle();
+}
+END_TEST
+
+/* The id table while indexing: thousands added, every third deleted. */
+START_TEST(test_index_table)
+{
+	char id[SPOOL_ID_LEN + 1];
+	char *const rcpt[] = { "r@example.org" };
+	struct scheduler_view v;
+	const unsigned n = 5000;
+
+	scheduler_index_begin(sched);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%08x%08x", i % 7, i * 2654435761u);
+		scheduler_add_indexed(sched, spool_envelope_new(id,
+		    "s@example.org", rcpt, 1, 10));
+	}
+	ck_assert_uint_eq(scheduler_queued_count(sched), n);
+	for (unsigned i = 0; i < n; i += 3) {
+		snprintf(id, sizeof(id), "%08x%08x", i % 7, i * 2654435761u);
+		ck_assert_uint_eq(scheduler_delete(sched, id), 1);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%08x%08x", i % 7, i * 2654435761u);
+		ck_assert_int_eq(scheduler_find(sched, id, &v), i % 3 ? 0 : -1);
+	}
+	ck_assert_uint_eq(scheduler_queued_count(sched), n - (n + 2) / 3);
+	scheduler_index_end(sched);
+	run_until_idle();
+}
+END_TEST
+
+/* "delete all" while indexing removes what the index finds later. */
+START_TEST(test_index_delete_all)
+{
+	char old[SPOOL_ID_LEN + 1], live[SPOOL_ID_LEN + 1];
+
+	spool_message(1, old);
+	scheduler_index_begin(sched);
+	ck_assert_uint_eq(scheduler_delete(sched, NULL), 0);
+	add_message(1, live);			/* after the command: kept */
+	index_message(old);
+	run_until_idle();
+	ck_assert(!in_spool("queue", old));
+	ck_assert(in_spool("queue", live));
+	ck_assert_uint_eq(scheduler_queued_count(sched), 1);
+	scheduler_index_end(sched);
+}
+END_TEST
+
 /* ---- the operator's view ---- */
 
 static void
@@ -996,6 +1129,9 @@ scheduler_suite(void)
 	tcase_add_test(tc, test_hold_while_active);
 	tcase_add_test(tc, test_delete_idle_and_active);
 	tcase_add_test(tc, test_flush_makes_due);
+	tcase_add_test(tc, test_index_dedup_and_order);
+	tcase_add_test(tc, test_index_delete_all);
+	tcase_add_test(tc, test_index_table);
 	suite_add_tcase(s, tc);
 
 	/* Bugs found and fixed: each test keeps it fixed. */

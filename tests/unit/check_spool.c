@@ -878,6 +878,101 @@ START_TEST(test_scan)
 }
 END_TEST
 
+/* ---- the start-up index, in the background ---- */
+
+struct indexed {
+	size_t	n;
+	int	done;
+	size_t	count;
+	int	status;
+};
+
+static void
+index_found_cb(void *arg, struct spool_envelope *e)
+{
+	((struct indexed *)arg)->n++;
+	spool_envelope_free(e);
+}
+
+static void
+index_done_cb(void *arg, size_t count, int status)
+{
+	struct indexed *x = arg;
+
+	x->done++;
+	x->count = count;
+	x->status = status;
+}
+
+/* Spool n one-recipient messages at once (group commit: quick). */
+static void
+spool_many(int n)
+{
+	char id[SPOOL_ID_LEN + 1];
+	struct done d = { 0, -1 };
+
+	for (int i = 0; i < n; i++) {
+		struct spool_writer *w = spool_writer_new(sp, "s@x", rcpts3, 1,
+		    id);
+
+		ck_assert_ptr_nonnull(w);
+		ck_assert_int_eq(spool_writer_write(w, "A\r\n", 3), 0);
+		spool_writer_commit(w, done_cb, &d);
+	}
+	run_until_idle();
+	ck_assert_int_eq(d.fired, n);
+	ck_assert_int_eq(d.status, 0);
+}
+
+START_TEST(test_index_in_background)
+{
+	struct indexed x = { 0, 0, 0, -1 };
+	struct spool_index *ix;
+
+	/* More than a batch, so several hand-overs to the loop. */
+	spool_many(600);
+	write_file("queue", "0123456789abcdef", "garbage\n", 8);
+	write_file("tmp", "fedcba9876543210", "SESRELAY 1\nid", 13);
+	write_file("state", "00000000000000aa", "SESRELAY-STATE 1\n", 17);
+	reopen();
+	ix = spool_index_start(sp, base, index_found_cb, index_done_cb, &x);
+	ck_assert_ptr_nonnull(ix);
+	/* tmp/ is clean before the call returns: new mail may come. */
+	ck_assert(!exists("tmp", "fedcba9876543210"));
+	for (int i = 0; i < 1000 && !x.done; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	ck_assert_int_eq(x.done, 1);
+	ck_assert_int_eq(x.status, 0);
+	ck_assert_uint_eq(x.count, 600);
+	ck_assert_uint_eq(x.n, 600);
+	ck_assert_uint_eq(spool_index_found(ix), 600);
+	ck_assert(spool_index_is_done(ix));
+	ck_assert(exists("corrupt", "0123456789abcdef"));
+	ck_assert(!exists("state", "00000000000000aa"));
+	spool_index_free(ix);
+	ck_assert_uint_eq(count_entries("queue"), 600);
+}
+END_TEST
+
+/* Stopped midway (SIGTERM while indexing): nothing moves or is lost. */
+START_TEST(test_index_stopped_midway)
+{
+	struct indexed x = { 0, 0, 0, -1 };
+	struct spool_index *ix;
+
+	spool_many(1000);
+	reopen();
+	ix = spool_index_start(sp, base, index_found_cb, index_done_cb, &x);
+	ck_assert_ptr_nonnull(ix);
+	event_base_loop(base, EVLOOP_ONCE);
+	spool_index_free(ix);
+	ck_assert_int_eq(x.done, 0);
+	ck_assert_uint_le(x.n, 1000);
+	ck_assert_uint_eq(count_entries("queue"), 1000);
+	ck_assert_uint_eq(count_entries("corrupt"), 0);
+}
+END_TEST
+
 /*
  * Regression (fixed): spool.c:455-461 (spool_writer_new) formats the envelope into a
  * fixed head[512] and writes n bytes, where n is snprintf's would-be
@@ -956,6 +1051,8 @@ spool_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_scan);
+	tcase_add_test(tc, test_index_in_background);
+	tcase_add_test(tc, test_index_stopped_midway);
 	suite_add_tcase(s, tc);
 
 	/* Bugs found and fixed: each test keeps it fixed. */
