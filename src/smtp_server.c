@@ -511,6 +511,12 @@ dispatch(struct smtp_session *s, char *line, size_t len)
 		reply(s, "500 5.5.2 Error: NUL character in command");
 		return;
 	}
+	if (memchr(line, '\r', len) != NULL) {
+		/* RFC 5321 2.3.8: CR only in CRLF; echoed, it would break
+		 * the reply line. */
+		reply(s, "500 5.5.2 Error: bare <CR> in command");
+		return;
+	}
 	if (s->srv->stopping && s->state < SS_MAIL) {
 		reply(s, "421 4.3.2 %s Service shutting down, closing",
 		    s->srv->conf.hostname);

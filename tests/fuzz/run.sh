@@ -22,11 +22,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$(cd "$here/../.." && pwd)}"
 top_srcdir=$(cd "$top_srcdir" && pwd)
 seconds=${FUZZ_SECONDS:-20}
-all_targets="smtp_command dotstuff spool_message headers upstream_reply cleanup maildrop"
+all_targets="smtp_command dotstuff spool_message headers upstream_reply cleanup"
+# These two run the daemon's event loop on a scratch spool (fuzz_scratch.h).
+all_targets="$all_targets maildrop pickup smtp_session"
 targets=${FUZZ_TARGETS:-$all_targets}
 # The src/ files the targets need (never the three programs' mains); they
 # go into one archive, so each target links only the objects it uses.
 sources="smtp_parse dotstuff spool log addrlist upstream_reply cleanup maildrop"
+sources="$sources pickup smtp_server conf ses_headers netaddr stats ses_reply"
 # libidn2: smtp_parse.c converts IDN domains.
 pkgs_cflags="libevent_core libconfig openssl libidn2"
 pkgs_libs="libevent_core libevent_extra libconfig openssl libidn2"
