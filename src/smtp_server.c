@@ -299,6 +299,20 @@ identify_local_user(struct smtp_session *s, int fd)
 			s->local_user = 0;
 }
 
+/*
+ * 555 for a parameter we do not take, quoted back cut short: a reply
+ * line is at most 512 bytes (RFC 5321 4.5.3.1.5), the parameter up to
+ * smtp.max_line_length.
+ */
+static void
+reply_bad_param(struct smtp_session *s, const char *param)
+{
+	int n = (int)strcspn(param, " ");
+
+	reply(s, "555 5.5.4 Error: unsupported parameter \"%.*s%s\"",
+	    n > 64 ? 64 : n, param, n > 64 ? "..." : "");
+}
+
 static void
 cmd_mail(struct smtp_session *s, const char *arg)
 {
@@ -317,8 +331,7 @@ cmd_mail(struct smtp_session *s, const char *arg)
 		return;
 	}
 	if (smtp_parse_mail_params(params, &p, &bad) == -1) {
-		reply(s, "555 5.5.4 Error: unsupported parameter \"%.*s\"",
-		    (int)strcspn(bad, " "), bad);
+		reply_bad_param(s, bad);
 		return;
 	}
 	if (p.size > s->srv->conf.max_message_size) {
@@ -361,8 +374,7 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 		return;
 	}
 	if (*params != '\0') {
-		reply(s, "555 5.5.4 Error: unsupported parameter \"%.*s\"",
-		    (int)strcspn(params, " "), params);
+		reply_bad_param(s, params);
 		return;
 	}
 	if (s->nrcpt >= (size_t)s->srv->conf.max_recipients) {

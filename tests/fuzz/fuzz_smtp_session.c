@@ -60,7 +60,7 @@
 
 #define MAX_ACCEPTED	64
 #define MAX_REPLIES	(1024 * 1024)	/* kept for checking */
-#define STILL_PASSES	3	/* loop passes without progress: idle */
+#define STILL_PASSES	2	/* loop passes without progress: idle */
 
 static struct event_base *base;
 static struct spool *spool;
