@@ -329,18 +329,20 @@ take(struct pickup *p, const char *name)
 	if (env.fullname != NULL && !has_from(hdr, hlen)) {
 		/* -F: the name for a From: the message lacks, written as
 		 * sesrelay-sendmail writes it on its SMTP path. */
-		char from[MAILDROP_FROM_MAX + 1];
+		char from[MAILDROP_FROM_MAX], *f = NULL;
 		int fl = maildrop_from_field(env.fullname, p->sender, from,
-		    sizeof(from) - 1);
+		    sizeof(from)), fcr = 0;
+		size_t flen = 0, fcap = 0;
 
 		if (fl > 0) {
-			from[fl - 1] = '\r';		/* its LF, as CRLF */
-			from[fl++] = '\n';
-			if ((hdr = realloc(hdr, hlen + (size_t)fl + 1)) == NULL)
+			/* Every LF as CRLF: a long name is folded. */
+			crlf(from, (size_t)fl, &fcr, &f, &flen, &fcap);
+			if ((hdr = realloc(hdr, hlen + flen + 1)) == NULL)
 				abort();
-			memmove(hdr + fl, hdr, hlen);
-			memcpy(hdr, from, (size_t)fl);
-			hlen += (size_t)fl;
+			memmove(hdr + flen, hdr, hlen);
+			memcpy(hdr, f, flen);
+			hlen += flen;
+			free(f);
 		}
 	}
 	cleanup_header(p->conf.cleanup, hdr, hlen, p->sender, time(NULL),

@@ -23,6 +23,8 @@
  *          bit 1     the client reads replies only when the server
  *                    stops reading (a client that pipelines blindly)
  *          bit 2     over TCP (loopback) instead of the Unix socket
+ *          bit 3     at the end the client resets the connection
+ *                    instead of closing its side and reading the rest
  * After each chunk the loop runs until the server has read it (or
  * stopped reading) and every spool job is done, so the server sees the
  * same chunks whatever the timing.  Then the client half-closes and the
@@ -31,7 +33,8 @@
  * Invariants (issue 10: nothing acknowledged and lost, no session that
  * outlives its client):
  *   - the session ends once the client has sent everything, closed its
- *     side and read every reply (no timer needed);
+ *     side and read every reply, or reset the connection (no timer
+ *     needed);
  *   - every reply line is "ddd" then " " or "-", at most 512 bytes with
  *     its CRLF (RFC 5321 4.5.3.1.5), without CR, LF or NUL inside; the
  *     first is 220, 421 or 554;
@@ -302,6 +305,34 @@ client_send(int fd, const uint8_t *buf, size_t len, int lazy)
 	}
 }
 
+/*
+ * The client goes away abruptly: a reset, whatever is unread on either
+ * side.  The loop runs until the server noticed and nothing is pending.
+ */
+static void
+client_reset(int fd)
+{
+	struct linger lg = { 1, 0 };
+	int still = 0;
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+	while (still < STILL_PASSES) {
+		size_t before = smtp_server_session_count(srv);
+
+		if (spool_pending(spool) > 0) {
+			event_base_loop(base, EVLOOP_ONCE);
+			still = 0;
+			continue;
+		}
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (smtp_server_session_count(srv) != before)
+			still = 0;
+		else
+			still++;
+	}
+}
+
 /* A 16-bit xorshift for chunk sizes: the same input, the same chunks. */
 static unsigned
 next_chunk(unsigned *state, unsigned max)
@@ -401,15 +432,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += n;
 		pump(fd, lazy);
 	}
-	shutdown(fd, SHUT_WR);
-	pump(fd, 0);
-	client_read(fd);
+	if (data[2] & 8)
+		client_reset(fd);
+	else {
+		shutdown(fd, SHUT_WR);
+		pump(fd, 0);
+		client_read(fd);
+		close(fd);
+	}
 	if (smtp_server_session_count(srv) != 0) {
 		fprintf(stderr, "fuzz: the session outlives its client "
 		    "(%zu left)\n", smtp_server_session_count(srv));
 		FUZZ_CHECK(smtp_server_session_count(srv) == 0);
 	}
-	close(fd);
 	FUZZ_CHECK(spool_pending(spool) == 0);
 
 	check_replies();
