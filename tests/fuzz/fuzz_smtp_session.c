@@ -25,6 +25,7 @@
  *          bit 2     over TCP (loopback) instead of the Unix socket
  *          bit 3     at the end the client resets the connection
  *                    instead of closing its side and reading the rest
+ *          bit 4     spool_min_free beyond any disk: 452 for new mail
  * After each chunk the loop runs until the server has read it (or
  * stopped reading) and every spool job is done, so the server sees the
  * same chunks whatever the timing.  Then the client half-closes and the
@@ -131,6 +132,7 @@ configure(unsigned f0, unsigned f2, struct smtp_server_config *c)
 	c->max_commands = small ? 10 : 10000;
 	c->max_header_size = small ? 1024 : 102400;
 	c->max_header_line_length = small ? 78 : 998;
+	c->min_free = (f2 & 16) ? 1LL << 60 : 0;
 	c->bare_lf_reject = (f0 & 2) != 0;
 	c->strict_8bitmime = (f0 & 4) != 0;
 	c->cleanup = (f0 & 8) ? plain : rewriting;
