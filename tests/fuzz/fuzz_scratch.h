@@ -6,8 +6,9 @@
  * The scratch directory is made under $FUZZ_SCRATCH, else /dev/shm (a
  * tmpfs: the spool's fsyncs cost nothing there, so an input takes
  * microseconds, not a disk flush), else $TMPDIR or /tmp; it is removed
- * at exit.  A crash skips exit handlers: run.sh and nightly.sh point
- * FUZZ_SCRATCH into their own scratch directory, which they remove.
+ * at exit and when an invariant fails.  A sanitizer's report or a
+ * timeout skips that: run.sh and nightly.sh point FUZZ_SCRATCH into
+ * their own scratch directory, which they remove.
  *
  * Include it in one file per program: it defines the log_* functions
  * (log.c is then not linked from the archive), which format every line
@@ -162,6 +163,7 @@ fuzz_scratch(void)
 		abort();
 	}
 	atexit(fuzz_scratch_remove);
+	fuzz_failure_hook = fuzz_scratch_remove;
 	return fuzz_scratch_dir;
 }
 
