@@ -41,7 +41,6 @@
 #define HEAD_MAX	(1024 * 1024)	/* envelope + header must fit */
 #define SCAN_SECONDS	60
 #define STALE_TMP	86400		/* an abandoned "<name>.tmp" */
-#define HEADER_LINE_MAX	998		/* RFC 5322 2.1.1 */
 
 struct pickup {
 	struct event_base	*base;
@@ -122,21 +121,6 @@ header_end(const char *msg, size_t len)
 		i += l + 1;
 	}
 	return -1;
-}
-
-/* Has the header a line over RFC 5322's 998 characters (2.1.1)? */
-static int
-has_long_line(const char *hdr, size_t len)
-{
-	const char *p = hdr, *end = hdr + len, *nl;
-
-	for (; p < end; p = nl + 1) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		if (nl - p > HEADER_LINE_MAX + 1)	/* with its CR */
-			return 1;
-	}
-	return 0;
 }
 
 static int
@@ -347,11 +331,6 @@ take(struct pickup *p, const char *name)
 	}
 	cleanup_header(p->conf.cleanup, hdr, hlen, p->sender, time(NULL),
 	    &clean, &outlen);
-	if (has_long_line(clean, outlen)) {
-		/* The socket path refuses it too (554 5.6.0). */
-		why = "a header line longer than 998 characters";
-		goto refuse;
-	}
 	{
 		/* The envelope sender after rewriting. */
 		char *s = xstrdup(cleanup_sender(p->conf.cleanup, p->sender));
