@@ -23,11 +23,14 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "conf.h"
 #include "smtp_parse.h"
 #include "xalloc.h"
 
 #define ALIAS_DEPTH	8	/* alias of an alias of ... at most */
 #define MAP_MAX		(1024 * 1024)
+#define CLEANUP_LINE_MAX 998	/* RFC 5322 2.1.1, without CRLF */
+#define FOLD_AT		78	/* RFC 5322's "SHOULD", where convenient */
 
 struct cleanup {
 	int		 enable;
@@ -37,6 +40,7 @@ struct cleanup {
 	struct addrlist	 local;		/* local domains */
 	struct addrlist	 alias_names, alias_values;	/* values: "a, b" */
 	struct addrlist	 map_names, map_values;
+	size_t		 max_line;	/* header lines longer are folded */
 };
 
 /* Append a map line's name and value; -1 with err on a bad target. */
@@ -181,6 +185,7 @@ cleanup_new(const struct cleanup_config *cf, char *err, size_t errlen)
 	if (c == NULL)
 		abort();
 	c->enable = cf->enable;
+	c->max_line = cf->max_line ? cf->max_line : CLEANUP_LINE_MAX;
 	c->hostname = xstrdup(cf->hostname);
 	c->sender = xstrdup(cf->sender);
 	c->admin = xstrdup(cf->admin);
@@ -197,6 +202,25 @@ cleanup_new(const struct cleanup_config *cf, char *err, size_t errlen)
 		return NULL;
 	}
 	return c;
+}
+
+struct cleanup *
+cleanup_new_from_conf(const struct conf *c, const char *hostname, char *err,
+    size_t errlen)
+{
+	struct cleanup_config cc;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.enable = c->cleanup.headers;
+	cc.hostname = hostname;
+	cc.sender = c->rewrite.sender;
+	cc.admin = c->rewrite.admin;
+	cc.local_domains = c->rewrite.local_domains.v;
+	cc.nlocal_domains = c->rewrite.local_domains.n;
+	cc.aliases = c->rewrite.aliases;
+	cc.sender_map = c->rewrite.sender_map;
+	cc.max_line = (size_t)c->smtp.max_header_line_length;
+	return cleanup_new(&cc, err, errlen);
 }
 
 void
@@ -278,6 +302,27 @@ cleanup_sender(const struct cleanup *c, const char *sender)
 	return *c->sender ? c->sender : sender;
 }
 
+/* Could addr's domain be an SES identity: a name with a dot in it? */
+static int
+domain_is_verifiable(const char *addr)
+{
+	const char *at = strrchr(addr, '@'), *dom = at ? at + 1 : "";
+	size_t n = strlen(dom);
+
+	if (strchr(dom, '.') == NULL || *dom == '[' || dom[n - 1] == '.')
+		return 0;
+	return strcasecmp(dom, "localhost.localdomain") != 0 && (n < 10 ||
+	    strcasecmp(dom + n - 10, ".localhost") != 0);
+}
+
+int
+cleanup_sender_is_refused(const struct cleanup *c, const char *sender)
+{
+	if (*sender == '\0')
+		return 0;	/* the null sender: bounces */
+	return !domain_is_verifiable(cleanup_sender(c, sender));
+}
+
 static size_t
 expand(const struct cleanup *c, const char *rcpt, struct addrlist *out,
     int depth)
@@ -336,6 +381,139 @@ emit(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 	memcpy(*buf + *len, s, n);
 	*len += n;
 	(*buf)[*len] = '\0';
+}
+
+/*
+ * Folding (RFC 5322 2.2.3): a CRLF is inserted before white space, so that
+ * unfolding (removing each CRLF that is followed by white space) gives the
+ * field back exactly: it means what it meant.  Only a field with a line
+ * longer than max_line is folded; any other is copied byte for byte (a
+ * DKIM signature over it stays valid).  A long line is cut near FOLD_AT,
+ * preferably after a comma outside quotes (between addresses), else at
+ * other white space, else at the first white space within max_line; never
+ * inside the field name, never leaving a line of white space only.  A
+ * line with no white space to fold at stays long, and is refused.
+ */
+static int
+is_wsp(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/*
+ * Where to fold l[start..last) (last: after the last character that is
+ * not white space): an index f (l[f] is white space, l[f-1] is not,
+ * f > body), or 0.  *quoted: inside a quoted string at start, and at the
+ * returned f.
+ */
+static size_t
+fold_point(const char *l, size_t last, size_t start, size_t body,
+    size_t max, int *quoted)
+{
+	size_t comma = 0, any = 0, i;
+	int q = *quoted, qcomma = 0, qany = 0;
+
+	for (i = start + 1; i < last && i - start <= max; i++) {
+		if (l[i - 1] == '"' && (i < 2 || l[i - 2] != '\\'))
+			q = !q;
+		if (i - start > FOLD_AT && any != 0)
+			break;
+		if (!is_wsp(l[i]) || is_wsp(l[i - 1]) || i <= body)
+			continue;
+		if (i - start > FOLD_AT) {
+			*quoted = q;
+			return i;	/* the first place past FOLD_AT */
+		}
+		if (l[i - 1] == ',' && !q) {
+			comma = i;
+			qcomma = q;
+		}
+		any = i;
+		qany = q;
+	}
+	/* After a comma, unless that makes the line much shorter. */
+	if (comma != 0 && comma - start >= (any - start) / 2) {
+		*quoted = qcomma;
+		return comma;
+	}
+	*quoted = qany;
+	return any;
+}
+
+/* Emit one line (without its CRLF) folded; body: where the value starts. */
+static void
+emit_folded_line(const char *l, size_t len, size_t body, size_t max,
+    char **buf, size_t *blen, size_t *cap)
+{
+	size_t start = 0, last = len, f;
+	int quoted = 0;
+
+	while (last > 0 && is_wsp(l[last - 1]))
+		last--;
+	while (len - start > FOLD_AT &&
+	    (f = fold_point(l, last, start, body, max, &quoted)) != 0) {
+		emit(buf, blen, cap, l + start, f - start);
+		emit(buf, blen, cap, "\r\n", 2);
+		start = f;
+	}
+	emit(buf, blen, cap, l + start, len - start);
+}
+
+/* Longest line of text[0..len), without its line end (CRLF or LF). */
+static size_t
+longest_line(const char *text, size_t len)
+{
+	size_t longest = 0, start = 0, n;
+
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && text[i] != '\n')
+			continue;
+		n = i - start;
+		if (i < len && n > 0 && text[i - 1] == '\r')
+			n--;
+		if (n > longest)
+			longest = n;
+		start = i + 1;
+	}
+	return longest;
+}
+
+int
+cleanup_header_is_too_long(const struct cleanup *c, const char *hdr,
+    size_t len)
+{
+	return longest_line(hdr, len) > c->max_line;
+}
+
+/*
+ * The field just emitted, buf[from..*blen), with a line longer than
+ * max_line: emitted again, folded.
+ */
+static void
+fold_field(const struct cleanup *c, size_t from, char **buf, size_t *blen,
+    size_t *cap)
+{
+	size_t flen = *blen - from, body = strcspn(*buf + from, ":\n") + 1;
+	char *f;
+	const char *p, *end;
+
+	if (longest_line(*buf + from, flen) <= c->max_line)
+		return;
+	if ((f = malloc(flen)) == NULL)
+		abort();
+	memcpy(f, *buf + from, flen);
+	*blen = from;
+	for (p = f, end = f + flen; p < end; body = 0) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		size_t eol = nl ? 1 + (n > 0 && p[n - 1] == '\r') : 0;
+
+		n -= eol > 1;
+		emit_folded_line(p, n, body, c->max_line, buf, blen, cap);
+		emit(buf, blen, cap, p + n, eol);
+		p += n + eol;
+	}
+	free(f);
 }
 
 /*
@@ -429,6 +607,18 @@ rewrite_rcpt_field(const struct cleanup *c, const char *f, size_t len,
 	return rewritten;
 }
 
+/* From:, To: and Cc: rewritten where they name local addresses. */
+static int
+rewrite_field(const struct cleanup *c, const char *f, size_t len,
+    char **buf, size_t *blen, size_t *cap)
+{
+	if (field_is(f, len, "To") || field_is(f, len, "Cc"))
+		return rewrite_rcpt_field(c, f, len, buf, blen, cap);
+	if (field_is(f, len, "From"))
+		return rewrite_from(c, f, len, buf, blen, cap);
+	return 0;
+}
+
 int
 cleanup_header(const struct cleanup *c, const char *hdr, size_t len,
     const char *orig_sender, time_t now, char **out, size_t *outlen)
@@ -441,7 +631,7 @@ cleanup_header(const struct cleanup *c, const char *hdr, size_t len,
 	emit(&buf, &blen, &cap, "", 0);
 	while (p < end) {
 		const char *start = p;
-		size_t flen;
+		size_t flen, from = blen;
 
 		do {
 			const char *nl = memchr(p, '\n', end - p);
@@ -450,18 +640,12 @@ cleanup_header(const struct cleanup *c, const char *hdr, size_t len,
 		flen = p - start;
 		has_date |= field_is(start, flen, "Date");
 		has_msgid |= field_is(start, flen, "Message-ID");
-		if (field_is(start, flen, "To") || field_is(start, flen, "Cc")) {
-			has_to = 1;
-			if (rewrite_rcpt_field(c, start, flen, &buf, &blen,
-			    &cap))
-				continue;
-		}
-		if (field_is(start, flen, "From")) {
-			has_from = 1;
-			if (rewrite_from(c, start, flen, &buf, &blen, &cap))
-				continue;
-		}
-		emit(&buf, &blen, &cap, start, flen);
+		has_to |= field_is(start, flen, "To") ||
+		    field_is(start, flen, "Cc");
+		has_from |= field_is(start, flen, "From");
+		if (!rewrite_field(c, start, flen, &buf, &blen, &cap))
+			emit(&buf, &blen, &cap, start, flen);
+		fold_field(c, from, &buf, &blen, &cap);
 	}
 	/* A last line without its line end must not swallow new fields. */
 	if (blen > 0 && buf[blen - 1] != '\n')

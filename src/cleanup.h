@@ -30,13 +30,19 @@ struct cleanup_config {
 	size_t		 nlocal_domains;
 	const char	*aliases;	/* file, "" none */
 	const char	*sender_map;	/* file, "" none */
+	size_t		 max_line;	/* fold longer header lines; 0: 998 */
 };
+
+struct conf;
 
 struct cleanup;
 
 /* NULL with "FILE:LINE: ..." in err when a map file does not parse. */
 struct cleanup *cleanup_new(const struct cleanup_config *, char *err,
     size_t errlen);
+/* The same, with the settings of config c (the daemon's and sendmail's). */
+struct cleanup *cleanup_new_from_conf(const struct conf *c,
+    const char *hostname, char *err, size_t errlen);
 void cleanup_free(struct cleanup *);
 
 /* 1 when addr has no domain or a local one. */
@@ -47,6 +53,22 @@ int cleanup_is_local(const struct cleanup *, const char *addr);
  * Returns a pointer into c, or sender itself.
  */
 const char *cleanup_sender(const struct cleanup *, const char *sender);
+
+/*
+ * 1 when SES could never take `sender` as MAIL FROM, even after
+ * rewriting: without rewrite.sender (or a rewrite.sender_map entry) a
+ * local sender such as "root" or "cron@localhost" stays as it is, and
+ * an address with no domain, a domain without a dot, a localhost or an
+ * address literal can never be a verified identity.  Such mail would be
+ * refused by SES and could not even be bounced (no verified sender), so
+ * it is refused at submission, on every path, by this one rule.  The
+ * null sender is never refused.
+ */
+int cleanup_sender_is_refused(const struct cleanup *, const char *sender);
+/* The reply's text after "550 5.7.1 <sender>: ", on every path. */
+#define CLEANUP_SENDER_REFUSED	"not a sender Amazon SES can accept " \
+	"(only verified addresses are); local mail needs rewrite.sender " \
+	"(or rewrite.sender_map) in sesrelay.conf"
 
 /*
  * Expand one recipient into out: itself, or for a local one its aliases
@@ -60,10 +82,20 @@ size_t cleanup_recipient(const struct cleanup *, const char *rcpt,
  * Rewrite a header block (the lines before the empty line, CRLF line
  * ends, without the empty line).  orig_sender is the envelope sender as
  * the client gave it; now is the time for Date:.  Returns a malloc'd new
- * header block (CRLF lines, without the empty line) in *out.
+ * header block (CRLF lines, without the empty line) in *out.  A field
+ * with a line longer than max_line is folded at its white space (see
+ * cleanup.c); every other field is copied byte for byte.
  */
 int cleanup_header(const struct cleanup *, const char *hdr, size_t len,
     const char *orig_sender, time_t now, char **out, size_t *outlen);
+
+/*
+ * 1 when a line of hdr (cleanup_header's output, CRLF or LF lines) is
+ * still longer than max_line: one with no white space to fold it at.
+ * Such a message is refused (554 5.6.0; sendmail exits 65).
+ */
+int cleanup_header_is_too_long(const struct cleanup *, const char *hdr,
+    size_t len);
 
 /* Parse an aliases(5) file into name -> addresses pairs (for tests). */
 int cleanup_parse_map(const char *text, const char *file,

@@ -130,7 +130,7 @@ static const struct conf_key conf_keys[] = {
 	  "Largest message header accepted, in bytes; a larger one gets 552 5.6.0." },
 	{ "smtp.max_header_line_length", T_INT,
 	  OFF(smtp.max_header_line_length), 78, 65536, "998", NULL,
-	  "Longest header line accepted, in characters without CRLF (RFC 5322: 998); a longer one gets 554 5.6.0." },
+	  "Longest header line accepted, in characters without CRLF (RFC 5322: 998); a longer one is folded at white space, or gets 554 5.6.0 when it has none." },
 	{ "smtp.bare_lf", T_STRING, OFF(smtp.bare_lf), 0, 0, "reject",
 	  check_bare_lf,
 	  "A line ended by LF alone in message data: \"reject\" answers 521 5.5.2 and closes (RFC 5321 2.3.8); \"normalize\" stores it as CRLF." },
@@ -478,6 +478,149 @@ badtype:
 	return -1;
 }
 
+/*
+ * Integer literals libconfig would wrap.  libconfig 1.5 reads an integer
+ * without the L suffix as an int, and one outside INT_MIN..INT_MAX wraps
+ * silently (5000000000 becomes 705032704, 0xFFFFFFFF becomes -1).  It
+ * keeps no source text, so once the file has parsed, its text is scanned
+ * here for such literals: the scan can assume the syntax is good.  Only
+ * the names it passes matter (for the error's key), so it tracks just
+ * the last name and the groups it is in.
+ */
+struct lit_scan {
+	const char	*p;
+	int		 line;
+	int		 depth;
+	char		 groups[8][64];
+	char		 name[64];
+};
+
+/* Skip a comment, a string or an @include line; 1 when one was skipped. */
+static int
+lit_skip(struct lit_scan *ls)
+{
+	const char *p = ls->p;
+
+	if (*p == '#' || *p == '@' || (p[0] == '/' && p[1] == '/'))
+		p += strcspn(p, "\n");
+	else if (p[0] == '/' && p[1] == '*') {
+		for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
+			ls->line += *p == '\n';
+		p += *p != '\0' ? 2 : 0;
+	} else if (*p == '"') {
+		for (p++; *p != '\0' && *p != '"'; p++) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			ls->line += *p == '\n';
+		}
+		p += *p != '\0';
+	} else
+		return 0;
+	ls->p = p;
+	return 1;
+}
+
+/* A name, or a group's opening or closing brace. */
+static int
+lit_name(struct lit_scan *ls)
+{
+	const char *p = ls->p;
+	size_t n;
+
+	if (isalpha((unsigned char)*p) || *p == '*') {
+		n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789-_*");
+		snprintf(ls->name, sizeof(ls->name), "%.*s", (int)n, p);
+		ls->p += n;
+		return 1;
+	}
+	if (*p == '{' && ls->depth < 8)
+		memcpy(ls->groups[ls->depth++], ls->name, sizeof(ls->name));
+	else if (*p == '{')
+		ls->depth++;
+	else if (*p == '}' && ls->depth > 0)
+		ls->depth--;
+	else
+		return 0;
+	ls->p++;
+	return 1;
+}
+
+/* A number at ls->p: -1 with err when it is an int that would wrap. */
+static int
+lit_number(struct lit_scan *ls, const char *file, char *err, size_t errlen)
+{
+	const char *start = ls->p, *p = start + (*start == '-' ||
+	    *start == '+');
+	int hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+	char path[8 * 64 + 64] = "";
+	long long v;
+
+	p += hex ? 2 + strspn(p + 2, "0123456789abcdefABCDEF") :
+	    strspn(p, "0123456789");
+	if (!hex && (*p == '.' || *p == 'e' || *p == 'E')) {
+		ls->p = p + strspn(p, "0123456789.eE+-");	/* a float */
+		return 0;
+	}
+	ls->p = p + strspn(p, "L");
+	if (*p == 'L')
+		return 0;
+	errno = 0;
+	v = hex ? (long long)strtoull(start, NULL, 16) : strtoll(start, NULL,
+	    10);
+	if (errno == 0 && v >= INT_MIN && v <= INT_MAX)
+		return 0;
+	for (int i = 0; i < ls->depth && i < 8; i++)
+		snprintf(path + strlen(path), sizeof(path) - strlen(path),
+		    "%s.", ls->groups[i]);
+	errf(err, errlen, "%s:%d: %s%s: %.*s does not fit a 32-bit integer, "
+	    "and libconfig would wrap it to %d; write %.*sL", file, ls->line,
+	    path, ls->name, (int)(p - start), start, (int)v, (int)(p - start),
+	    start);
+	return -1;
+}
+
+/* Refuse integer literals libconfig wraps; -1 with "FILE:LINE: key: ...". */
+static int
+check_int_literals(const char *text, const char *file, char *err,
+    size_t errlen)
+{
+	struct lit_scan ls = { text, 1, 0, { { 0 } }, "" };
+
+	while (*ls.p != '\0') {
+		const char *p = ls.p + (*ls.p == '-' || *ls.p == '+');
+
+		if (lit_skip(&ls) || lit_name(&ls))
+			continue;
+		if (isdigit((unsigned char)*p)) {
+			if (lit_number(&ls, file, err, errlen) == -1)
+				return -1;
+			continue;
+		}
+		ls.line += *ls.p == '\n';
+		ls.p++;
+	}
+	return 0;
+}
+
+/* The file's text, for check_int_literals; NULL when it cannot be read. */
+static char *
+read_text(const char *file)
+{
+	FILE *fp = fopen(file, "re");
+	char *text = NULL;
+	size_t len = 0;
+
+	if (fp == NULL)
+		return NULL;
+	if (getdelim(&text, &len, '\0', fp) == -1) {
+		free(text);
+		text = NULL;
+	}
+	fclose(fp);
+	return text;
+}
+
 struct loader {
 	struct conf	*c;
 	int		 lines[NKEYS];	/* where each key was set, 0: default */
@@ -536,7 +679,7 @@ conf_load(const char *file, char *err, size_t errlen)
 	config_t cfg;
 	struct conf *c;
 	size_t i;
-	char msg[256];
+	char msg[256], *text = NULL;
 
 	memset(&ld, 0, sizeof(ld));
 	if ((c = calloc(1, sizeof(*c))) == NULL || (c->file = strdup(file)) ==
@@ -561,6 +704,9 @@ conf_load(const char *file, char *err, size_t errlen)
 			    config_error_text(&cfg));
 		goto fail;
 	}
+	if ((text = read_text(file)) != NULL &&
+	    check_int_literals(text, file, err, errlen) == -1)
+		goto fail;
 	if (walk(&ld, config_root_setting(&cfg), "") == -1)
 		goto fail;
 	/* Semantic checks, after every value is in place. */
@@ -576,11 +722,22 @@ conf_load(const char *file, char *err, size_t errlen)
 		goto fail;
 	}
 	config_destroy(&cfg);
+	free(text);
 	return c;
 fail:
 	config_destroy(&cfg);
+	free(text);
 	conf_free(c);
 	return NULL;
+}
+
+void
+conf_hostname(const struct conf *c, char *buf, size_t len)
+{
+	if (c->hostname[0] != '\0')
+		snprintf(buf, len, "%s", c->hostname);
+	else if (gethostname(buf, len) == -1)
+		snprintf(buf, len, "localhost");
 }
 
 const char *
@@ -662,9 +819,14 @@ static void
 print_value(FILE *fp, const struct conf_key *k, const void *v)
 {
 	switch (k->type) {
-	case T_INT:
-		fprintf(fp, "%lld", *(const long long *)v);
+	case T_INT: {
+		long long x = *(const long long *)v;
+
+		/* Past 32 bits only the L suffix keeps libconfig from
+		 * wrapping it when the dump is read back. */
+		fprintf(fp, "%lld%s", x, x < INT_MIN || x > INT_MAX ? "L" : "");
 		break;
+	}
 	case T_FLOAT:
 		print_double(fp, *(const double *)v);
 		break;

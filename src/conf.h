@@ -128,6 +128,8 @@ void conf_free(struct conf *);
 
 /* The upstream host name: upstream.host, or derived from the region. */
 const char *conf_upstream_host(const struct conf *);
+/* hostname, or the system's host name ("localhost" when it has none). */
+void conf_hostname(const struct conf *, char *buf, size_t len);
 /* 1 when the upstream uses TLS Wrapper (implicit TLS), 0 for STARTTLS. */
 int conf_upstream_is_wrapper(const struct conf *);
 

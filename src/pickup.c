@@ -218,7 +218,7 @@ take(struct pickup *p, const char *name)
 	struct passwd *pw;
 	struct stat st;
 	char *buf = NULL, *hdr = NULL, *out = NULL, *clean = NULL, user[64];
-	char *kept = NULL, body[65536];
+	char *kept = NULL, body[65536], whybuf[512];
 	size_t len, hlen = 0, hcap = 0, outlen, keptlen, bcap = 0, blen;
 	ssize_t n, hend;
 	int fd, prev_cr = 0, rc = 0;
@@ -287,6 +287,16 @@ take(struct pickup *p, const char *name)
 	else if (hlen > 0 && hdr[hlen - 1] != '\n')
 		crlf("\n", 1, &prev_cr, &hdr, &hlen, &hcap);
 	p->sender = xstrdup(env.from[0] ? env.from : user);
+	if (cleanup_sender_is_refused(p->conf.cleanup, p->sender)) {
+		/* Written by a sendmail older than this rule, or while
+		 * rewrite.sender was set: SES would refuse it and nothing
+		 * could bounce it, so it is kept in corrupt/, loudly, for
+		 * the operator to set rewrite.sender and move it back. */
+		snprintf(whybuf, sizeof(whybuf), "sender <%.300s>: %s",
+		    p->sender, CLEANUP_SENDER_REFUSED);
+		why = whybuf;
+		goto refuse;
+	}
 	for (size_t i = 0; i < env.nrcpt; i++)
 		add_rcpt(p, env.rcpts[i]);
 	if (env.extract) {
@@ -331,6 +341,12 @@ take(struct pickup *p, const char *name)
 	}
 	cleanup_header(p->conf.cleanup, hdr, hlen, p->sender, time(NULL),
 	    &clean, &outlen);
+	if (cleanup_header_is_too_long(p->conf.cleanup, clean, outlen)) {
+		/* The SMTP path's 554 5.6.0; sendmail checks it first. */
+		why = "a header line too long, with no white space to fold it "
+		    "at (smtp.max_header_line_length)";
+		goto refuse;
+	}
 	{
 		/* The envelope sender after rewriting. */
 		char *s = xstrdup(cleanup_sender(p->conf.cleanup, p->sender));

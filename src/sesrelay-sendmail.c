@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "addrlist.h"
+#include "cleanup.h"
 #include "conf.h"
 #include "ctlclient.h"
 #include "dotstuff.h"
@@ -443,6 +444,51 @@ fail:
 	return -1;
 }
 
+/*
+ * Would the daemon's pickup refuse this message?  The rules the daemon
+ * applies over SMTP, decided here before the file is written, so that the
+ * caller hears it: a sender SES can never accept (cleanup_sender_is_refused,
+ * exit EX_NOPERM), with the sender pickup will use (-f only from a trusted
+ * user, else the user); a header line too long even once folded
+ * (cleanup_header_is_too_long, exit EX_DATAERR).  When the maps cannot be
+ * read with the caller's rights, the daemon decides (it quarantines such a
+ * file, loudly).  1 with v set.
+ */
+static int
+maildrop_refuses(const struct conf *c, const struct job *j,
+    struct verdict *v)
+{
+	const char *sender = user_name();
+	char host[256], err[512], *out = NULL;
+	struct cleanup *cl;
+	size_t outlen = 0;
+	int refused, too_long;
+
+	for (size_t i = 0; *j->sender && i < c->sendmail.trusted_users.n; i++)
+		if (strcmp(c->sendmail.trusted_users.v[i], sender) == 0)
+			sender = j->sender;
+	conf_hostname(c, host, sizeof(host));
+	if ((cl = cleanup_new_from_conf(c, host, err, sizeof(err))) == NULL)
+		return 0;
+	refused = cleanup_sender_is_refused(cl, sender);
+	cleanup_header(cl, j->hdr.buf ? j->hdr.buf : "", j->hdr.fields, sender,
+	    0, &out, &outlen);
+	too_long = cleanup_header_is_too_long(cl, out, outlen);
+	free(out);
+	cleanup_free(cl);
+	if (refused) {
+		set_verdict(v, EX_NOPERM, 550, "", "<%s>: %s", sender,
+		    CLEANUP_SENDER_REFUSED);
+		snprintf(v->text, sizeof(v->text), "5.7.1 <%s>: %s", sender,
+		    CLEANUP_SENDER_REFUSED);
+	} else if (too_long)
+		set_verdict(v, EX_DATAERR, 554, "5.6.0 Error: a header line "
+		    "exceeds the limit, with no white space to fold it at",
+		    "a header line is longer than %lld characters and has no "
+		    "white space to fold it at", c->smtp.max_header_line_length);
+	return refused || too_long;
+}
+
 /* Into the maildrop, because the daemon did not answer (why). */
 static void
 via_maildrop(const struct conf *c, struct job *j, const char *why,
@@ -451,6 +497,8 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 	char dir[PATH_MAX], name[MAILDROP_NAME_LEN];
 	int e;
 
+	if (maildrop_refuses(c, j, v))
+		return;
 	snprintf(dir, sizeof(dir), "%s/%s", c->spool, MAILDROP_DIR);
 	if (maildrop_write(dir, j->sender, j->fullname, j->rcpts.v,
 	    j->rcpts.n, j->extract, j->hdr.buf ? j->hdr.buf : "", j->hdr.len,

@@ -136,23 +136,11 @@ detach_stdio(void)
 		log_warn("- daemon chdir /");
 }
 
-static struct cleanup *
-load_cleanup(const struct conf *c, const char *hostname, char *err,
-    size_t errlen)
-{
-	struct cleanup_config cc;
-
-	memset(&cc, 0, sizeof(cc));
-	cc.enable = c->cleanup.headers;
-	cc.hostname = hostname;
-	cc.sender = c->rewrite.sender;
-	cc.admin = c->rewrite.admin;
-	cc.local_domains = c->rewrite.local_domains.v;
-	cc.nlocal_domains = c->rewrite.local_domains.n;
-	cc.aliases = c->rewrite.aliases;
-	cc.sender_map = c->rewrite.sender_map;
-	return cleanup_new(&cc, err, errlen);
-}
+/* What -t (and the start-up log) says when local mail cannot be sent. */
+#define NO_REWRITE_SENDER "rewrite.sender is not set: mail from local " \
+	"senders (root, user@localhost) is refused with 550 5.7.1 (exit 77 " \
+	"from sendmail), except for users in rewrite.sender_map; set it to " \
+	"a verified address"
 
 static void check_done(void *, int);
 
@@ -498,7 +486,7 @@ make_pools(struct daemon *d, const struct conf *c,
 	uc.password = fcred->password;
 	if ((*fallback = upstream_new(d->base, d->dns, d->spool, d->sched,
 	    &uc, e, sizeof(e))) == NULL) {
-		snprintf(err, errlen, "fallback: %s", e);
+		snprintf(err, errlen, "%s", e);
 		upstream_free(*primary);
 		*primary = NULL;
 		return -1;
@@ -582,15 +570,6 @@ retire_cb(evutil_socket_t fd, short ev, void *arg)
 		event_del(d->retire_ev);
 }
 
-static void
-load_hostname(const struct conf *c, char *buf, size_t len)
-{
-	if (c->hostname[0] != '\0')
-		snprintf(buf, len, "%s", c->hostname);
-	else if (gethostname(buf, len) == -1)
-		snprintf(buf, len, "localhost");
-}
-
 /*
  * SIGHUP or `sesrelayctl reload`: everything is loaded and checked first
  * (the file, the credentials, the maps, the TLS set-up); any error and
@@ -648,9 +627,9 @@ reload_load(struct daemon *d, struct next *n, char *e, size_t elen)
 	    n->conf->fallback.credentials : n->conf->upstream.credentials,
 	    &fcred, e, elen) == -1)
 		goto out;
-	load_hostname(n->conf, d->hostname, sizeof(d->hostname));
-	if ((n->cleanup = load_cleanup(n->conf, d->hostname, e, elen)) ==
-	    NULL)
+	conf_hostname(n->conf, d->hostname, sizeof(d->hostname));
+	if ((n->cleanup = cleanup_new_from_conf(n->conf, d->hostname, e,
+	    elen)) == NULL)
 		goto out;
 	if ((n->ses = ses_headers_new(n->conf->ses.configuration_set,
 	    n->conf->ses.tags.v, n->conf->ses.tags.n,
@@ -819,6 +798,7 @@ control_reload(void *arg, char *err, size_t errlen)
 	return reload(arg, err, errlen);
 }
 
+#ifdef HAVE_LIBSYSTEMD
 /*
  * Tell systemd how things are (STATUS, shown by systemctl status) and
  * that the loop is alive (WATCHDOG=1, when WatchdogSec= is set): a loop
@@ -827,7 +807,6 @@ control_reload(void *arg, char *err, size_t errlen)
 static void
 notify_cb(evutil_socket_t fd, short ev, void *arg)
 {
-#ifdef HAVE_LIBSYSTEMD
 	struct daemon *d = arg;
 	struct upstream_status us;
 
@@ -840,8 +819,8 @@ notify_cb(evutil_socket_t fd, short ev, void *arg)
 	    upstream_session_count(d->up), us.rate,
 	    us.quota_paused ? ", daily quota exceeded: paused" : "",
 	    d->up != d->primary ? ", on the fallback" : "");
-#endif
 }
+#endif
 
 static void
 start_notify(struct daemon *d)
@@ -1029,12 +1008,8 @@ main(int argc, char *argv[])
 		conf_free(d.conf);
 		return EX_CONFIG;
 	}
-	if (d.conf->hostname[0] != '\0')
-		snprintf(d.hostname, sizeof(d.hostname), "%s",
-		    d.conf->hostname);
-	else if (gethostname(d.hostname, sizeof(d.hostname)) == -1)
-		snprintf(d.hostname, sizeof(d.hostname), "localhost");
-	if ((d.cleanup = load_cleanup(d.conf, d.hostname, err,
+	conf_hostname(d.conf, d.hostname, sizeof(d.hostname));
+	if ((d.cleanup = cleanup_new_from_conf(d.conf, d.hostname, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "sesrelayd: %s\n", err);
 		conf_credentials_clear(&cred);
@@ -1056,6 +1031,9 @@ main(int argc, char *argv[])
 		ses_headers_free(d.ses);
 		cleanup_free(d.cleanup);
 		conf_dump(d.conf, stdout);
+		if (d.conf->rewrite.sender[0] == '\0')
+			fprintf(stderr, "sesrelayd: warning: %s\n",
+			    NO_REWRITE_SENDER);
 		fprintf(stderr, "sesrelayd: %s: configuration is valid\n",
 		    file);
 		conf_credentials_clear(&cred);
@@ -1063,6 +1041,8 @@ main(int argc, char *argv[])
 		conf_free(d.conf);
 		return 0;
 	}
+	if (d.conf->rewrite.sender[0] == '\0')
+		log_warnx("- daemon %s", NO_REWRITE_SENDER);
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 	if (!foreground)

@@ -347,6 +347,14 @@ cmd_mail(struct smtp_session *s, const char *arg)
 		    "sendmail.trusted_users", addr, s->user, s->user);
 		snprintf(addr, sizeof(addr), "%s", s->user);
 	}
+	if (cleanup_sender_is_refused(s->srv->conf.cleanup, addr)) {
+		/* SES would refuse it, and with no verified sender there
+		 * would be no bounce either: refused now, not lost later. */
+		log_info("- smtp refused from=<%s> client=%s: not a sender "
+		    "SES can accept, and not rewritten", addr, s->client);
+		reply(s, "550 5.7.1 <%s>: " CLEANUP_SENDER_REFUSED, addr);
+		return;
+	}
 	memcpy(s->orig_sender, addr, sizeof(s->orig_sender));
 	s->body_8bitmime = p.body_8bit;
 	snprintf(s->sender, sizeof(s->sender), "%s",
@@ -604,11 +612,11 @@ data_end(struct smtp_session *s)
 	if (s->long_header_line) {
 		set_timeout(s, s->srv->conf.timeout);
 		log_info("- smtp refused from=<%s> client=%s: header line "
-		    "longer than %lld", s->sender, s->client,
-		    s->srv->conf.max_header_line_length);
+		    "longer than %lld that cannot be folded", s->sender,
+		    s->client, s->srv->conf.max_header_line_length);
 		reply(s, "554 5.6.0 Error: a header line exceeds %lld "
-		    "characters (RFC 5322 2.1.1)",
-		    s->srv->conf.max_header_line_length);
+		    "characters, with no white space to fold it at "
+		    "(RFC 5322 2.1.1)", s->srv->conf.max_header_line_length);
 		reset_transaction(s);
 		return;
 	}
@@ -696,27 +704,6 @@ starts_with_field(const char *p, size_t len)
 	return i > 0 && i < len && p[i] == ':';
 }
 
-/* The longest line in p[0..len), without its CRLF. */
-static size_t
-longest_line(const char *p, size_t len)
-{
-	size_t longest = 0, start = 0;
-
-	for (size_t i = 0; i < len; i++)
-		if (p[i] == '\n') {
-			size_t n = i - start;
-
-			if (n > 0 && p[i - 1] == '\r')
-				n--;
-			if (n > longest)
-				longest = n;
-			start = i + 1;
-		}
-	if (len - start > longest)
-		longest = len - start;
-	return longest;
-}
-
 /*
  * The header is complete (hlen bytes, without the empty line): write it
  * through cleanup, then what followed it.
@@ -730,14 +717,18 @@ flush_header(struct smtp_session *s, size_t hlen, int cleanup)
 
 	if (!starts_with_field(all, total))
 		hlen = 0;	/* no header at all: just the body */
-	if (longest_line(all, hlen) >
-	    (size_t)s->srv->conf.max_header_line_length)
-		s->long_header_line = 1;
 	if (!cleanup) {
+		if (cleanup_header_is_too_long(s->srv->conf.cleanup, all, hlen))
+			s->long_header_line = 1;
 		store(s, all, total);
 	} else {
+		/* Line lengths are checked after cleanup, which folds a
+		 * long line where it can (smtp.max_header_line_length). */
 		cleanup_header(s->srv->conf.cleanup, all, hlen, s->orig_sender,
 		    time(NULL), &out, &outlen);
+		if (cleanup_header_is_too_long(s->srv->conf.cleanup, out,
+		    outlen))
+			s->long_header_line = 1;
 		store(s, out, outlen);
 		free(out);
 		/* The empty line after the header, unless it is there. */

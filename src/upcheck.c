@@ -30,6 +30,7 @@
 
 #include "upcheck.h"
 #include "conf.h"
+#include "tls.h"
 #include "upstream_reply.h"
 
 struct conn {
@@ -234,25 +235,15 @@ check_auth_advice(const char *username, const char *password,
 	return buf;
 }
 
+/* The daemon's TLS client context, or NULL (printed). */
 static SSL_CTX *
 tls_context(const char *ca_file, FILE *out)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char err[512];
+	SSL_CTX *ctx = tls_client_ctx_new(ca_file, err, sizeof(err));
 
 	if (ctx == NULL)
-		return NULL;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if (ca_file != NULL && *ca_file != '\0') {
-		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
-			step(out, 0, "CA file %s cannot be loaded", ca_file);
-			SSL_CTX_free(ctx);
-			return NULL;
-		}
-	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
+		step(out, 0, "TLS: %s", err);
 	return ctx;
 }
 
@@ -264,10 +255,11 @@ start_tls(struct conn *c, SSL_CTX *ctx, const char *host)
 	long vr;
 	int r;
 
-	c->ssl = SSL_new(ctx);
+	if ((c->ssl = tls_client_new(ctx, host)) == NULL) {
+		step(c->out, 0, "TLS: out of memory");
+		return -1;
+	}
 	SSL_set_fd(c->ssl, c->fd);
-	SSL_set_tlsext_host_name(c->ssl, host);
-	SSL_set1_host(c->ssl, host);
 	while ((r = SSL_connect(c->ssl)) != 1) {
 		int e = SSL_get_error(c->ssl, r);
 

@@ -28,10 +28,10 @@
 #include <time.h>
 
 #include <event2/event.h>
-#include <openssl/err.h>
 
 #include "log.h"
 #include "scheduler.h"
+#include "tls.h"
 #include "upstream_private.h"
 #include "xalloc.h"
 
@@ -265,24 +265,16 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
 {
 	struct upstream *u = calloc(1, sizeof(*u));
 	SSL_CTX *ctx;
+	char e[256];
 
 	if (u == NULL)
 		abort();
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
-		goto sslerr;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if (c->ca_file != NULL && *c->ca_file != '\0') {
-		if (SSL_CTX_load_verify_locations(ctx, c->ca_file, NULL) != 1) {
-			snprintf(err, errlen, "upstream.ca_file %s: cannot load "
-			    "CA certificates: %s", c->ca_file,
-			    ERR_reason_error_string(ERR_get_error()));
-			SSL_CTX_free(ctx);
-			free(u);
-			return NULL;
-		}
-	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1)
-		goto sslerr;
+	if ((ctx = tls_client_ctx_new(c->ca_file, e, sizeof(e))) == NULL) {
+		snprintf(err, errlen, "%s.ca_file: %s", c->name ? c->name :
+		    "upstream", e);
+		free(u);
+		return NULL;
+	}
 	u->ssl_ctx = ctx;
 	u->base = base;
 	u->dns = dns;
@@ -308,11 +300,6 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
 	u->probe_ev = evtimer_new(base, probe_cb, u);
 	u->grow_ev = evtimer_new(base, grow_cb, u);
 	return u;
-sslerr:
-	snprintf(err, errlen, "TLS setup: %s",
-	    ERR_reason_error_string(ERR_get_error()));
-	free(u);
-	return NULL;
 }
 
 size_t

@@ -53,6 +53,7 @@
 #include "ses_reply.h"
 #include "spool.h"
 #include "stats.h"
+#include "tls.h"
 #include "upstream_private.h"
 #include "upstream_reply.h"
 
@@ -378,26 +379,6 @@ session_fail(struct upstream_session *s, const char *why)
 
 /* ---- connecting ---- */
 
-static SSL *
-new_ssl(struct upstream_session *s)
-{
-	const char *host = s->pool->conf.host;
-	unsigned char ip[16];
-	SSL *ssl = SSL_new(s->pool->ssl_ctx);
-
-	if (ssl == NULL)
-		return NULL;
-	/* Verify the name we were told to use, never the address we got. */
-	if (inet_pton(AF_INET, host, ip) == 1 ||
-	    inet_pton(AF_INET6, host, ip) == 1) {
-		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-	} else {
-		SSL_set_tlsext_host_name(ssl, host);
-		SSL_set1_host(ssl, host);
-	}
-	return ssl;
-}
-
 static void try_next_address(struct upstream_session *);
 
 /* "192.0.2.1:587" or "[2001:db8::1]:587" */
@@ -472,7 +453,8 @@ try_next_address(struct upstream_session *s)
 	}
 	format_peer(s->cur->ai_addr, s->peer, sizeof(s->peer));
 	if (c->wrapper) {
-		if ((s->ssl = new_ssl(s)) == NULL) {
+		if ((s->ssl = tls_client_new(s->pool->ssl_ctx,
+		    s->pool->conf.host)) == NULL) {
 			session_fail(s, "cannot create a TLS session");
 			return;
 		}
@@ -537,7 +519,8 @@ start_tls(struct upstream_session *s)
 	SSL *ssl;
 	struct timeval tv = { s->pool->conf.timeout, 0 };
 
-	if ((ssl = new_ssl(s)) == NULL) {
+	if ((ssl = tls_client_new(s->pool->ssl_ctx,
+	    s->pool->conf.host)) == NULL) {
 		session_fail(s, "cannot create a TLS session");
 		return;
 	}

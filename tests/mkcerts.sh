@@ -6,6 +6,8 @@
 #   server.pem, server.key  a server certificate for "localhost" signed by that CA
 #                           (SAN DNS:localhost only, deliberately no IP SAN, so
 #                           verifying it as "127.0.0.1" must fail)
+#   ip.pem, ip.key          a server certificate for the address 127.0.0.1
+#                           only (SAN IP:127.0.0.1, no name), by the same CA
 #   other-ca.pem            an unrelated CA, for "wrong CA" tests
 # Does nothing if DIR/server.pem already exists.  Safe to run concurrently on
 # the same DIR (a lock directory serialises the runs).
@@ -52,6 +54,13 @@ extendedKeyUsage = serverAuth
 subjectAltName = DNS:localhost
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+[v3_ip]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 EOF
 
 umask 077
@@ -67,12 +76,19 @@ newca "$tmp/other-ca.key" "$tmp/other-ca.pem" "sesrelay unrelated test CA"
 newkey "$tmp/server.key"
 ossl req -config "$tmp/openssl.cnf" -new -key "$tmp/server.key" -out "$tmp/server.csr" \
     -subj "/CN=localhost"
-ossl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
-    -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" -days 30 \
-    -extfile "$tmp/openssl.cnf" -extensions v3_server -out "$tmp/server.pem"
+sign() {  # sign CSR EXTENSIONS CERT
+    ossl x509 -req -in "$1" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
+        -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" -days 30 \
+        -extfile "$tmp/openssl.cnf" -extensions "$2" -out "$3"
+}
+sign "$tmp/server.csr" v3_server "$tmp/server.pem"
+newkey "$tmp/ip.key"
+ossl req -config "$tmp/openssl.cnf" -new -key "$tmp/ip.key" -out "$tmp/ip.csr" \
+    -subj "/CN=127.0.0.1"
+sign "$tmp/ip.csr" v3_ip "$tmp/ip.pem"
 
-chmod 644 "$tmp/ca.pem" "$tmp/other-ca.pem" "$tmp/server.pem"
+chmod 644 "$tmp/ca.pem" "$tmp/other-ca.pem" "$tmp/server.pem" "$tmp/ip.pem"
 # server.pem last: its presence means the set is complete.
-for f in ca.key ca.pem other-ca.pem server.key server.pem; do
+for f in ca.key ca.pem other-ca.pem ip.key ip.pem server.key server.pem; do
     mv -f "$tmp/$f" "$dir/$f"
 done

@@ -40,4 +40,17 @@ ctl check >"$work/mode.out" 2>&1
 check "TLS Wrapper against a STARTTLS port: fails" [ $? -ne 0 ]
 ctl check --fallback >"$work/nofb.out" 2>&1
 check "--fallback without one: exit 78" [ $? -eq 78 ]
+
+# upstream.host an IP literal, the certificate's for that address only:
+# check verifies it as the daemon does (tls.c), against the IP address.
+kill "$FAKE_PID"
+FAKE_CERT=ip start_fake starttls
+UP_HOST=127.0.0.1 write_conf
+ctl check >"$work/ip.out" 2>&1
+check "an IP literal with a certificate for it: exit 0" [ $? -eq 0 ]
+check "... the certificate verified for the address" \
+	grep -q "certificate verified for 127.0.0.1" "$work/ip.out"
+start_daemon
+smtpload --port "$SMTP_PORT" --count 1 --messages "$work/sent" >/dev/null
+check "... and the daemon delivers to it" wait_delivered 1 20
 finish

@@ -44,6 +44,19 @@ expect_config_error "below the minimum" "smtp\\.timeout: value 5 out of range"
 printf 'nonsense = { a = 1; };\n' > "$work/bad.conf"
 expect_config_error "unknown section" "bad\\.conf:1: nonsense: unknown section"
 
+# Issue 10.15: past 2^31 without libconfig's L suffix the value would wrap
+# (5000000000 read as 705032704): refused, naming file, line and key.
+printf 'spool = "%s";\n\nspool_min_free = 5000000000;\n' "$work/spool" > "$work/bad.conf"
+expect_config_error "an integer past 2^31 without L: 78" \
+	"bad\\.conf:3: spool_min_free: 5000000000 does not fit a 32-bit integer.*write 5000000000L"
+printf 'retry = { schedule = [ 5, 4294967301 ]; };\n' > "$work/bad.conf"
+expect_config_error "a list element past 2^31: 78" "bad\\.conf:1: retry\\.schedule: 4294967301"
+sed 's/^spool_min_free.*//' "$conf" > "$work/big.conf"
+echo 'spool_min_free = 5000000000L;' >> "$work/big.conf"
+"$sbin/sesrelayd" -t -c "$work/big.conf" >"$work/out" 2>"$work/err"
+check "with the L suffix it is taken: 0" [ $? -eq 0 ]
+check "and dumped with L, as read" grep -q '^spool_min_free = 5000000000L;' "$work/out"
+
 "$sbin/sesrelayd" -t -c "$work/missing.conf" 2>"$work/err"
 check "a missing config file: 78" [ $? -eq 78 ]
 

@@ -53,8 +53,9 @@ check "stats in text" bash -c "ctl() { '$sbin/sesrelayctl' -c '$work/sesrelay.co
 
 # An unprivileged user may look, not change.
 chmod 755 "$work" "$work/run" 2>/dev/null
-check "a user may list the queue" bash -c "runuser -u nobody -- '$sbin/sesrelayctl' -s '$work/run/control.sock' queue | grep -q '^$id '"
-runuser -u nobody -- "$sbin/sesrelayctl" -s "$work/run/control.sock" hold "$id" 2>"$work/nobody.err"
+userctl=$(user_copy sesrelayctl)
+check "a user may list the queue" bash -c "runuser -u nobody -- '$userctl' -s '$work/run/control.sock' queue | grep -q '^$id '"
+runuser -u nobody -- "$userctl" -s "$work/run/control.sock" hold "$id" 2>"$work/nobody.err"
 check "... but not hold a message (exit 77)" [ $? -eq 77 ]
 check "... and is told why" grep -q "permission denied" "$work/nobody.err"
 check "the refusal is logged" wait_log "control refused uid=[0-9]+: \"hold $id\""

@@ -67,10 +67,21 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# user_copy PROG: print the path of a copy of the built PROG that any
+# user can run.  The checkout may sit in a directory only root can enter
+# (any clone under /root), so a test that runs a program as another user
+# runs this copy, never the one in the build tree.
+user_copy() {
+	mkdir -p "$work/bin" && chmod 755 "$work/bin" &&
+		cp "$sbin/$1" "$work/bin/$1" && chmod 755 "$work/bin/$1" &&
+		echo "$work/bin/$1"
+}
+
 certs=$work/certs
 "$tests/mkcerts.sh" "$certs" >/dev/null || { echo "mkcerts failed"; exit 1; }
 
-# start_fake [MODE]: a fake SES in TLS mode MODE (starttls|wrapper).
+# start_fake [MODE]: a fake SES in TLS mode MODE (starttls|wrapper), with
+# the certificate FAKE_CERT (server: for localhost; ip: for 127.0.0.1).
 # Sets FAKE_PORT and FAKE_REC (the record directory).
 start_fake() {
 	local mode=${1:-starttls}
@@ -79,7 +90,7 @@ start_fake() {
 	rm -f "$work/fake.port"
 	python3 "$tests/fake_ses.py" --listen 127.0.0.1 --port 0 \
 		--port-file "$work/fake.port" --tls "$mode" \
-		--cert "$certs/server.pem" --key "$certs/server.key" \
+		--cert "$certs/${FAKE_CERT:-server}.pem" --key "$certs/${FAKE_CERT:-server}.key" \
 		--record "$FAKE_REC" --user AKIATESTUSER --password 'BTestPassw0rd' \
 		--faults "$FAKE_FAULTS" --log "$work/fake.log" ${FAKE_ARGS:-} \
 		2>>"$work/fake.err" &

@@ -37,7 +37,7 @@ NOTIFY_SOCKET=$work/notify.sock WATCHDOG_USEC=2000000 \
 	systemd-socket-activate -l "127.0.0.1:$act_port" -l "$work/run/activated.sock" \
 	-E NOTIFY_SOCKET -E WATCHDOG_USEC \
 	setpriv --reuid nobody --regid nogroup --clear-groups \
-	"$sbin/sesrelayd" -f -d -c "$work/sesrelay.conf" >"$work/daemon.log" 2>&1 &
+	"$(user_copy sesrelayd)" -f -d -c "$work/sesrelay.conf" >"$work/daemon.log" 2>&1 &
 pids+=($!)
 act=$!
 DAEMON_LOG=$work/daemon.log

@@ -4,8 +4,10 @@
 #include "config.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 
@@ -213,6 +215,250 @@ START_TEST(test_header_local_to_without_admin_kept)
 }
 END_TEST
 
+/* Issue 10.4: which senders SES could never take, with and without
+ * rewrite.sender (one rule for SMTP MAIL, sendmail and pickup). */
+static const struct {
+	const char	*sender;
+	int		 refused_without;	/* no rewrite.sender */
+} refused_cases[] = {
+	{ "root", 1 }, { "cron@localhost", 1 }, { "a@localhost.localdomain", 1 },
+	{ "www-data@web1", 1 }, { "a@corp.internal", 0 },
+	{ "a@web1.example.com", 0 }, { "app@example.org", 0 }, { "", 0 },
+	{ "a@[127.0.0.1]", 1 }, { "a@x.localhost", 1 }, { "mapped", 0 },
+};
+
+START_TEST(test_sender_is_refused)
+{
+	struct cleanup_config cf = { .enable = 1, .hostname = "web1",
+	    .sender = "", .admin = "", .aliases = "", .sender_map = "" };
+	char map[] = "/tmp/check_cleanup.XXXXXX", err[256];
+	struct cleanup *bare;
+	FILE *fp;
+	int fd = mkstemp(map);
+
+	ck_assert_int_ne(fd, -1);
+	ck_assert_ptr_nonnull(fp = fdopen(fd, "w"));
+	fputs("mapped: app@example.org\n", fp);
+	fclose(fp);
+	cf.sender_map = map;
+	bare = cleanup_new(&cf, err, sizeof(err));
+	unlink(map);
+	ck_assert_msg(bare != NULL, "%s", err);
+	ck_assert_int_eq(cleanup_sender_is_refused(bare,
+	    refused_cases[_i].sender), refused_cases[_i].refused_without);
+	/* With rewrite.sender, every local sender is rewritten: none is
+	 * refused but a non-local one SES could never verify. */
+	ck_assert_int_eq(cleanup_sender_is_refused(c, refused_cases[_i].sender),
+	    strcmp(refused_cases[_i].sender, "www-data@web1") == 0 ||
+	    strcmp(refused_cases[_i].sender, "a@[127.0.0.1]") == 0 ||
+	    strcmp(refused_cases[_i].sender, "a@x.localhost") == 0);
+	cleanup_free(bare);
+}
+END_TEST
+
+/* ---- folding (issue 10.16) ---- */
+
+/* The header with every CRLF before white space removed (RFC 5322 unfold). */
+static char *
+unfold(const char *h)
+{
+	char *u = strdup(h), *o = u;
+
+	ck_assert_ptr_nonnull(u);
+	for (const char *p = h; *p; p++) {
+		if (p[0] == '\r' && p[1] == '\n' && (p[2] == ' ' || p[2] == '\t')) {
+			p++;
+			continue;
+		}
+		*o++ = *p;
+	}
+	*o = '\0';
+	return u;
+}
+
+/* The longest line of h, and how many lines it has. */
+static size_t
+longest(const char *h, size_t *nlines)
+{
+	size_t max = 0, n = 0;
+
+	for (const char *p = h; *p; ) {
+		size_t l = strcspn(p, "\r");
+
+		if (l > max)
+			max = l;
+		n++;
+		p += l;
+		p += strncmp(p, "\r\n", 2) == 0 ? 2 : strlen(p);
+	}
+	*nlines = n;
+	return max;
+}
+
+/* Fold hdr (complete: Date, Message-ID, From, To given) and return it. */
+static char *
+fold(struct cleanup *cl, const char *hdr)
+{
+	char *out;
+	size_t outlen;
+
+	ck_assert_int_eq(cleanup_header(cl, hdr, strlen(hdr), "a@example.org",
+	    0, &out, &outlen), 0);
+	return out;
+}
+
+#define FIXED	"Date: x\r\nMessage-ID: <y>\r\nFrom: a@example.org\r\n" \
+	"Bcc: t@example.net\r\nTo: t@example.net\r\n"
+
+START_TEST(test_fold_120_recipients)
+{
+	char hdr[8192] = "To: ", *out, *u;
+	size_t n = 4, lines;
+
+	for (int i = 0; i < 120; i++)
+		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "%suser%03d@"
+		    "example.com", i ? ", " : "", i);
+	ck_assert_uint_gt(n, 998);
+	snprintf(hdr + n, sizeof(hdr) - n, "\r\n" FIXED);
+	out = fold(c, hdr);
+	ck_assert_uint_le(longest(out, &lines), 78);
+	ck_assert_uint_gt(lines, 3 + 120 * 21 / 78);
+	u = unfold(out);
+	ck_assert_str_eq(u, hdr);	/* the same field, only folded */
+	free(u);
+	/* Folded after the commas, between addresses. */
+	for (const char *p = strstr(out, "\r\n "); p != NULL;
+	    p = strstr(p + 1, "\r\n "))
+		ck_assert_int_eq(p[-1], ',');
+	ck_assert_ptr_nonnull(strstr(out, "user119@example.com\r\nDate: x"));
+	ck_assert_ptr_nonnull(strstr(out, "\r\n" FIXED));
+	cleanup_header(c, out, strlen(out), "a@example.org", 0, &u, &n);
+	ck_assert_str_eq(u, out);	/* folded once: left alone after */
+	free(u);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_fold_quoted_commas_and_words)
+{
+	char hdr[8192] = "Cc: ", *out, *u;
+	size_t n = 4, lines;
+
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "%s\"Doe, J%02d\" "
+		    "<j%02d@example.com>", i ? ", " : "", i, i);
+	n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "\r\nSubject:");
+	for (int i = 0; i < 200; i++)
+		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, " word%d", i);
+	snprintf(hdr + n, sizeof(hdr) - n, "   \r\n" FIXED);
+	out = fold(c, hdr);
+	ck_assert_uint_le(longest(out, &lines), 78);
+	u = unfold(out);
+	ck_assert_str_eq(u, hdr);
+	free(u);
+	/* Never inside the quotes when there is a comma between addresses,
+	 * never a line of white space only (the trailing spaces stay). */
+	for (const char *p = strstr(out, "\r\n "); p != NULL;
+	    p = strstr(p + 1, "\r\n ")) {
+		ck_assert_int_ne(p[-1], ' ');
+		ck_assert_int_ne(p[3], '\r');
+		if (p < strstr(out, "Subject:"))
+			ck_assert_int_eq(p[-1], ',');
+		ck_assert_int_ne(p[3], 'J');
+	}
+	ck_assert_ptr_nonnull(strstr(out, "word199   \r\nDate:"));
+	free(out);
+}
+END_TEST
+
+START_TEST(test_fold_only_long_fields)
+{
+	char hdr[4096], line[1200], *out;
+	size_t lines;
+
+	/* 998 characters with spaces: legal, copied byte for byte. */
+	memset(line, 'a', sizeof(line));
+	for (int i = 10; i < 990; i += 10)
+		line[i] = ' ';
+	line[998 - 9] = '\0';
+	snprintf(hdr, sizeof(hdr), "Subject: %s\r\nX-Two: b c\r\n" FIXED,
+	    line);
+	out = fold(c, hdr);
+	ck_assert_str_eq(out, hdr);
+	ck_assert_int_eq(cleanup_header_is_too_long(c, out, strlen(out)), 0);
+	free(out);
+	/* One more character: folded, to lines of at most 78. */
+	line[998 - 9] = 'a';
+	line[998 - 8] = '\0';
+	snprintf(hdr, sizeof(hdr), "Subject: %s\r\n" FIXED, line);
+	out = fold(c, hdr);
+	ck_assert_uint_le(longest(out, &lines), 78);
+	ck_assert_int_eq(cleanup_header_is_too_long(c, out, strlen(out)), 0);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_fold_impossible_refused)
+{
+	char hdr[4096], word[1100], *out, *u;
+	size_t lines;
+
+	/* No white space after the name: it cannot be folded. */
+	memset(word, 'x', sizeof(word));
+	word[999] = '\0';
+	snprintf(hdr, sizeof(hdr), "X-Long: %s\r\n" FIXED, word);
+	out = fold(c, hdr);
+	ck_assert_str_eq(out, hdr);
+	ck_assert_int_eq(cleanup_header_is_too_long(c, out, strlen(out)), 1);
+	free(out);
+	/* A 900-character word then words: folded at the first space after
+	 * it (a line under 998, though over 78), the rest at 78. */
+	word[900] = '\0';
+	snprintf(hdr, sizeof(hdr), "X-Long: %s and then some more words to "
+	    "make it long enough for another fold or two after the long one "
+	    "so there is more to do\r\n" FIXED, word);
+	out = fold(c, hdr);
+	ck_assert_uint_eq(longest(out, &lines), 8 + 900);
+	ck_assert_int_eq(cleanup_header_is_too_long(c, out, strlen(out)), 0);
+	u = unfold(out);
+	ck_assert_str_eq(u, hdr);
+	free(u);
+	free(out);
+}
+END_TEST
+
+/* smtp.max_header_line_length below 998: folded past it. */
+START_TEST(test_fold_configured_limit)
+{
+	struct cleanup_config cf = { .enable = 0, .hostname = "h.example",
+	    .sender = "", .admin = "", .aliases = "", .sender_map = "",
+	    .max_line = 100 };
+	struct cleanup *c2;
+	char hdr[512], err[256], *out, *u;
+	size_t lines;
+
+	c2 = cleanup_new(&cf, err, sizeof(err));
+	ck_assert_ptr_nonnull(c2);
+	snprintf(hdr, sizeof(hdr), "Subject: %s%s\r\nX-Short: %s\r\n",
+	    "one two three four five six seven eight nine ten eleven twelve ",
+	    "thirteen fourteen fifteen sixteen", "a b c d e f g h i j k l m n "
+	    "o p q r s t u v w x y z a b c d e f g h i j k l m n o p");
+	ck_assert_uint_gt(strlen(hdr), 100 + 85);
+	out = fold(c2, hdr);
+	/* Subject folded once (at 78), X-Short (92) under 100: untouched. */
+	ck_assert_uint_eq(longest(out, &lines), 92);
+	ck_assert_uint_eq(lines, 3);
+	ck_assert_ptr_nonnull(strstr(out, "\r\nX-Short: a b c d e f g h i j "
+	    "k l m n o p q r s t u v w x y z a b c d e f g h i j k l m n o "
+	    "p\r\n"));
+	u = unfold(out);
+	ck_assert_str_eq(u, hdr);
+	free(u);
+	free(out);
+	cleanup_free(c2);
+}
+END_TEST
+
 static Suite *
 cleanup_suite(void)
 {
@@ -231,6 +477,13 @@ cleanup_suite(void)
 	tcase_add_test(tc, test_header_from_rewritten);
 	tcase_add_test(tc, test_header_unterminated_last_line);
 	tcase_add_test(tc, test_header_local_to_without_admin_kept);
+	tcase_add_loop_test(tc, test_sender_is_refused, 0,
+	    sizeof(refused_cases) / sizeof(refused_cases[0]));
+	tcase_add_test(tc, test_fold_120_recipients);
+	tcase_add_test(tc, test_fold_quoted_commas_and_words);
+	tcase_add_test(tc, test_fold_only_long_fields);
+	tcase_add_test(tc, test_fold_impossible_refused);
+	tcase_add_test(tc, test_fold_configured_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }

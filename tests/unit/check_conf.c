@@ -311,6 +311,19 @@ static const struct bad_case {
 	  "out of range" },
 	{ "# big\nmax_message_size = 99999999999L;\n", 2, "max_message_size",
 	  "value 99999999999 out of range" },
+	/* past 32 bits without L: libconfig would wrap them (issue 10.15) */
+	{ "spool_min_free = 5000000000;\n", 1, "spool_min_free",
+	  "5000000000 does not fit a 32-bit integer, and libconfig would wrap "
+	  "it to 705032704; write 5000000000L" },
+	{ "# 5000000000\nsendmail = { trusted_users = [ \"5000000000\" ]; };\n\n"
+	  "spool_min_free = 2147483648;\n", 4, "spool_min_free",
+	  "2147483648 does not fit" },
+	{ "upstream = {\n  port = 587;\n  rate = 4294967297;\n};\n", 3,
+	  "upstream.rate", "4294967297 does not fit" },
+	{ "retry = {\n  schedule = [ 5,\n    0x100000005 ];\n};\n", 3,
+	  "retry.schedule", "0x100000005 does not fit" },
+	{ "/* 1\n 2 */ smtp = { timeout = -5000000000; };\n", 2,
+	  "smtp.timeout", "-5000000000 does not fit" },
 	{ "upstream = { idle_timeout = 10; };\n", 1, "upstream.idle_timeout",
 	  "out of range" },
 	{ "upstream = { rate = 0.0; };\n", 1, "upstream.rate", "out of range" },
@@ -538,6 +551,30 @@ START_TEST(test_dump_reloads)
 	ck_assert_double_eq_tol(c2->upstream.rate, 0.125, 1e-9);
 	free(out);
 	free(out2);
+	conf_free(c);
+	conf_free(c2);
+}
+END_TEST
+
+/* Big integers with L, floats and names with digits are not refused. */
+START_TEST(test_big_integers_with_suffix)
+{
+	struct conf *c = load_text(
+	    "spool_min_free = 5000000000L; # 6000000000\n"
+	    "upstream = { rate = 2.5e4; host = \"h9999999999.example\"; "
+	    "port = 2465; };\n"), *c2;
+	char *out;
+
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->spool_min_free, 5000000000LL);
+	ck_assert_double_eq_tol(c->upstream.rate, 25000, 1e-9);
+	out = dump_to_string(c);
+	ck_assert_msg(strstr(out, "spool_min_free = 5000000000L;") != NULL,
+	    "%s", out);
+	c2 = load_text(out);
+	ck_assert_msg(c2 != NULL, "dump does not load back: %s", err);
+	ck_assert_int_eq(c2->spool_min_free, 5000000000LL);
+	free(out);
 	conf_free(c);
 	conf_free(c2);
 }
@@ -820,6 +857,7 @@ conf_suite(void)
 	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_dump_reloads);
+	tcase_add_test(tc, test_big_integers_with_suffix);
 	tcase_add_test(tc, test_parse_hostport_port_digits_only);
 	suite_add_tcase(s, tc);
 	return s;
