@@ -6,6 +6,7 @@
  *
  * Input: one byte of settings, then the maildrop file's contents.
  *   bit 0     root is in sendmail.trusted_users (its "from" is kept)
+ *             besides the good file's owner (see good_file)
  *   bit 1     the file has a second link (must be refused)
  *   bit 2     the file is owned by nobody (65534), not root (as root)
  *   bit 3     no rewrite.sender/admin (local recipients have nowhere to go)
@@ -30,6 +31,7 @@
 
 #include <sys/stat.h>
 
+#include <pwd.h>
 #include <strings.h>
 
 #include "cleanup.h"
@@ -40,9 +42,13 @@
 #define GOOD_NAME	"0000000000000001"
 #define MAX_ACCEPTED	4
 
+/* From a trusted user, to and from non-local addresses: taken whatever
+ * the settings (no rewriting needed, no local sender refused). */
 static const char good_file[] =
-    "SESRELAY-DROP 1\nfrom \nrcpt ok@example.com\n\n"
+    "SESRELAY-DROP 1\nfrom good@example.com\nrcpt ok@example.com\n\n"
     "Subject: the good one\n\nhello\n";
+static uid_t good_uid;
+static char good_user[64];
 
 static struct event_base *base;
 static struct spool *spool;
@@ -85,11 +91,18 @@ init(void)
 	snprintf(corrupt_dir, sizeof(corrupt_dir), "%s/corrupt", spool_dir);
 	rewriting = make_cleanup(1);
 	plain = make_cleanup(0);
+	/* As root the good file belongs to "daemon" (uid 1), as a plain
+	 * user to that user: either way a user that is always trusted. */
+	good_uid = geteuid() == 0 && getpwuid(1) != NULL ? 1 : geteuid();
+	FUZZ_CHECK(getpwuid(good_uid) != NULL);
+	snprintf(good_user, sizeof(good_user), "%s",
+	    getpwuid(good_uid)->pw_name);
 }
 
 /* Write a maildrop file as the settings say. */
 static void
-write_drop(const char *name, const void *buf, size_t len, unsigned flags)
+write_drop(const char *name, const void *buf, size_t len, unsigned flags,
+    uid_t owner)
 {
 	char path[400], other[400];
 	int fd;
@@ -100,7 +113,9 @@ write_drop(const char *name, const void *buf, size_t len, unsigned flags)
 	FUZZ_CHECK(len == 0 || write(fd, buf, len) == (ssize_t)len);
 	/* As a plain user the file stays ours: the bit does nothing. */
 	if ((flags & 4) && geteuid() == 0)
-		FUZZ_CHECK(fchown(fd, 65534, 65534) == 0);
+		owner = 65534;
+	if (owner != geteuid())
+		FUZZ_CHECK(fchown(fd, owner, (gid_t)-1) == 0);
 	close(fd);
 	if (flags & 2) {
 		snprintf(other, sizeof(other), "%s/%s.link", drop_dir, name);
@@ -138,7 +153,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const long long sizes[] = { 41943040, 1024, 2048, 65536 };
 	static const long long rcpts[] = { 1000, 1, 2, 50 };
-	static char *const trusted_root[] = { "root" };
+	char *trusted[2] = { good_user, "root" };
 	struct pickup_config pc;
 	struct pickup *p;
 	char err[512];
@@ -156,15 +171,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pc.cleanup = (flags & 8) ? plain : rewriting;
 	pc.max_message_size = sizes[(flags >> 4) & 3];
 	pc.max_recipients = rcpts[(flags >> 6) & 3];
-	pc.trusted = (flags & 1) ? trusted_root : NULL;
-	pc.ntrusted = (flags & 1) ? 1 : 0;
+	pc.trusted = trusted;
+	pc.ntrusted = (flags & 1) ? 2 : 1;
 	pc.accepted = on_accepted;
 
 	/* pickup_new makes maildrop/ the first time. */
 	p = pickup_new(base, spool, &pc, err, sizeof(err));
 	FUZZ_CHECK(p != NULL);
-	write_drop(BAD_NAME, data + 1, size - 1, flags);
-	write_drop(GOOD_NAME, good_file, sizeof(good_file) - 1, 0);
+	write_drop(BAD_NAME, data + 1, size - 1, flags, geteuid());
+	write_drop(GOOD_NAME, good_file, sizeof(good_file) - 1, 0, good_uid);
 	pickup_scan(p);
 	fuzz_spool_settle(base, spool);
 	pickup_free(p);
