@@ -713,8 +713,11 @@ flush_header(struct smtp_session *s, size_t hlen, int cleanup)
 {
 	size_t total = evbuffer_get_length(s->header);
 	char *all = (char *)evbuffer_pullup(s->header, -1), *out;
+	char nothing[1] = "";
 	size_t outlen;
 
+	if (all == NULL)	/* an empty message: pullup gives NULL */
+		all = nothing;
 	if (!starts_with_field(all, total))
 		hlen = 0;	/* no header at all: just the body */
 	if (!cleanup) {
