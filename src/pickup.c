@@ -323,6 +323,11 @@ write_body(struct pickup *p, struct spool_writer *w, int fd, off_t off,
 		return -1;
 	if (last != '\n')
 		spool_writer_write(w, "\r\n", 2);	/* no final newline */
+	/* Also a message that is all header, which the loop never saw. */
+	if (spool_writer_size(w) > p->conf.max_message_size) {
+		*why = "larger than max_message_size";
+		return 1;
+	}
 	return 0;
 }
 

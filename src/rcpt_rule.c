@@ -81,9 +81,13 @@ rcpt_rule_apply(const struct rcpt_rule *r, const char *arg, char ***rcpts,
 		return path_refusal(pr == SMTP_PATH_OK ? SMTP_PATH_SYNTAX :
 		    pr, reply);
 	if (*params != '\0') {
+		/* Quoted back cut short: a reply line is at most 512
+		 * bytes (RFC 5321 4.5.3.1.5). */
+		int n = (int)strcspn(params, " ");
+
 		snprintf(reply, RCPT_RULE_REPLY_MAX, "555 5.5.4 Error: "
-		    "unsupported parameter \"%.*s\"", (int)strcspn(params,
-		    " "), params);
+		    "unsupported parameter \"%.*s%s\"", n > 64 ? 64 : n,
+		    params, n > 64 ? "..." : "");
 		return 555;
 	}
 	if (*nrcpt >= (size_t)r->max_recipients) {

@@ -326,6 +326,20 @@ identify_local_user(struct smtp_session *s, int fd)
 			s->local_user = 0;
 }
 
+/*
+ * 555 for a parameter we do not take, quoted back cut short: a reply
+ * line is at most 512 bytes (RFC 5321 4.5.3.1.5), the parameter up to
+ * smtp.max_line_length.
+ */
+static void
+reply_bad_param(struct smtp_session *s, const char *param)
+{
+	int n = (int)strcspn(param, " ");
+
+	reply(s, "555 5.5.4 Error: unsupported parameter \"%.*s%s\"",
+	    n > 64 ? 64 : n, param, n > 64 ? "..." : "");
+}
+
 static void
 cmd_mail(struct smtp_session *s, const char *arg)
 {
@@ -344,8 +358,7 @@ cmd_mail(struct smtp_session *s, const char *arg)
 		return;
 	}
 	if (smtp_parse_mail_params(params, &p, &bad) == -1) {
-		reply(s, "555 5.5.4 Error: unsupported parameter \"%.*s\"",
-		    (int)strcspn(bad, " "), bad);
+		reply_bad_param(s, bad);
 		return;
 	}
 	if (p.size > s->srv->conf.max_message_size) {
@@ -507,6 +520,12 @@ dispatch(struct smtp_session *s, char *line, size_t len)
 	}
 	if (memchr(line, '\0', len) != NULL) {
 		reply(s, "500 5.5.2 Error: NUL character in command");
+		return;
+	}
+	if (memchr(line, '\r', len) != NULL) {
+		/* RFC 5321 2.3.8: CR only in CRLF; echoed, it would break
+		 * the reply line. */
+		reply(s, "500 5.5.2 Error: bare <CR> in command");
 		return;
 	}
 	if (s->srv->stopping && s->state < SS_MAIL) {
@@ -685,8 +704,11 @@ flush_header(struct smtp_session *s, size_t hlen, int cleanup)
 {
 	size_t total = evbuffer_get_length(s->header);
 	char *all = (char *)evbuffer_pullup(s->header, -1), *out;
+	char nothing[1] = "";
 	size_t outlen;
 
+	if (all == NULL)	/* an empty message: pullup gives NULL */
+		all = nothing;
 	if (!starts_with_field(all, total))
 		hlen = 0;	/* no header at all: just the body */
 	if (!cleanup) {

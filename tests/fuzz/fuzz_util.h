@@ -17,11 +17,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* Run before FUZZ_CHECK aborts (fuzz_scratch.h: remove the scratch). */
+static void (*fuzz_failure_hook)(void) __attribute__((unused));
+
 #define FUZZ_CHECK(cond)						\
 	do {								\
 		if (!(cond)) {						\
 			fprintf(stderr, "%s:%d: invariant failed: %s\n",\
 			    __FILE__, __LINE__, #cond);			\
+			if (fuzz_failure_hook != NULL)			\
+				fuzz_failure_hook();			\
 			abort();					\
 		}							\
 	} while (0)

@@ -15,18 +15,31 @@
 #
 # Environment: FUZZ_SECONDS (default 20) per target; FUZZ_TARGETS to run
 # only some ("headers dotstuff"); KEEP=1 keeps the scratch directory;
-# FUZZ_CC another clang.
+# FUZZ_CC another clang; FUZZ_CORPUS=DIR adds DIR/<name>/ to the seeds
+# and keeps the grown corpus there (nightly.sh).  The targets that run a
+# spool get a scratch directory on /dev/shm (else under the build
+# directory), removed at the end.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$(cd "$here/../.." && pwd)}"
 top_srcdir=$(cd "$top_srcdir" && pwd)
 seconds=${FUZZ_SECONDS:-20}
-all_targets="smtp_command dotstuff spool_message headers upstream_reply cleanup maildrop"
+all_targets="smtp_command dotstuff spool_message headers upstream_reply cleanup"
+# These two run the daemon's event loop on a scratch spool (fuzz_scratch.h).
+all_targets="$all_targets maildrop pickup smtp_session"
 targets=${FUZZ_TARGETS:-$all_targets}
-# The src/ files the targets need (never the three programs' mains); they
-# go into one archive, so each target links only the objects it uses.
-sources="smtp_parse dotstuff spool log addrlist upstream_reply cleanup maildrop"
+# Every src/ file but the three programs' mains: they go into one
+# archive, so each target links only the objects it uses (pickup and the
+# SMTP server need a good part of the daemon).
+sources=
+for s in "$top_srcdir"/src/*.c; do
+	s=${s##*/}
+	case $s in
+	sesrelayd.c|sesrelayctl.c|sesrelay-sendmail.c) ;;
+	*) sources="$sources ${s%.c}" ;;
+	esac
+done
 # libidn2: smtp_parse.c converts IDN domains.
 pkgs_cflags="libevent_core libconfig openssl libidn2"
 pkgs_libs="libevent_core libevent_extra libconfig openssl libidn2"
@@ -56,6 +69,11 @@ fi
 made_base=
 [ -d "$base" ] || { mkdir -p "$base" && made_base=1; } || exit 1
 work=$(mktemp -d "$base/fuzz.XXXXXX") || exit 1
+# The spool of fuzz_pickup and fuzz_smtp_session: a tmpfs keeps their
+# fsyncs cheap.  Removed here even when a target crashed.
+FUZZ_SCRATCH=$(mktemp -d /dev/shm/sesrelay-fuzz.XXXXXX 2>/dev/null) ||
+    FUZZ_SCRATCH=$(mkdir "$work/scratch" && echo "$work/scratch") || exit 1
+export FUZZ_SCRATCH
 # Crashing inputs outlive the scratch directory.
 keep_dir=$base/fuzz-crashes
 
@@ -67,6 +85,7 @@ cleanup() {
 		kill -TERM "$child" 2>/dev/null
 		wait "$child" 2>/dev/null
 	fi
+	rm -rf "$FUZZ_SCRATCH"
 	if [ -n "${KEEP:-}" ]; then
 		echo "# kept $work"
 	else
@@ -185,6 +204,17 @@ report_tail() {
 	/^Base64/ { print }' "$1"
 }
 
+# stats LOG: ", N/s, cov C ft F" from libFuzzer's last status line.
+stats() {
+	awk '
+	/^stat::average_exec_per_sec:/ { rate = $2 }
+	/ cov: / { for (i = 1; i < NF; i++) {
+		if ($i == "cov:") cov = $(i + 1)
+		if ($i == "ft:") ft = $(i + 1) } }
+	END { if (rate != "") printf ", %s/s", rate
+		if (cov != "") printf ", cov %s ft %s", cov, ft }' "$1"
+}
+
 # replay NAME: each known crash-* seed once.  One that still crashes is a
 # failure and stays out of the fuzzing corpus (it would stop the run).
 replay() {
@@ -214,7 +244,7 @@ fuzz() {
 	[ "$name" = spool_message ] && max_len=65536
 	[ -f "$here/$name.dict" ] && dict=(-dict="$here/$name.dict")
 	mkdir -p "$corpus" "$work/art/$name"
-	for seed in "$here/corpus/$name"/*; do
+	for seed in "$here/corpus/$name"/* ${FUZZ_CORPUS:+"$FUZZ_CORPUS/$name"/*}; do
 		case ${seed##*/} in
 		crash-*) ;;
 		*) [ -f "$seed" ] && cp "$seed" "$corpus/" ;;
@@ -225,8 +255,12 @@ fuzz() {
 	    -max_len="$max_len" -print_final_stats=1 "${dict[@]}" "$corpus"
 	rc=$?
 	runs=$(awk '/^stat::number_of_executed_units:/ { print $2 }' "$log")
+	if [ -n "${FUZZ_CORPUS:-}" ]; then
+		mkdir -p "$FUZZ_CORPUS/$name" &&
+		cp -n "$corpus"/* "$FUZZ_CORPUS/$name/" 2>/dev/null
+	fi
 	if [ "$rc" -eq 0 ] && [ -z "$(ls "$work/art/$name/")" ]; then
-		echo "ok - fuzz $name: ${runs:-?} runs, no crash"
+		echo "ok - fuzz $name: ${runs:-?} runs, no crash$(stats "$log")"
 	else
 		report_crash "$name" "$log" "$rc" "after ${runs:-?} runs"
 	fi
