@@ -444,7 +444,6 @@ session_fail(struct upstream_session *s, const char *why)
 
 /* ---- connecting ---- */
 
-
 /* "192.0.2.1:587" or "[2001:db8::1]:587" */
 static void
 format_peer(const struct sockaddr *sa, char *buf, size_t len)
@@ -662,7 +661,6 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /* ---- replies ---- */
-
 
 /* Record one recipient's outcome from a reply. */
 static void
