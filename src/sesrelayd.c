@@ -45,6 +45,7 @@
 #include "netaddr.h"
 #include "scheduler.h"
 #include "smtp_server.h"
+#include "tls.h"
 #include "spool.h"
 #include "upstream.h"
 
@@ -700,6 +701,41 @@ descriptors_fit(const struct conf *c, char *err, size_t errlen)
 	return -1;
 }
 
+/* Does the CA file (or the system store) of one endpoint load?  0, or -1
+ * with err naming the file, line and key. */
+static int
+ca_file_loads(const struct conf *c, const char *key, const char *ca_file,
+    char *err, size_t errlen)
+{
+	char e[CONF_ERRLEN - 64];
+	SSL_CTX *ctx = tls_client_ctx_new(ca_file, e, sizeof(e));
+
+	if (ctx == NULL) {
+		conf_key_error(c, key, err, errlen, "%s", e);
+		return -1;
+	}
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+/*
+ * What conf_load cannot decide alone and the daemon needs: the descriptor
+ * limit, the CA files.  Asked by -t, at start and on reload alike, so -t
+ * refuses whatever start-up would.  0, or -1 with err.
+ */
+static int
+conf_fits(const struct conf *c, char *err, size_t errlen)
+{
+	if (descriptors_fit(c, err, errlen) == -1 ||
+	    ca_file_loads(c, "upstream.ca_file", c->upstream.ca_file, err,
+	    errlen) == -1)
+		return -1;
+	if (conf_fallback_host(c) != NULL && ca_file_loads(c,
+	    "fallback.ca_file", c->fallback.ca_file, err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
 /*
  * Load and check everything a new configuration needs; nothing running
  * is touched but d->hostname, which the new pools are made with (the
@@ -715,7 +751,7 @@ reload_load(struct daemon *d, struct next *n, char *e, size_t elen)
 	memset(&cred, 0, sizeof(cred));
 	memset(&fcred, 0, sizeof(fcred));
 	if ((n->conf = conf_load(d->file, e, elen)) == NULL ||
-	    descriptors_fit(n->conf, e, elen) == -1)
+	    conf_fits(n->conf, e, elen) == -1)
 		goto out;
 	if (strcmp(n->conf->spool, d->conf->spool) != 0) {
 		snprintf(e, elen, "spool cannot change while sesrelayd runs "
@@ -1103,7 +1139,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "sesrelayd: %s\n", err);
 		return EX_CONFIG;
 	}
-	if (descriptors_fit(d.conf, err, sizeof(err)) == -1) {
+	if (conf_fits(d.conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sesrelayd: %s\n", err);
 		conf_free(d.conf);
 		return EX_CONFIG;

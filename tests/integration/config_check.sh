@@ -26,6 +26,20 @@ expect_config_error() {
 	fi
 }
 
+# A CA file that cannot be loaded: -t refuses it as start-up does.
+FAKE_PORT=587 FAKE_MODE=starttls UP_CA=$work/no-such-ca.pem write_conf
+for how in "-t" "-f"; do
+	"$sbin/sesrelayd" $how -c "$conf" >/dev/null 2>"$work/err" &
+	cpid=$!
+	( sleep 10; kill "$cpid" 2>/dev/null ) & w=$!
+	wait "$cpid"; rc=$?
+	kill "$w" 2>/dev/null; wait "$w" 2>/dev/null
+	check "sesrelayd $how: a missing upstream.ca_file is refused (78)" [ $rc -eq 78 ]
+	check "... naming file, line, key and why" grep -Eq \
+		"sesrelay\.conf:[0-9]+: upstream\.ca_file: .*no-such-ca\.pem: cannot load CA certificates: No such file" "$work/err"
+done
+FAKE_PORT=587 FAKE_MODE=starttls write_conf
+
 printf 'upstream = {\n  region = "eu-west-1";\n  prot = 587;\n};\n' > "$work/bad.conf"
 expect_config_error "unknown key: exit 78 naming file, line and key" \
 	"bad\\.conf:3: upstream\\.prot: unknown key"
