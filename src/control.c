@@ -33,6 +33,7 @@
 
 #include "accept_backoff.h"
 #include "control.h"
+#include "listener.h"
 #include "log.h"
 #include "scheduler.h"
 #include "spool.h"
@@ -739,16 +740,11 @@ control_new(struct event_base *base, const char *path,
     const struct control_ops *ops, char *err, size_t errlen)
 {
 	struct control *ctl;
-	struct sockaddr_un sun;
-	mode_t old;
+	int fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "%s: path too long", path);
+	/* Anyone may connect; what they may do is decided per request. */
+	if ((fd = listener_bind_unix(path, 0666, err, errlen)) == -1)
 		return NULL;
-	}
-	strcpy(sun.sun_path, path);
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
 		abort();
 	ctl->base = base;
@@ -756,15 +752,13 @@ control_new(struct event_base *base, const char *path,
 	TAILQ_INIT(&ctl->clients);
 	if ((ctl->path = strdup(path)) == NULL)
 		abort();
-	(void)unlink(path);	/* a stale socket of an earlier run */
-	/* Anyone may connect; what they may do is decided per request. */
-	old = umask(0111);
-	ctl->listener = evconnlistener_new_bind(base, accept_cb, ctl,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
-	    (struct sockaddr *)&sun, sizeof(sun));
-	umask(old);
+	/* Backlog 0: the socket listens already. */
+	ctl->listener = evconnlistener_new(base, accept_cb, ctl,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (ctl->listener == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		(void)unlink(path);
 		free(ctl->path);
 		free(ctl);
 		return NULL;

@@ -23,6 +23,7 @@
 #endif
 
 #include "conf.h"
+#include "listener.h"
 #include "log.h"
 #include "maildrop.h"
 #include "netaddr.h"
@@ -96,7 +97,7 @@ prebind(const struct conf *c, struct listen_fds *l)
 	int fd;
 
 	for (size_t i = 0; i < c->listen.tcp.n && l->n < PRIVSEP_MAXFD - 1; i++) {
-		if ((fd = smtp_bind_tcp(c->listen.tcp.v[i], err,
+		if ((fd = listener_bind_tcp(c->listen.tcp.v[i], err,
 		    sizeof(err))) == -1)
 			fatalx("- daemon cannot listen: %s", err);
 		l->v[l->n].fd = fd;
@@ -106,7 +107,7 @@ prebind(const struct conf *c, struct listen_fds *l)
 	}
 	if (c->listen.unix_path[0] != '\0') {
 		privsep_socket_dir(c->listen.unix_path);
-		if ((fd = smtp_bind_unix(c->listen.unix_path, err,
+		if ((fd = listener_bind_unix(c->listen.unix_path, 0666, err,
 		    sizeof(err))) == -1)
 			fatalx("- daemon cannot listen: %s", err);
 		l->v[l->n].fd = fd;

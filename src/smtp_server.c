@@ -52,6 +52,7 @@
 #include "cleanup.h"
 #include "conf.h"
 #include "dotstuff.h"
+#include "listener.h"
 #include "log.h"
 #include "rcpt_rule.h"
 #include "smtp_parse.h"
@@ -1085,7 +1086,7 @@ int
 smtp_server_listen_tcp(struct smtp_server *srv, const char *hostport,
     char *err, size_t errlen)
 {
-	int fd = smtp_bind_tcp(hostport, err, errlen);
+	int fd = listener_bind_tcp(hostport, err, errlen);
 
 	if (fd == -1)
 		return -1;
@@ -1094,49 +1095,10 @@ smtp_server_listen_tcp(struct smtp_server *srv, const char *hostport,
 }
 
 int
-smtp_bind_tcp(const char *hostport, char *err, size_t errlen)
-{
-	struct addrinfo hints, *res;
-	char host[INET6_ADDRSTRLEN + 1], port[8];
-	int p, fd, on = 1;
-
-	if (conf_parse_hostport(hostport, host, sizeof(host), &p) == -1) {
-		snprintf(err, errlen, "%s: bad address", hostport);
-		return -1;
-	}
-	snprintf(port, sizeof(port), "%d", p);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &res) != 0) {
-		snprintf(err, errlen, "%s: bad address", hostport);
-		return -1;
-	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd == -1)
-		goto syserr;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (res->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
-	    listen(fd, 128) == -1)
-		goto syserr;
-	freeaddrinfo(res);
-	return fd;
-syserr:
-	snprintf(err, errlen, "%s: %s", hostport, strerror(errno));
-	if (fd != -1)
-		close(fd);
-	freeaddrinfo(res);
-	return -1;
-}
-
-int
 smtp_server_listen_unix(struct smtp_server *srv, const char *path, char *err,
     size_t errlen)
 {
-	int fd = smtp_bind_unix(path, err, errlen);
+	int fd = listener_bind_unix(path, 0666, err, errlen);
 
 	if (fd == -1)
 		return -1;
@@ -1152,40 +1114,6 @@ smtp_server_listen_unix_fd(struct smtp_server *srv, int fd, const char *path,
 		abort();
 	log_info("- smtp listening on %s", path);
 	return add_listener(srv, fd, path, err, errlen);
-}
-
-int
-smtp_bind_unix(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sun;
-	struct stat st;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -1;
-	}
-	strcpy(sun.sun_path, path);
-	/* Replace a stale socket, never any other kind of file. */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "%s: exists and is not a socket",
-			    path);
-			return -1;
-		}
-		unlink(path);
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    chmod(path, 0666) == -1 || listen(fd, 128) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 void

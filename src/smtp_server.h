@@ -61,13 +61,11 @@ int smtp_server_listen_tcp(struct smtp_server *, const char *hostport,
  * with err; then serve it.  A Unix socket served with _unix_fd is
  * removed when the server stops listening; one from systemd is not.
  */
-int smtp_bind_tcp(const char *hostport, char *err, size_t errlen);
-int smtp_bind_unix(const char *path, char *err, size_t errlen);
 int smtp_server_listen_fd(struct smtp_server *, int fd, const char *label,
     char *err, size_t errlen);
 int smtp_server_listen_unix_fd(struct smtp_server *, int fd,
     const char *path, char *err, size_t errlen);
-/* Listen on a Unix socket at path (replacing a stale one); 0 or -1. */
+/* Listen on a Unix socket at path (listener_bind_unix); 0 or -1. */
 int smtp_server_listen_unix(struct smtp_server *, const char *path,
     char *err, size_t errlen);
 /* New settings (reload): for new connections and every next command. */
