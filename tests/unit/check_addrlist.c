@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "addrlist.h"
+#include "fixture.h"
 
 #define MAXA	4
 
@@ -250,11 +251,5 @@ addrlist_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(addrlist_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(addrlist_suite());
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fixture.h"
 
 static struct cleanup *c;
 
@@ -491,11 +492,5 @@ cleanup_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(cleanup_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(cleanup_suite());
 }

@@ -13,6 +13,7 @@
 #include "scheduler.h"
 #include "spool.h"
 #include "stats.h"
+#include "fixture.h"
 
 static const struct {
 	const char	*line;
@@ -244,13 +245,11 @@ START_TEST(test_render_stats)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+control_suite(void)
 {
 	Suite *s = suite_create("control");
 	TCase *tc = tcase_create("all");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, test_parse_request, 0,
 	    sizeof(requests) / sizeof(requests[0]));
@@ -260,9 +259,11 @@ main(void)
 	tcase_add_test(tc, test_render_mailq);
 	tcase_add_test(tc, test_render_stats);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
+}
+
+int
+main(void)
+{
+	return fixture_run(control_suite());
 }

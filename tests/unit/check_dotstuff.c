@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dotstuff.h"
+#include "fixture.h"
 
 /* A growing byte buffer. */
 struct buf {
@@ -409,11 +410,5 @@ dotstuff_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(dotstuff_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(dotstuff_suite());
 }

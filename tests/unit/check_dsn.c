@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dsn.h"
+#include "fixture.h"
 
 #define SES_NOT_VERIFIED "554 Message rejected: Email address is not " \
 	"verified. The following identities failed the check in region " \
@@ -1052,11 +1053,5 @@ dsn_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(dsn_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(dsn_suite());
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "maildrop.h"
+#include "fixture.h"
 
 static char dir[] = "/tmp/check_maildrop.XXXXXX";
 
@@ -611,11 +612,5 @@ maildrop_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(maildrop_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(maildrop_suite());
 }

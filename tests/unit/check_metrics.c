@@ -525,13 +525,11 @@ START_TEST(test_port_in_use)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
 	TCase *tc = tcase_create("all");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_families);
 	tcase_add_test(tc, test_values);
@@ -544,9 +542,11 @@ main(void)
 	    sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, test_port_in_use);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
+}
+
+int
+main(void)
+{
+	return fixture_run(metrics_suite());
 }

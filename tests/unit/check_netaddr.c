@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "netaddr.h"
+#include "fixture.h"
 
 /* A sockaddr for a numeric v4 or v6 address. */
 static const struct sockaddr *
@@ -268,11 +269,5 @@ netaddr_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(netaddr_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(netaddr_suite());
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "ratelimit.h"
+#include "fixture.h"
 
 #define EPS	1e-9
 
@@ -170,11 +171,5 @@ ratelimit_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(ratelimit_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(ratelimit_suite());
 }

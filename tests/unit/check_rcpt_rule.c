@@ -12,6 +12,7 @@
 
 #include "cleanup.h"
 #include "rcpt_rule.h"
+#include "fixture.h"
 
 static const struct {
 	const char	*arg;
@@ -136,11 +137,5 @@ rcpt_rule_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(rcpt_rule_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(rcpt_rule_suite());
 }

@@ -1147,11 +1147,5 @@ scheduler_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(scheduler_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(scheduler_suite());
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sendmail_args.h"
+#include "fixture.h"
 
 #define MAXARGS	16
 
@@ -473,11 +474,5 @@ sendmail_args_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(sendmail_args_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(sendmail_args_suite());
 }

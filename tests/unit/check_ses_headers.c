@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ses_headers.h"
+#include "fixture.h"
 
 static char *const tags[] = { "app=cron", "env=prod" };
 
@@ -152,13 +153,11 @@ START_TEST(test_validators)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+ses_headers_suite(void)
 {
 	Suite *s = suite_create("ses_headers");
 	TCase *tc = tcase_create("all");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_per_sender_and_domain);
@@ -168,9 +167,11 @@ main(void)
 	    sizeof(bad_maps) / sizeof(bad_maps[0]));
 	tcase_add_test(tc, test_validators);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
+}
+
+int
+main(void)
+{
+	return fixture_run(ses_headers_suite());
 }

@@ -10,6 +10,7 @@
 
 #include "upcheck.h"
 #include "ses_password.h"
+#include "fixture.h"
 
 #define AWS_EXAMPLE	"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
@@ -120,11 +121,5 @@ ses_password_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(ses_password_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(ses_password_suite());
 }

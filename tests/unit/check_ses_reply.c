@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ses_reply.h"
+#include "fixture.h"
 
 /* What a class must be: action, scope, counts_attempt, closes. */
 #define OK		SES_ACT_OK, SES_SCOPE_RECIPIENT, 0, 0
@@ -564,11 +565,5 @@ ses_reply_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(ses_reply_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(ses_reply_suite());
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "smtp_parse.h"
+#include "fixture.h"
 
 /* ---- commands ---- */
 
@@ -314,11 +315,5 @@ smtp_parse_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(smtp_parse_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(smtp_parse_suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "upstream_reply.h"
+#include "fixture.h"
 
 /* Feed lines; returns the result of the last one. */
 static int
@@ -365,11 +366,5 @@ upstream_reply_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(upstream_reply_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return fixture_run(upstream_reply_suite());
 }

@@ -62,3 +62,15 @@ fixture_loop_free(struct event_base *base, struct event *guard)
 	event_free(guard);
 	event_base_free(base);
 }
+
+int
+fixture_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
