@@ -21,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "maildrop.h"
 #include "spool.h"
 #include "xalloc.h"
@@ -541,26 +543,13 @@ put(struct out *o, const char *s, size_t n)
 	o->p[o->len] = '\0';
 }
 
+/* s in base64 (OpenSSL's encoder); n is at most 45 (one encoded word). */
 static void
 put_b64(struct out *o, const unsigned char *s, size_t n)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char q[64];
 
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)s[i] << 16;
-		char q[4];
-
-		if (i + 1 < n)
-			v |= (unsigned)s[i + 1] << 8;
-		if (i + 2 < n)
-			v |= s[i + 2];
-		q[0] = tab[v >> 18 & 63];
-		q[1] = tab[v >> 12 & 63];
-		q[2] = i + 1 < n ? tab[v >> 6 & 63] : '=';
-		q[3] = i + 2 < n ? tab[v & 63] : '=';
-		put(o, q, 4);
-	}
+	put(o, (const char *)q, (size_t)EVP_EncodeBlock(q, s, (int)n));
 }
 
 /*
