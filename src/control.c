@@ -240,7 +240,8 @@ control_render_message(FILE *fp, const struct scheduler_view *v, int json,
 void
 control_render_mailq_header(FILE *fp)
 {
-	fputs("-Queue ID-------- --Size-- ----Arrival Time---- "
+	fputs("-Queue ID------------------------ --Size-- "
+	    "----Arrival Time---- "
 	    "-Sender/Recipient-------\n", fp);
 }
 
