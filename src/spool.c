@@ -226,6 +226,8 @@ renumber(struct spool *s, struct job *j)
 	if (pwrite(j->fd, id, SPOOL_ID_LEN, j->id_off) != SPOOL_ID_LEN ||
 	    pwrite(j->fd, id, SPOOL_ID_LEN, j->trailer_off) != SPOOL_ID_LEN)
 		return errno ? errno : EIO;
+	log_info("%s spool renumbered to=%s reason=\"id taken in queue\"",
+	    j->id, id);
 	memcpy(j->id, id, sizeof(id));
 	return data_sync(s, j);
 }
@@ -239,7 +241,6 @@ commit_rename(struct spool *s, struct job *j)
 	for (int tries = 0; tries < ID_TRIES; tries++) {
 		if ((err = rename_noreplace(s, j->tmpname, j->id)) != EEXIST)
 			break;
-		log_info("%s spool id taken in queue, renumbering", j->id);
 		if ((err = renumber(s, j)) != 0)
 			break;
 	}
