@@ -19,11 +19,20 @@ shim=$work/narrow_random.so
 asan=$(ldd "$sbin/sesrelayd" 2>/dev/null | awk '/libasan/ { print $3; exit }')
 preload=$shim
 [ -n "$asan" ] && preload="$asan:$shim"
+# Only the daemon gets the shim (not the test's own tools): start_daemon
+# runs $sbin/sesrelayd, here a wrapper that execs the real one with it.
+mkdir "$work/sbin"
+cat >"$work/sbin/sesrelayd" <<WRAP
+#!/bin/sh
+LD_PRELOAD='$preload' NARROW_RANDOM_BITS=8 exec '$sbin/sesrelayd' "\$@"
+WRAP
+chmod 755 "$work/sbin/sesrelayd"
+sbin=$work/sbin
 
 start_fake starttls
 kill "$FAKE_PID"; wait "$FAKE_PID" 2>/dev/null	# SES down: mail stays queued
 write_conf
-LD_PRELOAD=$preload NARROW_RANDOM_BITS=8 start_daemon
+start_daemon
 check "the shim is loaded in the daemon" grep -q narrow_random "/proc/$DAEMON_PID/maps"
 : >"$work/acked"
 smtpload --port "$SMTP_PORT" --count 300 --concurrency 8 --messages "$work/sent" \
@@ -36,7 +45,7 @@ stop_daemon
 
 start_fake starttls
 write_conf
-LD_PRELOAD=$preload NARROW_RANDOM_BITS=8 start_daemon
+start_daemon
 wait_delivered "$acked" 30
 check "every acknowledged message arrived, byte for byte, once" \
 	verify --record "$FAKE_REC" --messages "$work/sent" --expect-ids "$work/acked"
