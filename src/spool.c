@@ -46,11 +46,13 @@
  * Steps 2-4 run on SYNC_THREADS sync threads.  Each takes its share of
  * the waiting commits (a batch), starts writeback of all of them at
  * once (sync_file_range), fdatasyncs each, renames each, and covers all
- * the renames with one fsync of queue/.  Measured against the syncfs()
- * group commit (bench/accept.sh, see the commit that made this): as
- * fast with a quiet disk, and far shorter accept latency while another
- * process writes to the same file system, because a message waits for
- * its own data, not for every dirty page of the file system.  The
+ * the renames with one fsync of queue/.  Why not one syncfs() per
+ * batch (group commit): besides losing errors (2), it was no faster
+ * (2,316 msgs/s against 2,861 for parallel fdatasyncs at 8 clients, in
+ * issue 10) and made every message wait for every dirty page of the
+ * file system, so a process writing a big file next to the spool
+ * pushed p99 accept latency to 1.5-1.9 s (0.55-0.68 s with per-file
+ * syncs).  bench/accept.sh --neighbour measures both cases.  The
  * threads wake the loop through an eventfd.
  */
 #include "config.h"
@@ -513,8 +515,15 @@ submit(struct spool *s, struct job *j)
 	s->npending++;
 	pthread_mutex_lock(&s->lock);
 	TAILQ_INSERT_TAIL(&s->todo, j, entry);
-	/* Every worker: only worker 0 takes state and remove jobs. */
-	pthread_cond_broadcast(&s->cond);
+	/*
+	 * A commit: any one worker (it wakes the others if it leaves work
+	 * behind); waking all eight for each message costs CPU.  Others:
+	 * every worker, since only worker 0 takes state and remove jobs.
+	 */
+	if (j->type == JOB_COMMIT)
+		pthread_cond_signal(&s->cond);
+	else
+		pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 }
 
