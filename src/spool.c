@@ -238,15 +238,16 @@ renumber(struct spool *s, struct job *j)
 static int
 commit_rename(struct spool *s, struct job *j)
 {
-	int err = 0;
+	int err;
 
-	for (int tries = 0; tries < ID_TRIES; tries++) {
+	for (int tries = 0;; tries++) {
 		if ((err = rename_noreplace(s, j->tmpname, j->id)) != EEXIST)
-			break;
+			return err;
+		if (tries == ID_TRIES)
+			return EEXIST;	/* never "done" without the rename */
 		if ((err = renumber(s, j)) != 0)
-			break;
+			return err;
 	}
-	return err;
 }
 
 /*
@@ -272,15 +273,15 @@ commit_batch(struct spool *s, struct sync_worker *w, struct jobq *batch)
 		j->status = data_sync(s, j);
 		if (j->status == 0)
 			j->status = commit_rename(s, j);
+		/* tmp/<tmpname> may be another message's once renamed. */
+		if (j->status != 0)
+			unlinkat(s->tmpfd, j->tmpname, 0);
 		if (close(j->fd) == -1 && j->status == 0) {
 			j->status = errno;
 			unlinkat(s->queuefd, j->id, 0);
 		}
 		j->fd = -1;
-		if (j->status != 0)
-			unlinkat(s->tmpfd, j->tmpname, 0);
-		else
-			renamed = 1;
+		renamed |= j->status == 0;
 	}
 	/* Step 4: one directory sync covers every rename of the batch. */
 	if (!renamed || fsync(w->queuefd) == 0)
