@@ -11,8 +11,14 @@
 # upstream is a closed local port, and Postfix puts every accepted message
 # on hold (or, with --postfix-defer, defers it in qmgr).
 #
+# With --neighbour every point is also measured while another process
+# dirties the same file system (dd writing and syncing a big file in a
+# loop).  A probe client sends one message after another alongside the
+# load and records each one's accept latency (end of data to 250): p99.
+#
 # Usage: bash bench/accept.sh [--quick] [--repeat N] [--reuse]
 #                             [--postfix-defer] [--profile] [--keep]
+#                             [--neighbour] [--only SIZE:CLIENTS[,...]]
 # See bench/README for what is measured and how to read the output.
 # Needs root (apt-get, and Postfix's master runs as root).  Exit 0 when
 # every run accepted every message.
@@ -22,10 +28,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 sesrelayd=${SESRELAYD:-$top/build/sesrelayd}
 
-quick=0 repeat='' reuse=0 pf_mode=hold profile=0 keep=0
+quick=0 repeat='' reuse=0 pf_mode=hold profile=0 keep=0 neighbour=0 only=''
 usage() {
 	echo "usage: bash bench/accept.sh [--quick] [--repeat N] [--reuse]" \
-		"[--postfix-defer] [--profile] [--keep]" >&2
+		"[--postfix-defer] [--profile] [--keep] [--neighbour]" \
+		"[--only SIZE:CLIENTS[,...]]" >&2
 	exit "${1:-2}"
 }
 while [ $# -gt 0 ]; do
@@ -37,6 +44,9 @@ while [ $# -gt 0 ]; do
 	--postfix-defer) pf_mode=defer ;;
 	--profile) profile=1 ;;
 	--keep) keep=1 ;;
+	--neighbour|--neighbor) neighbour=1 ;;
+	--only) only=${2:?}; shift ;;
+	--only=*) only=${1#*=} ;;
 	-h|--help) usage 0 ;;
 	*) echo "accept.sh: unknown option $1" >&2; usage ;;
 	esac
@@ -105,11 +115,13 @@ S=$work/sesrelay P=$work/postfix
 mkdir -p "$S" "$P/etc" "$P/data" "$P/queue"
 chown postfix "$P/data"
 
-SES_PID='' PF_MASTER='' SAMPLER=''
+SES_PID='' PF_MASTER='' SAMPLER='' PROBE='' NEIGHBOUR=''
 cleanup() {
 	local rc=$?
 	set +e
 	[ -n "$SAMPLER" ] && { kill "$SAMPLER"; wait "$SAMPLER"; } 2>/dev/null
+	[ -n "$PROBE" ] && { kill "$PROBE"; wait "$PROBE"; } 2>/dev/null
+	[ -n "$NEIGHBOUR" ] && neighbour_stop
 	[ -n "$SES_PID" ] && sesrelay_stop
 	[ -n "$PF_MASTER" ] && postfix_stop
 	if [ "$rc" -ne 0 ]; then
@@ -332,12 +344,50 @@ load() {
 	smtp-source "${opts[@]}" "127.0.0.1:$4"
 }
 
-# Results, one line per run: server size clients rate cpu_per_1000 rss_kb pss_kb hwm_kb
+# The noisy neighbour: dd writes a 64 MiB file in the scratch directory
+# (the spools' file system) and fdatasyncs it, again and again, in its
+# own process group so that stopping it stops the dd too.
+neighbour_start() {
+	setsid bash -c 'while :; do
+		dd if=/dev/zero of="$1/neighbour" bs=1M count=64 conv=fdatasync status=none
+	done' neighbour "$work" &
+	NEIGHBOUR=$!
+}
+neighbour_stop() {
+	kill -TERM -- "-$NEIGHBOUR" 2>/dev/null || kill -TERM "$NEIGHBOUR" 2>/dev/null
+	wait "$NEIGHBOUR" 2>/dev/null || true
+	NEIGHBOUR=
+	rm -f "$work/neighbour"
+}
+
+# The latency probe: one more client, one message at a time (see
+# bench/latency_probe.py); its messages are queued like the others.
+probe_start() {
+	rm -f "$work/latency"
+	python3 "$here/latency_probe.py" --port "$1" --out "$work/latency" &
+	PROBE=$!
+	for _ in $(seq 200); do
+		[ -e "$work/latency" ] && return 0
+		kill -0 "$PROBE" 2>/dev/null || break
+		sleep 0.05
+	done
+	die "the latency probe did not start"
+}
+probe_stop() {
+	kill -TERM "$PROBE" 2>/dev/null
+	wait "$PROBE" 2>/dev/null || true
+	PROBE=
+}
+
+# Results, one line per run: server size clients rate cpu_per_1000 rss_kb
+# pss_kb hwm_kb p99_ms neighbour
 results=$work/results
 
-# run_one SERVER SIZE CLIENTS COUNT: one measured run from an empty queue.
+# run_one SERVER SIZE CLIENTS COUNT NEIGHBOUR: one measured run from an
+# empty queue.
 run_one() {
-	local server=$1 size=$2 c=$3 n=$4 root port t0 t1 c0 c1 warm hwm=0 rss pss got
+	local server=$1 size=$2 c=$3 n=$4 noisy=$5 root port t0 t1 c0 c1 warm hwm=0 rss pss got
+	local probed p99
 	if [ "$server" = sesrelay ]; then sesrelay_start; root=$SES_PID port=$SES_PORT
 	else postfix_start; root=$PF_MASTER port=$PF_PORT; fi
 	# Warm-up, not measured: two messages per client, so that Postfix has
@@ -346,11 +396,15 @@ run_one() {
 	load "$c" "$warm" "$size" "$port" || die "$server: warm-up failed"
 	[ "$server" = postfix ] && postfix_settle
 	echo "0 0" >"$work/mem"
+	[ "$noisy" -eq 1 ] && { neighbour_start; sleep 1; }
 	sampler "$root" "$work/mem" & SAMPLER=$!
+	probe_start "$port"
 	c0=$(cpu_ticks "$root")
 	t0=$(date +%s%N)
 	load "$c" "$n" "$size" "$port" || die "$server: smtp-source failed (size=$size clients=$c)"
 	t1=$(date +%s%N)
+	probe_stop
+	[ "$noisy" -eq 1 ] && neighbour_stop
 	[ "$server" = postfix ] && postfix_settle
 	sleep 0.3	# let processes that hit max_use exit and be reaped
 	c1=$(cpu_ticks "$root")
@@ -363,14 +417,21 @@ run_one() {
 	else
 		got=$(postfix_queued); postfix_stop
 	fi
-	[ "$got" -eq $((warm + n)) ] ||
-		die "$server: $got messages queued, expected $((warm + n))"
+	probed=$(grep -c '^[0-9]' "$work/latency" || true)
+	grep -q fail "$work/latency" && die "$server: the latency probe got a refusal"
+	[ "$got" -eq $((warm + n + probed)) ] ||
+		die "$server: $got messages queued, expected $((warm + n + probed))"
+	# p99 by nearest rank over the probe's messages.
+	p99=$(sort -g "$work/latency" | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print -1; exit }
+		k = int(NR * 0.99 + 0.999999); if (k < 1) k = 1; printf "%.1f", v[k] * 1000 }')
 	awk -v s="$server" -v z="$size" -v c="$c" -v n="$n" -v t0="$t0" -v t1="$t1" \
 	    -v c0="$c0" -v c1="$c1" -v hz="$hz" -v r="$rss" -v p="$pss" -v h="$hwm" \
+	    -v q="$p99" -v nb="$noisy" -v np="$probed" \
 	    'BEGIN { secs = (t1 - t0) / 1e9; cpu = (c1 - c0) / hz;
-		 printf "%s %d %d %.1f %.3f %d %d %d\n", s, z, c, n / secs, cpu * 1000 / n, r, p, h;
-		 printf "  %-8s %6d B x%-2d  %5d msgs  %6.2f s  %7.1f msgs/s  cpu %5.2f s\n",
-			s, z, c, n, secs, n / secs, cpu > "/dev/stderr" }' >>"$results"
+		 printf "%s %d %d %.1f %.3f %d %d %d %s %d\n", s, z, c, n / secs, cpu * 1000 / n, r, p, h, q, nb;
+		 printf "  %-8s %6d B x%-2d %s %5d msgs  %6.2f s  %7.1f msgs/s  cpu %5.2f s  p99 %s ms (%d probes)\n",
+			s, z, c, (nb ? "+dd" : "   "), n, secs, n / secs, cpu, q, np > "/dev/stderr" }' >>"$results"
 }
 
 # --- machine --------------------------------------------------------------------
@@ -400,16 +461,27 @@ echo "load:     smtp-source, HELO/MAIL/RCPT/DATA/QUIT," \
 echo
 
 # --- the runs ---------------------------------------------------------------------
+is_selected() {
+	[ -z "$only" ] && return 0
+	case ",$only," in *",$1:$2,"*) return 0 ;; esac
+	return 1
+}
+noises=(0)
+[ "$neighbour" -eq 1 ] && noises=(0 1)
 : >"$results"
 for size in "${sizes[@]}"; do
 	for c in "${clients[@]}"; do
+		is_selected "$size" "$c" || continue
 		n=${count[$size:$c]}
-		for r in $(seq "$repeat"); do
-			run_one sesrelay "$size" "$c" "$n"
-			run_one postfix "$size" "$c" "$n"
+		for noisy in "${noises[@]}"; do
+			for r in $(seq "$repeat"); do
+				run_one sesrelay "$size" "$c" "$n" "$noisy"
+				run_one postfix "$size" "$c" "$n" "$noisy"
+			done
 		done
 	done
 done
+[ -s "$results" ] || die "no point matches --only $only"
 
 echo "loadavg:  $(cut -d' ' -f1-3 /proc/loadavg) at end"
 echo
@@ -428,8 +500,9 @@ function max(list,   a, k, i, m) {
 	return m
 }
 {
-	key = $2 " " $3
+	key = $2 " " $3 " " $10
 	if (!(key in seen)) { seen[key] = 1; order[++npoints] = key }
+	p99[$1, key] = p99[$1, key] " " $9
 	rate[$1, key] = rate[$1, key] " " $4
 	cpu[$1, key] = cpu[$1, key] " " $5
 	rss[$1, key] = rss[$1, key] " " $6
@@ -437,19 +510,21 @@ function max(list,   a, k, i, m) {
 	hwm[$1, key] = hwm[$1, key] " " $8
 }
 END {
-	printf "%-7s %3s | %9s %9s %6s | %11s %11s | %9s %11s %11s\n",
-		"", "", "msgs/s", "msgs/s", "ratio", "CPU-s/1000", "CPU-s/1000",
-		"MiB", "MiB", "MiB"
-	printf "%-7s %3s | %9s %9s %6s | %11s %11s | %9s %11s %11s\n",
-		"size", "cli", "sesrelay", "postfix", "ses/pf", "sesrelay", "postfix",
-		"ses VmHWM", "pf sum RSS", "pf sum PSS"
+	printf "%-7s %3s %3s | %9s %9s %6s | %11s %11s | %8s %8s | %9s %11s %11s\n",
+		"", "", "", "msgs/s", "msgs/s", "ratio", "CPU-s/1000", "CPU-s/1000",
+		"p99 ms", "p99 ms", "MiB", "MiB", "MiB"
+	printf "%-7s %3s %3s | %9s %9s %6s | %11s %11s | %8s %8s | %9s %11s %11s\n",
+		"size", "cli", "dd", "sesrelay", "postfix", "ses/pf", "sesrelay", "postfix",
+		"sesrelay", "postfix", "ses VmHWM", "pf sum RSS", "pf sum PSS"
 	for (i = 1; i <= npoints; i++) {
 		split(order[i], kz, " ")
 		rs = median(rate["sesrelay", order[i]]); rp = median(rate["postfix", order[i]])
-		printf "%-7s %3d | %9.0f %9.0f %6.2f | %11.2f %11.2f | %9.1f %11.1f %11.1f\n",
-			(kz[1] >= 1024 ? kz[1] / 1024 " KiB" : kz[1] " B"), kz[2], rs, rp,
+		printf "%-7s %3d %3s | %9.0f %9.0f %6.2f | %11.2f %11.2f | %8.1f %8.1f | %9.1f %11.1f %11.1f\n",
+			(kz[1] >= 1024 ? kz[1] / 1024 " KiB" : kz[1] " B"), kz[2],
+			(kz[3] ? "yes" : "no"), rs, rp,
 			(rp > 0 ? rs / rp : 0),
 			median(cpu["sesrelay", order[i]]), median(cpu["postfix", order[i]]),
+			median(p99["sesrelay", order[i]]), median(p99["postfix", order[i]]),
 			max(hwm["sesrelay", order[i]]) / 1024,
 			max(rss["postfix", order[i]]) / 1024, max(pss["postfix", order[i]]) / 1024
 	}
@@ -464,6 +539,13 @@ CPU-s/1000: CPU seconds (user + system) the server used per 1000 messages,
   qmgr, trivial-rewrite, anvil, postlogd, ...), including children that
   exited during the run (master's cutime + cstime).  Median of the runs.
   The load generator's own CPU is not counted.
+p99 ms: accept latency of a probe client (one more connection, sending
+  1 KiB messages one after another during the measured run): the time
+  from the end of its data to the 250, 99th percentile by nearest rank
+  over its messages; median of the runs.
+dd: "yes" when a noisy neighbour ran during the measured run (--neighbour):
+  dd writing and fdatasyncing a 64 MiB file in the spools' file system in
+  a loop.
 memory: ses VmHWM = sesrelayd's peak resident set (kernel high-water mark);
   pf sum RSS / PSS = peak of the sum over all Postfix processes, sampled
   every 0.5 s (RSS counts shared library pages once per process, PSS

@@ -110,8 +110,7 @@ control_parse_request(const char *line, struct control_request *r,
 		int ok = strcmp(words[1], "all") == 0 && commands[i].cmd !=
 		    CONTROL_SHOW;
 
-		if (!ok && n == SPOOL_ID_LEN &&
-		    strspn(words[1], "0123456789abcdef") == n)
+		if (!ok && spool_id_is_valid(words[1]))
 			ok = 1;
 		if (!ok) {
 			snprintf(err, errlen, "\"%.32s\" is not a queue id%s",
@@ -259,7 +258,8 @@ control_render_message(FILE *fp, const struct scheduler_view *v, int json,
 void
 control_render_mailq_header(FILE *fp)
 {
-	fputs("-Queue ID-------- --Size-- ----Arrival Time---- "
+	fputs("-Queue ID------------------------ --Size-- "
+	    "----Arrival Time---- "
 	    "-Sender/Recipient-------\n", fp);
 }
 

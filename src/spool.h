@@ -4,8 +4,9 @@
  * Only spool.c builds spool paths or opens spool files.  A message is
  * acknowledged only after spool_writer_commit()'s callback reports
  * success: by then its file was fsynced, renamed into queue/ and the
- * directory fsynced.  All fsyncs run on a sync thread (group commit);
- * callbacks run on the event loop.
+ * directory fsynced.  All fsyncs run on sync threads (each message's
+ * own fdatasync, one directory fsync per batch); callbacks run on the
+ * event loop.
  */
 #ifndef SESRELAY_SPOOL_H
 #define SESRELAY_SPOOL_H
@@ -19,7 +20,13 @@ struct spool;
 struct spool_writer;
 struct spool_reader;
 
-#define SPOOL_ID_LEN	16		/* hex characters */
+/*
+ * Queue ids: 8 hex digits of the time in seconds, then 96 random bits
+ * (24 hex digits).  Spools written before that have 16-digit ids (time
+ * and 32 random bits); they are still read.
+ */
+#define SPOOL_ID_LEN	32		/* hex characters */
+#define SPOOL_ID_LEN_V1	16		/* the ids of older spools */
 #define SPOOL_FORMAT	1
 
 enum spool_rcpt_status {
@@ -65,9 +72,15 @@ struct spool *spool_open(const char *dir, struct event_base *base,
     char *err, size_t errlen);
 void spool_close(struct spool *);
 
+/* Is id a queue id (either length, lower-case hex)?  The one check. */
+int spool_id_is_valid(const char *id);
+
 /*
  * Start a message: tmp/<id> is created with O_EXCL and the envelope
- * written.  The id is copied to id_out.  NULL with errno on failure.
+ * written.  The id is copied to id_out, which must stay valid until the
+ * commit's callback: if queue/ already has that name, the commit gives
+ * the message a new id and writes it there before the callback runs.
+ * NULL with errno on failure.
  */
 struct spool_writer *spool_writer_new(struct spool *, const char *sender,
     char *const *rcpts, size_t nrcpt, char id_out[SPOOL_ID_LEN + 1]);
@@ -84,8 +97,10 @@ void spool_writer_abort(struct spool_writer *);
 /*
  * Finish and make durable.  The writer is consumed.  cb runs on the loop
  * once the message is in queue/ and its directory synced (status 0), or
- * after a failure (status errno; the tmp file is gone).  The envelope
- * passed to cb-side users is loaded again with spool_load().
+ * after a failure (status errno: its data could not be synced, written
+ * or renamed; the file is in neither tmp/ nor queue/).  A commit never
+ * replaces a file in queue/.  The envelope passed to cb-side users is
+ * loaded again with spool_load().
  */
 void spool_writer_commit(struct spool_writer *, spool_done_cb cb, void *arg);
 
@@ -173,7 +188,16 @@ int spool_has_room(const struct spool *, long long size, long long min_free,
 int spool_fs_has_room(int fd, long long size, long long min_free,
     long long min_inodes);
 
-/* Jobs queued to the sync thread and not yet finished (for shutdown). */
+/*
+ * Tests only: fn replaces fdatasync() for message files (called on a
+ * sync thread with the file's descriptor and id; 0, or -1 with errno,
+ * which must fail that message and no other).  NULL restores it.  Set
+ * it while no commit is in flight.
+ */
+typedef int (*spool_sync_fn)(int fd, const char *id, void *arg);
+void spool_set_sync(struct spool *, spool_sync_fn fn, void *arg);
+
+/* Jobs queued to the sync threads and not yet finished (for shutdown). */
 size_t spool_pending(const struct spool *);
 /* Block until every queued job finished and its callback ran (shutdown). */
 void spool_drain(struct spool *);

@@ -17,7 +17,7 @@ swaks --server 127.0.0.1 --port "$SMTP_PORT" --from sender@example.com \
 check "the deliverable recipient arrives" wait_delivered 1 30
 check "the other is deferred" wait_log "scheduler deferred pending=1"
 id=$(ctl queue --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"][0]["id"])')
-check "queue --json lists the message" [ ${#id} -eq 16 ]
+check "queue --json lists the message" [ ${#id} -eq 32 ]
 ctl queue >"$work/queue.txt"
 check "queue: id, sender, the pending recipient with SES's reason" \
 	grep -q "^$id .*deferred, 1 attempt" "$work/queue.txt"

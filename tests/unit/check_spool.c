@@ -1007,6 +1007,194 @@ START_TEST(test_long_sender)
 }
 END_TEST
 
+
+/* ---- commit errors and ids (issue 10, items 1 and 2) ---- */
+
+#define NFAIL	24
+
+/* The ids whose data sync fails, set before the commits start. */
+static char fail_ids[NFAIL][SPOOL_ID_LEN + 1];
+static int sync_calls;
+
+/* A data sync that fails (EIO) for the messages in fail_ids only. */
+static int
+failing_sync(int fd, const char *id, void *arg)
+{
+	(void)arg;
+	__atomic_add_fetch(&sync_calls, 1, __ATOMIC_SEQ_CST);
+	for (size_t i = 0; i < NFAIL; i++)
+		if (strcmp(fail_ids[i], id) == 0) {
+			errno = EIO;
+			return -1;
+		}
+	return fdatasync(fd);
+}
+
+/*
+ * Many commits in flight at once on all the sync threads, every third
+ * one's data sync failing: exactly those fail (EIO, in neither tmp/ nor
+ * queue/), every other one succeeds and loads.  With a sync shared by a
+ * batch (the old syncfs()), an error went to the wrong messages.
+ */
+START_TEST(test_sync_error_fails_only_its_message)
+{
+	struct spool_writer *w[NFAIL];
+	struct done d[NFAIL];
+	char id[NFAIL][SPOOL_ID_LEN + 1], body[64];
+	int all;
+
+	memset(fail_ids, 0, sizeof(fail_ids));
+	sync_calls = 0;
+	for (int i = 0; i < NFAIL; i++) {
+		w[i] = spool_writer_new(sp, "s@x", rcpts3, 1, id[i]);
+		ck_assert_ptr_nonnull(w[i]);
+		snprintf(body, sizeof(body), "message %d\r\n", i);
+		ck_assert_int_eq(spool_writer_write(w[i], body, strlen(body)),
+		    0);
+		if (i % 3 == 0)
+			memcpy(fail_ids[i], id[i], sizeof(id[i]));
+	}
+	spool_set_sync(sp, failing_sync, NULL);
+	for (int i = 0; i < NFAIL; i++) {
+		d[i].fired = 0;
+		d[i].status = -1;
+		spool_writer_commit(w[i], done_cb, &d[i]);
+	}
+	for (int k = 0; k < 1000; k++) {
+		all = 1;
+		for (int i = 0; i < NFAIL; i++)
+			all &= d[i].fired;
+		if (all)
+			break;
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	spool_set_sync(sp, NULL, NULL);
+	ck_assert_int_eq(sync_calls, NFAIL);
+	for (int i = 0; i < NFAIL; i++) {
+		struct spool_envelope *e;
+
+		ck_assert_int_eq(d[i].fired, 1);
+		ck_assert(!exists("tmp", id[i]));
+		if (i % 3 == 0) {
+			ck_assert_msg(d[i].status == EIO, "message %d: status "
+			    "%d, not EIO", i, d[i].status);
+			ck_assert_msg(!exists("queue", id[i]), "message %d "
+			    "failed its sync but is queued", i);
+			continue;
+		}
+		ck_assert_msg(d[i].status == 0, "message %d: status %d", i,
+		    d[i].status);
+		e = spool_load(sp, id[i]);
+		ck_assert_ptr_nonnull(e);
+		snprintf(body, sizeof(body), "message %d\r\n", i);
+		ck_assert_int_eq(e->body_size, (off_t)strlen(body));
+		spool_envelope_free(e);
+	}
+	ck_assert_uint_eq(count_entries("queue"), NFAIL - NFAIL / 3);
+	ck_assert_uint_eq(count_entries("tmp"), 0);
+}
+END_TEST
+
+/* A single commit whose sync fails reports it too (not only batches). */
+START_TEST(test_sync_error_single)
+{
+	struct spool_writer *w;
+	struct done d = { 0, -1 };
+	char id[SPOOL_ID_LEN + 1];
+
+	memset(fail_ids, 0, sizeof(fail_ids));
+	w = spool_writer_new(sp, "s@x", rcpts3, 1, id);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(spool_writer_write(w, "x\r\n", 3), 0);
+	memcpy(fail_ids[0], id, sizeof(id));
+	spool_set_sync(sp, failing_sync, NULL);
+	spool_writer_commit(w, done_cb, &d);
+	run_until(&d);
+	spool_set_sync(sp, NULL, NULL);
+	ck_assert_int_eq(d.status, EIO);
+	ck_assert(!exists("queue", id));
+	ck_assert(!exists("tmp", id));
+}
+END_TEST
+
+/*
+ * queue/ already has a file by the id of a message being committed (a
+ * collision): the commit never replaces it; the message gets a new id,
+ * in its file (header and trailer) and in the caller's buffer, before
+ * the callback runs.
+ */
+START_TEST(test_commit_never_replaces)
+{
+	static const char precious[] = "a queued message, not to be lost\n";
+	struct spool_writer *w;
+	struct spool_envelope *e;
+	struct spool_reader *r;
+	struct done d = { 0, -1 };
+	char id[SPOOL_ID_LEN + 1], first[SPOOL_ID_LEN + 1], got[64];
+	size_t len;
+	char *old;
+
+	w = spool_writer_new(sp, "s@x", rcpts3, 2, id);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(spool_writer_write(w, "body\r\n", 6), 0);
+	memcpy(first, id, sizeof(id));
+	write_file("queue", first, precious, strlen(precious));
+	spool_writer_commit(w, done_cb, &d);
+	run_until(&d);
+	ck_assert_int_eq(d.status, 0);
+	ck_assert_str_ne(id, first);
+	ck_assert(spool_id_is_valid(id));
+	old = read_file("queue", first, &len);
+	ck_assert_str_eq(old, precious);
+	free(old);
+	e = spool_load(sp, id);
+	ck_assert_msg(e != NULL, "the renumbered message does not load");
+	ck_assert_str_eq(e->id, id);
+	ck_assert_uint_eq(e->nrcpt, 2);
+	spool_envelope_free(e);
+	r = spool_reader_open(sp, id);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(spool_reader_read(r, got, sizeof(got)), 6);
+	ck_assert(memcmp(got, "body\r\n", 6) == 0);
+	spool_reader_close(r);
+	ck_assert_uint_eq(count_entries("queue"), 2);
+	ck_assert_uint_eq(count_entries("tmp"), 0);
+}
+END_TEST
+
+/* Ids: 8 hex digits of time, 96 random bits; 16-digit ones still valid. */
+START_TEST(test_id_format)
+{
+	char id[SPOOL_ID_LEN + 1], id2[SPOOL_ID_LEN + 1];
+	struct spool_writer *w, *w2;
+	unsigned long t;
+
+	ck_assert_int_eq(SPOOL_ID_LEN, 32);
+	w = spool_writer_new(sp, "s@x", rcpts3, 1, id);
+	w2 = spool_writer_new(sp, "s@x", rcpts3, 1, id2);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_ptr_nonnull(w2);
+	ck_assert(spool_id_is_valid(id));
+	ck_assert_uint_eq(strlen(id), SPOOL_ID_LEN);
+	ck_assert_int_eq(sscanf(id, "%8lx", &t), 1);
+	ck_assert((time_t)t >= time(NULL) - 5 && (time_t)t <= time(NULL));
+	ck_assert_str_ne(id + 8, id2 + 8);
+	spool_writer_abort(w);
+	spool_writer_abort(w2);
+
+	ck_assert(spool_id_is_valid("0123456789abcdef"));
+	ck_assert(spool_id_is_valid("0123456789abcdef0123456789abcdef"));
+	ck_assert(!spool_id_is_valid(""));
+	ck_assert(!spool_id_is_valid("0123456789abcde"));
+	ck_assert(!spool_id_is_valid("0123456789abcdef0"));
+	ck_assert(!spool_id_is_valid("0123456789abcdef0123456789abcde"));
+	ck_assert(!spool_id_is_valid("0123456789abcdef0123456789abcdef0"));
+	ck_assert(!spool_id_is_valid("0123456789ABCDEF"));
+	ck_assert(!spool_id_is_valid("0123456789abcdeg"));
+	ck_assert(!spool_id_is_valid("../../etc/passwd"));
+}
+END_TEST
+
 static Suite *
 spool_suite(void)
 {
@@ -1053,6 +1241,16 @@ spool_suite(void)
 	tcase_add_test(tc, test_scan);
 	tcase_add_test(tc, test_index_in_background);
 	tcase_add_test(tc, test_index_stopped_midway);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("commit");
+	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_sync_error_fails_only_its_message);
+	tcase_add_test(tc, test_sync_error_single);
+	tcase_add_test(tc, test_commit_never_replaces);
+	tcase_add_test(tc, test_id_format);
 	suite_add_tcase(s, tc);
 
 	/* Bugs found and fixed: each test keeps it fixed. */
