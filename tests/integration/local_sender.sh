@@ -48,7 +48,7 @@ printf "$msg" | "$sbin/sesrelay-sendmail" -f cron a@example.com 2>"$work/err"
 check "sendmail -f cron (root is trusted): exit 77" [ $? -eq 77 ]
 if command -v runuser >/dev/null && id nobody >/dev/null 2>&1; then
 	# An untrusted user's -f is replaced by the user: refused the same.
-	printf "$msg" | runuser -u nobody -- "$sbin/sesrelay-sendmail" -C "$conf" \
+	printf "$msg" | runuser -u nobody -- "$(user_copy sesrelay-sendmail)" -C "$conf" \
 	    -f app@example.com a@example.com 2>"$work/err"
 	check "sendmail as nobody (untrusted, -f replaced): exit 77" [ $? -eq 77 ]
 	check "and it names the user" grep -q "5.7.1 <nobody>: not a sender" "$work/err"
