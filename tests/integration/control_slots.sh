@@ -8,12 +8,8 @@
 
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (a second user)"; exit 77; }
 command -v useradd >/dev/null || { echo "SKIP: no useradd"; exit 77; }
-u1=sesrelay-c1-$$ u2=sesrelay-c2-$$
-u1=${u1:0:31} u2=${u2:0:31}
-useradd -r -M -N -s /usr/sbin/nologin "$u1" || { echo "SKIP: useradd failed"; exit 77; }
-useradd -r -M -N -s /usr/sbin/nologin "$u2"
-drop_users() { userdel "$u1" 2>/dev/null; userdel "$u2" 2>/dev/null; }
-extra_cleanup=drop_users
+make_user u1 c1
+make_user u2 c2
 
 start_fake starttls
 write_conf

@@ -32,6 +32,7 @@ cleanup() {
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
+	for u in "${made_users[@]}"; do userdel "$u" 2>/dev/null; done
 	if [ -n "${watchdog:-}" ]; then
 		kill "$watchdog" 2>/dev/null
 		wait "$watchdog" 2>/dev/null
@@ -66,6 +67,30 @@ finish() { [ "$failures" -eq 0 ] && exit 0; echo "$failures check(s) failed"; ex
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# make_user VAR TAG: a system user made for this test (removed at exit),
+# its name in VAR.
+made_users=()
+make_user() {
+	local name=sesrelay-$2-$$
+	name=${name:0:31}
+	useradd -r -M -N -s /usr/sbin/nologin "$name" ||
+		{ echo "cannot create the user $name"; exit 1; }
+	made_users+=("$name")
+	printf -v "$1" %s "$name"
+}
+
+# setgid_sendmail: $work/bin/sendmail, sesrelay-sendmail installed as
+# make install does (set-group-ID sesrelay-drop), where the test's users
+# can run it.
+setgid_sendmail() {
+	need_drop_group
+	chmod 711 "$work"
+	mkdir -p "$work/bin"
+	cp "$sbin/sesrelay-sendmail" "$work/bin/sendmail"
+	chgrp sesrelay-drop "$work/bin/sendmail"
+	chmod 2755 "$work/bin/sendmail"
 }
 
 # need_drop_group: the group sesrelay-drop (the maildrop's) exists for

@@ -12,23 +12,11 @@
 
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (users, setgid)"; exit 77; }
 command -v useradd >/dev/null || { echo "SKIP: no useradd"; exit 77; }
-u1=sesrelay-t1-$$ u2=sesrelay-t2-$$
-u1=${u1:0:31} u2=${u2:0:31}
-need_drop_group
-useradd -r -M -N -s /usr/sbin/nologin "$u1"
-useradd -r -M -N -s /usr/sbin/nologin "$u2"
-drop_users() {
-	umount -l "$work/small" 2>/dev/null
-	userdel "$u1" 2>/dev/null
-	userdel "$u2" 2>/dev/null
-}
-extra_cleanup=drop_users
-
-chmod 711 "$work"
-mkdir -p "$work/bin"
-cp "$sbin/sesrelay-sendmail" "$work/bin/sendmail"
-chgrp sesrelay-drop "$work/bin/sendmail"
-chmod 2755 "$work/bin/sendmail"
+make_user u1 t1
+make_user u2 t2
+unmount_small() { umount -l "$work/small" 2>/dev/null; }
+extra_cleanup=unmount_small
+setgid_sendmail
 
 start_fake starttls
 EXTRA_CONF='rewrite = { sender = "noreply@example.com"; };' write_conf

@@ -10,20 +10,8 @@
 
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (users, setgid)"; exit 77; }
 command -v useradd >/dev/null || { echo "SKIP: no useradd"; exit 77; }
-u1=sesrelay-h1-$$
-u1=${u1:0:31}
-need_drop_group
-useradd -r -M -N -s /usr/sbin/nologin "$u1"
-drop_users() {
-	userdel "$u1" 2>/dev/null
-}
-extra_cleanup=drop_users
-
-chmod 711 "$work"
-mkdir -p "$work/bin"
-cp "$sbin/sesrelay-sendmail" "$work/bin/sendmail"
-chgrp sesrelay-drop "$work/bin/sendmail"
-chmod 2755 "$work/bin/sendmail"
+make_user u1 h1
+setgid_sendmail
 
 start_fake starttls
 EXTRA_CONF='rewrite = { sender = "noreply@example.com"; };' write_conf

@@ -13,22 +13,13 @@
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (users, setgid)"; exit 77; }
 command -v useradd >/dev/null || { echo "SKIP: no useradd"; exit 77; }
 command -v setpriv >/dev/null || { echo "SKIP: no setpriv"; exit 77; }
-u1=sesrelay-s1-$$
-u1=${u1:0:31}
-need_drop_group
-useradd -r -M -N -s /usr/sbin/nologin "$u1"
+make_user u1 s1
 writers=()
-drop_users() {
+stop_writers() {
 	for p in "${writers[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	userdel "$u1" 2>/dev/null
 }
-extra_cleanup=drop_users
-
-chmod 711 "$work"
-mkdir -p "$work/bin"
-cp "$sbin/sesrelay-sendmail" "$work/bin/sendmail"
-chgrp sesrelay-drop "$work/bin/sendmail"
-chmod 2755 "$work/bin/sendmail"
+extra_cleanup=stop_writers
+setgid_sendmail
 # as_u1 CMD...: run as the user; setpriv execs, so "as_u1 ... &" would be
 # a subshell: for a writer's own pid, "${as_u1[@]}" is used instead.
 as_u1=(setpriv --reuid="$u1" --regid="$(id -g "$u1")" --clear-groups)
