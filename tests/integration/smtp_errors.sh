@@ -95,7 +95,7 @@ big=$(python3 -c 'print("y" * 70)')
 	echo '>'
 	echo '> ..dot'
 	echo '> .'
-	echo '< ^250 2\.0\.0 Ok: queued as [0-9a-f]{16}$'
+	echo '< ^250 2\.0\.0 Ok: queued as [0-9a-f]{32}$'
 	echo '> QUIT'
 	echo '< ^221'
 } > "$work/size.chat"
