@@ -27,7 +27,8 @@
 #include "spool.h"
 
 #define STATE_MAGIC	"SESRELAY-STATE 1\n"
-#define TRAILER_LEN	(4 + SPOOL_ID_LEN + 1)	/* "END <id>\n" */
+/* "END <id>\n": ids of either length (SPOOL_ID_LEN, older spools' _V1). */
+#define TRAILER_LEN(e)	(4 + strlen((e)->id) + 1)
 
 /* A valid message file for the fallback envelope: three recipients. */
 static const char fallback_msg[] =
@@ -65,11 +66,10 @@ check_envelope(const struct spool_envelope *e, off_t off, size_t len,
 	FUZZ_CHECK(e->nrcpt > 0);
 	FUZZ_CHECK(e->rcpts != NULL && e->sender != NULL);
 	FUZZ_CHECK(e->status != NULL && e->reply != NULL);
-	FUZZ_CHECK(strlen(e->id) == SPOOL_ID_LEN);
-	FUZZ_CHECK(strspn(e->id, "0123456789abcdef") == SPOOL_ID_LEN);
+	FUZZ_CHECK(spool_id_is_valid(e->id));
 	FUZZ_CHECK(off > 0 && (size_t)off <= len);
 	FUZZ_CHECK(e->body_size >= 0);
-	FUZZ_CHECK(off + e->body_size + TRAILER_LEN == file_size);
+	FUZZ_CHECK(off + e->body_size + (off_t)TRAILER_LEN(e) == file_size);
 	FUZZ_CHECK(strchr(e->sender, '\n') == NULL);
 	for (size_t i = 0; i < e->nrcpt; i++) {
 		FUZZ_CHECK(e->rcpts[i] != NULL && e->rcpts[i][0] != '\0');
@@ -93,9 +93,9 @@ parse_message(const char *data, size_t len)
 	if (e != NULL) {
 		check_envelope(e, off, len, (off_t)len);
 		FUZZ_CHECK(off + e->body_size <= (off_t)len);
-		FUZZ_CHECK(memcmp(buf + len - TRAILER_LEN, "END ", 4) == 0);
-		FUZZ_CHECK(memcmp(buf + len - TRAILER_LEN + 4, e->id,
-		    SPOOL_ID_LEN) == 0);
+		FUZZ_CHECK(memcmp(buf + len - TRAILER_LEN(e), "END ", 4) == 0);
+		FUZZ_CHECK(memcmp(buf + len - TRAILER_LEN(e) + 4, e->id,
+		    strlen(e->id)) == 0);
 	}
 	free(buf);
 	if (blank == NULL || (hlen = blank + 2 - data) >= len)
