@@ -1731,13 +1731,13 @@ clean_state(struct spool_index *ix)
 	if ((names = list_dir(s->statefd, &n)) == NULL)
 		return;
 	for (i = 0; i < n && (ix->direct || !index_is_stopping(ix)); i++) {
+		/* "<id>" or "<id>.tmp"; ids of either length (_V1). */
 		len = strlen(names[i]);
-		if (len == SPOOL_ID_LEN + 4 &&
-		    strcmp(names[i] + SPOOL_ID_LEN, ".tmp") == 0)
-			len = SPOOL_ID_LEN;
+		if (len > 4 && strcmp(names[i] + len - 4, ".tmp") == 0)
+			len -= 4;
 		if (is_hex_id(names[i], len)) {
-			memcpy(id, names[i], SPOOL_ID_LEN);
-			id[SPOOL_ID_LEN] = '\0';
+			memcpy(id, names[i], len);
+			id[len] = '\0';
 			if (fstatat(s->queuefd, id, &st, AT_SYMLINK_NOFOLLOW) ==
 			    0)
 				continue;
