@@ -38,8 +38,11 @@
  *   3. rename into queue/ with RENAME_NOREPLACE: the atomic moment the
  *      message exists.  It never replaces a queued message: if the id is
  *      taken (the odds are 2^-96 a second, but a rename must not be the
- *      one place that trusts them), the message gets a new id, written
- *      into its header and trailer and synced again (step 2) first.
+ *      one place that trusts them), or state/ still has a file by that
+ *      name (a removed message's, not yet unlinked: it would mark this
+ *      one's recipients done at the next start), the message gets a new
+ *      id, written into its header and trailer and synced again (step
+ *      2) first.
  *   4. fsync queue/ (each thread through its own open file of it, for
  *      the reason in 2): the rename itself is on disk.  If that fails,
  *      the batch's new names are unlinked and its clients get a 4xx.
@@ -220,7 +223,7 @@ rename_noreplace(struct spool *s, const char *from, const char *to)
  * it may get a name in queue/.  0 or errno.
  */
 static int
-renumber(struct spool *s, struct job *j)
+renumber(struct spool *s, struct job *j, const char *reason)
 {
 	char id[SPOOL_ID_LEN + 1];
 
@@ -229,24 +232,46 @@ renumber(struct spool *s, struct job *j)
 	if (pwrite(j->fd, id, SPOOL_ID_LEN, j->id_off) != SPOOL_ID_LEN ||
 	    pwrite(j->fd, id, SPOOL_ID_LEN, j->trailer_off) != SPOOL_ID_LEN)
 		return errno ? errno : EIO;
-	log_info("%s spool renumbered to=%s reason=\"id taken in queue\"",
-	    j->id, id);
+	log_info("%s spool renumbered to=%s reason=\"%s\"", j->id, id,
+	    reason);
 	memcpy(j->id, id, sizeof(id));
 	return data_sync(s, j);
+}
+
+/*
+ * Does state/<id> exist?  Then the id is taken too: that state belongs
+ * to a message of that id removed from queue/ whose state removal has
+ * not run yet (worker 0 runs it later; a crash, or kill -9, leaves it
+ * until the start-up index ends).  A new message by that name would
+ * get its delivery state at the next start: recipients marked done,
+ * never sent.
+ */
+static int
+state_is_left(struct spool *s, const char *id)
+{
+	struct stat st;
+
+	return fstatat(s->statefd, id, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 /* Step 3 for one message whose data is durable. */
 static int
 commit_rename(struct spool *s, struct job *j)
 {
+	const char *reason;
 	int err;
 
 	for (int tries = 0;; tries++) {
-		if ((err = rename_noreplace(s, j->tmpname, j->id)) != EEXIST)
+		if (state_is_left(s, j->id))
+			reason = "a state file has the id";
+		else if ((err = rename_noreplace(s, j->tmpname, j->id)) !=
+		    EEXIST)
 			return err;
+		else
+			reason = "id taken in queue";
 		if (tries == ID_TRIES)
 			return EEXIST;	/* never "done" without the rename */
-		if ((err = renumber(s, j)) != 0)
+		if ((err = renumber(s, j, reason)) != 0)
 			return err;
 	}
 }

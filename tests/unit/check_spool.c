@@ -1162,6 +1162,39 @@ START_TEST(test_commit_never_replaces)
 }
 END_TEST
 
+/*
+ * state/ still has a file by the id of a message being committed (a
+ * removed message's, its unlink not yet done; then a restart): the
+ * message gets a new id, so that state never marks its recipients done.
+ */
+START_TEST(test_commit_skips_left_state)
+{
+	static const char left[] = "SESRELAY-STATE 1\nattempts 3\nnext 0\n"
+	    "rcpt 0 done 250 Ok\nEND\n";
+	struct spool_writer *w;
+	struct spool_envelope *e;
+	struct done d = { 0, -1 };
+	char id[SPOOL_ID_LEN + 1], first[SPOOL_ID_LEN + 1];
+
+	w = spool_writer_new(sp, "s@x", rcpts3, 1, id);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(spool_writer_write(w, "body\r\n", 6), 0);
+	memcpy(first, id, sizeof(id));
+	write_file("state", first, left, strlen(left));
+	spool_writer_commit(w, done_cb, &d);
+	run_until(&d);
+	ck_assert_int_eq(d.status, 0);
+	ck_assert_str_ne(id, first);
+	ck_assert(!exists("queue", first));
+	reopen();
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->status[0], SPOOL_RCPT_PENDING);
+	ck_assert_uint_eq(e->attempts, 0);
+	spool_envelope_free(e);
+}
+END_TEST
+
 /* Ids: 8 hex digits of time, 96 random bits; 16-digit ones still valid. */
 START_TEST(test_id_format)
 {
@@ -1250,6 +1283,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_sync_error_fails_only_its_message);
 	tcase_add_test(tc, test_sync_error_single);
 	tcase_add_test(tc, test_commit_never_replaces);
+	tcase_add_test(tc, test_commit_skips_left_state);
 	tcase_add_test(tc, test_id_format);
 	suite_add_tcase(s, tc);
 
