@@ -111,6 +111,21 @@ run_until_idle(void)
 	ck_assert_uint_eq(spool_pending(sp), 0);
 }
 
+/* Commit n writers at once; run the loop until every callback ran. */
+static void
+commit_all(struct spool_writer **w, struct done *d, int n)
+{
+	for (int i = 0; i < n; i++) {
+		d[i].fired = 0;
+		d[i].status = -1;
+		spool_writer_commit(w[i], done_cb, &d[i]);
+	}
+	run_until_idle();
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(d[i].fired == 1, "commit %d: callback fired %d "
+		    "times", i, d[i].fired);
+}
+
 static int
 exists(const char *sub, const char *name)
 {
@@ -364,7 +379,6 @@ START_TEST(test_many_commits_at_once)
 	struct done d[N];
 	char id[N][SPOOL_ID_LEN + 1], body[64];
 	struct spool_envelope *e;
-	int all;
 
 	for (int i = 0; i < N; i++) {
 		w[i] = spool_writer_new(sp, "s@x", rcpts3, 1, id[i]);
@@ -373,19 +387,7 @@ START_TEST(test_many_commits_at_once)
 		ck_assert_int_eq(spool_writer_write(w[i], body, strlen(body)),
 		    0);
 	}
-	for (int i = 0; i < N; i++) {
-		d[i].fired = 0;
-		d[i].status = -1;
-		spool_writer_commit(w[i], done_cb, &d[i]);
-	}
-	for (int k = 0; k < 1000; k++) {
-		all = 1;
-		for (int i = 0; i < N; i++)
-			all &= d[i].fired;
-		if (all)
-			break;
-		event_base_loop(base, EVLOOP_ONCE);
-	}
+	commit_all(w, d, N);
 	for (int i = 0; i < N; i++) {
 		ck_assert_int_eq(d[i].fired, 1);
 		ck_assert_int_eq(d[i].status, 0);
@@ -1041,7 +1043,6 @@ START_TEST(test_sync_error_fails_only_its_message)
 	struct spool_writer *w[NFAIL];
 	struct done d[NFAIL];
 	char id[NFAIL][SPOOL_ID_LEN + 1], body[64];
-	int all;
 
 	memset(fail_ids, 0, sizeof(fail_ids));
 	sync_calls = 0;
@@ -1055,19 +1056,7 @@ START_TEST(test_sync_error_fails_only_its_message)
 			memcpy(fail_ids[i], id[i], sizeof(id[i]));
 	}
 	spool_set_sync(sp, failing_sync, NULL);
-	for (int i = 0; i < NFAIL; i++) {
-		d[i].fired = 0;
-		d[i].status = -1;
-		spool_writer_commit(w[i], done_cb, &d[i]);
-	}
-	for (int k = 0; k < 1000; k++) {
-		all = 1;
-		for (int i = 0; i < NFAIL; i++)
-			all &= d[i].fired;
-		if (all)
-			break;
-		event_base_loop(base, EVLOOP_ONCE);
-	}
+	commit_all(w, d, NFAIL);
 	spool_set_sync(sp, NULL, NULL);
 	ck_assert_int_eq(sync_calls, NFAIL);
 	for (int i = 0; i < NFAIL; i++) {
