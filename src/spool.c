@@ -1,5 +1,5 @@
 /*
- * spool.c: the on-disk queue and its sync thread.
+ * spool.c: the on-disk queue, its sync threads and its start-up index.
  *
  * Layout under the spool directory:
  *   tmp/<id>        a message being received; never acknowledged
@@ -774,7 +774,7 @@ fail:
 	return NULL;
 }
 
-/* Stop the sync thread after it finished every queued job. */
+/* Stop the sync threads after they finished every queued job. */
 void
 spool_close(struct spool *s)
 {
@@ -1023,7 +1023,7 @@ spool_envelope_free(struct spool_envelope *e)
 	free(e);
 }
 
-/* A queue id: SPOOL_ID_LEN lower-case hex digits, or the 16 of old. */
+/* Are len bytes at p (no NUL needed) a queue id, of either length? */
 static int
 is_hex_id(const char *p, size_t len)
 {
@@ -1361,7 +1361,7 @@ spool_load(struct spool *s, const char *id)
 	char *buf;
 	int fd;
 
-	if (!is_hex_id(id, strlen(id))) {
+	if (!spool_id_is_valid(id)) {
 		errno = ENOENT;		/* never a path: only ids name files */
 		return NULL;
 	}
@@ -1717,7 +1717,7 @@ index_one(struct spool_index *ix, const char *name)
 {
 	struct spool_envelope *e;
 
-	if (!is_hex_id(name, strlen(name))) {
+	if (!spool_id_is_valid(name)) {
 		quarantine(ix->spool, name);
 		ix->corrupt++;
 		return;

@@ -66,7 +66,7 @@ typedef void (*spool_done_cb)(void *arg, int status);
 
 /*
  * Open (creating missing subdirectories) the spool at dir and start the
- * sync thread; 0/-1 with err.
+ * sync threads; NULL with err.
  */
 struct spool *spool_open(const char *dir, struct event_base *base,
     char *err, size_t errlen);
