@@ -1306,6 +1306,14 @@ trailer_ok(int fd, const struct spool_envelope *e, off_t file_size)
 	    memcmp(got, want, n) == 0;
 }
 
+/* Errors that are not the file's fault: try it again a little later. */
+static int
+is_transient(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM ||
+	    err == EINTR || err == EAGAIN;
+}
+
 /*
  * Open queue/<id> and parse its envelope, reading only as far as the
  * blank line that ends it (not the body); the trailer is checked with
@@ -1359,7 +1367,7 @@ spool_load(struct spool *s, const char *id)
 	off_t size, body_off;
 	size_t len;
 	char *buf;
-	int fd;
+	int fd, err;
 
 	if (!spool_id_is_valid(id)) {
 		errno = ENOENT;		/* never a path: only ids name files */
@@ -1367,9 +1375,22 @@ spool_load(struct spool *s, const char *id)
 	}
 	if ((e = open_message(s, id, &fd, &body_off)) == NULL)
 		return NULL;
+	/*
+	 * Out of descriptors for the state file: no envelope rather than
+	 * one without its state (held lost, done recipients sent again);
+	 * the index tries again.  (The message is closed only after: with
+	 * one descriptor to spare, the state's open is the one that fails,
+	 * as check_spool's test_load_out_of_descriptors needs.)
+	 */
+	buf = read_small(s->statefd, id, MAX_HEADER, &len, &size);
+	err = errno;
 	close(fd);
-	if ((buf = read_small(s->statefd, id, MAX_HEADER, &len, &size)) !=
-	    NULL) {
+	if (buf == NULL && is_transient(err)) {
+		spool_envelope_free(e);
+		errno = err;
+		return NULL;
+	}
+	if (buf != NULL) {
 		if (spool_parse_state(e, buf, len) == -1) {
 			/* A bad state file costs at most a resend. */
 			log_warnx("%s spool state unreadable, delivering to "
@@ -1627,14 +1648,6 @@ index_is_stopping(struct spool_index *ix)
 	stopping = ix->stopping;
 	pthread_mutex_unlock(&ix->lock);
 	return stopping;
-}
-
-/* Errors that are not the file's fault: try it again a little later. */
-static int
-is_transient(int err)
-{
-	return err == EMFILE || err == ENFILE || err == ENOMEM ||
-	    err == EINTR || err == EAGAIN;
 }
 
 static long

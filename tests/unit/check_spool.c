@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <check.h>
@@ -1217,6 +1218,45 @@ START_TEST(test_id_format)
 }
 END_TEST
 
+/*
+ * Out of descriptors when the state file is opened (the index runs while
+ * the daemon serves): spool_load fails with EMFILE, for the index to try
+ * again, never returns the message without its state (held lost, done
+ * recipients sent again).
+ */
+START_TEST(test_load_out_of_descriptors)
+{
+	static const char held[] = "SESRELAY-STATE 1\nattempts 2\nnext 0\n"
+	    "held\nrcpt 0 done 250 Ok\nEND\n";
+	struct spool_envelope *e;
+	struct rlimit saved, one_more;
+	char id[SPOOL_ID_LEN + 1];
+	int fd, err;
+
+	spool_message("s@x", rcpts3, 2, "x\r\n", 3, id);
+	write_file("state", id, held, strlen(held));
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	/* Room for exactly one more descriptor: the message's. */
+	ck_assert_int_ne(fd = dup(0), -1);
+	close(fd);
+	one_more = saved;
+	one_more.rlim_cur = (rlim_t)fd + 1;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &one_more), 0);
+	e = spool_load(sp, id);
+	err = errno;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	ck_assert_msg(e == NULL, "loaded without its state: held=%d",
+	    e != NULL ? e->held : -1);
+	ck_assert_int_eq(err, EMFILE);
+
+	e = spool_load(sp, id);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->held, 1);
+	ck_assert_int_eq(e->status[0], SPOOL_RCPT_DONE);
+	spool_envelope_free(e);
+}
+END_TEST
+
 static Suite *
 spool_suite(void)
 {
@@ -1282,6 +1322,7 @@ spool_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_long_sender);
+	tcase_add_test(tc, test_load_out_of_descriptors);
 	suite_add_tcase(s, tc);
 	return s;
 }
