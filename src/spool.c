@@ -352,7 +352,9 @@ job_state(struct spool *s, struct job *j)
  * The message itself was unlinked on the loop (spool_remove); here its
  * state file goes (after any state job queued before), and the batch's
  * directory syncs make both removals survive a power cut.  A state file
- * without a message is cleaned at start.
+ * without a message is cleaned at start.  A message that could not be
+ * unlinked keeps its state: without it, every recipient would be sent
+ * it again.
  */
 static void
 job_remove(struct spool *s, struct job *j)
@@ -361,8 +363,8 @@ job_remove(struct spool *s, struct job *j)
 		close(j->fd);	/* the inode's last reference: freed here */
 		j->fd = -1;
 	}
-	if (unlinkat(s->statefd, j->id, 0) == -1 && errno != ENOENT &&
-	    j->status == 0)
+	if (j->status == 0 && unlinkat(s->statefd, j->id, 0) == -1 &&
+	    errno != ENOENT)
 		j->status = errno;
 }
 

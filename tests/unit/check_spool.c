@@ -496,6 +496,30 @@ START_TEST(test_remove)
 }
 END_TEST
 
+/*
+ * A message that cannot be unlinked (here a directory in its place:
+ * EISDIR) keeps its state file: without it, a restart would send it to
+ * every recipient again.
+ */
+START_TEST(test_remove_failed_keeps_state)
+{
+	static const char state[] = "SESRELAY-STATE 1\nattempts 1\nnext 0\n"
+	    "rcpt 0 done 250 Ok\nEND\n";
+	static const char id[] = "0123456789abcdef0123456789abcdef";
+	struct done d = { 0, -1 };
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/queue/%s", spooldir, id);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	write_file("state", id, state, strlen(state));
+	spool_remove(sp, id, done_cb, &d);
+	run_until(&d);
+	ck_assert_int_eq(d.status, EISDIR);
+	ck_assert_msg(exists("state", id), "the state of a message still "
+	    "queued was removed");
+}
+END_TEST
+
 START_TEST(test_abort_leaves_nothing)
 {
 	char id[SPOOL_ID_LEN + 1];
@@ -1277,6 +1301,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_dsn_flag_and_bounced_state);
 	tcase_add_test(tc, test_bad_state_means_resend);
 	tcase_add_test(tc, test_remove);
+	tcase_add_test(tc, test_remove_failed_keeps_state);
 	tcase_add_test(tc, test_abort_leaves_nothing);
 	tcase_add_test(tc, test_big_body);
 	tcase_add_test(tc, test_big_body_bad_trailer);
