@@ -1281,16 +1281,26 @@ START_TEST(test_load_out_of_descriptors)
 }
 END_TEST
 
+/* A test case of the suite: a scratch spool per test, 30 s at most. */
+static TCase *
+spool_tcase(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
 static Suite *
 spool_suite(void)
 {
 	Suite *s = suite_create("spool");
 	TCase *tc;
 
-	tc = tcase_create("io");
-	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
+	tc = spool_tcase(s, "io");
 	tcase_add_test(tc, test_open_creates_subdirs);
 	tcase_add_test(tc, test_commit_load_read);
 	tcase_add_test(tc, test_null_sender_and_empty_body);
@@ -1305,12 +1315,8 @@ spool_suite(void)
 	tcase_add_test(tc, test_abort_leaves_nothing);
 	tcase_add_test(tc, test_big_body);
 	tcase_add_test(tc, test_big_body_bad_trailer);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("parse");
-	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
+	tc = spool_tcase(s, "parse");
 	tcase_add_test(tc, test_parse_every_cut);
 	tcase_add_test(tc, test_parse_damaged_trailer);
 	tcase_add_loop_test(tc, test_parse_bad_messages, 0,
@@ -1319,36 +1325,23 @@ spool_suite(void)
 	tcase_add_test(tc, test_parse_state_every_cut);
 	tcase_add_loop_test(tc, test_parse_bad_states, 0,
 	    sizeof(bad_states) / sizeof(bad_states[0]));
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("scan");
-	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
+	tc = spool_tcase(s, "scan");
 	tcase_add_test(tc, test_scan);
 	tcase_add_test(tc, test_index_in_background);
 	tcase_add_test(tc, test_index_stopped_midway);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("commit");
-	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
+	tc = spool_tcase(s, "commit");
 	tcase_add_test(tc, test_sync_error_fails_only_its_message);
 	tcase_add_test(tc, test_sync_error_single);
 	tcase_add_test(tc, test_commit_never_replaces);
 	tcase_add_test(tc, test_commit_skips_left_state);
 	tcase_add_test(tc, test_id_format);
-	suite_add_tcase(s, tc);
 
 	/* Bugs found and fixed: each test keeps it fixed. */
-	tc = tcase_create("regressions");
-	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
+	tc = spool_tcase(s, "regressions");
 	tcase_add_test(tc, test_long_sender);
 	tcase_add_test(tc, test_load_out_of_descriptors);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
