@@ -1273,8 +1273,9 @@ read_small(int dirfd, const char *name, size_t max, size_t *len,
 	char *buf;
 	int fd;
 
-	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
-	    -1)
+	/* O_NONBLOCK: a FIFO there is refused below, never waited on. */
+	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1)
 		return NULL;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
@@ -1331,8 +1332,13 @@ open_message(struct spool *s, const char *id, int *fdp, off_t *body_off)
 	ssize_t n;
 	int fd;
 
-	if ((fd = openat(s->queuefd, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
-	    -1)
+	/*
+	 * O_NONBLOCK: a FIFO in queue/ would otherwise block the open for
+	 * ever (the index thread, and shutdown joining it); it is refused
+	 * as not a regular file and quarantined.  Regular files ignore it.
+	 */
+	if ((fd = openat(s->queuefd, id, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1)
 		return NULL;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
 		goto bad;

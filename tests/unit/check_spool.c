@@ -905,6 +905,27 @@ START_TEST(test_scan)
 }
 END_TEST
 
+/*
+ * A FIFO in queue/ (or state/) is refused and quarantined like any file
+ * that is not a message; opening it must not wait for a writer (the
+ * index thread would hang, and shutdown with it).
+ */
+START_TEST(test_scan_fifo)
+{
+	char id[SPOOL_ID_LEN + 1], p[PATH_MAX];
+	struct scanned got = { .n = 0 };
+
+	spool_message("s@x", rcpts3, 1, "A\r\n", 3, id);
+	snprintf(p, sizeof(p), "%s/state/%s", spooldir, id);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	snprintf(p, sizeof(p), "%s/queue/0123456789abcdef", spooldir);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	ck_assert_int_eq(spool_scan(sp, scan_cb, &got), 1);
+	ck_assert_str_eq(got.ids[0], id);
+	ck_assert(exists("corrupt", "0123456789abcdef"));
+}
+END_TEST
+
 /* ---- the start-up index, in the background ---- */
 
 struct indexed {
@@ -1356,6 +1377,7 @@ spool_suite(void)
 
 	tc = spool_tcase(s, "scan");
 	tcase_add_test(tc, test_scan);
+	tcase_add_test(tc, test_scan_fifo);
 	tcase_add_test(tc, test_index_in_background);
 	tcase_add_test(tc, test_index_stopped_midway);
 
