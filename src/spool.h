@@ -78,8 +78,9 @@ int spool_id_is_valid(const char *id);
 /*
  * Start a message: tmp/<id> is created with O_EXCL and the envelope
  * written.  The id is copied to id_out, which must stay valid until the
- * commit's callback: if queue/ already has that name, the commit gives
- * the message a new id and writes it there before the callback runs.
+ * commit's callback: if queue/ (or state/) already has that name, the
+ * commit gives the message a new id and writes it there before the
+ * callback runs.
  * NULL with errno on failure.
  */
 struct spool_writer *spool_writer_new(struct spool *, const char *sender,
