@@ -1643,8 +1643,6 @@ struct spool_index {
 	void		(*found_cb)(void *, struct spool_envelope *);
 	void		(*done_cb)(void *, size_t, int);
 	void		*arg;
-	/* spool_scan: no thread, found_cb called at once */
-	int		 direct;
 };
 
 static int
@@ -1684,11 +1682,6 @@ index_push(struct spool_index *ix, struct spool_envelope *e)
 {
 	int wake;
 
-	if (ix->direct) {
-		ix->found++;
-		ix->found_cb(ix->arg, e);
-		return;
-	}
 	pthread_mutex_lock(&ix->lock);
 	while (ix->npending == INDEX_PENDING && !ix->stopping)
 		pthread_cond_wait(&ix->cond, &ix->lock);
@@ -1712,8 +1705,6 @@ index_pause(struct spool_index *ix)
 	struct timespec until;
 	int stopping;
 
-	if (ix->direct)
-		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_nsec += INDEX_RETRY_MS * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {
@@ -1776,7 +1767,7 @@ clean_state(struct spool_index *ix)
 
 	if ((names = list_dir(s->statefd, &n)) == NULL)
 		return;
-	for (i = 0; i < n && (ix->direct || !index_is_stopping(ix)); i++) {
+	for (i = 0; i < n && !index_is_stopping(ix); i++) {
 		/* "<id>" or "<id>.tmp"; ids of either length (_V1). */
 		len = strlen(names[i]);
 		if (len > 4 && strcmp(names[i] + len - 4, ".tmp") == 0)
@@ -1805,7 +1796,7 @@ index_run(struct spool_index *ix)
 		ix->status = errno ? errno : EIO;
 		return;
 	}
-	for (i = 0; i < n && (ix->direct || !index_is_stopping(ix)); i++)
+	for (i = 0; i < n && !index_is_stopping(ix); i++)
 		index_one(ix, names[i]);
 	free_list(names, n);
 	if (ix->corrupt > 0)
@@ -1933,25 +1924,4 @@ spool_index_free(struct spool_index *ix)
 	pthread_mutex_destroy(&ix->lock);
 	free(ix);
 	errno = saved;
-}
-
-/* The same, synchronously, all in one call (tests, tools). */
-int
-spool_scan(struct spool *s, void (*cb)(void *, struct spool_envelope *),
-    void *arg)
-{
-	struct spool_index ix;
-
-	memset(&ix, 0, sizeof(ix));
-	ix.spool = s;
-	ix.found_cb = cb;
-	ix.arg = arg;
-	ix.direct = 1;
-	clean_tmp(s);
-	index_run(&ix);
-	if (ix.status != 0) {
-		errno = ix.status;
-		return -1;
-	}
-	return (int)ix.found;
 }

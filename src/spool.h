@@ -137,13 +137,6 @@ size_t spool_index_found(const struct spool_index *);
 void spool_index_free(struct spool_index *);
 
 /*
- * The same in one synchronous call (tests): every valid message is
- * passed to cb.  Returns the number of messages, or -1.
- */
-int spool_scan(struct spool *, void (*cb)(void *arg,
-    struct spool_envelope *env), void *arg);
-
-/*
  * A fresh envelope (no delivery yet) for a message just committed, from
  * what the writer was given: saves reading it back from disk.
  */
