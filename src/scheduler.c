@@ -61,6 +61,8 @@ struct scheduler {
 	struct msgq		 ready;
 	struct msgq		 all;
 	size_t			 nready, nqueued;
+	struct msg		**by_id;	/* every queued message */
+	size_t			 nby_id, by_id_cap;
 	struct event		*kick_ev;
 	struct event		*sweep_ev;	/* expiry, while nothing moves */
 	void			(*kick)(void *);
@@ -69,8 +71,6 @@ struct scheduler {
 	int			 indexing;
 	char			**known;	/* ids added otherwise */
 	size_t			 nknown, known_cap;
-	struct msg		**by_id;	/* every queued message */
-	size_t			 nby_id, by_id_cap;
 	unsigned		 index_ops;	/* INDEX_OP_*, for "all" */
 	struct msg		*first_live;	/* indexed ones go before */
 };
@@ -204,6 +204,7 @@ scheduler_free(struct scheduler *s)
 		msg_free(m);
 	}
 	scheduler_index_end(s);
+	free(s->by_id);
 	event_free(s->kick_ev);
 	event_free(s->sweep_ev);
 	free(s->retry);
@@ -223,14 +224,15 @@ scheduler_queued_count(const struct scheduler *s)
 }
 
 /*
- * While the spool is indexed at start, two hash tables: "known", the ids
- * of messages added otherwise (committed, bounces, loaded by id), kept
- * even once they are delivered and removed, so that the index's copy of
- * one of them is dropped; and "by_id", every queued message, so that a
- * message the index handed over first (its commit's callback still to
- * come when queue/ was listed) is not added twice, and find() is O(1)
- * on a long queue.  Both are open addressing with linear probing, and
- * are freed when the index is complete.
+ * Two hash tables, open addressing with linear probing: "by_id", every
+ * queued message, so that a look-up by id is O(1) on a long queue (the
+ * control socket's show, hold, release, delete) and, while the spool is
+ * indexed, a message the index handed over first (its commit's callback
+ * still to come when queue/ was listed) is not added twice; and, only
+ * while the spool is indexed at start, "known", the ids of messages added
+ * otherwise (committed, bounces, loaded by id), kept even once they are
+ * delivered and removed, so that the index's copy of one of them is
+ * dropped.  "known" is freed when the index is complete.
  */
 static size_t
 id_hash(const char *id)
@@ -386,8 +388,7 @@ add(struct scheduler *s, struct spool_envelope *env, int indexed)
 		TAILQ_INSERT_TAIL(&s->all, m, all);
 	if (!indexed && s->indexing && s->first_live == NULL)
 		s->first_live = m;
-	if (s->indexing)
-		by_id_add(s, m);
+	by_id_add(s, m);
 	s->nqueued++;
 	if (pending == 0) {
 		/* Failed before a crash, its bounce not yet queued. */
@@ -629,19 +630,6 @@ scheduler_foreach(const struct scheduler *s,
 	}
 }
 
-static struct msg *
-find(const struct scheduler *s, const char *id)
-{
-	struct msg *m;
-
-	if (s->indexing)
-		return by_id_find(s, id);
-	TAILQ_FOREACH(m, &s->all, all)
-		if (strcmp(m->env->id, id) == 0)
-			return m;
-	return NULL;
-}
-
 /*
  * A message asked for by id.  While the spool is indexed it may not be
  * found yet: it is loaded now (and known, so the index's copy is dropped
@@ -651,7 +639,7 @@ static struct msg *
 find_or_load(struct scheduler *s, const char *id)
 {
 	struct spool_envelope *e;
-	struct msg *m = find(s, id);
+	struct msg *m = by_id_find(s, id);
 
 	if (m != NULL || !s->indexing || is_known(s, id) ||
 	    (e = spool_load(s->spool, id)) == NULL)
@@ -808,11 +796,7 @@ scheduler_delete(struct scheduler *s, const char *id)
 void
 scheduler_index_begin(struct scheduler *s)
 {
-	struct msg *m;
-
 	s->indexing = 1;
-	TAILQ_FOREACH(m, &s->all, all)
-		by_id_add(s, m);
 }
 
 int
@@ -854,9 +838,6 @@ scheduler_index_end(struct scheduler *s)
 	free(s->known);
 	s->known = NULL;
 	s->nknown = s->known_cap = 0;
-	free(s->by_id);
-	s->by_id = NULL;
-	s->nby_id = s->by_id_cap = 0;
 	s->indexing = 0;
 	s->index_ops = 0;
 	s->first_live = NULL;

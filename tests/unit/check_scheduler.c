@@ -878,7 +878,7 @@ START_TEST(test_index_dedup_and_order)
 }
 END_TEST
 
-/* The id table while indexing: thousands added, every third deleted. */
+/* The id table: thousands added while indexing, every third deleted. */
 START_TEST(test_index_table)
 {
 	char id[SPOOL_ID_LEN + 1];
@@ -903,6 +903,19 @@ START_TEST(test_index_table)
 	}
 	ck_assert_uint_eq(scheduler_queued_count(sched), n - (n + 2) / 3);
 	scheduler_index_end(sched);
+	/* The table outlives the index: found by id, and deleted, after. */
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%08x%08x", i % 7, i * 2654435761u);
+		ck_assert_int_eq(scheduler_find(sched, id, &v), i % 3 ? 0 : -1);
+		if (i % 3 == 1)
+			ck_assert_uint_eq(scheduler_delete(sched, id), 1);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%08x%08x", i % 7, i * 2654435761u);
+		ck_assert_int_eq(scheduler_find(sched, id, &v),
+		    i % 3 == 2 ? 0 : -1);
+	}
+	ck_assert_uint_eq(scheduler_queued_count(sched), n / 3);
 	run_until_idle();
 }
 END_TEST
