@@ -665,19 +665,29 @@ descriptors_needed(const struct conf *c, long long max_clients)
 	    CONTROL_MAX_CLIENTS + (long long)c->listen.tcp.n + 1 + FD_RESERVE;
 }
 
-/* Raise the soft limit to the hard one; the soft limit in force. */
-static long long
+/*
+ * Raise the soft limit to the hard one (best effort), once in main: by
+ * -t too, which must judge the limit start-up would have.
+ */
+static void
 raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* The soft limit in force, or -1. */
+static long long
+nofile_limit(void)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return -1;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			(void)getrlimit(RLIMIT_NOFILE, &rl);
-	}
 	return rl.rlim_cur == RLIM_INFINITY ? LLONG_MAX :
 	    (long long)rl.rlim_cur;
 }
@@ -686,7 +696,7 @@ raise_nofile(void)
 static int
 descriptors_fit(const struct conf *c, char *err, size_t errlen)
 {
-	long long limit = raise_nofile(), need, fit;
+	long long limit = nofile_limit(), need, fit;
 
 	need = descriptors_needed(c, c->smtp.max_clients);
 	if (limit < 0 || need <= limit)
@@ -1133,6 +1143,7 @@ main(int argc, char *argv[])
 		usage();
 
 	log_init(1, verbose, "sesrelayd");
+	raise_nofile();
 	memset(&d, 0, sizeof(d));
 	d.file = file;
 	if ((d.conf = conf_load(file, err, sizeof(err))) == NULL) {
