@@ -557,7 +557,7 @@ answer(struct client *c, const char *line)
 		    "ERR usage: %s\n", err);
 		return;
 	}
-	if (q.privileged && !allowed(c->ctl, c)) {
+	if (q.privileged && !c->privileged) {
 		log_warnx("- control refused uid=%u: \"%s\" needs root or the "
 		    "daemon's group", (unsigned)c->uid, line);
 		evbuffer_add_printf(bufferevent_get_output(c->bev),
