@@ -630,10 +630,13 @@ scheduler_foreach(const struct scheduler *s,
 	}
 }
 
+static struct msg *add_found(struct scheduler *, struct spool_envelope *);
+
 /*
  * A message asked for by id.  While the spool is indexed it may not be
  * found yet: it is loaded now (and known, so the index's copy is dropped
- * when it comes), and the operator sees the queue as it is on disk.
+ * when it comes), as the index would have found it, and the operator
+ * sees the queue as it is on disk.
  */
 static struct msg *
 find_or_load(struct scheduler *s, const char *id)
@@ -645,7 +648,7 @@ find_or_load(struct scheduler *s, const char *id)
 	    (e = spool_load(s->spool, id)) == NULL)
 		return m;
 	known_add(s, id);
-	return add(s, e, 1);
+	return add_found(s, e);
 }
 
 int
@@ -805,22 +808,21 @@ scheduler_is_indexing(const struct scheduler *s)
 	return s->indexing;
 }
 
-void
-scheduler_add_indexed(struct scheduler *s, struct spool_envelope *env)
+/*
+ * Queue a message found on disk (by the index, or loaded by id), with
+ * the "all"s given since the index began: it was on disk then.  NULL
+ * when it is settled or deleted at once.
+ */
+static struct msg *
+add_found(struct scheduler *s, struct spool_envelope *env)
 {
 	struct msg *m;
 
-	if (s->indexing && (is_known(s, env->id) ||
-	    by_id_find(s, env->id) != NULL)) {
-		/* Accepted, loaded by id or delivered since: ours already. */
-		spool_envelope_free(env);
-		return;
-	}
 	if ((m = add(s, env, s->indexing)) == NULL)
-		return;
+		return NULL;
 	if (s->index_ops & INDEX_OP_DELETE) {
-		delete_one(s, m);
-		return;
+		delete_one(s, m);	/* idle: removed at once */
+		return NULL;
 	}
 	if (s->index_ops & INDEX_OP_FLUSH)
 		flush_one(s, m);
@@ -828,6 +830,19 @@ scheduler_add_indexed(struct scheduler *s, struct spool_envelope *env)
 		hold_one(s, m);
 	else if (s->index_ops & INDEX_OP_RELEASE)
 		release_one(s, m);
+	return m;
+}
+
+void
+scheduler_add_indexed(struct scheduler *s, struct spool_envelope *env)
+{
+	if (s->indexing && (is_known(s, env->id) ||
+	    by_id_find(s, env->id) != NULL)) {
+		/* Accepted, loaded by id or delivered since: ours already. */
+		spool_envelope_free(env);
+		return;
+	}
+	(void)add_found(s, env);
 }
 
 void
