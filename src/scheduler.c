@@ -69,7 +69,7 @@ struct scheduler {
 	void			*kick_arg;
 	/* while the spool is indexed at start (see scheduler_index_begin) */
 	int			 indexing;
-	char			**known;	/* ids added otherwise */
+	char			**known;	/* ids added otherwise, or gone */
 	size_t			 nknown, known_cap;
 	unsigned		 index_ops;	/* INDEX_OP_*, for "all" */
 	struct msg		*first_live;	/* indexed ones go before */
@@ -230,9 +230,11 @@ scheduler_queued_count(const struct scheduler *s)
  * indexed, a message the index handed over first (its commit's callback
  * still to come when queue/ was listed) is not added twice; and, only
  * while the spool is indexed at start, "known", the ids of messages added
- * otherwise (committed, bounces, loaded by id), kept even once they are
- * delivered and removed, so that the index's copy of one of them is
- * dropped.  "known" is freed when the index is complete.
+ * otherwise (committed, bounces, loaded by id) and of every message that
+ * left the queue (delivered, deleted), so that neither the index's copy
+ * of one of them nor a commit's callback late after the index handed
+ * its message over queues it again.  "known" is freed when the index is
+ * complete.
  */
 static size_t
 id_hash(const char *id)
@@ -345,10 +347,14 @@ by_id_del(struct scheduler *s, struct msg *m)
 	}
 }
 
-/* Take m out of the list of every message. */
+static void known_add(struct scheduler *, const char *);
+
+/* Take m out of the list of every message (it leaves the queue). */
 static void
 unlink_all(struct scheduler *s, struct msg *m)
 {
+	if (s->indexing)
+		known_add(s, m->env->id);	/* not to come back */
 	if (s->first_live == m)
 		s->first_live = TAILQ_NEXT(m, all);
 	by_id_del(s, m);
@@ -408,12 +414,13 @@ void
 scheduler_add(struct scheduler *s, struct spool_envelope *env)
 {
 	if (s->indexing) {
-		known_add(s, env->id);
-		if (by_id_find(s, env->id) != NULL) {
-			/* The index found it first: one copy. */
+		if (is_known(s, env->id) || by_id_find(s, env->id) != NULL) {
+			/* Found first (by the index, or by id): one copy;
+			 * or even delivered or deleted since. */
 			spool_envelope_free(env);
 			return;
 		}
+		known_add(s, env->id);
 	}
 	(void)add(s, env, 0);
 }

@@ -968,6 +968,36 @@ START_TEST(test_index_all_then_by_id)
 }
 END_TEST
 
+/*
+ * Committed as queue/ was listed, handed over by the index, delivered
+ * and removed, all before its commit's callback ran: the callback does
+ * not queue it again (it would be sent from a file that is gone, and in
+ * the end bounced as expired).
+ */
+START_TEST(test_index_delivered_before_commit_cb)
+{
+	char *const rcpt[] = { "r000@example.org" };
+	char id[SPOOL_ID_LEN + 1];
+	struct delivery *d;
+
+	spool_message(1, id);
+	scheduler_index_begin(sched);
+	index_message(id);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	set_outcome(d, DELIVERY_OK, NULL);
+	scheduler_done(sched, d);
+	ck_assert(!in_spool("queue", id));
+	ck_assert_uint_eq(scheduler_queued_count(sched), 0);
+	scheduler_add(sched, spool_envelope_new(id, "sender@example.org", rcpt,
+	    1, 18));
+	ck_assert_uint_eq(scheduler_queued_count(sched), 0);
+	ck_assert_ptr_null(scheduler_take(sched));
+	scheduler_index_end(sched);
+	run_until_idle();
+}
+END_TEST
+
 /* "hold all" while indexing holds a message loaded by id later. */
 START_TEST(test_index_hold_all_then_by_id)
 {
@@ -1197,6 +1227,7 @@ scheduler_suite(void)
 	tcase_add_test(tc, test_index_delete_all);
 	tcase_add_test(tc, test_index_all_then_by_id);
 	tcase_add_test(tc, test_index_hold_all_then_by_id);
+	tcase_add_test(tc, test_index_delivered_before_commit_cb);
 	tcase_add_test(tc, test_index_table);
 	suite_add_tcase(s, tc);
 
