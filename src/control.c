@@ -544,6 +544,12 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+free_body(const void *data, size_t len, void *arg)
+{
+	free((void *)data);
+}
+
+static void
 answer(struct client *c, const char *line)
 {
 	struct control_request q;
@@ -557,7 +563,7 @@ answer(struct client *c, const char *line)
 		    "ERR usage: %s\n", err);
 		return;
 	}
-	if (q.privileged && !allowed(c->ctl, c)) {
+	if (q.privileged && !c->privileged) {
 		log_warnx("- control refused uid=%u: \"%s\" needs root or the "
 		    "daemon's group", (unsigned)c->uid, line);
 		evbuffer_add_printf(bufferevent_get_output(c->bev),
@@ -574,7 +580,10 @@ answer(struct client *c, const char *line)
 		    err);
 	else {
 		evbuffer_add(bufferevent_get_output(c->bev), "OK\n", 3);
-		evbuffer_add(bufferevent_get_output(c->bev), body, len);
+		/* Not copied: a queue listing may be long. */
+		if (len > 0 && evbuffer_add_reference(bufferevent_get_output(
+		    c->bev), body, len, free_body, NULL) == 0)
+			body = NULL;
 	}
 	if (q.privileged)
 		log_info("- control uid=%u \"%s\": %s", (unsigned)c->uid, line,

@@ -61,16 +61,16 @@ struct scheduler {
 	struct msgq		 ready;
 	struct msgq		 all;
 	size_t			 nready, nqueued;
+	struct msg		**by_id;	/* every queued message */
+	size_t			 nby_id, by_id_cap;
 	struct event		*kick_ev;
 	struct event		*sweep_ev;	/* expiry, while nothing moves */
 	void			(*kick)(void *);
 	void			*kick_arg;
 	/* while the spool is indexed at start (see scheduler_index_begin) */
 	int			 indexing;
-	char			**known;	/* ids added otherwise */
+	char			**known;	/* ids added otherwise, or gone */
 	size_t			 nknown, known_cap;
-	struct msg		**by_id;	/* every queued message */
-	size_t			 nby_id, by_id_cap;
 	unsigned		 index_ops;	/* INDEX_OP_*, for "all" */
 	struct msg		*first_live;	/* indexed ones go before */
 };
@@ -204,6 +204,7 @@ scheduler_free(struct scheduler *s)
 		msg_free(m);
 	}
 	scheduler_index_end(s);
+	free(s->by_id);
 	event_free(s->kick_ev);
 	event_free(s->sweep_ev);
 	free(s->retry);
@@ -223,14 +224,17 @@ scheduler_queued_count(const struct scheduler *s)
 }
 
 /*
- * While the spool is indexed at start, two hash tables: "known", the ids
- * of messages added otherwise (committed, bounces, loaded by id), kept
- * even once they are delivered and removed, so that the index's copy of
- * one of them is dropped; and "by_id", every queued message, so that a
- * message the index handed over first (its commit's callback still to
- * come when queue/ was listed) is not added twice, and find() is O(1)
- * on a long queue.  Both are open addressing with linear probing, and
- * are freed when the index is complete.
+ * Two hash tables, open addressing with linear probing: "by_id", every
+ * queued message, so that a look-up by id is O(1) on a long queue (the
+ * control socket's show, hold, release, delete) and, while the spool is
+ * indexed, a message the index handed over first (its commit's callback
+ * still to come when queue/ was listed) is not added twice; and, only
+ * while the spool is indexed at start, "known", the ids of messages added
+ * otherwise (committed, bounces, loaded by id) and of every message that
+ * left the queue (delivered, deleted), so that neither the index's copy
+ * of one of them nor a commit's callback late after the index handed
+ * its message over queues it again.  "known" is freed when the index is
+ * complete.
  */
 static size_t
 id_hash(const char *id)
@@ -343,10 +347,14 @@ by_id_del(struct scheduler *s, struct msg *m)
 	}
 }
 
-/* Take m out of the list of every message. */
+static void known_add(struct scheduler *, const char *);
+
+/* Take m out of the list of every message (it leaves the queue). */
 static void
 unlink_all(struct scheduler *s, struct msg *m)
 {
+	if (s->indexing)
+		known_add(s, m->env->id);	/* not to come back */
 	if (s->first_live == m)
 		s->first_live = TAILQ_NEXT(m, all);
 	by_id_del(s, m);
@@ -386,8 +394,7 @@ add(struct scheduler *s, struct spool_envelope *env, int indexed)
 		TAILQ_INSERT_TAIL(&s->all, m, all);
 	if (!indexed && s->indexing && s->first_live == NULL)
 		s->first_live = m;
-	if (s->indexing)
-		by_id_add(s, m);
+	by_id_add(s, m);
 	s->nqueued++;
 	if (pending == 0) {
 		/* Failed before a crash, its bounce not yet queued. */
@@ -407,12 +414,13 @@ void
 scheduler_add(struct scheduler *s, struct spool_envelope *env)
 {
 	if (s->indexing) {
-		known_add(s, env->id);
-		if (by_id_find(s, env->id) != NULL) {
-			/* The index found it first: one copy. */
+		if (is_known(s, env->id) || by_id_find(s, env->id) != NULL) {
+			/* Found first (by the index, or by id): one copy;
+			 * or even delivered or deleted since. */
 			spool_envelope_free(env);
 			return;
 		}
+		known_add(s, env->id);
 	}
 	(void)add(s, env, 0);
 }
@@ -629,35 +637,25 @@ scheduler_foreach(const struct scheduler *s,
 	}
 }
 
-static struct msg *
-find(const struct scheduler *s, const char *id)
-{
-	struct msg *m;
-
-	if (s->indexing)
-		return by_id_find(s, id);
-	TAILQ_FOREACH(m, &s->all, all)
-		if (strcmp(m->env->id, id) == 0)
-			return m;
-	return NULL;
-}
+static struct msg *add_found(struct scheduler *, struct spool_envelope *);
 
 /*
  * A message asked for by id.  While the spool is indexed it may not be
  * found yet: it is loaded now (and known, so the index's copy is dropped
- * when it comes), and the operator sees the queue as it is on disk.
+ * when it comes), as the index would have found it, and the operator
+ * sees the queue as it is on disk.
  */
 static struct msg *
 find_or_load(struct scheduler *s, const char *id)
 {
 	struct spool_envelope *e;
-	struct msg *m = find(s, id);
+	struct msg *m = by_id_find(s, id);
 
 	if (m != NULL || !s->indexing || is_known(s, id) ||
 	    (e = spool_load(s->spool, id)) == NULL)
 		return m;
 	known_add(s, id);
-	return add(s, e, 1);
+	return add_found(s, e);
 }
 
 int
@@ -808,11 +806,7 @@ scheduler_delete(struct scheduler *s, const char *id)
 void
 scheduler_index_begin(struct scheduler *s)
 {
-	struct msg *m;
-
 	s->indexing = 1;
-	TAILQ_FOREACH(m, &s->all, all)
-		by_id_add(s, m);
 }
 
 int
@@ -821,22 +815,21 @@ scheduler_is_indexing(const struct scheduler *s)
 	return s->indexing;
 }
 
-void
-scheduler_add_indexed(struct scheduler *s, struct spool_envelope *env)
+/*
+ * Queue a message found on disk (by the index, or loaded by id), with
+ * the "all"s given since the index began: it was on disk then.  NULL
+ * when it is settled or deleted at once.
+ */
+static struct msg *
+add_found(struct scheduler *s, struct spool_envelope *env)
 {
 	struct msg *m;
 
-	if (s->indexing && (is_known(s, env->id) ||
-	    by_id_find(s, env->id) != NULL)) {
-		/* Accepted, loaded by id or delivered since: ours already. */
-		spool_envelope_free(env);
-		return;
-	}
 	if ((m = add(s, env, s->indexing)) == NULL)
-		return;
+		return NULL;
 	if (s->index_ops & INDEX_OP_DELETE) {
-		delete_one(s, m);
-		return;
+		delete_one(s, m);	/* idle: removed at once */
+		return NULL;
 	}
 	if (s->index_ops & INDEX_OP_FLUSH)
 		flush_one(s, m);
@@ -844,6 +837,19 @@ scheduler_add_indexed(struct scheduler *s, struct spool_envelope *env)
 		hold_one(s, m);
 	else if (s->index_ops & INDEX_OP_RELEASE)
 		release_one(s, m);
+	return m;
+}
+
+void
+scheduler_add_indexed(struct scheduler *s, struct spool_envelope *env)
+{
+	if (s->indexing && (is_known(s, env->id) ||
+	    by_id_find(s, env->id) != NULL)) {
+		/* Accepted, loaded by id or delivered since: ours already. */
+		spool_envelope_free(env);
+		return;
+	}
+	(void)add_found(s, env);
 }
 
 void
@@ -854,9 +860,6 @@ scheduler_index_end(struct scheduler *s)
 	free(s->known);
 	s->known = NULL;
 	s->nknown = s->known_cap = 0;
-	free(s->by_id);
-	s->by_id = NULL;
-	s->nby_id = s->by_id_cap = 0;
 	s->indexing = 0;
 	s->index_ops = 0;
 	s->first_live = NULL;

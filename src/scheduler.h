@@ -89,10 +89,11 @@ void scheduler_add(struct scheduler *, struct spool_envelope *);
 /*
  * The start-up index (spool_index_start) runs while mail is accepted and
  * delivered.  Between scheduler_index_begin() and scheduler_index_end()
- * the scheduler remembers the id of every message added otherwise, and
- * scheduler_add_indexed() drops the index's copy of one of those (it was
- * committed while queue/ was listed, or loaded by id for the operator,
- * or even delivered and removed since).  Asked for by id (find, hold,
+ * the scheduler remembers the id of every message added otherwise or
+ * gone from the queue: scheduler_add_indexed() drops the index's copy of
+ * one of those (it was committed while queue/ was listed, or loaded by
+ * id for the operator, or even delivered and removed since), and
+ * scheduler_add() a message the index handed over first.  Asked for by id (find, hold,
  * release, delete), a message not yet indexed is loaded at once; an
  * "all" applies also to what the index finds later.
  */

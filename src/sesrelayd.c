@@ -624,7 +624,8 @@ retire_cb(evutil_socket_t fd, short ev, void *arg)
  * ones finish what they are sending), listeners, control socket and
  * metrics re-opened where they changed.  Nothing queued is touched.
  */
-/* What a reload builds before it switches anything. */
+/* What a configuration loads (load_config), and a reload builds before it
+ * switches anything (the pools). */
 struct next {
 	struct conf		*conf;
 	struct cleanup		*cleanup;
@@ -665,19 +666,29 @@ descriptors_needed(const struct conf *c, long long max_clients)
 	    CONTROL_MAX_CLIENTS + (long long)c->listen.tcp.n + 1 + FD_RESERVE;
 }
 
-/* Raise the soft limit to the hard one; the soft limit in force. */
-static long long
+/*
+ * Raise the soft limit to the hard one (best effort), once in main: by
+ * -t too, which must judge the limit start-up would have.
+ */
+static void
 raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* The soft limit in force, or -1. */
+static long long
+nofile_limit(void)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return -1;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			(void)getrlimit(RLIMIT_NOFILE, &rl);
-	}
 	return rl.rlim_cur == RLIM_INFINITY ? LLONG_MAX :
 	    (long long)rl.rlim_cur;
 }
@@ -686,7 +697,7 @@ raise_nofile(void)
 static int
 descriptors_fit(const struct conf *c, char *err, size_t errlen)
 {
-	long long limit = raise_nofile(), need, fit;
+	long long limit = nofile_limit(), need, fit;
 
 	need = descriptors_needed(c, c->smtp.max_clients);
 	if (limit < 0 || need <= limit)
@@ -737,6 +748,53 @@ conf_fits(const struct conf *c, char *err, size_t errlen)
 }
 
 /*
+ * Load and check a configuration file and what it names, at start (and
+ * -t) and on reload alike, so that both refuse the same: the file, what
+ * the daemon needs of it (conf_fits), the credentials (into cred and
+ * fcred, for the pools), the rewriting and the SES headers (into n).
+ * hostname is set from it.  0, or -1 with e set and nothing kept.
+ */
+static int
+load_config(const char *file, struct next *n, struct conf_credentials *cred,
+    struct conf_credentials *fcred, char *hostname, size_t hostlen,
+    char *e, size_t elen)
+{
+	char sub[CONF_ERRLEN - 32];
+
+	memset(n, 0, sizeof(*n));
+	memset(cred, 0, sizeof(*cred));
+	memset(fcred, 0, sizeof(*fcred));
+	if ((n->conf = conf_load(file, e, elen)) == NULL ||
+	    conf_fits(n->conf, e, elen) == -1 ||
+	    conf_credentials_load(n->conf->upstream.credentials, cred, e,
+	    elen) == -1)
+		goto fail;
+	if (conf_fallback_host(n->conf) != NULL &&
+	    conf_credentials_load(n->conf->fallback.credentials[0] ?
+	    n->conf->fallback.credentials : n->conf->upstream.credentials,
+	    fcred, sub, sizeof(sub)) == -1) {
+		snprintf(e, elen, "fallback: %s", sub);
+		goto fail;
+	}
+	conf_hostname(n->conf, hostname, hostlen);
+	if ((n->cleanup = cleanup_new_from_conf(n->conf, hostname, e,
+	    elen)) == NULL)
+		goto fail;
+	if ((n->ses = ses_headers_new(n->conf->ses.configuration_set,
+	    n->conf->ses.tags.v, n->conf->ses.tags.n,
+	    n->conf->ses.sender_map, sub, sizeof(sub))) == NULL) {
+		snprintf(e, elen, "ses.sender_map: %s", sub);
+		goto fail;
+	}
+	return 0;
+fail:
+	conf_credentials_clear(cred);
+	conf_credentials_clear(fcred);
+	next_free(n);
+	return -1;
+}
+
+/*
  * Load and check everything a new configuration needs; nothing running
  * is touched but d->hostname, which the new pools are made with (the
  * caller restores it on failure).  0, or -1 with e set.
@@ -747,33 +805,14 @@ reload_load(struct daemon *d, struct next *n, char *e, size_t elen)
 	struct conf_credentials cred, fcred;
 	int rc = -1;
 
-	memset(n, 0, sizeof(*n));
-	memset(&cred, 0, sizeof(cred));
-	memset(&fcred, 0, sizeof(fcred));
-	if ((n->conf = conf_load(d->file, e, elen)) == NULL ||
-	    conf_fits(n->conf, e, elen) == -1)
-		goto out;
+	if (load_config(d->file, n, &cred, &fcred, d->hostname,
+	    sizeof(d->hostname), e, elen) == -1)
+		return -1;
 	if (strcmp(n->conf->spool, d->conf->spool) != 0) {
 		snprintf(e, elen, "spool cannot change while sesrelayd runs "
 		    "(restart it)");
 		goto out;
 	}
-	if (conf_credentials_load(n->conf->upstream.credentials, &cred, e,
-	    elen) == -1)
-		goto out;
-	if (conf_fallback_host(n->conf) != NULL &&
-	    conf_credentials_load(n->conf->fallback.credentials[0] ?
-	    n->conf->fallback.credentials : n->conf->upstream.credentials,
-	    &fcred, e, elen) == -1)
-		goto out;
-	conf_hostname(n->conf, d->hostname, sizeof(d->hostname));
-	if ((n->cleanup = cleanup_new_from_conf(n->conf, d->hostname, e,
-	    elen)) == NULL)
-		goto out;
-	if ((n->ses = ses_headers_new(n->conf->ses.configuration_set,
-	    n->conf->ses.tags.v, n->conf->ses.tags.n,
-	    n->conf->ses.sender_map, e, elen)) == NULL)
-		goto out;
 	if (make_pools(d, n->conf, &cred, &fcred, n->ses, &n->primary,
 	    &n->fallback, e, elen) == -1)
 		goto out;
@@ -1103,6 +1142,7 @@ main(int argc, char *argv[])
 	int ch, foreground = 0, test = 0, verbose = 0, ready_fd = -1;
 	struct conf_credentials cred, fcred;
 	struct daemon d;
+	struct next loaded;
 	struct event *sigs[5];
 	const int signums[5] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
 	char err[CONF_ERRLEN];
@@ -1133,53 +1173,17 @@ main(int argc, char *argv[])
 		usage();
 
 	log_init(1, verbose, "sesrelayd");
+	raise_nofile();
 	memset(&d, 0, sizeof(d));
 	d.file = file;
-	if ((d.conf = conf_load(file, err, sizeof(err))) == NULL) {
+	if (load_config(file, &loaded, &cred, &fcred, d.hostname,
+	    sizeof(d.hostname), err, sizeof(err)) == -1) {
 		fprintf(stderr, "sesrelayd: %s\n", err);
 		return EX_CONFIG;
 	}
-	if (conf_fits(d.conf, err, sizeof(err)) == -1) {
-		fprintf(stderr, "sesrelayd: %s\n", err);
-		conf_free(d.conf);
-		return EX_CONFIG;
-	}
-	if (conf_credentials_load(d.conf->upstream.credentials, &cred, err,
-	    sizeof(err)) == -1) {
-		fprintf(stderr, "sesrelayd: %s\n", err);
-		conf_free(d.conf);
-		return EX_CONFIG;
-	}
-	memset(&fcred, 0, sizeof(fcred));
-	if (conf_fallback_host(d.conf) != NULL &&
-	    conf_credentials_load(d.conf->fallback.credentials[0] ?
-	    d.conf->fallback.credentials : d.conf->upstream.credentials,
-	    &fcred, err, sizeof(err)) == -1) {
-		fprintf(stderr, "sesrelayd: fallback: %s\n", err);
-		conf_credentials_clear(&cred);
-		conf_credentials_clear(&fcred);
-		conf_free(d.conf);
-		return EX_CONFIG;
-	}
-	conf_hostname(d.conf, d.hostname, sizeof(d.hostname));
-	if ((d.cleanup = cleanup_new_from_conf(d.conf, d.hostname, err,
-	    sizeof(err))) == NULL) {
-		fprintf(stderr, "sesrelayd: %s\n", err);
-		conf_credentials_clear(&cred);
-		conf_credentials_clear(&fcred);
-		conf_free(d.conf);
-		return EX_CONFIG;
-	}
-	if ((d.ses = ses_headers_new(d.conf->ses.configuration_set,
-	    d.conf->ses.tags.v, d.conf->ses.tags.n, d.conf->ses.sender_map, err,
-	    sizeof(err))) == NULL) {
-		fprintf(stderr, "sesrelayd: ses.sender_map: %s\n", err);
-		cleanup_free(d.cleanup);
-		conf_credentials_clear(&cred);
-		conf_credentials_clear(&fcred);
-		conf_free(d.conf);
-		return EX_CONFIG;
-	}
+	d.conf = loaded.conf;
+	d.cleanup = loaded.cleanup;
+	d.ses = loaded.ses;
 	if (test) {
 		ses_headers_free(d.ses);
 		cleanup_free(d.cleanup);

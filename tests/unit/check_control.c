@@ -43,6 +43,16 @@ static const struct {
 	{ "show all", 0, 0, "", 0, 0, "\"all\" is not a queue id" },
 	{ "hold ../../etc/passwd", 0, 0, "", 0, 0, "is not a queue id" },
 	{ "hold 6B02B002CED4FD50", 0, 0, "", 0, 0, "is not a queue id" },
+	/* Today's ids are 32 digits; 16 (older spools) still read; no other. */
+	{ "show 6b02b002ced4fd50a1b2c3d4e5f60718", 1, CONTROL_SHOW,
+	  "6b02b002ced4fd50a1b2c3d4e5f60718", 0, 0, NULL },
+	{ "delete 6b02b002ced4fd50a1b2c3d4e5f60718", 1, CONTROL_DELETE,
+	  "6b02b002ced4fd50a1b2c3d4e5f60718", 0, 1, NULL },
+	{ "hold 6b02b002ced4fd50a1b2c3d4e5f607189", 0, 0, "", 0, 0,
+	  "is not a queue id" },
+	{ "show 6b02b002ced4fd50a1b2", 0, 0, "", 0, 0, "is not a queue id" },
+	{ "show 6b02b002ced4fd50a1b2c3d4e5f6071g", 0, 0, "", 0, 0,
+	  "is not a queue id" },
 	{ "queue extra", 0, 0, "", 0, 0, "queue takes no argument" },
 	{ "hold a b c d e", 0, 0, "", 0, 0, "too many words" },
 };

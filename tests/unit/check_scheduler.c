@@ -851,9 +851,11 @@ START_TEST(test_index_dedup_and_order)
 	ck_assert_int_eq(scheduler_find(sched, old2, &v), 0);
 	ck_assert_int_eq(v.held, 1);
 	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
-	/* Asked for by id before the index gets there; then found. */
-	ck_assert_int_eq(scheduler_release(sched, old3), 0);
+	/* Asked for by id before the index gets there; then found.  It
+	 * was on disk at the "hold all": held by it, released now. */
+	ck_assert_int_eq(scheduler_release(sched, old3), 1);
 	ck_assert_int_eq(scheduler_find(sched, old3, &v), 0);
+	ck_assert_int_eq(v.held, 0);
 	ck_assert_uint_eq(scheduler_queued_count(sched), 4);
 	index_message(old3);
 	ck_assert_uint_eq(scheduler_queued_count(sched), 4);
@@ -878,7 +880,7 @@ START_TEST(test_index_dedup_and_order)
 }
 END_TEST
 
-/* The id table while indexing: thousands added, every third deleted. */
+/* The id table: thousands added while indexing, every third deleted. */
 START_TEST(test_index_table)
 {
 	char id[SPOOL_ID_LEN + 1];
@@ -903,6 +905,19 @@ START_TEST(test_index_table)
 	}
 	ck_assert_uint_eq(scheduler_queued_count(sched), n - (n + 2) / 3);
 	scheduler_index_end(sched);
+	/* The table outlives the index: found by id, and deleted, after. */
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%08x%08x", i % 7, i * 2654435761u);
+		ck_assert_int_eq(scheduler_find(sched, id, &v), i % 3 ? 0 : -1);
+		if (i % 3 == 1)
+			ck_assert_uint_eq(scheduler_delete(sched, id), 1);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%08x%08x", i % 7, i * 2654435761u);
+		ck_assert_int_eq(scheduler_find(sched, id, &v),
+		    i % 3 == 2 ? 0 : -1);
+	}
+	ck_assert_uint_eq(scheduler_queued_count(sched), n / 3);
 	run_until_idle();
 }
 END_TEST
@@ -922,6 +937,85 @@ START_TEST(test_index_delete_all)
 	ck_assert(in_spool("queue", live));
 	ck_assert_uint_eq(scheduler_queued_count(sched), 1);
 	scheduler_index_end(sched);
+}
+END_TEST
+
+/*
+ * A message loaded by id before the index reaches it was on disk when
+ * an earlier "all" was given: the "all" applies to it as to what the
+ * index finds (it used to escape a "delete all" or "hold all" and be
+ * sent).
+ */
+START_TEST(test_index_all_then_by_id)
+{
+	char gone[SPOOL_ID_LEN + 1], kept[SPOOL_ID_LEN + 1];
+	struct scheduler_view v;
+
+	spool_message(1, gone);
+	spool_message(1, kept);
+	scheduler_index_begin(sched);
+	ck_assert_uint_eq(scheduler_delete(sched, NULL), 0);
+	ck_assert_int_eq(scheduler_find(sched, gone, &v), -1);
+	ck_assert(!in_spool("queue", gone));
+	ck_assert_uint_eq(scheduler_hold(sched, NULL), 0);
+	ck_assert_uint_eq(scheduler_release(sched, kept), 0);
+	ck_assert_int_eq(scheduler_find(sched, kept, &v), -1);
+	ck_assert(!in_spool("queue", kept));
+	ck_assert_uint_eq(scheduler_queued_count(sched), 0);
+	ck_assert_ptr_null(scheduler_take(sched));
+	scheduler_index_end(sched);
+	run_until_idle();
+}
+END_TEST
+
+/*
+ * Committed as queue/ was listed, handed over by the index, delivered
+ * and removed, all before its commit's callback ran: the callback does
+ * not queue it again (it would be sent from a file that is gone, and in
+ * the end bounced as expired).
+ */
+START_TEST(test_index_delivered_before_commit_cb)
+{
+	char *const rcpt[] = { "r000@example.org" };
+	char id[SPOOL_ID_LEN + 1];
+	struct delivery *d;
+
+	spool_message(1, id);
+	scheduler_index_begin(sched);
+	index_message(id);
+	d = scheduler_take(sched);
+	ck_assert_ptr_nonnull(d);
+	set_outcome(d, DELIVERY_OK, NULL);
+	scheduler_done(sched, d);
+	ck_assert(!in_spool("queue", id));
+	ck_assert_uint_eq(scheduler_queued_count(sched), 0);
+	scheduler_add(sched, spool_envelope_new(id, "sender@example.org", rcpt,
+	    1, 18));
+	ck_assert_uint_eq(scheduler_queued_count(sched), 0);
+	ck_assert_ptr_null(scheduler_take(sched));
+	scheduler_index_end(sched);
+	run_until_idle();
+}
+END_TEST
+
+/* "hold all" while indexing holds a message loaded by id later. */
+START_TEST(test_index_hold_all_then_by_id)
+{
+	char id[SPOOL_ID_LEN + 1];
+	struct scheduler_view v;
+
+	spool_message(1, id);
+	scheduler_index_begin(sched);
+	ck_assert_uint_eq(scheduler_hold(sched, NULL), 0);
+	ck_assert_int_eq(scheduler_find(sched, id, &v), 0);
+	ck_assert_int_eq(v.held, 1);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 0);
+	ck_assert_ptr_null(scheduler_take(sched));
+	/* Released by id: one message changed, and it is due. */
+	ck_assert_uint_eq(scheduler_release(sched, id), 1);
+	ck_assert_uint_eq(scheduler_ready_count(sched), 1);
+	scheduler_index_end(sched);
+	run_until_idle();
 }
 END_TEST
 
@@ -1131,6 +1225,9 @@ scheduler_suite(void)
 	tcase_add_test(tc, test_flush_makes_due);
 	tcase_add_test(tc, test_index_dedup_and_order);
 	tcase_add_test(tc, test_index_delete_all);
+	tcase_add_test(tc, test_index_all_then_by_id);
+	tcase_add_test(tc, test_index_hold_all_then_by_id);
+	tcase_add_test(tc, test_index_delivered_before_commit_cb);
 	tcase_add_test(tc, test_index_table);
 	suite_add_tcase(s, tc);
 
