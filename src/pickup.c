@@ -8,8 +8,8 @@
  * way in, by the same code: the header read as sesrelay-sendmail reads
  * it (sendmail_args_read_header), -t and -F applied as it applies them
  * (sendmail_args_header), every recipient through the SMTP server's
- * RCPT rule (rcpt_rule.h), the header split as the server splits what
- * DATA carried (write_start) and cleaned by cleanup_header.  What does
+ * RCPT rule (rcpt_rule.h), the header split and cleaned as the server
+ * does what DATA carried (cleanup_text_start).  What does
  * not pass is moved to corrupt/ and logged, once, never deleted, never
  * fatal, and the scan goes on with the other files.  One file is
  * committed at a time; the file is removed only after its
@@ -280,42 +280,32 @@ envelope_and_header(struct pickup *p, const char *name, int fd,
 }
 
 /*
- * The text's start as the SMTP server files what DATA carried: a header
- * only when the text starts with a field, up to its empty line, through
- * cleanup; then the rest.  Written to w; 0, -1 on a write error, or 1
- * with *why when the header is refused as the SMTP path refuses it (a
- * line too long even once folded: its 554 5.6.0; sendmail checks it
+ * The text's start as the SMTP server files what DATA carried
+ * (cleanup_text_start), written to w: 0, -1 on a write error (logged),
+ * or 1 with *why when the header is refused as the SMTP path refuses it
+ * (a line too long even once folded: its 554 5.6.0; sendmail checks it
  * before writing the file).
  */
 static int
 write_start(struct pickup *p, struct spool_writer *w, const char *m,
     size_t mlen, const char **why)
 {
-	const char *blank;
-	size_t hlen = 0, outlen;
-	char *clean = NULL;
-	int rc;
+	size_t outlen;
+	char *out;
+	int rc = 0;
 
-	if (sendmail_args_line(m, mlen, 0) == SENDMAIL_LINE_FIELD)
-		hlen = (blank = memmem(m, mlen, "\r\n\r\n", 4)) != NULL ?
-		    (size_t)(blank - m) + 2 : mlen;
-	cleanup_header(p->conf.cleanup, m, hlen, p->sender, time(NULL),
-	    &clean, &outlen);
-	if (cleanup_header_is_too_long(p->conf.cleanup, clean, outlen)) {
+	if (cleanup_text_start(p->conf.cleanup, m, mlen, p->sender, time(NULL),
+	    &out, &outlen)) {
 		*why = "a header line too long, with no white space to fold "
 		    "it at (smtp.max_header_line_length)";
-		free(clean);
-		return 1;
-	}
-	rc = spool_writer_write(w, clean, outlen);
-	if (hlen == 0 && (mlen < 2 || memcmp(m, "\r\n", 2) != 0))
-		rc |= spool_writer_write(w, "\r\n", 2);
-	rc |= spool_writer_write(w, m + hlen, mlen - hlen);
-	free(clean);
-	if (rc != 0)
+		rc = 1;
+	} else if (spool_writer_write(w, out, outlen) == -1) {
 		log_warn("- pickup %s: cannot write its queue file; trying "
 		    "again later", p->current);
-	return rc == 0 ? 0 : -1;
+		rc = -1;
+	}
+	free(out);
+	return rc;
 }
 
 /*
