@@ -684,3 +684,43 @@ done:
 	*outlen = blen;
 	return 0;
 }
+
+/* Does text start with a header field ("Name:", RFC 5322 2.2)? */
+static int
+starts_with_field(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && p[i] > ' ' && p[i] < 0x7f && p[i] != ':'; i++)
+		;
+	return i > 0 && i < len && p[i] == ':';
+}
+
+int
+cleanup_text_start(const struct cleanup *c, const char *text, size_t len,
+    const char *orig_sender, time_t now, char **out, size_t *outlen)
+{
+	const char *blank = memmem(text, len, "\r\n\r\n", 4);
+	size_t hlen = 0, clen;
+	char *clean, *buf;
+	int too_long, add_blank;
+
+	if (starts_with_field(text, len))
+		hlen = blank != NULL ? (size_t)(blank - text) + 2 : len;
+	cleanup_header(c, text, hlen, orig_sender, now, &clean, &clen);
+	/* Checked after cleanup, which folds a long line where it can. */
+	too_long = cleanup_header_is_too_long(c, clean, clen);
+	add_blank = hlen == 0 && (len < 2 || memcmp(text, "\r\n", 2) != 0);
+	if ((buf = realloc(clean, clen + 2 + (len - hlen) + 1)) == NULL)
+		abort();
+	if (add_blank) {
+		memcpy(buf + clen, "\r\n", 2);
+		clen += 2;
+	}
+	memcpy(buf + clen, text + hlen, len - hlen);
+	clen += len - hlen;
+	buf[clen] = '\0';
+	*out = buf;
+	*outlen = clen;
+	return too_long;
+}

@@ -97,6 +97,20 @@ int cleanup_header(const struct cleanup *, const char *hdr, size_t len,
 int cleanup_header_is_too_long(const struct cleanup *, const char *hdr,
     size_t len);
 
+/*
+ * The start of a message's text as it is spooled, the one rule for the
+ * SMTP server's DATA and the maildrop's pickup.  text: CRLF lines, len
+ * bytes, the header and what followed it.  When text starts with a
+ * header field, its header (up to the first empty line, or all of text
+ * when there is none) goes through cleanup_header; then the empty line,
+ * added when text has no header and does not start with one; then the
+ * rest of text, as it is.  Returns the malloc'd result in *out, and 1
+ * when a header line is still longer than max_line (the message is
+ * refused: cleanup_header_is_too_long), else 0.
+ */
+int cleanup_text_start(const struct cleanup *, const char *text, size_t len,
+    const char *orig_sender, time_t now, char **out, size_t *outlen);
+
 /* Parse an aliases(5) file into name -> addresses pairs (for tests). */
 int cleanup_parse_map(const char *text, const char *file,
     struct addrlist *names, struct addrlist *values, char *err,

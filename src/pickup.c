@@ -8,8 +8,8 @@
  * way in, by the same code: the header read as sesrelay-sendmail reads
  * it (sendmail_args_read_header), -t and -F applied as it applies them
  * (sendmail_args_header), every recipient through the SMTP server's
- * RCPT rule (rcpt_rule.h), the header split as the server splits what
- * DATA carried (write_start) and cleaned by cleanup_header.  What does
+ * RCPT rule (rcpt_rule.h), the header split and cleaned as the server
+ * does what DATA carried (cleanup_text_start).  What does
  * not pass is moved to corrupt/ and logged, once, never deleted, never
  * fatal, and the scan goes on with the other files.  One file is
  * committed at a time; the file is removed only after its
@@ -158,7 +158,22 @@ committed(void *arg, int status)
 	scan(p);
 }
 
-/* Open name as hostile input: -1 with *why (or errno ENOENT: gone). */
+/*
+ * An error that says nothing about the file (as spool.c's index judges
+ * its files): the file stays, to be taken when the daemon has the
+ * descriptors or the memory again; never quarantined for it.
+ */
+static int
+error_is_transient(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM ||
+	    err == EINTR || err == EAGAIN;
+}
+
+/*
+ * Open name as hostile input: -1 with *why (refused), or with *why NULL
+ * and errno (ENOENT: gone; else a transient error: try later).
+ */
 static int
 open_drop(struct pickup *p, const char *name, struct stat *st,
     const char **why)
@@ -168,7 +183,8 @@ open_drop(struct pickup *p, const char *name, struct stat *st,
 
 	*why = NULL;
 	if (fd == -1) {
-		*why = errno == ENOENT ? NULL : strerror(errno);
+		if (errno != ENOENT && !error_is_transient(errno))
+			*why = strerror(errno);
 		return -1;
 	}
 	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode) ||
@@ -209,12 +225,13 @@ sender_of(struct pickup *p, const struct stat *st,
  * -F applied as it applies them (sendmail_args_header), every recipient
  * through the RCPT rule (rcpt_rule.h).  Sets p->rcpts, *smtp (the text's
  * start as it would have gone over SMTP, malloc'd) and *body_off (where
- * the rest of the file starts); NULL, or why it is refused.
+ * the rest of the file starts).  0; 1 with *why when it is refused; -1
+ * when it cannot be read now (logged; the file stays).
  */
-static const char *
-envelope_and_header(struct pickup *p, int fd,
+static int
+envelope_and_header(struct pickup *p, const char *name, int fd,
     const struct maildrop_envelope *env, char **smtp, size_t *smtplen,
-    off_t *body_off)
+    off_t *body_off, const char **whyp)
 {
 	const struct rcpt_rule rule = { p->conf.cleanup,
 	    p->conf.max_recipients };
@@ -225,14 +242,23 @@ envelope_and_header(struct pickup *p, int fd,
 	int dfd = dup(fd);
 
 	if (dfd == -1 || (fp = fdopen(dfd, "r")) == NULL) {
+		log_warn("- pickup %s: cannot read it now; trying again later",
+		    name);
 		if (dfd != -1)
 			close(dfd);
-		return "cannot be read";
+		return -1;
 	}
 	if (fseeko(fp, (off_t)env->body_off, SEEK_SET) == -1 ||
-	    sendmail_args_read_header(fp, &h) == -1)
+	    sendmail_args_read_header(fp, &h) == -1) {
+		if (errno != EFBIG && error_is_transient(errno)) {
+			log_warn("- pickup %s: cannot read it now; trying "
+			    "again later", name);
+			fclose(fp);
+			free(h.buf);
+			return -1;
+		}
 		why = errno == EFBIG ? "header too large" : "cannot be read";
-	else if (memchr(h.buf, '\0', h.len) != NULL)
+	} else if (memchr(h.buf, '\0', h.len) != NULL)
 		why = "NUL characters in the message";
 	fclose(fp);
 	for (size_t i = 0; why == NULL && i < env->nrcpt; i++)
@@ -249,49 +275,44 @@ envelope_and_header(struct pickup *p, int fd,
 	*body_off = (off_t)(env->body_off + h.len);
 	addrlist_free(&all);
 	free(h.buf);
-	return why;
+	*whyp = why;
+	return why == NULL ? 0 : 1;
 }
 
 /*
- * The text's start as the SMTP server files what DATA carried: a header
- * only when the text starts with a field, up to its empty line, through
- * cleanup; then the rest.  Written to w; 0, -1 on a write error, or 1
- * with *why when the header is refused as the SMTP path refuses it (a
- * line too long even once folded: its 554 5.6.0; sendmail checks it
+ * The text's start as the SMTP server files what DATA carried
+ * (cleanup_text_start), written to w: 0, -1 on a write error (logged),
+ * or 1 with *why when the header is refused as the SMTP path refuses it
+ * (a line too long even once folded: its 554 5.6.0; sendmail checks it
  * before writing the file).
  */
 static int
 write_start(struct pickup *p, struct spool_writer *w, const char *m,
     size_t mlen, const char **why)
 {
-	const char *blank;
-	size_t hlen = 0, outlen;
-	char *clean = NULL;
-	int rc;
+	size_t outlen;
+	char *out;
+	int rc = 0;
 
-	if (sendmail_args_line(m, mlen, 0) == SENDMAIL_LINE_FIELD)
-		hlen = (blank = memmem(m, mlen, "\r\n\r\n", 4)) != NULL ?
-		    (size_t)(blank - m) + 2 : mlen;
-	cleanup_header(p->conf.cleanup, m, hlen, p->sender, time(NULL),
-	    &clean, &outlen);
-	if (cleanup_header_is_too_long(p->conf.cleanup, clean, outlen)) {
+	if (cleanup_text_start(p->conf.cleanup, m, mlen, p->sender, time(NULL),
+	    &out, &outlen)) {
 		*why = "a header line too long, with no white space to fold "
 		    "it at (smtp.max_header_line_length)";
-		free(clean);
-		return 1;
+		rc = 1;
+	} else if (spool_writer_write(w, out, outlen) == -1) {
+		log_warn("- pickup %s: cannot write its queue file; trying "
+		    "again later", p->current);
+		rc = -1;
 	}
-	rc = spool_writer_write(w, clean, outlen);
-	if (hlen == 0 && (mlen < 2 || memcmp(m, "\r\n", 2) != 0))
-		rc |= spool_writer_write(w, "\r\n", 2);
-	rc |= spool_writer_write(w, m + hlen, mlen - hlen);
-	free(clean);
-	return rc == 0 ? 0 : -1;
+	free(out);
+	return rc;
 }
 
 /*
  * The rest of the file from off, as CRLF lines (prev_cr: the text
  * before ended in CR; last: its last byte).  0; 1 with *why when the
- * message is refused; -1 when the file cannot be read (try later).
+ * message is refused; -1 when the file cannot be read or the queue file
+ * written (logged; try later).
  */
 static int
 write_body(struct pickup *p, struct spool_writer *w, int fd, off_t off,
@@ -299,9 +320,10 @@ write_body(struct pickup *p, struct spool_writer *w, int fd, off_t off,
 {
 	char body[65536], *out = NULL;
 	size_t bcap = 0, blen;
-	ssize_t n;
+	ssize_t n = 0;
+	int wrc = 0;
 
-	while ((n = pread(fd, body, sizeof(body), off)) > 0) {
+	while (wrc == 0 && (n = pread(fd, body, sizeof(body), off)) > 0) {
 		off += n;
 		if (memchr(body, '\0', (size_t)n) != NULL) {
 			*why = "NUL characters in the message";
@@ -310,7 +332,7 @@ write_body(struct pickup *p, struct spool_writer *w, int fd, off_t off,
 		blen = 0;
 		crlf(body, (size_t)n, &prev_cr, &out, &blen, &bcap);
 		last = out[blen - 1];
-		spool_writer_write(w, out, blen);
+		wrc = spool_writer_write(w, out, blen);
 		if (spool_writer_size(w) > p->conf.max_message_size) {
 			*why = "larger than max_message_size";
 			break;
@@ -319,8 +341,11 @@ write_body(struct pickup *p, struct spool_writer *w, int fd, off_t off,
 	free(out);
 	if (*why != NULL)
 		return 1;
-	if (n < 0)
+	if (wrc == -1 || n < 0) {
+		log_warn("- pickup %s: cannot %s; trying again later",
+		    p->current, wrc == -1 ? "write its queue file" : "read it");
 		return -1;
+	}
 	if (last != '\n')
 		spool_writer_write(w, "\r\n", 2);	/* no final newline */
 	/* Also a message that is all header, which the loop never saw. */
@@ -358,9 +383,11 @@ queue(struct pickup *p, const char *name, int fd, const char *smtp,
 			*why = "its envelope cannot be queued";
 			return 0;
 		}
-		log_warn("- pickup %s: cannot start a queue file", name);
+		log_warn("- pickup %s: cannot start a queue file; trying again "
+		    "later", name);
 		return -1;
 	}
+	snprintf(p->current, sizeof(p->current), "%s", name);
 	crlf(smtp, smtplen, &prev_cr, &m, &mlen, &mcap);
 	r = write_start(p, w, m, mlen, why);
 	if (r == 0)
@@ -369,12 +396,9 @@ queue(struct pickup *p, const char *name, int fd, const char *smtp,
 	free(m);
 	if (r != 0) {
 		spool_writer_abort(w);
-		if (r == -1)
-			log_warn("- pickup %s: cannot read it", name);
 		return r == 1 ? 0 : -1;
 	}
 	p->size = spool_writer_size(w);
-	snprintf(p->current, sizeof(p->current), "%s", name);
 	p->busy = 1;
 	spool_writer_commit(w, committed, p);	/* reports write errors */
 	return 1;
@@ -400,7 +424,9 @@ sender_refused(const struct pickup *p, char *buf, size_t len)
 /*
  * Take in one file.  Returns 1 when a commit started, 0 when the file
  * was dealt with (refused: moved to corrupt/, or gone), -1 when it could
- * not be taken now (it stays; the scan goes on with the others).
+ * not be taken now (it stays, logged; the scan goes on with the others).
+ * Only what the file itself holds gets it refused, never a transient
+ * error of ours (descriptors, memory, a full spool).
  */
 static int
 take(struct pickup *p, const char *name)
@@ -411,29 +437,39 @@ take(struct pickup *p, const char *name)
 	size_t len, smtplen = 0;
 	off_t body_off = 0;
 	const char *why = NULL;
+	ssize_t n;
 	int fd, rc = 0;
 
 	memset(&env, 0, sizeof(env));
 	if ((fd = open_drop(p, name, &st, &why)) == -1) {
 		if (why != NULL)
 			quarantine(p, name, why);
+		else if (errno != ENOENT) {
+			log_warn("- pickup %s: cannot open it now; trying again "
+			    "later", name);
+			return -1;
+		}
 		return 0;
 	}
 	len = (size_t)st.st_size < HEAD_MAX ? (size_t)st.st_size : HEAD_MAX;
 	if ((buf = malloc(len + 1)) == NULL)
 		abort();
-	if (pread(fd, buf, len, 0) != (ssize_t)len)
+	if ((n = pread(fd, buf, len, 0)) == -1 && error_is_transient(errno)) {
+		log_warn("- pickup %s: cannot read it now; trying again later",
+		    name);
+		rc = -1;
+	} else if (n != (ssize_t)len)
 		why = "cannot be read";
 	else if (maildrop_parse(buf, len, &env) == -1)
 		why = "its envelope does not parse";
-	if (why == NULL) {
+	if (rc == 0 && why == NULL) {
 		sender_of(p, &st, &env, user, sizeof(user));
 		why = sender_refused(p, whybuf, sizeof(whybuf));
 	}
-	if (why == NULL)
-		why = envelope_and_header(p, fd, &env, &smtp, &smtplen,
-		    &body_off);
-	if (why == NULL)
+	if (rc == 0 && why == NULL)
+		rc = envelope_and_header(p, name, fd, &env, &smtp, &smtplen,
+		    &body_off, &why) == -1 ? -1 : 0;
+	if (rc == 0 && why == NULL)
 		rc = queue(p, name, fd, smtp, smtplen, body_off, &why);
 	if (why != NULL)
 		quarantine(p, name, why);

@@ -389,32 +389,30 @@ fail:
  * caller hears it: a sender SES can never accept (cleanup_sender_is_refused,
  * exit EX_NOPERM), with the sender pickup will use (-f only from a trusted
  * user, else the user); a header line too long even once folded
- * (cleanup_header_is_too_long, exit EX_DATAERR).  When the maps cannot be
- * read with the caller's rights, the daemon decides (it quarantines such a
- * file, loudly).  1 with v set.
+ * (cleanup_header_is_too_long, exit EX_DATAERR).  cl: the daemon's
+ * cleanup as far as the caller's rights can read its maps; NULL when they
+ * cannot, and the daemon decides (it quarantines such a file, loudly).
+ * 1 with v set.
  */
 static int
-maildrop_refuses(const struct conf *c, const struct job *j,
-    struct verdict *v)
+maildrop_refuses(const struct conf *c, const struct cleanup *cl,
+    const struct job *j, struct verdict *v)
 {
 	const char *sender = user_name();
-	char host[256], err[512], *out = NULL;
-	struct cleanup *cl;
+	char *out = NULL;
 	size_t outlen = 0;
 	int refused, too_long;
 
+	if (cl == NULL)
+		return 0;
 	for (size_t i = 0; *j->sender && i < c->sendmail.trusted_users.n; i++)
 		if (strcmp(c->sendmail.trusted_users.v[i], sender) == 0)
 			sender = j->sender;
-	conf_hostname(c, host, sizeof(host));
-	if ((cl = cleanup_new_from_conf(c, host, err, sizeof(err))) == NULL)
-		return 0;
 	refused = cleanup_sender_is_refused(cl, sender);
 	cleanup_header(cl, j->hdr.buf ? j->hdr.buf : "", j->hdr.fields, sender,
 	    0, &out, &outlen);
 	too_long = cleanup_header_is_too_long(cl, out, outlen);
 	free(out);
-	cleanup_free(cl);
 	if (refused) {
 		set_verdict(v, EX_NOPERM, 550, "", "<%s>: %s", sender,
 		    CLEANUP_SENDER_REFUSED);
@@ -433,20 +431,17 @@ maildrop_refuses(const struct conf *c, const struct job *j,
  * (rcpt_rule.h), applied here before a maildrop file is written: what it
  * would refuse is refused now, with the exit code the refusal would
  * have given over the socket, never accepted and dropped later.
+ * aliases: the daemon's, as far as this user may read them (NULL: none).
  */
 static int
-rcpts_pass(const struct conf *c, const struct job *j, struct verdict *v)
+rcpts_pass(const struct conf *c, const struct cleanup *aliases,
+    const struct job *j, struct verdict *v)
 {
-	char host[256], err[512], reply[RCPT_RULE_REPLY_MAX], **rcpts = NULL;
-	struct cleanup *aliases;
-	struct rcpt_rule rule;
+	const struct rcpt_rule rule = { aliases, c->smtp.max_recipients };
+	char reply[RCPT_RULE_REPLY_MAX], **rcpts = NULL;
 	size_t nrcpt = 0, i;
 	int code = 250;
 
-	/* The daemon's aliases, as far as this user may read them. */
-	conf_hostname(c, host, sizeof(host));
-	aliases = cleanup_new_from_conf(c, host, err, sizeof(err));
-	rule = (struct rcpt_rule){ aliases, c->smtp.max_recipients };
 	for (i = 0; i < j->all.n && code == 250; i++)
 		code = rcpt_rule_apply_addr(&rule, j->all.v[i], &rcpts,
 		    &nrcpt, reply);
@@ -457,9 +452,29 @@ rcpts_pass(const struct conf *c, const struct job *j, struct verdict *v)
 	for (i = 0; i < nrcpt; i++)
 		free(rcpts[i]);
 	free(rcpts);
-	if (aliases != NULL)
-		cleanup_free(aliases);
 	return code == 250 ? 0 : -1;
+}
+
+/*
+ * The daemon's rules, as pickup will apply them: its cleanup (the
+ * sender, the header, the aliases) loaded once, from the maps this user
+ * may read.  1 with v set when the message is refused.
+ */
+static int
+maildrop_rules_refuse(const struct conf *c, const struct job *j,
+    struct verdict *v)
+{
+	char host[256], err[512];
+	struct cleanup *cl;
+	int refused;
+
+	conf_hostname(c, host, sizeof(host));
+	cl = cleanup_new_from_conf(c, host, err, sizeof(err));
+	refused = maildrop_refuses(c, cl, j, v) || rcpts_pass(c, cl, j, v) ==
+	    -1;
+	if (cl != NULL)
+		cleanup_free(cl);
+	return refused;
 }
 
 /*
@@ -475,7 +490,7 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 	char dir[PATH_MAX], name[MAILDROP_NAME_LEN];
 	int e;
 
-	if (maildrop_refuses(c, j, v) || rcpts_pass(c, j, v) == -1)
+	if (maildrop_rules_refuse(c, j, v))
 		return;
 	snprintf(dir, sizeof(dir), "%s/%s", c->spool, MAILDROP_DIR);
 	if (maildrop_write(dir, j->sender, NULL, j->all.v, j->all.n, 0,

@@ -460,6 +460,71 @@ START_TEST(test_fold_configured_limit)
 }
 END_TEST
 
+/*
+ * cleanup_text_start: where the header ends, what is added, what is kept
+ * as it is (the SMTP server's and pickup's one rule).
+ */
+static const struct {
+	const char	*text;
+	const char	*tail;	/* out ends with it */
+	int		 whole;	/* out is text, untouched */
+} start_cases[] = {
+	/* A complete header, its empty line, a body: all untouched. */
+	{ FIXED "\r\nbody\r\n", NULL, 1 },
+	/* All header, no empty line (the data ended). */
+	{ FIXED, NULL, 1 },
+	/* No header: the fields added, then the empty line, then the text. */
+	{ "body line\r\n", "\r\nTo: undisclosed-recipients:;\r\n\r\n"
+	  "body line\r\n", 0 },
+	/* Starting with the empty line: it is kept, not doubled. */
+	{ "\r\nbody\r\n", "\r\nTo: undisclosed-recipients:;\r\n\r\n"
+	  "body\r\n", 0 },
+	/* A field after a body line is body: the empty line goes first. */
+	{ "body\r\nSubject: x\r\n\r\nmore\r\n", ";\r\n\r\nbody\r\n"
+	  "Subject: x\r\n\r\nmore\r\n", 0 },
+	/* The header ends at the first empty line only. */
+	{ FIXED "\r\nX-Not: a field\r\n\r\nbody\r\n", NULL, 1 },
+	/* Nothing at all. */
+	{ "", ";\r\n\r\n", 0 },
+};
+
+START_TEST(test_text_start)
+{
+	const char *text = start_cases[_i].text, *tail = start_cases[_i].tail;
+	size_t len = strlen(text), outlen;
+	char *out;
+
+	ck_assert_int_eq(cleanup_text_start(c, text, len, "app@example.org",
+	    1795000000, &out, &outlen), 0);
+	ck_assert_uint_eq(strlen(out), outlen);
+	if (start_cases[_i].whole)
+		ck_assert_str_eq(out, text);
+	else {
+		ck_assert_uint_ge(outlen, strlen(tail));
+		ck_assert_str_eq(out + outlen - strlen(tail), tail);
+		ck_assert_ptr_nonnull(strstr(out, "Date: "));
+	}
+	free(out);
+}
+END_TEST
+
+/* A header line that cannot be folded: refused, the text still given. */
+START_TEST(test_text_start_too_long)
+{
+	char text[2048], word[1100], *out;
+	size_t outlen;
+
+	memset(word, 'x', sizeof(word));
+	word[999] = '\0';
+	snprintf(text, sizeof(text), "X-Long: %s\r\n" FIXED "\r\nbody\r\n",
+	    word);
+	ck_assert_int_eq(cleanup_text_start(c, text, strlen(text), "",
+	    1795000000, &out, &outlen), 1);
+	ck_assert_str_eq(out, text);
+	free(out);
+}
+END_TEST
+
 static Suite *
 cleanup_suite(void)
 {
@@ -485,6 +550,9 @@ cleanup_suite(void)
 	tcase_add_test(tc, test_fold_only_long_fields);
 	tcase_add_test(tc, test_fold_impossible_refused);
 	tcase_add_test(tc, test_fold_configured_limit);
+	tcase_add_loop_test(tc, test_text_start, 0,
+	    sizeof(start_cases) / sizeof(start_cases[0]));
+	tcase_add_test(tc, test_text_start_too_long);
 	suite_add_tcase(s, tc);
 	return s;
 }
