@@ -688,9 +688,7 @@ check_int_literals(const char *file, char *err, size_t errlen)
 }
 
 struct loader {
-	struct conf	*c;
-	int		 lines[NKEYS];	/* where each key was set, 0: default */
-	const char	*files[NKEYS];
+	struct conf	*c;	/* c->origin: where each key was set */
 	char		*err;
 	size_t		 errlen;
 };
@@ -732,8 +730,11 @@ walk(struct loader *ld, const config_setting_t *group, const char *prefix)
 			    path, msg);
 			return -1;
 		}
-		ld->lines[k - conf_keys] = line;
-		ld->files[k - conf_keys] = file;
+		free(ld->c->origin->files[k - conf_keys]);
+		if ((ld->c->origin->files[k - conf_keys] = strdup(file)) ==
+		    NULL)
+			abort();
+		ld->c->origin->lines[k - conf_keys] = line;
 	}
 	return 0;
 }
@@ -749,7 +750,7 @@ conf_load(const char *file, char *err, size_t errlen)
 
 	memset(&ld, 0, sizeof(ld));
 	if ((c = calloc(1, sizeof(*c))) == NULL || (c->file = strdup(file)) ==
-	    NULL)
+	    NULL || (c->origin = calloc(1, sizeof(*c->origin))) == NULL)
 		abort();
 	for (i = 0; i < NKEYS; i++)
 		set_default(c, &conf_keys[i]);
@@ -779,19 +780,9 @@ conf_load(const char *file, char *err, size_t errlen)
 		const struct conf_key *k = &conf_keys[i];
 		if (k->check == NULL || k->check(c, k, msg, sizeof(msg)) == 0)
 			continue;
-		if (ld.lines[i])
-			errf(err, errlen, "%s:%d: %s: %s", ld.files[i],
-			    ld.lines[i], k->path, msg);
-		else
-			errf(err, errlen, "%s: %s: %s", file, k->path, msg);
+		conf_key_error(c, k->path, err, errlen, "%s", msg);
 		goto fail;
 	}
-	if ((c->origin = calloc(1, sizeof(*c->origin))) == NULL)
-		abort();
-	for (i = 0; i < NKEYS; i++)
-		if ((c->origin->lines[i] = ld.lines[i]) != 0 &&
-		    (c->origin->files[i] = strdup(ld.files[i])) == NULL)
-			abort();
 	config_destroy(&cfg);
 	return c;
 fail:
