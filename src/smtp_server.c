@@ -131,7 +131,7 @@ struct smtp_session {
 
 static void session_read(struct smtp_session *);
 static void session_free(struct smtp_session *);
-static void flush_header(struct smtp_session *, size_t, int);
+static void flush_header(struct smtp_session *, size_t);
 
 /* Are more replies waiting than a client that reads them would leave? */
 static int
@@ -600,7 +600,7 @@ data_end(struct smtp_session *s)
 	off_t size;
 
 	if (s->in_header)	/* a message that is all header */
-		flush_header(s, evbuffer_get_length(s->header), 1);
+		flush_header(s, evbuffer_get_length(s->header));
 	if (s->long_header_line) {
 		set_timeout(s, s->srv->conf.timeout);
 		log_info("- smtp refused from=<%s> client=%s: header line "
@@ -701,7 +701,7 @@ starts_with_field(const char *p, size_t len)
  * through cleanup, then what followed it.
  */
 static void
-flush_header(struct smtp_session *s, size_t hlen, int cleanup)
+flush_header(struct smtp_session *s, size_t hlen)
 {
 	size_t total = evbuffer_get_length(s->header);
 	char *all = (char *)evbuffer_pullup(s->header, -1), *out;
@@ -712,25 +712,18 @@ flush_header(struct smtp_session *s, size_t hlen, int cleanup)
 		all = nothing;
 	if (!starts_with_field(all, total))
 		hlen = 0;	/* no header at all: just the body */
-	if (!cleanup) {
-		if (cleanup_header_is_too_long(s->srv->conf.cleanup, all, hlen))
-			s->long_header_line = 1;
-		store(s, all, total);
-	} else {
-		/* Line lengths are checked after cleanup, which folds a
-		 * long line where it can (smtp.max_header_line_length). */
-		cleanup_header(s->srv->conf.cleanup, all, hlen, s->orig_sender,
-		    time(NULL), &out, &outlen);
-		if (cleanup_header_is_too_long(s->srv->conf.cleanup, out,
-		    outlen))
-			s->long_header_line = 1;
-		store(s, out, outlen);
-		free(out);
-		/* The empty line after the header, unless it is there. */
-		if (hlen == 0 && (total < 2 || memcmp(all, "\r\n", 2) != 0))
-			store(s, "\r\n", 2);
-		store(s, all + hlen, total - hlen);
-	}
+	/* Line lengths are checked after cleanup, which folds a long line
+	 * where it can (smtp.max_header_line_length). */
+	cleanup_header(s->srv->conf.cleanup, all, hlen, s->orig_sender,
+	    time(NULL), &out, &outlen);
+	if (cleanup_header_is_too_long(s->srv->conf.cleanup, out, outlen))
+		s->long_header_line = 1;
+	store(s, out, outlen);
+	free(out);
+	/* The empty line after the header, unless it is there. */
+	if (hlen == 0 && (total < 2 || memcmp(all, "\r\n", 2) != 0))
+		store(s, "\r\n", 2);
+	store(s, all + hlen, total - hlen);
 	evbuffer_free(s->header);
 	s->header = NULL;
 	s->in_header = 0;
@@ -749,12 +742,12 @@ emit_data(struct smtp_session *s, const char *buf, size_t len)
 	evbuffer_add(s->header, buf, len);
 	if (evbuffer_get_length(s->header) >= 2 &&
 	    memcmp(evbuffer_pullup(s->header, 2), "\r\n", 2) == 0) {
-		flush_header(s, 0, 1);		/* an empty header */
+		flush_header(s, 0);		/* an empty header */
 		return;
 	}
 	end = evbuffer_search(s->header, "\r\n\r\n", 4, NULL);
 	if (end.pos != -1)
-		flush_header(s, (size_t)end.pos + 2, 1);
+		flush_header(s, (size_t)end.pos + 2);
 	else if (evbuffer_get_length(s->header) >
 	    (size_t)s->srv->conf.max_header_size) {
 		/* Refused at the end of the data; keep nothing more. */
