@@ -391,8 +391,10 @@ emit(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
  * DKIM signature over it stays valid).  A long line is cut near FOLD_AT,
  * preferably after a comma outside quotes (between addresses), else at
  * other white space, else at the first white space within max_line; never
- * inside the field name, never leaving a line of white space only.  A
- * line with no white space to fold at stays long, and is refused.
+ * inside the field name, never between a backslash and the white space
+ * it quotes (RFC 5322 3.2.1's quoted-pair), never leaving a line of
+ * white space only.  A line with no white space to fold at stays long,
+ * and is refused.
  */
 static int
 is_wsp(char ch)
@@ -411,14 +413,20 @@ fold_point(const char *l, size_t last, size_t start, size_t body,
     size_t max, int *quoted)
 {
 	size_t comma = 0, any = 0, i;
-	int q = *quoted, qcomma = 0, qany = 0;
+	int q = *quoted, qcomma = 0, qany = 0, esc = 0;
 
 	for (i = start + 1; i < last && i - start <= max; i++) {
-		if (l[i - 1] == '"' && (i < 2 || l[i - 2] != '\\'))
+		/* l[i - 1]: escaped, or a backslash escaping l[i] (a
+		 * quoted-pair, never cut), or a quote. */
+		if (esc)
+			esc = 0;
+		else if (l[i - 1] == '\\')
+			esc = 1;
+		else if (l[i - 1] == '"')
 			q = !q;
 		if (i - start > FOLD_AT && any != 0)
 			break;
-		if (!is_wsp(l[i]) || is_wsp(l[i - 1]) || i <= body)
+		if (!is_wsp(l[i]) || is_wsp(l[i - 1]) || esc || i <= body)
 			continue;
 		if (i - start > FOLD_AT) {
 			*quoted = q;

@@ -498,23 +498,27 @@ badtype:
  * keeps no source text, so once the file has parsed, its text is scanned
  * here for such literals: the scan can assume the syntax is good.  Only
  * the names it passes matter (for the error's key), so it tracks just
- * the last name and the groups it is in.
+ * the last name and the groups it is in.  A file named by @include is
+ * scanned in its place, as libconfig reads it.
  */
+#define LIT_INCLUDE_MAX	10	/* libconfig's own limit on nesting */
+
 struct lit_scan {
 	const char	*p;
 	int		 line;
 	int		 depth;
+	int		 includes;	/* files nested, the first one too */
 	char		 groups[8][64];
 	char		 name[64];
 };
 
-/* Skip a comment, a string or an @include line; 1 when one was skipped. */
+/* Skip a comment or a string; 1 when one was skipped. */
 static int
 lit_skip(struct lit_scan *ls)
 {
 	const char *p = ls->p;
 
-	if (*p == '#' || *p == '@' || (p[0] == '/' && p[1] == '/'))
+	if (*p == '#' || (p[0] == '/' && p[1] == '/'))
 		p += strcspn(p, "\n");
 	else if (p[0] == '/' && p[1] == '*') {
 		for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
@@ -593,29 +597,6 @@ lit_number(struct lit_scan *ls, const char *file, char *err, size_t errlen)
 	return -1;
 }
 
-/* Refuse integer literals libconfig wraps; -1 with "FILE:LINE: key: ...". */
-static int
-check_int_literals(const char *text, const char *file, char *err,
-    size_t errlen)
-{
-	struct lit_scan ls = { text, 1, 0, { { 0 } }, "" };
-
-	while (*ls.p != '\0') {
-		const char *p = ls.p + (*ls.p == '-' || *ls.p == '+');
-
-		if (lit_skip(&ls) || lit_name(&ls))
-			continue;
-		if (isdigit((unsigned char)*p)) {
-			if (lit_number(&ls, file, err, errlen) == -1)
-				return -1;
-			continue;
-		}
-		ls.line += *ls.p == '\n';
-		ls.p++;
-	}
-	return 0;
-}
-
 /* The file's text, for check_int_literals; NULL when it cannot be read. */
 static char *
 read_text(const char *file)
@@ -634,10 +615,80 @@ read_text(const char *file)
 	return text;
 }
 
+static int lit_file(struct lit_scan *, const char *, char *, size_t);
+
+/*
+ * An @include line: the file it names, scanned in its place.  libconfig
+ * opens the name as written (no include directory is set), and has read
+ * the file already; its escapes are only \\ and \" in a path.
+ */
+static int
+lit_include(struct lit_scan *ls, char *err, size_t errlen)
+{
+	const char *eol = ls->p + strcspn(ls->p, "\n");
+	const char *q = memchr(ls->p, '"', (size_t)(eol - ls->p));
+	char name[PATH_MAX];
+	size_t n = 0;
+
+	ls->p = eol;
+	if (q == NULL)
+		return 0;
+	for (q++; q < eol && *q != '"' && n < sizeof(name) - 1; q++) {
+		if (*q == '\\' && q + 1 < eol)
+			q++;
+		name[n++] = *q;
+	}
+	name[n] = '\0';
+	return lit_file(ls, name, err, errlen);
+}
+
+/* Scan one file's text; the groups it is in carry on across files. */
+static int
+lit_file(struct lit_scan *ls, const char *file, char *err, size_t errlen)
+{
+	const char *saved_p = ls->p;
+	int saved_line = ls->line, rc = 0;
+	char *text;
+
+	if (ls->includes >= LIT_INCLUDE_MAX || (text = read_text(file)) ==
+	    NULL)
+		return 0;	/* libconfig read it: only a race */
+	ls->includes++;
+	ls->p = text;
+	ls->line = 1;
+	while (*ls->p != '\0' && rc == 0) {
+		const char *p = ls->p + (*ls->p == '-' || *ls->p == '+');
+
+		if (*ls->p == '@')
+			rc = lit_include(ls, err, errlen);
+		else if (lit_skip(ls) || lit_name(ls))
+			continue;
+		else if (isdigit((unsigned char)*p))
+			rc = lit_number(ls, file, err, errlen);
+		else {
+			ls->line += *ls->p == '\n';
+			ls->p++;
+		}
+	}
+	free(text);
+	ls->includes--;
+	ls->p = saved_p;
+	ls->line = saved_line;
+	return rc;
+}
+
+/* Refuse integer literals libconfig wraps; -1 with "FILE:LINE: key: ...". */
+static int
+check_int_literals(const char *file, char *err, size_t errlen)
+{
+	struct lit_scan ls;
+
+	memset(&ls, 0, sizeof(ls));
+	return lit_file(&ls, file, err, errlen);
+}
+
 struct loader {
-	struct conf	*c;
-	int		 lines[NKEYS];	/* where each key was set, 0: default */
-	const char	*files[NKEYS];
+	struct conf	*c;	/* c->origin: where each key was set */
 	char		*err;
 	size_t		 errlen;
 };
@@ -679,8 +730,11 @@ walk(struct loader *ld, const config_setting_t *group, const char *prefix)
 			    path, msg);
 			return -1;
 		}
-		ld->lines[k - conf_keys] = line;
-		ld->files[k - conf_keys] = file;
+		free(ld->c->origin->files[k - conf_keys]);
+		if ((ld->c->origin->files[k - conf_keys] = strdup(file)) ==
+		    NULL)
+			abort();
+		ld->c->origin->lines[k - conf_keys] = line;
 	}
 	return 0;
 }
@@ -692,11 +746,11 @@ conf_load(const char *file, char *err, size_t errlen)
 	config_t cfg;
 	struct conf *c;
 	size_t i;
-	char msg[256], *text = NULL;
+	char msg[256];
 
 	memset(&ld, 0, sizeof(ld));
 	if ((c = calloc(1, sizeof(*c))) == NULL || (c->file = strdup(file)) ==
-	    NULL)
+	    NULL || (c->origin = calloc(1, sizeof(*c->origin))) == NULL)
 		abort();
 	for (i = 0; i < NKEYS; i++)
 		set_default(c, &conf_keys[i]);
@@ -717,8 +771,7 @@ conf_load(const char *file, char *err, size_t errlen)
 			    config_error_text(&cfg));
 		goto fail;
 	}
-	if ((text = read_text(file)) != NULL &&
-	    check_int_literals(text, file, err, errlen) == -1)
+	if (check_int_literals(file, err, errlen) == -1)
 		goto fail;
 	if (walk(&ld, config_root_setting(&cfg), "") == -1)
 		goto fail;
@@ -727,25 +780,13 @@ conf_load(const char *file, char *err, size_t errlen)
 		const struct conf_key *k = &conf_keys[i];
 		if (k->check == NULL || k->check(c, k, msg, sizeof(msg)) == 0)
 			continue;
-		if (ld.lines[i])
-			errf(err, errlen, "%s:%d: %s: %s", ld.files[i],
-			    ld.lines[i], k->path, msg);
-		else
-			errf(err, errlen, "%s: %s: %s", file, k->path, msg);
+		conf_key_error(c, k->path, err, errlen, "%s", msg);
 		goto fail;
 	}
-	if ((c->origin = calloc(1, sizeof(*c->origin))) == NULL)
-		abort();
-	for (i = 0; i < NKEYS; i++)
-		if ((c->origin->lines[i] = ld.lines[i]) != 0 &&
-		    (c->origin->files[i] = strdup(ld.files[i])) == NULL)
-			abort();
 	config_destroy(&cfg);
-	free(text);
 	return c;
 fail:
 	config_destroy(&cfg);
-	free(text);
 	conf_free(c);
 	return NULL;
 }

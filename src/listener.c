@@ -61,8 +61,13 @@ syserr:
 	return -1;
 }
 
-/* Does a process listen on the socket sun names?  (Non-blocking: a
- * listener with a full backlog answers EAGAIN, never a wait.) */
+/*
+ * Does a process listen on the socket sun names?  (Non-blocking: a
+ * listener with a full backlog answers EAGAIN, never a wait.)  Only
+ * ECONNREFUSED says nobody does: a socket that cannot be probed (EACCES:
+ * another user's, after we dropped root) counts as in use, never removed.
+ * -1 when no socket could be made to probe it (errno set).
+ */
 static int
 socket_is_live(const struct sockaddr_un *sun)
 {
@@ -70,9 +75,9 @@ socket_is_live(const struct sockaddr_un *sun)
 	    0), live;
 
 	if (fd == -1)
-		return 0;
+		return -1;
 	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
-	    errno == EAGAIN;	/* listening, its backlog full */
+	    (errno != ECONNREFUSED && errno != ENOENT);
 	close(fd);
 	return live;
 }
@@ -93,9 +98,16 @@ clear_path(const struct sockaddr_un *sun, char *err, size_t errlen)
 		    sun->sun_path);
 		return -1;
 	}
-	if (socket_is_live(sun)) {
+	switch (socket_is_live(sun)) {
+	case 0:
+		break;
+	case 1:
 		snprintf(err, errlen, "%s: in use: another process listens "
 		    "on it (another sesrelayd?)", sun->sun_path);
+		return -1;
+	default:
+		snprintf(err, errlen, "%s: %s", sun->sun_path,
+		    strerror(errno));
 		return -1;
 	}
 	(void)unlink(sun->sun_path);

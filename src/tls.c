@@ -19,6 +19,15 @@
 
 #include "tls.h"
 
+/* OpenSSL's reason for its last error, or words when it has none. */
+static const char *
+ssl_why(void)
+{
+	const char *why = ERR_reason_error_string(ERR_get_error());
+
+	return why != NULL ? why : "unknown error";
+}
+
 /* Why ca_file could not be loaded, in words (OpenSSL may have none). */
 static const char *
 ca_file_error(const char *ca_file)
@@ -39,7 +48,7 @@ tls_client_ctx_new(const char *ca_file, char *err, size_t errlen)
 
 	if (ctx == NULL) {
 		snprintf(err, errlen, "cannot create a TLS context: %s",
-		    ERR_reason_error_string(ERR_get_error()));
+		    ssl_why());
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -53,8 +62,7 @@ tls_client_ctx_new(const char *ca_file, char *err, size_t errlen)
 			    ca_file_error(ca_file));
 	} else if ((ok = SSL_CTX_set_default_verify_paths(ctx)) != 1)
 		snprintf(err, errlen, "cannot load the system's CA "
-		    "certificates: %s",
-		    ERR_reason_error_string(ERR_get_error()));
+		    "certificates: %s", ssl_why());
 	ERR_clear_error();
 	if (ok != 1) {
 		SSL_CTX_free(ctx);
@@ -71,12 +79,17 @@ tls_client_new(SSL_CTX *ctx, const char *host)
 
 	if (ssl == NULL)
 		return NULL;
+	/* A name that could not be set would be a name not verified. */
 	if (inet_pton(AF_INET, host, ip) == 1 ||
-	    inet_pton(AF_INET6, host, ip) == 1)
-		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-	else {
-		SSL_set_tlsext_host_name(ssl, host);
-		SSL_set1_host(ssl, host);
-	}
+	    inet_pton(AF_INET6, host, ip) == 1) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+		    host) != 1)
+			goto fail;
+	} else if (SSL_set_tlsext_host_name(ssl, host) != 1 ||
+	    SSL_set1_host(ssl, host) != 1)
+		goto fail;
 	return ssl;
+fail:
+	SSL_free(ssl);
+	return NULL;
 }

@@ -21,7 +21,8 @@ SSL_CTX	*tls_client_ctx_new(const char *ca_file, char *err, size_t errlen);
  * A connection of ctx that verifies host: a DNS name (also sent as SNI)
  * or an IP literal, matched against the certificate's IP addresses.
  * Never the address connected to: the name we were told to use.  NULL
- * when out of memory.
+ * when host cannot be set to be verified (out of memory): never a
+ * connection that would take any certificate.
  */
 SSL	*tls_client_new(SSL_CTX *ctx, const char *host);
 

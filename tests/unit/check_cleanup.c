@@ -372,6 +372,36 @@ START_TEST(test_fold_quoted_commas_and_words)
 }
 END_TEST
 
+/*
+ * A quoted-pair is never cut: no fold between a backslash and the space
+ * it quotes.  An escaped backslash before a quote ends the quoted string,
+ * so the commas after it are between addresses again.
+ */
+START_TEST(test_fold_quoted_pairs)
+{
+	char hdr[8192] = "To: \"Doe, J\\\\\" <j@example.com>", *out, *u;
+	size_t n = strlen(hdr), lines;
+
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, ", \"Last,\\ "
+		    "First %02d\" <u%02d@example.com>", i, i);
+	ck_assert_uint_gt(n, 998);
+	snprintf(hdr + n, sizeof(hdr) - n, "\r\n" FIXED);
+	out = fold(c, hdr);
+	ck_assert_uint_le(longest(out, &lines), 78);
+	u = unfold(out);
+	ck_assert_str_eq(u, hdr);
+	free(u);
+	for (const char *p = strstr(out, "\r\n "); p != NULL;
+	    p = strstr(p + 1, "\r\n ")) {
+		ck_assert_int_ne(p[-1], '\\');
+		if (p < strstr(out, "Date:"))
+			ck_assert_int_eq(p[-1], ',');
+	}
+	free(out);
+}
+END_TEST
+
 START_TEST(test_fold_only_long_fields)
 {
 	char hdr[4096], line[1200], *out;
@@ -547,6 +577,7 @@ cleanup_suite(void)
 	    sizeof(refused_cases) / sizeof(refused_cases[0]));
 	tcase_add_test(tc, test_fold_120_recipients);
 	tcase_add_test(tc, test_fold_quoted_commas_and_words);
+	tcase_add_test(tc, test_fold_quoted_pairs);
 	tcase_add_test(tc, test_fold_only_long_fields);
 	tcase_add_test(tc, test_fold_impossible_refused);
 	tcase_add_test(tc, test_fold_configured_limit);

@@ -390,6 +390,32 @@ START_TEST(test_syntax_error_names_line)
 }
 END_TEST
 
+/* A literal libconfig would wrap is refused in an @include'd file too. */
+START_TEST(test_int_literal_in_include)
+{
+	char inc[PATH_MAX], text[PATH_MAX + 64], want[PATH_MAX + 64];
+
+	snprintf(inc, sizeof(inc), "%s",
+	    write_file("inc.conf", "# big\ntimeout = 5000000000;\n", 0644));
+	snprintf(text, sizeof(text), "smtp = {\n@include \"%s\"\n};\n", inc);
+	ck_assert_ptr_null(load_text(text));
+	snprintf(want, sizeof(want), "%s:2: smtp.timeout: 5000000000 does not "
+	    "fit", inc);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+	    "\"%s\" does not start with \"%s\"", err, want);
+
+	/* and after it, the including file's own lines are counted on */
+	write_file("inc.conf", "/* a\n b */ timeout = 50;\n", 0644);
+	snprintf(text, sizeof(text), "smtp = {\n@include \"%s\"\n};\n"
+	    "\nspool_min_free = 4294967296;\n", inc);
+	ck_assert_ptr_null(load_text(text));
+	snprintf(want, sizeof(want), "%s:5: spool_min_free: 4294967296 does "
+	    "not fit", path);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+	    "\"%s\" does not start with \"%s\"", err, want);
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	char p[PATH_MAX + 32];
@@ -824,6 +850,7 @@ conf_suite(void)
 	tcase_add_loop_test(tc, test_bad_file, 0,
 	    sizeof(bad_cases) / sizeof(bad_cases[0]));
 	tcase_add_test(tc, test_syntax_error_names_line);
+	tcase_add_test(tc, test_int_literal_in_include);
 	tcase_add_test(tc, test_missing_file);
 	suite_add_tcase(s, tc);
 
