@@ -68,7 +68,6 @@
 
 #define BODY_CHUNK	65536
 #define OUT_HIGH	(4 * BODY_CHUNK)
-#define MAX_REPLY_LINE	4096
 
 enum session_state {
 	S_START,
@@ -702,10 +701,7 @@ finish_delivery(struct upstream_session *s)
 	s->body = NULL;
 	s->messages++;
 	scheduler_done(s->pool->sched, d);
-	if (s->closing_after)
-		session_enter(s, S_QUIT);
-	else
-		session_ready(s);
+	session_enter(s, s->closing_after ? S_QUIT : S_READY);
 }
 
 static void
@@ -825,7 +821,7 @@ on_reply(struct upstream_session *s)
 			upstream_auth_ok(s->pool);
 			log_info("- upstream conn=%u ready peer=%s", s->serial,
 			    s->peer);
-			return session_ready(s);
+			return session_enter(s, S_READY);
 		}
 		if (k->action == SES_ACT_OK)	/* a 334 too many */
 			k = ses_classify(SES_STEP_AUTH, 535, sum);
@@ -924,8 +920,11 @@ read_cb(struct bufferevent *bev, void *arg)
 				return;
 		}
 	}
-	if (s->state != S_DEAD && evbuffer_get_length(in) > MAX_REPLY_LINE)
-		session_fail(s, "reply line too long");
+	/* What is left is a line not yet ended: it counts towards the
+	 * reply's limit too, so the input never outgrows it. */
+	if (s->state != S_DEAD && s->reply.total + evbuffer_get_length(in) >
+	    UPSTREAM_REPLY_MAX_BYTES)
+		session_fail(s, "reply from the upstream too long");
 }
 
 /* ---- the body ---- */
@@ -1010,15 +1009,13 @@ session_should_recycle(const struct upstream_session *s, time_t now,
 	return 0;
 }
 
-/* Between transactions: recycle, take work, or wait idle. */
+/* Between transactions (just entered READY): recycle, take work, or idle. */
 static void
 session_ready(struct upstream_session *s)
 {
 	const char *reason;
 	time_t now = time(NULL);
 
-	s->state = S_READY;
-	arm_deadline(s);
 	if (s->check_only) {
 		log_info("- %s conn=%u health check passed peer=%s",
 		    s->pool->conf.name, s->serial, s->peer);
@@ -1122,8 +1119,10 @@ session_enter(struct upstream_session *s, enum session_state st)
 		send_b64(s, c->password);
 		break;
 	case S_READY:
-	case S_RATEWAIT:
+		session_ready(s);
 		break;
+	case S_RATEWAIT:
+		break;		/* s->timer runs */
 	case S_MAIL: {
 		char size[32] = "";
 
