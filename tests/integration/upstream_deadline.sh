@@ -27,11 +27,14 @@ start_daemon
 t0=$(date +%s)
 check "part 1: 20 messages accepted" \
 	smtpload --port "$SMTP_PORT" --count 20 --concurrency 4 --messages "$work/sent"
+# About 10 s here: one deadline and a reconnection.  The bound only has
+# to tell that from the 3 minutes the trickled EHLO takes, with room for
+# a loaded machine.
 check "part 1: all 20 delivered although 4 sessions met a trickling EHLO" \
-	wait_delivered 20 40
+	wait_delivered 20 90
 t1=$(date +%s)
 echo "part 1: delivered in $((t1 - t0))s"
-check "part 1: within 45s (one deadline and a reconnection)" [ $((t1 - t0)) -le 45 ]
+check "part 1: well before the trickled EHLO would end (180s)" [ $((t1 - t0)) -le 100 ]
 # The fake notices a close only at its next trickled byte: wait for it.
 check "part 1: the 4 trickled connections were closed" python3 -c "
 import re, sys, time
