@@ -12,7 +12,11 @@
  * upstream.timeout seconds for the whole of it, not per read: a reply
  * that trickles in a byte at a time or never ends ("250-" lines without
  * end) ends the session at the deadline, and a reply is refused once it
- * grows beyond what SES ever sends (upstream_reply.h).  A session only
+ * grows beyond what SES ever sends (upstream_reply.h).  While the body
+ * is sent, each OUT_HIGH bytes of it must drain within the deadline, so
+ * an upstream that reads a byte now and then cannot hold the session
+ * either.  That one timer is the session's only timeout: the
+ * bufferevents have none of their own.  A session only
  * ever authenticates over a verified TLS connection; it never pipelines
  * (SES does not offer PIPELINING).  Recycling is decided only in READY,
  * between transactions, by session_should_recycle().
@@ -64,7 +68,6 @@
 
 #define BODY_CHUNK	65536
 #define OUT_HIGH	(4 * BODY_CHUNK)
-#define MAX_REPLY_LINE	4096
 
 enum session_state {
 	S_START,
@@ -209,9 +212,8 @@ state_has_deadline(enum session_state st)
 	switch (st) {
 	case S_START:
 	case S_RESOLVE:		/* evdns has its own timeouts */
-	case S_READY:
+	case S_READY:		/* s->timer: idle, rate wait */
 	case S_RATEWAIT:
-	case S_BODY:		/* each write has the bufferevent's timeout */
 	case S_DEAD:
 		return 0;
 	default:
@@ -219,7 +221,10 @@ state_has_deadline(enum session_state st)
 	}
 }
 
-/* Start the deadline of the step just entered, or stop the last one. */
+/*
+ * Start the deadline of the step just entered (or of the next OUT_HIGH
+ * bytes of the body), or stop the last one.
+ */
 static void
 arm_deadline(struct upstream_session *s)
 {
@@ -503,7 +508,6 @@ static void
 try_next_address(struct upstream_session *s)
 {
 	const struct upstream_config *c = &s->pool->conf;
-	struct timeval tv = { c->timeout, 0 };
 
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
@@ -535,7 +539,6 @@ try_next_address(struct upstream_session *s)
 		return;
 	}
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	arm_deadline(s);	/* each address gets the whole time */
 	log_debug("- upstream conn=%u connecting peer=%s tls=%s", s->serial,
@@ -581,7 +584,6 @@ start_tls(struct upstream_session *s)
 	struct bufferevent *tls;
 	evutil_socket_t fd = bufferevent_getfd(s->bev);
 	SSL *ssl;
-	struct timeval tv = { s->pool->conf.timeout, 0 };
 
 	if ((ssl = tls_client_new(s->pool->ssl_ctx,
 	    s->pool->conf.host)) == NULL) {
@@ -602,7 +604,6 @@ start_tls(struct upstream_session *s)
 	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
 	s->bev = tls;
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
@@ -621,10 +622,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			session_enter(s, S_EHLO2);
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT)
-		snprintf(why, sizeof(why), "timeout in state %s",
-		    state_names[s->state]);
-	else if (what & BEV_EVENT_EOF)
+	if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof(why), "connection closed by the upstream");
 	else if (s->pool->conf.wrapper || s->state == S_TLS)
 		tls_error(s, why, sizeof(why));
@@ -703,10 +701,7 @@ finish_delivery(struct upstream_session *s)
 	s->body = NULL;
 	s->messages++;
 	scheduler_done(s->pool->sched, d);
-	if (s->closing_after)
-		session_enter(s, S_QUIT);
-	else
-		session_ready(s);
+	session_enter(s, s->closing_after ? S_QUIT : S_READY);
 }
 
 static void
@@ -826,7 +821,7 @@ on_reply(struct upstream_session *s)
 			upstream_auth_ok(s->pool);
 			log_info("- upstream conn=%u ready peer=%s", s->serial,
 			    s->peer);
-			return session_ready(s);
+			return session_enter(s, S_READY);
 		}
 		if (k->action == SES_ACT_OK)	/* a 334 too many */
 			k = ses_classify(SES_STEP_AUTH, 535, sum);
@@ -925,8 +920,11 @@ read_cb(struct bufferevent *bev, void *arg)
 				return;
 		}
 	}
-	if (s->state != S_DEAD && evbuffer_get_length(in) > MAX_REPLY_LINE)
-		session_fail(s, "reply line too long");
+	/* What is left is a line not yet ended: it counts towards the
+	 * reply's limit too, so the input never outgrows it. */
+	if (s->state != S_DEAD && s->reply.total + evbuffer_get_length(in) >
+	    UPSTREAM_REPLY_MAX_BYTES)
+		session_fail(s, "reply from the upstream too long");
 }
 
 /* ---- the body ---- */
@@ -975,13 +973,16 @@ fill_body(struct upstream_session *s)
 	}
 }
 
+/* The output drained: the body goes on, with a fresh deadline. */
 static void
 write_cb(struct bufferevent *bev, void *arg)
 {
 	struct upstream_session *s = arg;
 
-	if (s->state == S_BODY)
+	if (s->state == S_BODY) {
+		arm_deadline(s);
 		fill_body(s);
+	}
 }
 
 /* ---- policy ---- */
@@ -1008,15 +1009,13 @@ session_should_recycle(const struct upstream_session *s, time_t now,
 	return 0;
 }
 
-/* Between transactions: recycle, take work, or wait idle. */
+/* Between transactions (just entered READY): recycle, take work, or idle. */
 static void
 session_ready(struct upstream_session *s)
 {
 	const char *reason;
 	time_t now = time(NULL);
 
-	s->state = S_READY;
-	arm_deadline(s);
 	if (s->check_only) {
 		log_info("- %s conn=%u health check passed peer=%s",
 		    s->pool->conf.name, s->serial, s->peer);
@@ -1120,8 +1119,10 @@ session_enter(struct upstream_session *s, enum session_state st)
 		send_b64(s, c->password);
 		break;
 	case S_READY:
-	case S_RATEWAIT:
+		session_ready(s);
 		break;
+	case S_RATEWAIT:
+		break;		/* s->timer runs */
 	case S_MAIL: {
 		char size[32] = "";
 

@@ -29,7 +29,7 @@ whenever the faults file changes, so a test can see concurrency go down.
 
 Faults file (JSON, re-read whenever it changes; missing = no faults):
     {"rules": [{"step": STEP, "reply": "454 ..." | ["250-a", "250 b"],
-                "action": "reply|drop|drop_during|drop_after_record|delay|trickle|endless",
+                "action": "reply|drop|drop_during|drop_after_record|delay|trickle|endless|slow_read",
                 "seconds": 2, "count": 3, "match": "substring", "close": false}],
      "drop_after_seconds": 0, "max_messages_per_conn": 0, "max_connections": 0,
      "rate": 0, "rate_burst": 0, "daily_quota": 0}
@@ -40,6 +40,8 @@ A misbehaving server (never a real SES), for deadlines on the client's side:
     endless   "<code>-continued N" lines, one every "seconds" (default 1; 0:
               as fast as the client reads), never the last line; at the dot
               the message is recorded first (an outcome the client cannot know)
+    slow_read (step "data") the body is read one line every "seconds"
+              (default 1): a server that never stops reading, but crawls
 The numeric settings are SES's limits; 0 or absent = no limit:
     max_connections       a connection that makes more than N open connections
                           gets "421 Too many concurrent SMTP connections" as its
@@ -106,6 +108,7 @@ ACTIONS = {
     "drop_after_record": {"dot"},       # record the message, then drop (lost 250)
     "trickle": None,                    # the reply one byte every rule["seconds"]
     "endless": None,                    # continuation lines for ever
+    "slow_read": {"data"},              # the body read one line at a time
 }
 
 
@@ -450,6 +453,7 @@ class Session:
         self.auth_user = None
         self.messages = 0
         self.drop_during = False
+        self.slow_read = 0            # seconds between body lines read
         self.opened = time.monotonic()
         self.task = asyncio.current_task()
         self.dropping = False     # drop_after_seconds has fired
@@ -534,6 +538,7 @@ class Session:
         if d.action == "drop":
             raise Close(abort=True)
         self.drop_during = d.action == "drop_during"
+        self.slow_read = d.seconds if d.action == "slow_read" else 0
         if d.action == "endless":
             await self.endless(normal[-1][:3], d.seconds)
         reply = d.reply if d.action == "reply" else normal
@@ -743,6 +748,8 @@ class Session:
                 if line.startswith(b"."):     # RFC 5321 4.5.2 transparency
                     line = line[1:]
             at_line_start = line.endswith(b"\n")
+            if self.slow_read:
+                await asyncio.sleep(self.slow_read)
             size += len(line)
             if size <= self.srv.args.max_size:
                 body += line

@@ -57,7 +57,7 @@ check "its second copy is recorded in the spool's state" bash -c "
 kill9_daemon
 start_daemon
 check "after the restart it is held after one more copy" \
-	wait_log 'scheduler held: 3 copies sent with an unknown outcome' 40
+	wait_log "$id2 scheduler held: 3 copies sent with an unknown outcome" 40
 sleep 3
 check "SES got exactly 3 copies of message 2" [ "$(copies 2)" -eq 3 ]
 check "and still 3 of message 1 (held across the restart)" [ "$(copies 1)" -eq 3 ]
