@@ -70,36 +70,16 @@ fi
 : "${repeat:=3}"
 case $repeat in ''|*[!0-9]*|0) echo "accept.sh: --repeat wants a positive number" >&2; exit 2 ;; esac
 
-msg() { printf '%s\n' "$*" >&2; }
-die() { msg "accept.sh: $*"; exit 1; }
+bench=accept.sh
+. "$here/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || die "run as root (installs postfix; Postfix's master runs as root)"
 [ -x "$sesrelayd" ] || die "$sesrelayd missing: run 'bash scripts/build build' first"
 command -v python3 >/dev/null || die "python3 missing (used to find free ports)"
 
 # --- prerequisites ----------------------------------------------------------
-# Postfix from Debian, installed without configuring the system instance
-# ("No configuration": no /etc/postfix/main.cf, nothing listening on :25).
-# If the package install nevertheless started a system Postfix, stop it:
-# only the instance in the scratch directory may run.
-install_postfix() {
-	command -v smtp-source >/dev/null && command -v postfix >/dev/null && return 0
-	msg "installing postfix (for smtp-source and the reference server)"
-	echo "postfix postfix/main_mailer_type select No configuration" |
-		debconf-set-selections
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null ||
-		{ apt-get update -q >/dev/null &&
-		  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null; } ||
-		die "apt-get install postfix failed"
-	if postfix status >/dev/null 2>&1; then
-		msg "stopping the system Postfix that the package started"
-		postfix stop >/dev/null 2>&1 || true
-	fi
-	if command -v systemctl >/dev/null && systemctl is-active -q postfix 2>/dev/null; then
-		systemctl stop postfix || true
-	fi
-}
-install_postfix
+# Postfix from Debian, the system instance not configured (lib.sh).
+install_postfix smtp-source postfix
 if [ "$profile" -eq 1 ] && ! command -v strace >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace >/dev/null ||
 		die "apt-get install strace failed"
@@ -134,13 +114,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'msg interrupted; exit 130' HUP INT TERM
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 SES_PORT=$(free_port) PF_PORT=$(free_port) CLOSED_PORT=$(free_port)
 [ "$SES_PORT" != "$PF_PORT" ] || PF_PORT=$(free_port)
-
-is_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # --- sesrelayd ------------------------------------------------------------------
 # The upstream is a closed port on loopback: sessions fail to connect and
@@ -266,17 +241,6 @@ postfix_start() {
 	done
 	die "postfix did not listen on 127.0.0.1:$PF_PORT"
 }
-# postfix stop signals master and waits for it; then wait for its children.
-postfix_stop() {
-	local kids pid
-	kids=$(cat "/proc/$PF_MASTER/task/$PF_MASTER/children" 2>/dev/null || true)
-	postfix -c "$P/etc" stop >>"$P/postfix.out" 2>&1 || true
-	for pid in $PF_MASTER $kids; do
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	done
-	PF_MASTER=
-}
 postfix_queued() {
 	if [ "$pf_mode" = hold ]; then
 		find "$P/queue/hold" -type f | wc -l
@@ -295,24 +259,6 @@ postfix_settle() {
 }
 
 # --- measuring ------------------------------------------------------------------
-hz=$(getconf CLK_TCK)
-
-# cpu_ticks PID: utime+stime (all threads) of PID and of its live
-# children, plus cutime+cstime: the CPU of children already exited and
-# reaped (Postfix's master reaps every smtpd that reaches max_use).
-cpu_ticks() {
-	local root=$1 total=0 pid s kids=
-	local -a f
-	kids=$(cat "/proc/$root/task/$root/children" 2>/dev/null || true)
-	for pid in $kids $root; do
-		{ s=$(<"/proc/$pid/stat"); } 2>/dev/null || continue
-		s=${s##*) }
-		read -ra f <<<"$s"
-		total=$((total + f[11] + f[12] + f[13] + f[14]))
-	done
-	echo "$total"
-}
-
 # sampler ROOT OUT: every 0.5 s, the sum of Rss and of Pss (smaps_rollup)
 # over ROOT and its children; keeps the peaks in OUT ("rss_kb pss_kb").
 sampler() {
@@ -435,18 +381,7 @@ run_one() {
 }
 
 # --- machine --------------------------------------------------------------------
-fsinfo=$(findmnt -no SOURCE,FSTYPE,OPTIONS -T "$work" 2>/dev/null || df -T "$work" | tail -1)
-fstype=$(findmnt -no FSTYPE -T "$work" 2>/dev/null || stat -f -c %T "$work")
-case $fstype in tmpfs|ramfs) msg "WARNING: $work is on $fstype: fsync costs nothing there" ;; esac
-# ext4 without a journal syncs and allocates inodes differently (see README).
-if [ "$fstype" = ext4 ]; then
-	dev=$(basename "$(findmnt -no SOURCE -T "$work" 2>/dev/null)")
-	if compgen -G "/proc/fs/jbd2/$dev-*" >/dev/null; then
-		fsinfo="$fsinfo (journal: yes)"
-	else
-		fsinfo="$fsinfo (journal: none)"
-	fi
-fi
+fsinfo=$(fs_info "$work")
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo "sesrelay accept benchmark  $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine:  nproc=$(nproc)  cpu=${cpu_model:-unknown}  kernel=$(uname -sr)"

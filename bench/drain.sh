@@ -47,8 +47,8 @@ done
 case $n in ''|*[!0-9]*|0) echo "drain.sh: --messages wants a positive number" >&2; exit 2 ;; esac
 case $size in ''|*[!0-9]*|0) echo "drain.sh: --size wants a positive number" >&2; exit 2 ;; esac
 
-msg() { printf '%s\n' "$*" >&2; }
-die() { msg "drain.sh: $*"; exit 1; }
+bench=drain.sh
+. "$here/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || die "run as root (installs postfix; Postfix's master runs as root)"
 [ -x "$sesrelayd" ] || die "$sesrelayd missing: run 'bash scripts/build build' first"
@@ -57,26 +57,8 @@ for tool in python3 openssl; do
 done
 
 # --- prerequisites ----------------------------------------------------------
-# As in accept.sh: Postfix from Debian (it also has smtp-source), with
-# "No configuration", and no system instance left running.
-install_postfix() {
-	command -v smtp-source >/dev/null && command -v postfix >/dev/null && return 0
-	msg "installing postfix (for smtp-source and the reference server)"
-	echo "postfix postfix/main_mailer_type select No configuration" |
-		debconf-set-selections
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null ||
-		{ apt-get update -q >/dev/null &&
-		  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null; } ||
-		die "apt-get install postfix failed"
-	if postfix status >/dev/null 2>&1; then
-		msg "stopping the system Postfix that the package started"
-		postfix stop >/dev/null 2>&1 || true
-	fi
-	if command -v systemctl >/dev/null && systemctl is-active -q postfix 2>/dev/null; then
-		systemctl stop postfix || true
-	fi
-}
-install_postfix
+# Postfix from Debian, the system instance not configured (lib.sh).
+install_postfix smtp-source postfix
 # Postfix's SMTP client finds AUTH PLAIN/LOGIN in Cyrus SASL's plugins.
 if ! compgen -G "/usr/lib/*/sasl2/libplain.so*" >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q libsasl2-modules >/dev/null ||
@@ -115,13 +97,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'msg interrupted; exit 130' HUP INT TERM
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 SES_PORT=$(free_port) PF_PORT=$(free_port) CLOSED_PORT=$(free_port)
 [ "$SES_PORT" != "$PF_PORT" ] || PF_PORT=$(free_port)
-
-is_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Test CA and a server certificate for "localhost" (no IP SAN), as the
 # integration tests use them.  Both servers verify it, so both name the
@@ -205,23 +182,6 @@ PY
 }
 
 # --- measuring ------------------------------------------------------------------
-hz=$(getconf CLK_TCK)
-
-# cpu_ticks PID: as in accept.sh: utime+stime (all threads) of PID and of
-# its live children, plus cutime+cstime: the CPU of children that have
-# exited and been reaped (Postfix's master reaps its smtp processes).
-cpu_ticks() {
-	local root=$1 total=0 pid s kids=
-	local -a f
-	kids=$(cat "/proc/$root/task/$root/children" 2>/dev/null || true)
-	for pid in $kids $root; do
-		{ s=$(<"/proc/$pid/stat"); } 2>/dev/null || continue
-		s=${s##*) }
-		read -ra f <<<"$s"
-		total=$((total + f[11] + f[12] + f[13] + f[14]))
-	done
-	echo "$total"
-}
 now_ns() { date +%s%N; }
 
 # load COUNT PORT: queue COUNT messages with smtp-source, 8 sessions, each
@@ -431,18 +391,6 @@ postfix_start() {
 	done
 	die "postfix did not listen on 127.0.0.1:$PF_PORT"
 }
-# postfix stop signals master and waits for it; then wait for its children.
-postfix_stop() {
-	local kids pid
-	kids=$(cat "/proc/$PF_MASTER/task/$PF_MASTER/children" 2>/dev/null || true)
-	postfix -c "$P/etc" stop >>"$P/postfix.out" 2>&1 || true
-	for pid in $PF_MASTER $kids; do
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	done
-	PF_MASTER=
-	return 0
-}
 postfix_queued() {
 	find "$P/queue/incoming" "$P/queue/active" "$P/queue/deferred" \
 		"$P/queue/hold" "$P/queue/maildrop" -type f | wc -l
@@ -494,7 +442,7 @@ run_postfix() {
 }
 
 # --- machine --------------------------------------------------------------------
-fsinfo=$(findmnt -no SOURCE,FSTYPE,OPTIONS -T "$work" 2>/dev/null || df -T "$work" | tail -1)
+fsinfo=$(fs_info "$work")
 recfs=$(stat -f -c %T "$rec")
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo "sesrelay drain benchmark  $(date -u +%Y-%m-%dT%H:%MZ)"

@@ -66,8 +66,8 @@ done
 case $warmup in ''|*[!0-9]*) echo "sendmail.sh: --warmup wants a number" >&2; exit 2 ;; esac
 [ "$rounds" -le "$runs" ] || rounds=$runs
 
-msg() { printf '%s\n' "$*" >&2; }
-die() { msg "sendmail.sh: $*"; exit 1; }
+bench=sendmail.sh
+. "$here/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || die "run as root (installs postfix; Postfix's master runs as root)"
 [ -x "$sesrelayd" ] || die "$sesrelayd missing: run 'bash scripts/build build' first"
@@ -75,26 +75,8 @@ die() { msg "sendmail.sh: $*"; exit 1; }
 command -v python3 >/dev/null || die "python3 missing (it drives and times the runs)"
 
 # --- prerequisites ----------------------------------------------------------
-# As in accept.sh: Postfix from Debian with "No configuration" (nothing
-# listening, no system queue in use), and no system instance left running.
-install_postfix() {
-	command -v postfix >/dev/null && command -v postdrop >/dev/null && return 0
-	msg "installing postfix (the reference sendmail)"
-	echo "postfix postfix/main_mailer_type select No configuration" |
-		debconf-set-selections
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null ||
-		{ apt-get update -q >/dev/null &&
-		  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null; } ||
-		die "apt-get install postfix failed"
-	if postfix status >/dev/null 2>&1; then
-		msg "stopping the system Postfix that the package started"
-		postfix stop >/dev/null 2>&1 || true
-	fi
-	if command -v systemctl >/dev/null && systemctl is-active -q postfix 2>/dev/null; then
-		systemctl stop postfix || true
-	fi
-}
-install_postfix
+# Postfix from Debian, the system instance not configured (lib.sh).
+install_postfix postfix postdrop
 # Postfix's sendmail, not whatever /usr/sbin/sendmail is (it may be
 # sesrelay-sendmail on a machine where sesrelay is installed).
 pf_sendmail=${POSTFIX_SENDMAIL:-$(postconf -h -d sendmail_path)}
@@ -234,22 +216,6 @@ drive() {
 	read -r OK FAILED <"$work/drive.out"
 }
 
-hz=$(getconf CLK_TCK)
-# cpu_ticks PID: as in accept.sh: utime+stime (all threads) of PID and
-# of its live children, plus cutime+cstime: the CPU of children already
-# exited and reaped.
-cpu_ticks() {
-	local root=$1 total=0 pid s kids=
-	local -a f
-	kids=$(cat "/proc/$root/task/$root/children" 2>/dev/null || true)
-	for pid in $kids $root; do
-		{ s=$(<"/proc/$pid/stat"); } 2>/dev/null || continue
-		s=${s##*) }
-		read -ra f <<<"$s"
-		total=$((total + f[11] + f[12] + f[13] + f[14]))
-	done
-	echo "$total"
-}
 # Server CPU per case, in clock ticks, summed over the rounds.
 declare -A server_ticks=([sesrelay:up]=0 [postfix:up]=0)
 
@@ -381,18 +347,6 @@ postfix_start() {
 	postfix_settle
 	postfix_check
 }
-# postfix stop signals master and waits for it; then wait for its children.
-postfix_stop() {
-	local kids pid
-	kids=$(cat "/proc/$PF_MASTER/task/$PF_MASTER/children" 2>/dev/null || true)
-	postfix -c "$P/etc" stop >>"$P/postfix.out" 2>&1 || true
-	for pid in $PF_MASTER $kids; do
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	done
-	PF_MASTER=
-	return 0
-}
 # postfix_settle: wait until pickup and cleanup have moved everything
 # out of maildrop/ and incoming/ (into hold/).  postdrop wakes pickup
 # after each file; for files left while the instance was down, master
@@ -467,17 +421,7 @@ batch() {
 }
 
 # --- machine --------------------------------------------------------------------
-fsinfo=$(findmnt -no SOURCE,FSTYPE,OPTIONS -T "$work" 2>/dev/null || df -T "$work" | tail -1)
-fstype=$(findmnt -no FSTYPE -T "$work" 2>/dev/null || stat -f -c %T "$work")
-case $fstype in tmpfs|ramfs) msg "WARNING: $work is on $fstype: fsync costs nothing there" ;; esac
-if [ "$fstype" = ext4 ]; then
-	dev=$(basename "$(findmnt -no SOURCE -T "$work" 2>/dev/null)")
-	if compgen -G "/proc/fs/jbd2/$dev-*" >/dev/null; then
-		fsinfo="$fsinfo (journal: yes)"
-	else
-		fsinfo="$fsinfo (journal: none)"
-	fi
-fi
+fsinfo=$(fs_info "$work")
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo "sesrelay sendmail benchmark  $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine:  nproc=$(nproc)  cpu=${cpu_model:-unknown}  kernel=$(uname -sr)"

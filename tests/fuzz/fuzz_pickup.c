@@ -34,7 +34,6 @@
 #include <pwd.h>
 #include <strings.h>
 
-#include "cleanup.h"
 #include "fuzz_scratch.h"
 #include "pickup.h"
 
@@ -66,22 +65,6 @@ on_accepted(void *arg, struct spool_envelope *env)
 	accepted[naccepted++] = env;
 }
 
-static struct cleanup *
-make_cleanup(int rewrite)
-{
-	struct cleanup_config cf = {
-		.enable = 1, .hostname = "relay.example",
-		.sender = rewrite ? "noreply@example.com" : "",
-		.admin = rewrite ? "ops@example.com" : "",
-		.aliases = "", .sender_map = "",
-	};
-	char err[512];
-	struct cleanup *c = cleanup_new(&cf, err, sizeof(err));
-
-	FUZZ_CHECK(c != NULL);
-	return c;
-}
-
 static void
 init(void)
 {
@@ -89,8 +72,8 @@ init(void)
 	spool = fuzz_spool_open(base, spool_dir, sizeof(spool_dir));
 	snprintf(drop_dir, sizeof(drop_dir), "%s/maildrop", spool_dir);
 	snprintf(corrupt_dir, sizeof(corrupt_dir), "%s/corrupt", spool_dir);
-	rewriting = make_cleanup(1);
-	plain = make_cleanup(0);
+	rewriting = fuzz_cleanup_new(1);
+	plain = fuzz_cleanup_new(0);
 	/* As root the good file belongs to "daemon" (uid 1), as a plain
 	 * user to that user: either way a user that is always trusted. */
 	good_uid = geteuid() == 0 && getpwuid(1) != NULL ? 1 : geteuid();

@@ -1,7 +1,7 @@
 /*
  * fuzz_scratch.h: what the targets that run the daemon's event loop
  * share (fuzz_pickup.c, fuzz_smtp_session.c): a scratch spool, a quiet
- * log, and waiting for the spool's sync threads.
+ * log, waiting for the spool's sync threads, their cleanup settings.
  *
  * The scratch directory is made under $FUZZ_SCRATCH, else /dev/shm (a
  * tmpfs: the spool's fsyncs cost nothing there, so an input takes
@@ -33,6 +33,7 @@
 
 #include <event2/event.h>
 
+#include "cleanup.h"
 #include "fuzz_util.h"
 #include "log.h"
 #include "spool.h"
@@ -72,29 +73,20 @@ FUZZ_LOG_FN(log_info, 0)
 FUZZ_LOG_FN(log_debug, 0)
 
 /* The daemon's code never calls these inside the loop: abort to say so. */
-void
-fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	fuzz_log_on = 1;
-	va_start(ap, fmt);
-	fuzz_log_emit(fmt, ap, 1);
-	va_end(ap);
-	abort();
-}
-
-void
-fatalx(const char *fmt, ...)
-{
-	va_list ap;
-
-	fuzz_log_on = 1;
-	va_start(ap, fmt);
-	fuzz_log_emit(fmt, ap, 0);
-	va_end(ap);
-	abort();
-}
+#define FUZZ_FATAL_FN(name, with_errno)					\
+	void								\
+	name(const char *fmt, ...)					\
+	{								\
+		va_list ap;						\
+									\
+		fuzz_log_on = 1;					\
+		va_start(ap, fmt);					\
+		fuzz_log_emit(fmt, ap, with_errno);			\
+		va_end(ap);						\
+		abort();						\
+	}
+FUZZ_FATAL_FN(fatal, 1)
+FUZZ_FATAL_FN(fatalx, 0)
 
 void
 log_init(int to_stderr, int verbose, const char *ident)
@@ -188,6 +180,23 @@ fuzz_spool_settle(struct event_base *base, struct spool *s)
 {
 	while (spool_pending(s) > 0)
 		event_base_loop(base, EVLOOP_ONCE);
+}
+
+/* The cleanup both targets run: rewriting to noreply@/ops@ or plain. */
+static struct cleanup *
+fuzz_cleanup_new(int rewrite)
+{
+	struct cleanup_config cf = {
+		.enable = 1, .hostname = "relay.example",
+		.sender = rewrite ? "noreply@example.com" : "",
+		.admin = rewrite ? "ops@example.com" : "",
+		.aliases = "", .sender_map = "",
+	};
+	char err[512];
+	struct cleanup *c = cleanup_new(&cf, err, sizeof(err));
+
+	FUZZ_CHECK(c != NULL);
+	return c;
 }
 
 /* Remove every file in dir (one level; for corrupt/, maildrop/). */

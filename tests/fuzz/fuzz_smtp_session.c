@@ -58,7 +58,6 @@
 #include <poll.h>
 #include <strings.h>
 
-#include "cleanup.h"
 #include "fuzz_scratch.h"
 #include "smtp_server.h"
 
@@ -92,22 +91,6 @@ on_accepted(void *arg, struct spool_envelope *env)
 		FUZZ_CHECK(accepted != NULL);
 	}
 	accepted[naccepted++] = env;
-}
-
-static struct cleanup *
-make_cleanup(int rewrite)
-{
-	struct cleanup_config cf = {
-		.enable = 1, .hostname = "relay.example",
-		.sender = rewrite ? "noreply@example.com" : "",
-		.admin = rewrite ? "ops@example.com" : "",
-		.aliases = "", .sender_map = "",
-	};
-	char err[512];
-	struct cleanup *c = cleanup_new(&cf, err, sizeof(err));
-
-	FUZZ_CHECK(c != NULL);
-	return c;
 }
 
 /* The server's settings for this input (smtp_server_configure). */
@@ -178,8 +161,8 @@ init(void)
 
 	FUZZ_CHECK((base = event_base_new()) != NULL);
 	spool = fuzz_spool_open(base, spool_dir, sizeof(spool_dir));
-	rewriting = make_cleanup(1);
-	plain = make_cleanup(0);
+	rewriting = fuzz_cleanup_new(1);
+	plain = fuzz_cleanup_new(0);
 	configure(0, 0, &c);
 	srv = smtp_server_new(base, spool, &c, on_accepted, NULL);
 	listen_both();

@@ -50,13 +50,28 @@ trap cleanup EXIT
 trap 'echo "interrupted"; exit 1' HUP INT TERM
 trap 'echo "TIMEOUT after ${TEST_TIMEOUT:-300}s"; exit 1' ALRM
 
+# descendants PID: the processes below PID, deepest first.
+descendants() {
+	local c
+	for c in $(ps -o pid= --ppid "$1"); do
+		descendants "$c"
+		echo "$c"
+	done
+}
+
 # The watchdog: a hung test fails instead of blocking CI.  It holds no
-# output open, so a pipeline reading the test ends with the test.
+# output open, so a pipeline reading the test ends with the test.  Bash
+# runs the ALRM trap only once its foreground command has ended, so the
+# watchdog then ends the test's other processes (a client that hangs
+# among them), not itself.
 (
 	trap 'kill $sleeper 2>/dev/null; exit 0' TERM
 	sleep "${TEST_TIMEOUT:-300}" & sleeper=$!
 	wait $sleeper
 	kill -ALRM $$
+	for p in $(descendants $$); do
+		[ "$p" -eq "$BASHPID" ] || kill -TERM "$p" 2>/dev/null
+	done
 ) </dev/null >/dev/null 2>&1 &
 watchdog=$!
 
@@ -100,6 +115,7 @@ setgid_sendmail() {
 drop_lock=${TMPDIR:-/tmp}/sesrelay-drop-group.lock
 drop_lock_fd=
 need_drop_group() {
+	[ -z "$drop_lock_fd" ] || return 0	# held already
 	exec {drop_lock_fd}>>"$drop_lock"
 	flock -s "$drop_lock_fd"
 	if ! getent group sesrelay-drop >/dev/null; then

@@ -1,0 +1,91 @@
+# bench/lib.sh: what the benchmarks that run sesrelayd beside Postfix
+# share (accept.sh, drain.sh, sendmail.sh source it): messages, Postfix
+# from Debian, free ports, CPU time, the scratch file system's line.
+# The script sets bench (its name, for messages) before sourcing it;
+# postfix_stop uses the script's P (the instance's directory) and
+# PF_MASTER (its master's PID).
+
+msg() { printf '%s\n' "$*" >&2; }
+die() { msg "$bench: $*"; exit 1; }
+
+# install_postfix TOOL...: unless the TOOLs are there, Postfix from
+# Debian, installed without configuring the system instance ("No
+# configuration": no /etc/postfix/main.cf, nothing listening on :25).
+# If the package install nevertheless started a system Postfix, stop it:
+# only the instance in the scratch directory may run.
+install_postfix() {
+	local tool missing=0
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || missing=1
+	done
+	[ "$missing" -eq 1 ] || return 0
+	msg "installing postfix"
+	echo "postfix postfix/main_mailer_type select No configuration" |
+		debconf-set-selections
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null ||
+		{ apt-get update -q >/dev/null &&
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null; } ||
+		die "apt-get install postfix failed"
+	if postfix status >/dev/null 2>&1; then
+		msg "stopping the system Postfix that the package started"
+		postfix stop >/dev/null 2>&1 || true
+	fi
+	if command -v systemctl >/dev/null && systemctl is-active -q postfix 2>/dev/null; then
+		systemctl stop postfix || true
+	fi
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+is_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# postfix stop signals master and waits for it; then wait for its children.
+postfix_stop() {
+	local kids pid
+	kids=$(cat "/proc/$PF_MASTER/task/$PF_MASTER/children" 2>/dev/null || true)
+	postfix -c "$P/etc" stop >>"$P/postfix.out" 2>&1 || true
+	for pid in $PF_MASTER $kids; do
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+	done
+	PF_MASTER=
+	return 0
+}
+
+hz=$(getconf CLK_TCK)
+
+# cpu_ticks PID: utime+stime (all threads) of PID and of its live
+# children, plus cutime+cstime: the CPU of children already exited and
+# reaped (Postfix's master reaps every smtpd that reaches max_use, and
+# its smtp processes).
+cpu_ticks() {
+	local root=$1 total=0 pid s kids=
+	local -a f
+	kids=$(cat "/proc/$root/task/$root/children" 2>/dev/null || true)
+	for pid in $kids $root; do
+		{ s=$(<"/proc/$pid/stat"); } 2>/dev/null || continue
+		s=${s##*) }
+		read -ra f <<<"$s"
+		total=$((total + f[11] + f[12] + f[13] + f[14]))
+	done
+	echo "$total"
+}
+
+# fs_info DIR: DIR's file system (device, type, options), whether an
+# ext4 has a journal (see README); warns when fsync costs nothing there.
+fs_info() {
+	local info type dev
+	info=$(findmnt -no SOURCE,FSTYPE,OPTIONS -T "$1" 2>/dev/null || df -T "$1" | tail -1)
+	type=$(findmnt -no FSTYPE -T "$1" 2>/dev/null || stat -f -c %T "$1")
+	case $type in tmpfs|ramfs) msg "WARNING: $1 is on $type: fsync costs nothing there" ;; esac
+	if [ "$type" = ext4 ]; then
+		dev=$(basename "$(findmnt -no SOURCE -T "$1" 2>/dev/null)")
+		if compgen -G "/proc/fs/jbd2/$dev-*" >/dev/null; then
+			info="$info (journal: yes)"
+		else
+			info="$info (journal: none)"
+		fi
+	fi
+	echo "$info"
+}
