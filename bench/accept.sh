@@ -205,42 +205,8 @@ local_recipient_maps =
 biff = no
 CONF
 # master.cf: Debian's services, chroot off, smtpd on our port only.
-cat >"$P/etc/master.cf" <<CONF
-127.0.0.1:$PF_PORT inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-CONF
+postfix_master_cf "$PF_PORT"
 
-# Start on an empty queue (postfix start creates the queue's subdirectories).
-postfix_start() {
-	rm -rf "$P/queue"
-	mkdir -m 755 "$P/queue"
-	postfix -c "$P/etc" start >>"$P/postfix.out" 2>&1 ||
-		die "postfix start failed (see $P/maillog)"
-	PF_MASTER=$(tr -d ' \n' <"$P/queue/pid/master.pid")
-	for _ in $(seq 100); do
-		is_listening "$PF_PORT" && return 0
-		sleep 0.05
-	done
-	die "postfix did not listen on 127.0.0.1:$PF_PORT"
-}
 postfix_queued() {
 	if [ "$pf_mode" = hold ]; then
 		find "$P/queue/hold" -type f | wc -l
@@ -335,7 +301,7 @@ run_one() {
 	local server=$1 size=$2 c=$3 n=$4 noisy=$5 root port t0 t1 c0 c1 warm hwm=0 rss pss got
 	local probed p99
 	if [ "$server" = sesrelay ]; then sesrelay_start; root=$SES_PID port=$SES_PORT
-	else postfix_start; root=$PF_MASTER port=$PF_PORT; fi
+	else postfix_listen_start; root=$PF_MASTER port=$PF_PORT; fi
 	# Warm-up, not measured: two messages per client, so that Postfix has
 	# forked its smtpd processes and both servers have touched their code.
 	warm=$((2 * c))
@@ -494,7 +460,7 @@ if [ "$profile" -eq 1 ]; then
 	n=${count[1024:32]}
 	for server in sesrelay postfix; do
 		if [ "$server" = sesrelay ]; then sesrelay_start; root=$SES_PID port=$SES_PORT
-		else postfix_start; root=$PF_MASTER port=$PF_PORT; fi
+		else postfix_listen_start; root=$PF_MASTER port=$PF_PORT; fi
 		load 32 64 1024 "$port" >/dev/null
 		[ "$server" = postfix ] && postfix_settle
 		pids=("-p" "$root")

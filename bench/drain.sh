@@ -354,42 +354,7 @@ alias_database =
 local_recipient_maps =
 biff = no
 CONF
-	cat >"$P/etc/master.cf" <<CONF
-127.0.0.1:$PF_PORT inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-tlsproxy  unix  -       -       n       -       0       tlsproxy
-postlog   unix-dgram n  -       n       -       1       postlogd
-CONF
-}
-postfix_start() {
-	rm -rf "$P/queue"
-	mkdir -m 755 "$P/queue"
-	postfix -c "$P/etc" start >>"$P/postfix.out" 2>&1 ||
-		die "postfix start failed (see $P/maillog)"
-	PF_MASTER=$(tr -d ' \n' <"$P/queue/pid/master.pid")
-	for _ in $(seq 100); do
-		is_listening "$PF_PORT" && return 0
-		sleep 0.05
-	done
-	die "postfix did not listen on 127.0.0.1:$PF_PORT"
+	postfix_master_cf "$PF_PORT" tls
 }
 postfix_queued() {
 	find "$P/queue/incoming" "$P/queue/active" "$P/queue/deferred" \
@@ -407,7 +372,7 @@ run_postfix() {
 	local t0 t1 c0 c1 f0 f1 got x
 	fake_start postfix
 	postfix_conf
-	postfix_start
+	postfix_listen_start
 	msg "postfix: queueing $n messages (on hold)"
 	load "$n" "$PF_PORT" || die "postfix: smtp-source failed"
 	got=$(find "$P/queue/hold" -type f | wc -l)

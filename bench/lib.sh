@@ -89,3 +89,57 @@ fs_info() {
 	fi
 	echo "$info"
 }
+
+# postfix_master_cf [PORT [tls]]: $P/etc/master.cf with Debian's
+# services, chroot off; with PORT, smtpd on 127.0.0.1:PORT only (none
+# otherwise: mail comes in through sendmail); with tls, the services
+# that TLS connection reuse needs (tlsmgr, tlsproxy).
+postfix_master_cf() {
+	local port=${1:-} tls=${2:-}
+	{
+		[ -z "$port" ] || echo "127.0.0.1:$port inet n - n - - smtpd"
+		cat <<CONF
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+CONF
+		[ -z "$tls" ] ||
+			echo "tlsmgr    unix  -       -       n       1000?   1       tlsmgr"
+		cat <<CONF
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+CONF
+		[ -z "$tls" ] ||
+			echo "tlsproxy  unix  -       -       n       -       0       tlsproxy"
+		echo "postlog   unix-dgram n  -       n       -       1       postlogd"
+	} >"$P/etc/master.cf"
+}
+
+# postfix_listen_start: start the instance on an empty queue (postfix
+# start creates the queue's subdirectories) and wait until its smtpd
+# listens on PF_PORT; sets PF_MASTER.
+postfix_listen_start() {
+	rm -rf "$P/queue"
+	mkdir -m 755 "$P/queue"
+	postfix -c "$P/etc" start >>"$P/postfix.out" 2>&1 ||
+		die "postfix start failed (see $P/maillog)"
+	PF_MASTER=$(tr -d ' \n' <"$P/queue/pid/master.pid")
+	for _ in $(seq 100); do
+		is_listening "$PF_PORT" && return 0
+		sleep 0.05
+	done
+	die "postfix did not listen on 127.0.0.1:$PF_PORT"
+}
