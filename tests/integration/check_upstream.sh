@@ -6,7 +6,6 @@
 
 start_fake starttls
 write_conf
-ctl() { "$sbin/sesrelayctl" -c "$work/sesrelay.conf" "$@"; }
 ctl check >"$work/ok.out" 2>&1
 check "all steps pass: exit 0" [ $? -eq 0 ]
 for s in "credentials read from" "TCP connected to 127.0.0.1" "banner: 220 " \

@@ -9,8 +9,6 @@ start_fake starttls
 set_faults '{"rules": [{"step": "rcpt", "reply": "451 Temporary service failure", "match": "wait@example.com"}]}'
 RETRY="600" write_conf
 start_daemon
-ctl() { "$sbin/sesrelayctl" -c "$work/sesrelay.conf" "$@"; }
-quiet() { "$@" >/dev/null; }
 
 swaks --server 127.0.0.1 --port "$SMTP_PORT" --from sender@example.com \
 	--to wait@example.com,ok@example.com --header "Subject: one" >/dev/null 2>&1

@@ -14,7 +14,6 @@ make_user u2 c2
 start_fake starttls
 write_conf
 start_daemon
-ctl() { "$sbin/sesrelayctl" -c "$work/sesrelay.conf" "$@"; }
 
 # The checkout may be closed to other users: what they run is copied
 # into the scratch directory, which they can enter.

@@ -41,7 +41,6 @@ check "a message goes through first" \
 # The daemon is at its limit: it has only a few descriptors to spare.
 used=$(ls "/proc/$DAEMON_PID/fd" | wc -l)
 prlimit --pid "$DAEMON_PID" --nofile=$((used + 10)):$((used + 10))
-cpu() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
 python3 - "$SMTP_PORT" "$work" >"$work/hold.out" 2>&1 <<'PY' &
 import os, socket, sys, time
 port, work = int(sys.argv[1]), sys.argv[2]

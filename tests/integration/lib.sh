@@ -300,3 +300,7 @@ quiet() { "$@" >/dev/null; }
 
 smtpload() { python3 "$tests/integration/smtpload.py" "$@"; }
 verify() { python3 "$tests/integration/verify.py" "$@"; }
+# ctl ARGS...: sesrelayctl for the test's daemon.
+ctl() { "$sbin/sesrelayctl" -c "$work/sesrelay.conf" "$@"; }
+# cpu: the daemon's CPU time so far (utime + stime, in clock ticks).
+cpu() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }

@@ -9,8 +9,6 @@ start_fake starttls
 write_conf
 start_daemon
 cp "$work/sesrelay.conf" "$work/base.conf"
-ctl() { "$sbin/sesrelayctl" -c "$work/sesrelay.conf" "$@"; }
-quiet() { "$@" >/dev/null; }
 
 # last_rcpt N PORT: a message to N recipients; prints the last RCPT reply.
 rcpts_py=$work/rcpts.py

@@ -21,7 +21,6 @@ kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$DAEMON_PID/status"; }
 # input the clients could send (its CPU time stands still for a second):
 # without backpressure it would still be reading what the kernel holds,
 # and the growth would be measured too early to be seen.
-cpu() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
 settle() {
 	local a b=-1 n=0
 	for _ in $(seq 240); do

@@ -17,7 +17,6 @@
 
 N=${STARTUP_MESSAGES:-10000}
 bound=${STARTUP_BOUND:-2}
-ctl() { "$sbin/sesrelayctl" -c "$work/sesrelay.conf" "$@"; }
 
 # The template: message 1, spooled by the daemon while SES is down.
 start_fake starttls

@@ -8,7 +8,6 @@
 # apart; and what the spool and `sesrelayctl show` say.
 . "$(dirname "$0")/lib.sh"
 
-ctl() { "$sbin/sesrelayctl" -c "$work/sesrelay.conf" "$@"; }
 # copies N: how many copies of test message N the fake recorded
 copies() { grep -l "^X-Test-Id: $1" "$FAKE_REC"/*.eml 2>/dev/null | wc -l; }
 # gaps N: seconds between the copies of message N, as recorded
