@@ -15,6 +15,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "spool_layout.h"
+
 struct event_base;
 struct spool;
 struct spool_writer;
@@ -74,6 +76,18 @@ void spool_close(struct spool *);
 
 /* Is id a queue id (either length, lower-case hex)?  The one check. */
 int spool_id_is_valid(const char *id);
+
+/*
+ * Move name, a refused file of directory from (open at fromfd), to
+ * corrupt/, never deleting it: as "<name>" from queue/, as
+ * "<from>-<name>" from anywhere else (corrupt/maildrop-<name>).  One
+ * warning either way, logged for subsys ("spool", "pickup") with why:
+ * "<id> <subsys> <from> file <name> refused: <why>; moved to
+ * corrupt/<dest>" (id: the queue id, or "-").  0, or -1 with errno when
+ * it cannot be moved (it then stays where it is).  Safe on any thread.
+ */
+int spool_quarantine(struct spool *, int fromfd, enum spool_dir from,
+    const char *name, const char *subsys, const char *why);
 
 /*
  * Start a message: tmp/<id> is created with O_EXCL and the envelope
