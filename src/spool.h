@@ -1,7 +1,8 @@
 /*
  * spool.h: the durable spool, the single source of truth for mail.
  *
- * Only spool.c builds spool paths or opens spool files.  A message is
+ * Only spool.c builds spool paths or opens spool files (and
+ * spool_layout.c, the table of its directories, their modes and groups).  A message is
  * acknowledged only after spool_writer_commit()'s callback reports
  * success: by then its file was fsynced, renamed into queue/ and the
  * directory fsynced.  All fsyncs run on sync threads (each message's

@@ -1427,6 +1427,52 @@ START_TEST(test_tmpfiles_follows_the_layout)
 }
 END_TEST
 
+/* Mode and group of the directory open at fd. */
+static void
+assert_dir(int fd, mode_t mode, gid_t gid)
+{
+	struct stat st;
+
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, mode);
+	ck_assert_uint_eq(st.st_gid, gid);
+}
+
+/*
+ * spool_layout_apply: with the drop group, the directories it may
+ * enter get its group and drop_mode; without it, whatever they allow
+ * beyond their mode is taken away; the daemon's own directories keep
+ * their mode (spool_open checks it, never changes it).
+ */
+START_TEST(test_layout_apply)
+{
+	char p[PATH_MAX];
+	gid_t g = getegid();
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/dir", spooldir);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	ck_assert_int_ne(fd = open(p, O_RDONLY | O_DIRECTORY), -1);
+	ck_assert_int_eq(spool_layout_apply(fd, SPOOL_DIR_MAILDROP,
+	    (uid_t)-1, (gid_t)-1, g), 0);
+	assert_dir(fd, 01730, g);
+	ck_assert_int_eq(spool_layout_apply(fd, SPOOL_DIR_TOP, (uid_t)-1,
+	    (gid_t)-1, g), 0);
+	assert_dir(fd, 0710, g);
+	ck_assert_int_eq(spool_layout_apply(fd, SPOOL_DIR_MAILDROP,
+	    (uid_t)-1, (gid_t)-1, (gid_t)-1), 0);
+	assert_dir(fd, 0700, g);
+	ck_assert_int_eq(fchmod(fd, 0750), 0);
+	ck_assert_int_eq(spool_layout_apply(fd, SPOOL_DIR_QUEUE, (uid_t)-1,
+	    (gid_t)-1, (gid_t)-1), 0);
+	assert_dir(fd, 0750, g);
+	close(fd);
+	ck_assert(spool_layout_drop_is_closed(01730));
+	ck_assert(!spool_layout_drop_is_closed(0730));
+	ck_assert(!spool_layout_drop_is_closed(01731));
+}
+END_TEST
+
 /* A test case of the suite: a scratch spool per test, 30 s at most. */
 static TCase *
 spool_tcase(Suite *s, const char *name)
@@ -1487,6 +1533,7 @@ spool_suite(void)
 
 	tc = spool_tcase(s, "layout");
 	tcase_add_test(tc, test_tmpfiles_follows_the_layout);
+	tcase_add_test(tc, test_layout_apply);
 
 	/* Bugs found and fixed: each test keeps it fixed. */
 	tc = spool_tcase(s, "regressions");
