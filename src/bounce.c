@@ -107,6 +107,15 @@ original_header(struct spool *spool, const char *id, size_t *len)
 }
 
 static void
+pending_free(struct pending *p)
+{
+	free(p->to);
+	free(p->from);
+	free(p);
+}
+
+/* The bounce is durable (status 0): the scheduler gets it, then done. */
+static void
 committed(void *arg, int status)
 {
 	struct pending *p = arg;
@@ -122,34 +131,20 @@ committed(void *arg, int status)
 		scheduler_add(p->b->sched, e);
 	}
 	p->done(p->done_arg, status);
-	free(p->to);
-	free(p->from);
-	free(p);
+	pending_free(p);
 }
 
-void
-bounce_queue(void *arg, const struct spool_envelope *env, int expired,
-    scheduler_bounce_done done, void *done_arg)
+/*
+ * The failed recipients of env, each with its DSN status (4.4.7 for
+ * those that expired without a 5xx), into rc and status (env->nrcpt
+ * rows each); their number.
+ */
+static size_t
+failed_rcpts(const struct spool_envelope *env, int expired,
+    struct dsn_rcpt *rc, char (*status)[16])
 {
-	struct bounce *b = arg;
-	struct dsn_info info;
-	struct dsn_rcpt *rc;
-	struct spool_writer *w;
-	struct pending *p;
-	char (*status)[16], *msg, *hdr, *to[1];
-	size_t n = 0, msglen, hdrlen;
-	int err;
+	size_t n = 0;
 
-	if (b->sender[0] == '\0') {
-		log_warnx("%s bounce not sent to <%s>: no verified sender for "
-		    "bounces (set bounce.sender or rewrite.sender); the failure "
-		    "is only logged", env->id, env->sender);
-		done(done_arg, 0);
-		return;
-	}
-	if ((rc = calloc(env->nrcpt, sizeof(*rc))) == NULL ||
-	    (status = calloc(env->nrcpt, sizeof(*status))) == NULL)
-		abort();
 	for (size_t i = 0; i < env->nrcpt; i++) {
 		if (env->status[i] != SPOOL_RCPT_FAILED)
 			continue;
@@ -164,6 +159,23 @@ bounce_queue(void *arg, const struct spool_envelope *env, int expired,
 		rc[n].diagnostic = env->reply[i];
 		n++;
 	}
+	return n;
+}
+
+/* The bounce for env, as text (dsn.h) into *msg; 0, or -1. */
+static int
+build(struct bounce *b, const struct spool_envelope *env, int expired,
+    char **msg, size_t *msglen)
+{
+	struct dsn_info info;
+	struct dsn_rcpt *rc;
+	char (*status)[16], *hdr;
+	size_t hdrlen;
+	int rv;
+
+	if ((rc = calloc(env->nrcpt, sizeof(*rc))) == NULL ||
+	    (status = calloc(env->nrcpt, sizeof(*status))) == NULL)
+		abort();
 	hdr = original_header(b->spool, env->id, &hdrlen);
 	memset(&info, 0, sizeof(info));
 	info.reporting_mta = b->hostname;
@@ -174,19 +186,30 @@ bounce_queue(void *arg, const struct spool_envelope *env, int expired,
 	info.now = time(NULL);
 	info.expired = expired;
 	info.rcpts = rc;
-	info.nrcpt = n;
+	info.nrcpt = failed_rcpts(env, expired, rc, status);
 	info.orig_header = hdr;
 	info.orig_header_len = hdrlen;
-	err = dsn_build(&info, &msg, &msglen) == -1 ? EINVAL : 0;
+	rv = dsn_build(&info, msg, msglen);
 	free(hdr);
 	free(rc);
 	free(status);
-	if (err != 0) {
-		log_warnx("%s bounce cannot be built for <%s>", env->id,
-		    env->sender);
-		done(done_arg, err);
-		return;
-	}
+	return rv;
+}
+
+/*
+ * Write the bounce msg to the spool and commit it (committed() goes
+ * on); 0, or errno when it could not be written (nothing is left).
+ */
+static int
+write_bounce(struct bounce *b, const struct spool_envelope *env,
+    const char *msg, size_t msglen, scheduler_bounce_done done,
+    void *done_arg)
+{
+	struct spool_writer *w;
+	struct pending *p;
+	char *to[1];
+	int err;
+
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		abort();
 	p->b = b;
@@ -203,13 +226,37 @@ bounce_queue(void *arg, const struct spool_envelope *env, int expired,
 		err = errno != 0 ? errno : EIO;
 		if (w != NULL)
 			spool_writer_abort(w);
-		free(msg);
-		free(p->to);
-		free(p->from);
-		free(p);
-		done(done_arg, err);
+		pending_free(p);
+		return err;
+	}
+	spool_writer_commit(w, committed, p);
+	return 0;
+}
+
+void
+bounce_queue(void *arg, const struct spool_envelope *env, int expired,
+    scheduler_bounce_done done, void *done_arg)
+{
+	struct bounce *b = arg;
+	char *msg;
+	size_t msglen;
+	int err;
+
+	if (b->sender[0] == '\0') {
+		log_warnx("%s bounce not sent to <%s>: no verified sender for "
+		    "bounces (set bounce.sender or rewrite.sender); the failure "
+		    "is only logged", env->id, env->sender);
+		done(done_arg, 0);
 		return;
 	}
+	if (build(b, env, expired, &msg, &msglen) == -1) {
+		log_warnx("%s bounce cannot be built for <%s>", env->id,
+		    env->sender);
+		done(done_arg, EINVAL);
+		return;
+	}
+	err = write_bounce(b, env, msg, msglen, done, done_arg);
 	free(msg);
-	spool_writer_commit(w, committed, p);
+	if (err != 0)
+		done(done_arg, err);
 }

@@ -235,6 +235,23 @@ envelope_text(struct buf *b, const char *from, const char *fullname,
 	return 0;
 }
 
+int
+maildrop_name_is_valid(const char *name)
+{
+	return strnlen(name, MAILDROP_NAME_LEN) == MAILDROP_NAME_LEN - 1 &&
+	    strspn(name, "0123456789abcdef") == MAILDROP_NAME_LEN - 1;
+}
+
+int
+maildrop_name_is_tmp(const char *name)
+{
+	size_t n = MAILDROP_NAME_LEN - 1;
+
+	return strspn(name, "0123456789abcdef") == n &&
+	    strcmp(name + n, ".tmp") == 0;
+}
+
+/* A new name: the one format maildrop_name_is_valid checks. */
 static void
 random_name(char name[MAILDROP_NAME_LEN])
 {
@@ -342,7 +359,7 @@ create_tmp(const char *dir, int *dfd, char name[MAILDROP_NAME_LEN],
 	 * of the user's choosing (-C, SESRELAY_CONFIG) names.
 	 */
 	if (*dfd != -1 && getuid() != 0 && (fstat(*dfd, &st) == -1 ||
-	    !(st.st_mode & S_ISVTX) || (st.st_mode & 0007) != 0)) {
+	    !spool_layout_drop_is_closed(st.st_mode))) {
 		close(*dfd);
 		*dfd = -1;
 		errno = EACCES;

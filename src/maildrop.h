@@ -4,12 +4,12 @@
  * Security model (multi-user host; see sesrelay-sendmail(8), SECURITY
  * CONSIDERATIONS):
  *   - <spool>/maildrop/ is owned by the daemon's user, group
- *     MAILDROP_GROUP, mode 1730: the group may create files and enter,
- *     nobody else may enter, nobody but the owner may list it, and the
- *     sticky bit stops anyone from removing or renaming a file they do
- *     not own.  The group must also be able to enter <spool> itself
- *     (group MAILDROP_GROUP, mode 0710).  sesrelay-sendmail is setgid
- *     MAILDROP_GROUP for this only, and holds the group only while it
+ *     SPOOL_DROP_GROUP, mode 1730 (spool_layout.h): the group may
+ *     create files and enter, nobody else may enter, nobody but the
+ *     owner may list it, and the sticky bit stops anyone from removing
+ *     or renaming a file they do not own.  The group must also be able to enter <spool> itself
+ *     (group SPOOL_DROP_GROUP, mode 0710).  sesrelay-sendmail is setgid
+ *     SPOOL_DROP_GROUP for this only, and holds the group only while it
  *     creates, renames or removes its file (maildrop_set_privilege).
  *   - A file is created O_EXCL with a random name "<16 hex>.tmp", mode
  *     0644 whatever the umask (owned by the submitting user: its uid is
@@ -61,8 +61,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define MAILDROP_DIR	"maildrop"
-#define MAILDROP_GROUP	"sesrelay-drop"
+#include "spool_layout.h"
+
 #define MAILDROP_MAGIC	"SESRELAY-DROP 1"
 #define MAILDROP_VALUE_MAX	999	/* bytes in an address or the name */
 #define MAILDROP_NAME_LEN	17	/* "<16 hex>" and its NUL */
@@ -100,8 +100,13 @@ int maildrop_parse(const char *buf, size_t len,
     struct maildrop_envelope *env);
 void maildrop_envelope_free(struct maildrop_envelope *);
 
+/* Is name that of a finished maildrop file ("<16 hex>")?  The one check. */
+int maildrop_name_is_valid(const char *name);
+/* Is it one being written, or left by a writer that died ("<16 hex>.tmp")? */
+int maildrop_name_is_tmp(const char *name);
+
 /*
- * The set-group-ID sesrelay-sendmail holds MAILDROP_GROUP only around
+ * The set-group-ID sesrelay-sendmail holds SPOOL_DROP_GROUP only around
  * the calls of maildrop_write that need it: opening the directory,
  * creating the file, renaming it and removing it after a failure.
  * raise() returns 0, or -1 with errno; lower() cannot fail (it aborts).

@@ -27,7 +27,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +56,7 @@ struct pickup {
 	struct event_base	*base;
 	struct spool		*spool;
 	struct pickup_config	 conf;
-	int			 dirfd, corruptfd, inofd;
+	int			 dirfd, inofd;
 	struct event		*ino_ev, *timer_ev;
 	int			 busy, rescan, stopped;
 	char			 current[64];
@@ -72,28 +72,15 @@ struct pickup {
 
 static void scan(struct pickup *);
 
-static int
-is_drop_name(const char *n)
-{
-	size_t len = strlen(n);
-
-	return len == 16 && strspn(n, "0123456789abcdef") == len;
-}
-
+/*
+ * Refused: kept in corrupt/ as maildrop-<name>, logged (spool.h).  One
+ * that cannot be moved stays, and the scan goes on with the others.
+ */
 static void
 quarantine(struct pickup *p, const char *name, const char *why)
 {
-	char dest[80];
-
-	snprintf(dest, sizeof(dest), "maildrop-%s", name);
-	if (renameat(p->dirfd, name, p->corruptfd, dest) == -1) {
-		log_warn("- pickup %s: %s; cannot move it to corrupt/", name,
-		    why);
-		/* Never loop on it: leave it, and try others. */
-		return;
-	}
-	log_warnx("- pickup maildrop file %s refused: %s; moved to "
-	    "corrupt/%s", name, why, dest);
+	(void)spool_quarantine(p->spool, p->dirfd, SPOOL_DIR_MAILDROP, name,
+	    "pickup", why);
 }
 
 /* Append LF-or-CRLF text to buf as CRLF lines. */
@@ -552,16 +539,14 @@ scan(struct pickup *p)
 	}
 	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
-		size_t l = strlen(de->d_name);
-
-		if (is_drop_name(de->d_name)) {
+		if (maildrop_name_is_valid(de->d_name)) {
 			int r = take(p, de->d_name);
 
 			if (r == 1)
 				break;	/* committing: on when it is done */
 			continue;	/* taken, refused, or later */
 		}
-		if (l == 20 && strcmp(de->d_name + 16, ".tmp") == 0)
+		if (maildrop_name_is_tmp(de->d_name))
 			remove_if_abandoned(p, de->d_name);
 	}
 	closedir(d);
@@ -590,90 +575,125 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 	scan(arg);
 }
 
+/*
+ * Open maildrop/, made (the daemon's alone) when missing: it must be
+ * ours.  0, or -1 with err.
+ */
+static int
+open_maildrop(struct pickup *p, int top, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	spool_layout_path(p->conf.spool_dir, SPOOL_DIR_MAILDROP, path,
+	    sizeof(path));
+	if (spool_layout_make(top, SPOOL_DIR_MAILDROP, (gid_t)-1) == -1 ||
+	    (p->dirfd = spool_layout_open(top, SPOOL_DIR_MAILDROP)) == -1 ||
+	    fstat(p->dirfd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s: owned by uid %u, not by this "
+		    "daemon's uid %u; refusing to use it", path,
+		    (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The group and modes of spool_layout.h for the spool and maildrop/:
+ * with the drop group, its members (sesrelay-sendmail, setgid) may
+ * enter the spool and drop files, nothing more; without it only we
+ * can.  (Set up by root before it became us, or by tmpfiles.d; as a
+ * plain user we can only check, and say what is wrong.)  0, or -1 with
+ * err when maildrop/ cannot be closed to others.
+ */
+static int
+set_drop_modes(struct pickup *p, int top, char *err, size_t errlen)
+{
+	const char *spool = p->conf.spool_dir;
+	gid_t drop = spool_layout_drop_gid();
+
+	if (drop == (gid_t)-1) {
+		if (spool_layout_apply(p->dirfd, SPOOL_DIR_MAILDROP, (uid_t)-1,
+		    (gid_t)-1, drop) == -1) {
+			snprintf(err, errlen, "%s/%s: %s", spool,
+			    spool_layout[SPOOL_DIR_MAILDROP].name,
+			    strerror(errno));
+			return -1;
+		}
+		(void)spool_layout_apply(top, SPOOL_DIR_TOP, (uid_t)-1,
+		    (gid_t)-1, drop);
+		log_info("- pickup no group %s: only root can queue mail while "
+		    "sesrelayd is down", SPOOL_DROP_GROUP);
+		return 0;
+	}
+	if (spool_layout_apply(p->dirfd, SPOOL_DIR_MAILDROP, (uid_t)-1,
+	    (gid_t)-1, drop) == -1)
+		log_warn("- pickup %s/%s should be group %s, mode %04o; local "
+		    "users cannot queue mail while sesrelayd is down", spool,
+		    spool_layout[SPOOL_DIR_MAILDROP].name, SPOOL_DROP_GROUP,
+		    (unsigned)spool_layout[SPOOL_DIR_MAILDROP].drop_mode);
+	if (spool_layout_apply(top, SPOOL_DIR_TOP, (uid_t)-1, (gid_t)-1,
+	    drop) == -1)
+		log_warn("- pickup %s should be group %s, mode %04o", spool,
+		    SPOOL_DROP_GROUP,
+		    (unsigned)spool_layout[SPOOL_DIR_TOP].drop_mode);
+	return 0;
+}
+
+/* Watch maildrop/ for new files (inotify), and look every minute. */
+static void
+watch(struct pickup *p)
+{
+	struct timeval tv = { SCAN_SECONDS, 0 };
+	char path[PATH_MAX];
+
+	spool_layout_path(p->conf.spool_dir, SPOOL_DIR_MAILDROP, path,
+	    sizeof(path));
+	if ((p->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) != -1 &&
+	    inotify_add_watch(p->inofd, path, IN_MOVED_TO | IN_CLOSE_WRITE) !=
+	    -1) {
+		p->ino_ev = event_new(p->base, p->inofd, EV_READ | EV_PERSIST,
+		    ino_cb, p);
+		event_add(p->ino_ev, NULL);
+	} else
+		log_warn("- pickup inotify on %s (scanning every %ds only)",
+		    path, SCAN_SECONDS);
+	p->timer_ev = event_new(p->base, -1, EV_PERSIST, timer_cb, p);
+	event_add(p->timer_ev, &tv);
+}
+
 struct pickup *
 pickup_new(struct event_base *base, struct spool *spool,
     const struct pickup_config *c, char *err, size_t errlen)
 {
 	struct pickup *p = calloc(1, sizeof(*p));
-	struct group *gr = getgrnam(MAILDROP_GROUP);
-	struct timeval tv = { SCAN_SECONDS, 0 };
-	char path[4096];
 	int top;
-	struct stat st;
 
 	if (p == NULL)
 		abort();
 	p->base = base;
 	p->spool = spool;
 	p->conf = *c;
-	p->dirfd = p->corruptfd = p->inofd = -1;
+	p->dirfd = p->inofd = -1;
 	if ((top = open(c->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
 	    -1) {
 		snprintf(err, errlen, "%s: %s", c->spool_dir, strerror(errno));
-		free(p);
+		pickup_free(p);
 		return NULL;
 	}
-	if (mkdirat(top, MAILDROP_DIR, 0700) == -1 && errno != EEXIST)
-		goto syserr;
-	if ((p->dirfd = openat(top, MAILDROP_DIR, O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1 ||
-	    (p->corruptfd = openat(top, "corrupt", O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1 || fstat(p->dirfd, &st) == -1)
-		goto syserr;
-	if (st.st_uid != geteuid()) {
-		snprintf(err, errlen, "%s/%s: owned by uid %u, not by this "
-		    "daemon's uid %u; refusing to use it", c->spool_dir,
-		    MAILDROP_DIR, (unsigned)st.st_uid, (unsigned)geteuid());
-		goto fail;
-	}
-	/*
-	 * With the group: members (sesrelay-sendmail, setgid) may enter the
-	 * spool and drop files, nothing more.  Without it only we can.
-	 * (Set up by root before it became us, or by tmpfiles.d; as a plain
-	 * user we can only check, and say what is wrong.)
-	 */
-	if (gr != NULL) {
-		if ((st.st_gid != gr->gr_gid || (st.st_mode & 07777) != 01730) &&
-		    (fchown(p->dirfd, (uid_t)-1, gr->gr_gid) == -1 ||
-		    fchmod(p->dirfd, 01730) == -1))
-			log_warn("- pickup %s/%s should be group %s, mode 1730; "
-			    "local users cannot queue mail while sesrelayd is "
-			    "down", c->spool_dir, MAILDROP_DIR, MAILDROP_GROUP);
-		if (fstat(top, &st) == 0 && (st.st_gid != gr->gr_gid ||
-		    (st.st_mode & 0070) != 0010) &&
-		    (fchown(top, (uid_t)-1, gr->gr_gid) == -1 ||
-		    fchmod(top, (st.st_mode & 0700) | 0010) == -1))
-			log_warn("- pickup %s should be group %s, mode 0710",
-			    c->spool_dir, MAILDROP_GROUP);
-	} else {
-		if ((st.st_mode & 0077) != 0 && fchmod(p->dirfd, 0700) == -1)
-			goto syserr;
-		log_info("- pickup no group %s: only root can queue mail while "
-		    "sesrelayd is down", MAILDROP_GROUP);
+	if (open_maildrop(p, top, err, errlen) == -1 ||
+	    set_drop_modes(p, top, err, errlen) == -1) {
+		close(top);
+		pickup_free(p);
+		return NULL;
 	}
 	close(top);
-	top = -1;
-	snprintf(path, sizeof(path), "%s/%s", c->spool_dir, MAILDROP_DIR);
-	if ((p->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) != -1 &&
-	    inotify_add_watch(p->inofd, path, IN_MOVED_TO | IN_CLOSE_WRITE) !=
-	    -1) {
-		p->ino_ev = event_new(base, p->inofd, EV_READ | EV_PERSIST,
-		    ino_cb, p);
-		event_add(p->ino_ev, NULL);
-	} else
-		log_warn("- pickup inotify on %s (scanning every %ds only)",
-		    path, SCAN_SECONDS);
-	p->timer_ev = event_new(base, -1, EV_PERSIST, timer_cb, p);
-	event_add(p->timer_ev, &tv);
+	watch(p);
 	return p;
-syserr:
-	snprintf(err, errlen, "%s/%s: %s", c->spool_dir, MAILDROP_DIR,
-	    strerror(errno));
-fail:
-	if (top != -1)
-		close(top);
-	pickup_free(p);
-	return NULL;
 }
 
 void
@@ -702,8 +722,6 @@ pickup_free(struct pickup *p)
 		close(p->inofd);
 	if (p->dirfd != -1)
 		close(p->dirfd);
-	if (p->corruptfd != -1)
-		close(p->corruptfd);
 	free_current(p);
 	free(p);
 }

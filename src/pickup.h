@@ -32,9 +32,9 @@ struct pickup_config {
 };
 
 /*
- * Create or check the maildrop directory (owner: us; group
- * MAILDROP_GROUP if it exists; mode 1730) and start watching it.  NULL
- * with err.
+ * Create or check the maildrop directory (owner: us; group and mode as
+ * spool_layout.h says: SPOOL_DROP_GROUP and 1730 where that group
+ * exists) and start watching it.  NULL with err.
  */
 struct pickup *pickup_new(struct event_base *, struct spool *,
     const struct pickup_config *, char *err, size_t errlen);

@@ -25,10 +25,10 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
-#include "maildrop.h"
 #include "netaddr.h"
 #include "privsep.h"
 #include "smtp_server.h"
+#include "spool_layout.h"
 
 /* Make the directory of a socket path, searchable by every local user. */
 void
@@ -133,57 +133,57 @@ own_dir_of(const char *path, uid_t uid, gid_t gid)
 	free(dir);
 }
 
+/* Give the files of one spool directory to uid (one level, no links). */
+static void
+own_files(int fd, uid_t uid, gid_t gid)
+{
+	DIR *dir;
+	struct dirent *de;
+
+	if ((fd = dup(fd)) == -1 || (dir = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			(void)fchownat(dirfd(dir), de->d_name, uid, gid,
+			    AT_SYMLINK_NOFOLLOW);
+	closedir(dir);
+}
+
 /*
- * Give the spool to the user we become: the directories and what is in
- * them, never following links, one level deep (the maildrop's files
- * stay their senders').  The top and maildrop/ keep their group.
+ * Give the spool to the user we become, as spool_layout.h says: each
+ * directory its owner, group and mode, and what is in them, never
+ * following links, one level deep (the maildrop's files stay their
+ * senders').  The spool and (with the drop group) maildrop/ are made
+ * here; spool_open makes the rest.
  */
 static void
 own_spool(const char *spool, uid_t uid, gid_t gid)
 {
-	static const char *const subs[] = { "queue", "state", "tmp",
-	    "corrupt", "maildrop" };
+	gid_t drop = spool_layout_drop_gid();
 	struct stat st;
-	struct group *gr;
 	int top, fd;
-	DIR *dir;
-	struct dirent *de;
 
-	(void)mkdir(spool, 0700);
+	(void)mkdir(spool, spool_layout[SPOOL_DIR_TOP].mode);
 	if ((top = open(spool, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		return;		/* spool_open says why, later */
 	if (fstat(top, &st) == 0 && st.st_uid != uid)
 		log_info("- daemon giving the spool %s to uid %u", spool,
 		    (unsigned)uid);
-	(void)fchown(top, uid, (gid_t)-1);
-	(void)fchownat(top, "lock", uid, gid, AT_SYMLINK_NOFOLLOW);
-	if ((gr = getgrnam(MAILDROP_GROUP)) != NULL) {
-		/* sesrelay-sendmail (setgid) may pass, and drop files. */
-		(void)fchown(top, uid, gr->gr_gid);
-		(void)fchmod(top, 0710);
-		(void)mkdirat(top, MAILDROP_DIR, 01730);
-		if ((fd = openat(top, MAILDROP_DIR, O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC)) != -1) {
-			(void)fchown(fd, uid, gr->gr_gid);
-			(void)fchmod(fd, 01730);
-			close(fd);
-		}
-	}
-	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		if ((fd = openat(top, subs[i], O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC)) == -1)
+	(void)fchownat(top, SPOOL_LOCK_FILE, uid, gid, AT_SYMLINK_NOFOLLOW);
+	for (int d = 0; d < SPOOL_NDIRS; d++) {
+		/* Without the drop group, only the daemon can use the maildrop. */
+		if (d == SPOOL_DIR_MAILDROP && drop != (gid_t)-1)
+			(void)spool_layout_make(top, d, drop);
+		if ((fd = spool_layout_open(top, d)) == -1)
 			continue;
-		(void)fchown(fd, uid, i == 4 ? (gid_t)-1 : gid);
-		if (i == 4 || (dir = fdopendir(fd)) == NULL) {
-			close(fd);
-			continue;
-		}
-		while ((de = readdir(dir)) != NULL)
-			if (de->d_name[0] != '.')
-				(void)fchownat(dirfd(dir), de->d_name, uid,
-				    gid, AT_SYMLINK_NOFOLLOW);
-		closedir(dir);
+		(void)spool_layout_apply(fd, d, uid, gid, drop);
+		if (d != SPOOL_DIR_TOP && !spool_layout[d].senders_files)
+			own_files(fd, uid, gid);
+		close(fd);
 	}
 	close(top);
 }

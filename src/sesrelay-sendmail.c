@@ -19,7 +19,7 @@
  * message is on disk one way or the other; every other outcome is a
  * sysexits(3) code and a line on stderr.
  *
- * Privilege: installed set-group-ID MAILDROP_GROUP.  The group is
+ * Privilege: installed set-group-ID SPOOL_DROP_GROUP.  The group is
  * switched off (effective gid = real gid, the group kept as the saved
  * gid) before anything else, switched on by maildrop_write only around
  * creating, renaming and removing its file (maildrop_set_privilege), and
@@ -52,6 +52,7 @@
 #include "rcpt_rule.h"
 #include "sendmail_args.h"
 #include "smtp_parse.h"
+#include "spool_layout.h"
 #include "submit.h"
 
 #define GREETING_TIMEOUT	10	/* connect, greeting, EHLO */
@@ -492,7 +493,7 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 
 	if (maildrop_rules_refuse(c, j, v))
 		return;
-	snprintf(dir, sizeof(dir), "%s/%s", c->spool, MAILDROP_DIR);
+	(void)spool_layout_path(c->spool, SPOOL_DIR_MAILDROP, dir, sizeof(dir));
 	if (maildrop_write(dir, j->sender, NULL, j->all.v, j->all.n, 0,
 	    j->smtp_hdr, j->smtp_hlen, j->body, c->max_message_size, name,
 	    sizeof(name)) == 0) {

@@ -6,6 +6,8 @@
  *   queue/<id>      a committed message (immutable once there)
  *   state/<id>      its delivery state, replaced atomically
  *   corrupt/<id>    files that did not parse, kept for the operator
+ *                   (and maildrop-<name>: refused maildrop files)
+ * (the directories, their modes and groups: the table in spool_layout.c)
  *
  * Message file format, version 1 (text envelope, then the body):
  *   "SESRELAY 1\n" "id <id>\n" "arrived <unix time>\n"
@@ -83,6 +85,7 @@
 
 #include "log.h"
 #include "spool.h"
+#include "spool_layout.h"
 
 #define SIZE_DIGITS	20
 #define SYNC_THREADS	8	/* workers syncing files in parallel */
@@ -659,21 +662,21 @@ check_dir(int fd, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* One of the daemon's own directories (spool_layout.h), made if missing. */
 static int
-open_subdir(int dirfd, const char *name, char *err, size_t errlen,
-    const char *top)
+open_subdir(int top, enum spool_dir d, char *err, size_t errlen,
+    const char *dir)
 {
 	char path[PATH_MAX];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", top, name);
-	if (mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST) {
+	spool_layout_path(dir, d, path, sizeof(path));
+	if (spool_layout_make(top, d, (gid_t)-1) == -1) {
 		snprintf(err, errlen, "%s: cannot create: %s", path,
 		    strerror(errno));
 		return -1;
 	}
-	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
+	if ((fd = spool_layout_open(top, d)) == -1) {
 		snprintf(err, errlen, "%s: cannot open: %s", path,
 		    strerror(errno));
 		return -1;
@@ -714,7 +717,8 @@ spool_open(const char *dir, struct event_base *base, char *err,
 	struct spool *s;
 	int top;
 
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+	if (mkdir(dir, spool_layout[SPOOL_DIR_TOP].mode) == -1 &&
+	    errno != EEXIST) {
 		snprintf(err, errlen, "%s: cannot create spool: %s", dir,
 		    strerror(errno));
 		return NULL;
@@ -733,15 +737,18 @@ spool_open(const char *dir, struct event_base *base, char *err,
 		abort();
 	s->tmpfd = s->queuefd = s->statefd = s->corruptfd = s->wakefd = -1;
 	s->lockfd = -1;
-	if ((s->tmpfd = open_subdir(top, "tmp", err, errlen, dir)) == -1 ||
-	    (s->queuefd = open_subdir(top, "queue", err, errlen, dir)) == -1 ||
-	    (s->statefd = open_subdir(top, "state", err, errlen, dir)) == -1 ||
-	    (s->corruptfd = open_subdir(top, "corrupt", err, errlen, dir)) ==
-	    -1)
+	if ((s->tmpfd = open_subdir(top, SPOOL_DIR_TMP, err, errlen,
+	    dir)) == -1 ||
+	    (s->queuefd = open_subdir(top, SPOOL_DIR_QUEUE, err, errlen,
+	    dir)) == -1 ||
+	    (s->statefd = open_subdir(top, SPOOL_DIR_STATE, err, errlen,
+	    dir)) == -1 ||
+	    (s->corruptfd = open_subdir(top, SPOOL_DIR_CORRUPT, err, errlen,
+	    dir)) == -1)
 		goto fail;
 	/* One daemon per spool: two would deliver everything twice. */
-	if ((s->lockfd = openat(top, "lock", O_RDWR | O_CREAT | O_CLOEXEC,
-	    0600)) == -1 || flock(s->lockfd, LOCK_EX | LOCK_NB) == -1) {
+	if ((s->lockfd = openat(top, SPOOL_LOCK_FILE, O_RDWR | O_CREAT |
+	    O_CLOEXEC, 0600)) == -1 || flock(s->lockfd, LOCK_EX | LOCK_NB) == -1) {
 		snprintf(err, errlen, "%s: %s", dir, errno == EWOULDBLOCK ?
 		    "another sesrelayd is using this spool" : strerror(errno));
 		goto fail;
@@ -1578,15 +1585,35 @@ free_list(char **v, size_t n)
 	free(v);
 }
 
-/* Move a file that does not parse to corrupt/, never delete it. */
-static void
-quarantine(struct spool *s, const char *name)
+int
+spool_quarantine(struct spool *s, int fromfd, enum spool_dir from,
+    const char *name, const char *subsys, const char *why)
 {
-	if (renameat(s->queuefd, name, s->corruptfd, name) == -1)
-		log_warn("%s spool cannot quarantine", name);
+	const char *kind = spool_layout[from].name;
+	const char *id = from == SPOOL_DIR_QUEUE && spool_id_is_valid(name) ?
+	    name : "-";
+	char dest[NAME_MAX + 1];
+
+	if (from == SPOOL_DIR_QUEUE)
+		snprintf(dest, sizeof(dest), "%s", name);
 	else
-		log_warnx("%s spool corrupt file moved to %s/corrupt/%s", name,
-		    s->dir, name);
+		snprintf(dest, sizeof(dest), "%s-%.200s", kind, name);
+	if (renameat(fromfd, name, s->corruptfd, dest) == -1) {
+		log_warn("%s %s %s file %s refused: %s; cannot move it to "
+		    "corrupt/", id, subsys, kind, name, why);
+		return -1;
+	}
+	log_warnx("%s %s %s file %s refused: %s; moved to corrupt/%s", id,
+	    subsys, kind, name, why, dest);
+	return 0;
+}
+
+/* A file of queue/ that is not a message: kept for the operator. */
+static void
+quarantine(struct spool *s, const char *name, const char *why)
+{
+	(void)spool_quarantine(s, s->queuefd, SPOOL_DIR_QUEUE, name, "spool",
+	    why);
 }
 
 /* tmp/: never acknowledged, so safe to drop; then worker 0 may fill it. */
@@ -1730,7 +1757,7 @@ index_one(struct spool_index *ix, const char *name)
 	struct spool_envelope *e;
 
 	if (!spool_id_is_valid(name)) {
-		quarantine(ix->spool, name);
+		quarantine(ix->spool, name, "not a queue id");
 		ix->corrupt++;
 		return;
 	}
@@ -1738,7 +1765,8 @@ index_one(struct spool_index *ix, const char *name)
 		if (errno == ENOENT)
 			return;
 		if (!is_transient(errno)) {
-			quarantine(ix->spool, name);
+			quarantine(ix->spool, name, errno == EBADMSG ?
+			    "does not parse" : strerror(errno));
 			ix->corrupt++;
 			return;
 		}

@@ -1,7 +1,8 @@
 /*
  * spool.h: the durable spool, the single source of truth for mail.
  *
- * Only spool.c builds spool paths or opens spool files.  A message is
+ * Only spool.c builds spool paths or opens spool files (and
+ * spool_layout.c, the table of its directories, their modes and groups).  A message is
  * acknowledged only after spool_writer_commit()'s callback reports
  * success: by then its file was fsynced, renamed into queue/ and the
  * directory fsynced.  All fsyncs run on sync threads (each message's
@@ -14,6 +15,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include <time.h>
+
+#include "spool_layout.h"
 
 struct event_base;
 struct spool;
@@ -74,6 +77,18 @@ void spool_close(struct spool *);
 
 /* Is id a queue id (either length, lower-case hex)?  The one check. */
 int spool_id_is_valid(const char *id);
+
+/*
+ * Move name, a refused file of directory from (open at fromfd), to
+ * corrupt/, never deleting it: as "<name>" from queue/, as
+ * "<from>-<name>" from anywhere else (corrupt/maildrop-<name>).  One
+ * warning either way, logged for subsys ("spool", "pickup") with why:
+ * "<id> <subsys> <from> file <name> refused: <why>; moved to
+ * corrupt/<dest>" (id: the queue id, or "-").  0, or -1 with errno when
+ * it cannot be moved (it then stays where it is).  Safe on any thread.
+ */
+int spool_quarantine(struct spool *, int fromfd, enum spool_dir from,
+    const char *name, const char *subsys, const char *why);
 
 /*
  * Start a message: tmp/<id> is created with O_EXCL and the envelope

@@ -1359,6 +1359,120 @@ START_TEST(test_load_out_of_descriptors)
 }
 END_TEST
 
+/* ---- the layout: one table, which tmpfiles.d follows ---- */
+
+struct tmpfiles_line {
+	char	 type[8], path[PATH_MAX], mode[16], user[64], group[64];
+};
+
+/* The "d" lines of systemd/sesrelay.tmpfiles.in; their number. */
+static size_t
+read_tmpfiles(struct tmpfiles_line *v, size_t max)
+{
+	char file[PATH_MAX], line[1024];
+	size_t n = 0;
+	FILE *fp;
+
+	snprintf(file, sizeof(file), "%s/systemd/sesrelay.tmpfiles.in",
+	    TOP_SRCDIR);
+	fp = fopen(file, "r");
+	ck_assert_msg(fp != NULL, "%s: %s", file, strerror(errno));
+	while (n < max && fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "%7s %4095s %15s %63s %63s", v[n].type,
+		    v[n].path, v[n].mode, v[n].user, v[n].group) == 5 &&
+		    strcmp(v[n].type, "d") == 0)
+			n++;
+	fclose(fp);
+	return n;
+}
+
+/*
+ * tmpfiles.d makes the spool as spool_layout.h says: a line for each
+ * row of the table, "d <spool>/<name> <drop_mode> sesrelay <group> -",
+ * and none for anything else under the spool.  (systemd_check.sh checks
+ * that <spool> is the daemon's default.)
+ */
+START_TEST(test_tmpfiles_follows_the_layout)
+{
+	struct tmpfiles_line v[32];
+	size_t n = read_tmpfiles(v, 32), found = 0, plen;
+	const char *spool = NULL;
+	char want[PATH_MAX], mode[16];
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(strrchr(v[i].path, '/'), "/queue") == 0)
+			spool = v[i].path;
+	ck_assert_msg(spool != NULL, "no queue/ in tmpfiles.d");
+	plen = strlen(spool) - strlen("/queue");
+	for (int d = 0; d < SPOOL_NDIRS; d++) {
+		const struct spool_dir_spec *r = &spool_layout[d];
+		size_t i;
+
+		snprintf(want, sizeof(want), "%.*s%s%s", (int)plen, spool,
+		    r->name[0] ? "/" : "", r->name);
+		for (i = 0; i < n && strcmp(v[i].path, want) != 0; i++)
+			;
+		ck_assert_msg(i < n, "tmpfiles.d has no line for %s", want);
+		snprintf(mode, sizeof(mode), "%04o", (unsigned)r->drop_mode);
+		ck_assert_str_eq(v[i].mode, mode);
+		ck_assert_str_eq(v[i].user, "sesrelay");
+		ck_assert_str_eq(v[i].group, r->drop_group ? SPOOL_DROP_GROUP :
+		    "sesrelay");
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(v[i].path, spool, plen) == 0 &&
+		    (v[i].path[plen] == '\0' || v[i].path[plen] == '/'))
+			found++;
+	ck_assert_uint_eq(found, SPOOL_NDIRS);
+}
+END_TEST
+
+/* Mode and group of the directory open at fd. */
+static void
+assert_dir(int fd, mode_t mode, gid_t gid)
+{
+	struct stat st;
+
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, mode);
+	ck_assert_uint_eq(st.st_gid, gid);
+}
+
+/*
+ * spool_layout_apply: with the drop group, the directories it may
+ * enter get its group and drop_mode; without it, whatever they allow
+ * beyond their mode is taken away; the daemon's own directories keep
+ * their mode (spool_open checks it, never changes it).
+ */
+START_TEST(test_layout_apply)
+{
+	char p[PATH_MAX];
+	gid_t g = getegid();
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/dir", spooldir);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	ck_assert_int_ne(fd = open(p, O_RDONLY | O_DIRECTORY), -1);
+	ck_assert_int_eq(spool_layout_apply(fd, SPOOL_DIR_MAILDROP,
+	    (uid_t)-1, (gid_t)-1, g), 0);
+	assert_dir(fd, 01730, g);
+	ck_assert_int_eq(spool_layout_apply(fd, SPOOL_DIR_TOP, (uid_t)-1,
+	    (gid_t)-1, g), 0);
+	assert_dir(fd, 0710, g);
+	ck_assert_int_eq(spool_layout_apply(fd, SPOOL_DIR_MAILDROP,
+	    (uid_t)-1, (gid_t)-1, (gid_t)-1), 0);
+	assert_dir(fd, 0700, g);
+	ck_assert_int_eq(fchmod(fd, 0750), 0);
+	ck_assert_int_eq(spool_layout_apply(fd, SPOOL_DIR_QUEUE, (uid_t)-1,
+	    (gid_t)-1, (gid_t)-1), 0);
+	assert_dir(fd, 0750, g);
+	close(fd);
+	ck_assert(spool_layout_drop_is_closed(01730));
+	ck_assert(!spool_layout_drop_is_closed(0730));
+	ck_assert(!spool_layout_drop_is_closed(01731));
+}
+END_TEST
+
 /* A test case of the suite: a scratch spool per test, 30 s at most. */
 static TCase *
 spool_tcase(Suite *s, const char *name)
@@ -1416,6 +1530,10 @@ spool_suite(void)
 	tcase_add_test(tc, test_commit_never_replaces);
 	tcase_add_test(tc, test_commit_skips_left_state);
 	tcase_add_test(tc, test_id_format);
+
+	tc = spool_tcase(s, "layout");
+	tcase_add_test(tc, test_tmpfiles_follows_the_layout);
+	tcase_add_test(tc, test_layout_apply);
 
 	/* Bugs found and fixed: each test keeps it fixed. */
 	tc = spool_tcase(s, "regressions");
