@@ -739,6 +739,23 @@ walk(struct loader *ld, const config_setting_t *group, const char *prefix)
 	return 0;
 }
 
+/*
+ * getenv, not secure_getenv: in set-group-ID sesrelay-sendmail the file
+ * is read with the caller's own rights (the group is off by then), so
+ * the caller may name any file it could read anyway.
+ */
+const char *
+conf_path(const char *flag)
+{
+	const char *env = getenv("SESRELAY_CONFIG");
+
+	if (flag != NULL)
+		return flag;
+	if (env != NULL && *env != '\0')
+		return env;
+	return SESRELAY_CONF_FILE;
+}
+
 struct conf *
 conf_load(const char *file, char *err, size_t errlen)
 {

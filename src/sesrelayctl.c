@@ -142,11 +142,9 @@ cmd_queue(const char *sock, const char *file, int json, int argc,
 int
 main(int argc, char *argv[])
 {
-	const char *file = SESRELAY_CONF_FILE, *sock = NULL;
+	const char *file = NULL, *sock = NULL;
 	int json = 0, i;
 
-	if (getenv("SESRELAY_CONFIG") != NULL)
-		file = getenv("SESRELAY_CONFIG");
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--version") == 0 ||
 		    strcmp(argv[i], "-v") == 0) {
@@ -163,6 +161,7 @@ main(int argc, char *argv[])
 	}
 	if (i >= argc)
 		usage();
+	file = conf_path(file);
 	if (strcmp(argv[i], "smtp-password") == 0)
 		return cmd_smtp_password(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "check") == 0) {

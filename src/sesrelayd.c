@@ -1138,7 +1138,7 @@ main(int argc, char *argv[])
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *file = getenv("SESRELAY_CONFIG");
+	const char *file = NULL;
 	int ch, foreground = 0, test = 0, verbose = 0, ready_fd = -1;
 	struct conf_credentials cred, fcred;
 	struct daemon d;
@@ -1147,8 +1147,6 @@ main(int argc, char *argv[])
 	const int signums[5] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
 	char err[CONF_ERRLEN];
 
-	if (file == NULL || *file == '\0')
-		file = SESRELAY_CONF_FILE;
 	while ((ch = getopt_long(argc, argv, "c:dftvh", longopts, NULL)) != -1)
 		switch (ch) {
 		case 'c':
@@ -1171,6 +1169,7 @@ main(int argc, char *argv[])
 		}
 	if (optind != argc)
 		usage();
+	file = conf_path(file);
 
 	log_init(1, verbose, "sesrelayd");
 	raise_nofile();
