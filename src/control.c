@@ -45,7 +45,6 @@
 #define CONTROL_CLIENTS		CONTROL_MAX_CLIENTS /* more: closed at once */
 #define CONTROL_RESERVED	16	/* ... of them for privileged peers */
 #define CONTROL_PER_USER	4	/* one unprivileged user's at most */
-#define CONTROL_GROUPS		64	/* a peer's groups we look at */
 
 static const struct {
 	const char	*name;
@@ -372,8 +371,6 @@ struct client {
 	struct event		*deadline;	/* CONTROL_TIMEOUT, ... */
 	uid_t			 uid;
 	int			 privileged;	/* allowed(), on connect */
-	gid_t			 groups[CONTROL_GROUPS];	/* its gid first */
-	int			 ngroups;
 	int			 closing;
 	TAILQ_ENTRY(client)	 entry;
 };
@@ -384,12 +381,12 @@ struct client {
  * (SO_PEERGROUPS), so no user database is asked on the event loop.
  */
 static int
-allowed(const struct control *ctl, const struct client *c)
+allowed(const struct control *ctl, const struct listener_peer *p)
 {
-	if (c->uid == 0 || c->uid == geteuid())
+	if (p->uid == 0 || p->uid == geteuid())
 		return 1;
-	for (int i = 0; i < c->ngroups; i++)
-		if (c->groups[i] == ctl->ops.group)
+	for (int i = 0; i < p->ngroups; i++)
+		if (p->groups[i] == ctl->ops.group)
 			return 1;
 	return 0;
 }
@@ -638,25 +635,6 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	client_free(arg);
 }
 
-/* Who is on the other end, from the kernel: uid, gid and groups. */
-static int
-identify_peer(struct client *c, int fd)
-{
-	struct ucred cred;
-	socklen_t clen = sizeof(cred), glen;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1)
-		return -1;
-	c->uid = cred.uid;
-	c->groups[0] = cred.gid;
-	c->ngroups = 1;
-	glen = sizeof(c->groups) - sizeof(c->groups[0]);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups + 1,
-	    &glen) == 0)
-		c->ngroups += (int)(glen / sizeof(c->groups[0]));
-	return 0;
-}
-
 /*
  * May this peer have a slot now?  A privileged one any free slot; an
  * unprivileged one only outside the CONTROL_RESERVED, and at most
@@ -703,15 +681,17 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct control *ctl = arg;
 	struct client *c = calloc(1, sizeof(*c));
 	struct timeval tv = { CONTROL_TIMEOUT, 0 };
+	struct listener_peer peer;
 
 	accept_backoff_accepted(&ctl->backoff);
-	if (c == NULL || identify_peer(c, fd) == -1) {
+	if (c == NULL || listener_peer(fd, &peer) == -1) {
 		free(c);
 		evutil_closesocket(fd);
 		return;
 	}
 	c->ctl = ctl;
-	c->privileged = allowed(ctl, c);
+	c->uid = peer.uid;
+	c->privileged = allowed(ctl, &peer);
 	if (!control_has_slot_for(ctl, c)) {
 		refuse_busy(c, fd);
 		return;

@@ -2,7 +2,8 @@
  * listener.c: bind listening sockets, TCP and Unix, for the SMTP server
  * and the control socket alike, so the two follow one rule: numeric
  * addresses only, close-on-exec and non-blocking, and a Unix socket's
- * path replaced only when what is there is a socket nobody listens on.
+ * path replaced only when what is there is a socket nobody listens on;
+ * and who connected to a Unix socket, read from the kernel in one place.
  */
 #include "config.h"
 
@@ -138,4 +139,22 @@ listener_bind_unix(const char *path, mode_t mode, char *err, size_t errlen)
 		return -1;
 	}
 	return fd;
+}
+
+int
+listener_peer(int fd, struct listener_peer *out)
+{
+	struct ucred cred;
+	socklen_t clen = sizeof(cred), glen;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1)
+		return -1;
+	out->uid = cred.uid;
+	out->groups[0] = cred.gid;
+	out->ngroups = 1;
+	glen = sizeof(out->groups) - sizeof(out->groups[0]);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, out->groups + 1,
+	    &glen) == 0)
+		out->ngroups += (int)(glen / sizeof(out->groups[0]));
+	return 0;
 }
