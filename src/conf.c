@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1049,7 +1048,6 @@ conf_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 static int
 check_numeric_hostport(const char *v, char *err, size_t errlen)
 {
-	struct addrinfo hints, *res;
 	char host[INET6_ADDRSTRLEN + 1];
 	int port;
 
@@ -1058,13 +1056,10 @@ check_numeric_hostport(const char *v, char *err, size_t errlen)
 		    "\"[V6ADDR]:PORT\"", v);
 		return -1;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_NUMERICHOST;
-	if (getaddrinfo(host, NULL, &hints, &res) != 0) {
+	if (!netaddr_is_numeric(host, AF_UNSPEC)) {
 		errf(err, errlen, "\"%s\": not a numeric IP address", v);
 		return -1;
 	}
-	freeaddrinfo(res);
 	return 0;
 }
 

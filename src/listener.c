@@ -20,25 +20,23 @@
 
 #include "conf.h"
 #include "listener.h"
+#include "netaddr.h"
 
 #define BACKLOG	128
 
 int
 listener_bind_tcp(const char *hostport, char *err, size_t errlen)
 {
-	struct addrinfo hints, *res;
-	char host[INET6_ADDRSTRLEN + 1], port[8];
+	struct addrinfo *res;
+	char host[INET6_ADDRSTRLEN + 1];
 	int p, fd, on = 1;
 
 	if (conf_parse_hostport(hostport, host, sizeof(host), &p) == -1) {
 		snprintf(err, errlen, "%s: bad address", hostport);
 		return -1;
 	}
-	snprintf(port, sizeof(port), "%d", p);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &res) != 0) {
+	if (netaddr_lookup(host, p, AF_UNSPEC, AI_NUMERICHOST | AI_PASSIVE,
+	    &res) != 0) {
 		snprintf(err, errlen, "%s: bad address", hostport);
 		return -1;
 	}
