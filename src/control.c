@@ -6,6 +6,9 @@
  * slowly it trickles in), check who asks, run the command, write the
  * answer, close when it is flushed.
  *
+ * Commands: one table, commands[] (control.h's struct control_command),
+ * which the parser, the dispatcher and sesrelayctl all follow.
+ *
  * Slots: CONTROL_CLIENTS connections at once, of which CONTROL_RESERVED
  * only for privileged peers (root, our user, our group: see allowed()),
  * and at most CONTROL_PER_USER for one unprivileged user, so that no
