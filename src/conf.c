@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -739,6 +738,23 @@ walk(struct loader *ld, const config_setting_t *group, const char *prefix)
 	return 0;
 }
 
+/*
+ * getenv, not secure_getenv: in set-group-ID sesrelay-sendmail the file
+ * is read with the caller's own rights (the group is off by then), so
+ * the caller may name any file it could read anyway.
+ */
+const char *
+conf_path(const char *flag)
+{
+	const char *env = getenv("SESRELAY_CONFIG");
+
+	if (flag != NULL)
+		return flag;
+	if (env != NULL && *env != '\0')
+		return env;
+	return SESRELAY_CONF_FILE;
+}
+
 struct conf *
 conf_load(const char *file, char *err, size_t errlen)
 {
@@ -1032,7 +1048,6 @@ conf_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 static int
 check_numeric_hostport(const char *v, char *err, size_t errlen)
 {
-	struct addrinfo hints, *res;
 	char host[INET6_ADDRSTRLEN + 1];
 	int port;
 
@@ -1041,13 +1056,10 @@ check_numeric_hostport(const char *v, char *err, size_t errlen)
 		    "\"[V6ADDR]:PORT\"", v);
 		return -1;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_NUMERICHOST;
-	if (getaddrinfo(host, NULL, &hints, &res) != 0) {
+	if (!netaddr_is_numeric(host, AF_UNSPEC)) {
 		errf(err, errlen, "\"%s\": not a numeric IP address", v);
 		return -1;
 	}
-	freeaddrinfo(res);
 	return 0;
 }
 

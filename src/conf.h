@@ -122,6 +122,14 @@ struct conf_credentials {
 #define CONF_ERRLEN 512
 
 /*
+ * Which file the three programs read, by one rule: flag (sesrelayd's and
+ * sesrelayctl's -c, sesrelay-sendmail's -C) when given (NULL: not
+ * given), else $SESRELAY_CONFIG when set and not empty, else the default
+ * SESRELAY_CONF_FILE.
+ */
+const char *conf_path(const char *flag);
+
+/*
  * Load and check FILE.  Returns a new conf, or NULL with a message
  * "FILE:LINE: KEY: what is wrong" in err.
  */

@@ -6,6 +6,9 @@
  * slowly it trickles in), check who asks, run the command, write the
  * answer, close when it is flushed.
  *
+ * Commands: one table, commands[] (control.h's struct control_command),
+ * which the parser, the dispatcher and sesrelayctl all follow.
+ *
  * Slots: CONTROL_CLIENTS connections at once, of which CONTROL_RESERVED
  * only for privileged peers (root, our user, our group: see allowed()),
  * and at most CONTROL_PER_USER for one unprivileged user, so that no
@@ -45,31 +48,109 @@
 #define CONTROL_CLIENTS		CONTROL_MAX_CLIENTS /* more: closed at once */
 #define CONTROL_RESERVED	16	/* ... of them for privileged peers */
 #define CONTROL_PER_USER	4	/* one unprivileged user's at most */
-#define CONTROL_GROUPS		64	/* a peer's groups we look at */
 
-static const struct {
-	const char	*name;
-	enum control_cmd cmd;
-	int		 arg;		/* 0 none, 1 required */
-	int		 privileged;
-} commands[] = {
-	{ "queue",	CONTROL_QUEUE,		0, 0 },
-	{ "mailq",	CONTROL_MAILQ,		0, 0 },
-	{ "show",	CONTROL_SHOW,		1, 0 },
-	{ "stats",	CONTROL_STATS,		0, 0 },
-	{ "flush",	CONTROL_FLUSH,		0, 1 },
-	{ "hold",	CONTROL_HOLD,		1, 1 },
-	{ "release",	CONTROL_RELEASE,	1, 1 },
-	{ "delete",	CONTROL_DELETE,		1, 1 },
-	{ "reload",	CONTROL_RELOAD,		0, 1 },
+/* The daemon's side of each command (below, with the server). */
+typedef int run_fn(struct control *, const struct control_request *, FILE *,
+    char *, size_t);
+static run_fn run_queue, run_show, run_flush, run_hold, run_release,
+    run_delete, run_stats, run_reload, run_mailq;
+
+/* The command table (control.h): sesrelayctl's usage comes from it. */
+static const struct control_command commands[CONTROL_NCMDS] = {
+	[CONTROL_QUEUE] = { "queue", CONTROL_ARG_NONE, 0,
+	    "list the queue, with deferral reasons", run_queue },
+	[CONTROL_SHOW] = { "show", CONTROL_ARG_ID, 0,
+	    "one message: envelope, state per recipient, last reply",
+	    run_show },
+	[CONTROL_FLUSH] = { "flush", CONTROL_ARG_NONE, 1,
+	    "make every deferred message due now", run_flush },
+	[CONTROL_HOLD] = { "hold", CONTROL_ARG_ID_OR_ALL, 1,
+	    "keep a message (or all) from being sent", run_hold },
+	[CONTROL_RELEASE] = { "release", CONTROL_ARG_ID_OR_ALL, 1,
+	    "let held messages go again", run_release },
+	[CONTROL_DELETE] = { "delete", CONTROL_ARG_ID_OR_ALL, 1,
+	    "remove a message (or all) without a bounce", run_delete },
+	[CONTROL_STATS] = { "stats", CONTROL_ARG_NONE, 0,
+	    "counters, queue depth, rate, sessions, quota state", run_stats },
+	[CONTROL_RELOAD] = { "reload", CONTROL_ARG_NONE, 1,
+	    "re-read the configuration (as SIGHUP)", run_reload },
+	[CONTROL_MAILQ] = { "mailq", CONTROL_ARG_NONE, 0, NULL, run_mailq },
 };
+
+const struct control_command *
+control_command(enum control_cmd cmd)
+{
+	return &commands[cmd];
+}
+
+const struct control_command *
+control_command_find(const char *name, enum control_cmd *cmd)
+{
+	for (size_t i = 0; i < CONTROL_NCMDS; i++)
+		if (strcmp(name, commands[i].name) == 0) {
+			*cmd = (enum control_cmd)i;
+			return &commands[i];
+		}
+	return NULL;
+}
+
+/* Split line into at most max words, taking "--json" out; -1 with err. */
+static int
+split_words(char *line, char **words, size_t max, size_t *nw, int *json,
+    char *err, size_t errlen)
+{
+	char *save, *w;
+
+	*nw = 0;
+	for (w = strtok_r(line, " \t\r", &save); w != NULL;
+	    w = strtok_r(NULL, " \t\r", &save)) {
+		if (strcmp(w, "--json") == 0) {
+			*json = 1;
+			continue;
+		}
+		if (*nw == max) {
+			snprintf(err, errlen, "too many words");
+			return -1;
+		}
+		words[(*nw)++] = w;
+	}
+	if (*nw == 0) {
+		snprintf(err, errlen, "empty request");
+		return -1;
+	}
+	return 0;
+}
+
+/* Is a (NULL: none) what cmd takes?  0, or -1 with err. */
+static int
+check_arg(const struct control_command *cmd, const char *a, char *err,
+    size_t errlen)
+{
+	const char *or_all = cmd->arg == CONTROL_ARG_ID_OR_ALL ?
+	    " or \"all\"" : "";
+
+	if (cmd->arg == CONTROL_ARG_NONE) {
+		if (a == NULL)
+			return 0;
+		snprintf(err, errlen, "%s takes no argument", cmd->name);
+	} else if (a == NULL)
+		snprintf(err, errlen, "%s needs a queue id%s", cmd->name,
+		    or_all);
+	else if ((*or_all && strcmp(a, "all") == 0) || spool_id_is_valid(a))
+		return 0;
+	else
+		snprintf(err, errlen, "\"%.32s\" is not a queue id%s", a,
+		    or_all);
+	return -1;
+}
 
 int
 control_parse_request(const char *line, struct control_request *r,
     char *err, size_t errlen)
 {
-	char buf[CONTROL_LINE_MAX], *words[4], *save, *w;
-	size_t nw = 0, i;
+	char buf[CONTROL_LINE_MAX], *words[4];
+	const struct control_command *cmd;
+	size_t nw;
 
 	memset(r, 0, sizeof(*r));
 	if (strlen(line) >= sizeof(buf)) {
@@ -77,51 +158,24 @@ control_parse_request(const char *line, struct control_request *r,
 		return -1;
 	}
 	strcpy(buf, line);
-	for (w = strtok_r(buf, " \t\r", &save); w != NULL;
-	    w = strtok_r(NULL, " \t\r", &save)) {
-		if (strcmp(w, "--json") == 0) {
-			r->json = 1;
-			continue;
-		}
-		if (nw == sizeof(words) / sizeof(words[0])) {
-			snprintf(err, errlen, "too many words");
-			return -1;
-		}
-		words[nw++] = w;
-	}
-	if (nw == 0) {
-		snprintf(err, errlen, "empty request");
+	if (split_words(buf, words, sizeof(words) / sizeof(words[0]), &nw,
+	    &r->json, err, errlen) == -1)
 		return -1;
-	}
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(words[0], commands[i].name) == 0)
-			break;
-	if (i == sizeof(commands) / sizeof(commands[0])) {
+	if ((cmd = control_command_find(words[0], &r->cmd)) == NULL) {
 		snprintf(err, errlen, "unknown command \"%.32s\"", words[0]);
 		return -1;
 	}
-	if ((size_t)commands[i].arg != nw - 1) {
-		snprintf(err, errlen, commands[i].arg ? "%s needs a queue id "
-		    "or \"all\"" : "%s takes no argument", commands[i].name);
+	if (nw > 2) {
+		snprintf(err, errlen, "%s takes %s", cmd->name,
+		    cmd->arg == CONTROL_ARG_NONE ? "no argument" :
+		    "one argument");
 		return -1;
 	}
-	if (nw == 2) {
-		size_t n = strlen(words[1]);
-		int ok = strcmp(words[1], "all") == 0 && commands[i].cmd !=
-		    CONTROL_SHOW;
-
-		if (!ok && spool_id_is_valid(words[1]))
-			ok = 1;
-		if (!ok) {
-			snprintf(err, errlen, "\"%.32s\" is not a queue id%s",
-			    words[1], commands[i].cmd == CONTROL_SHOW ? "" :
-			    " or \"all\"");
-			return -1;
-		}
-		memcpy(r->arg, words[1], n + 1);
-	}
-	r->cmd = commands[i].cmd;
-	r->privileged = commands[i].privileged;
+	if (check_arg(cmd, nw == 2 ? words[1] : NULL, err, errlen) == -1)
+		return -1;
+	if (nw == 2)
+		snprintf(r->arg, sizeof(r->arg), "%s", words[1]);
+	r->privileged = cmd->privileged;
 	return 0;
 }
 
@@ -372,8 +426,6 @@ struct client {
 	struct event		*deadline;	/* CONTROL_TIMEOUT, ... */
 	uid_t			 uid;
 	int			 privileged;	/* allowed(), on connect */
-	gid_t			 groups[CONTROL_GROUPS];	/* its gid first */
-	int			 ngroups;
 	int			 closing;
 	TAILQ_ENTRY(client)	 entry;
 };
@@ -384,12 +436,12 @@ struct client {
  * (SO_PEERGROUPS), so no user database is asked on the event loop.
  */
 static int
-allowed(const struct control *ctl, const struct client *c)
+allowed(const struct control *ctl, const struct listener_peer *p)
 {
-	if (c->uid == 0 || c->uid == geteuid())
+	if (p->uid == 0 || p->uid == geteuid())
 		return 1;
-	for (int i = 0; i < c->ngroups; i++)
-		if (c->groups[i] == ctl->ops.group)
+	for (int i = 0; i < p->ngroups; i++)
+		if (p->groups[i] == ctl->ops.group)
 			return 1;
 	return 0;
 }
@@ -426,100 +478,155 @@ mailq_one(void *arg, const struct scheduler_view *v)
 	r->bytes += v->env->body_size;
 }
 
-/* Run a request; the body goes to fp.  0, or -1 with err. */
 static int
-run(struct control *ctl, const struct control_request *q, FILE *fp,
+run_queue(struct control *ctl, const struct control_request *q, FILE *fp,
     char *err, size_t errlen)
 {
 	struct scheduler *s = ctl->ops.sched;
 	struct render_ctx r = { fp, q->json, 0, 0, time(NULL) };
+
+	if (q->json)
+		fputs("{\"messages\":[\n", fp);
+	scheduler_foreach(s, render_one, &r);
+	if (q->json)
+		fprintf(fp, "],\"indexing\":%s}\n",
+		    scheduler_is_indexing(s) ? "true" : "false");
+	else if (r.n == 0 && !scheduler_is_indexing(s))
+		fputs("The queue is empty.\n", fp);
+	else
+		fprintf(fp, "-- %d message%s%s\n", r.n, r.n == 1 ? "" : "s",
+		    scheduler_is_indexing(s) ? " so far: the spool is still "
+		    "being indexed" : "");
+	return 0;
+}
+
+static int
+run_mailq(struct control *ctl, const struct control_request *q, FILE *fp,
+    char *err, size_t errlen)
+{
+	struct scheduler *s = ctl->ops.sched;
+	struct render_ctx r = { fp, q->json, 0, 0, time(NULL) };
+
+	scheduler_foreach(s, mailq_one, &r);
+	if (r.n == 0 && !scheduler_is_indexing(s))
+		fputs("Mail queue is empty\n", fp);
+	else
+		fprintf(fp, "-- %lld Kbytes in %d Request%s.%s\n",
+		    (r.bytes + 1023) / 1024, r.n, r.n == 1 ? "" : "s",
+		    scheduler_is_indexing(s) ? " (so far: the spool is still "
+		    "being indexed)" : "");
+	return 0;
+}
+
+static int
+run_show(struct control *ctl, const struct control_request *q, FILE *fp,
+    char *err, size_t errlen)
+{
 	struct scheduler_view v;
+
+	if (scheduler_find(ctl->ops.sched, q->arg, &v) == -1) {
+		snprintf(err, errlen, "no message %s in the queue", q->arg);
+		return -1;
+	}
+	control_render_message(fp, &v, q->json, 1, time(NULL));
+	if (q->json)
+		fputc('\n', fp);
+	return 0;
+}
+
+static int
+run_stats(struct control *ctl, const struct control_request *q, FILE *fp,
+    char *err, size_t errlen)
+{
 	struct control_status st;
-	const char *id = strcmp(q->arg, "all") == 0 ? NULL : q->arg;
-	size_t n = 0;
+
+	memset(&st, 0, sizeof(st));
+	ctl->ops.status(ctl->ops.arg, &st);
+	control_render_stats(fp, &st, q->json, time(NULL));
+	return 0;
+}
+
+static int
+run_reload(struct control *ctl, const struct control_request *q, FILE *fp,
+    char *err, size_t errlen)
+{
+	if (ctl->ops.reload == NULL ||
+	    ctl->ops.reload(ctl->ops.arg, err, errlen) == -1)
+		return -1;
+	fputs(q->json ? "{\"reloaded\":true}\n" : "configuration reloaded\n",
+	    fp);
+	return 0;
+}
+
+/* The one message a change names; NULL for "all" (and for a flush). */
+static const char *
+target(const struct control_request *q)
+{
+	return q->arg[0] == '\0' || strcmp(q->arg, "all") == 0 ? NULL :
+	    q->arg;
+}
+
+/*
+ * After a change to n messages: an id that changed nothing must exist;
+ * wake the pool; say what was done ("held").  0, or -1 with err.
+ */
+static int
+changed(struct control *ctl, const struct control_request *q, FILE *fp,
+    size_t n, const char *done, char *err, size_t errlen)
+{
+	struct scheduler_view v;
+	const char *id = target(q);
 	int later;
 
-	switch (q->cmd) {
-	case CONTROL_QUEUE:
-		if (q->json)
-			fputs("{\"messages\":[\n", fp);
-		scheduler_foreach(s, render_one, &r);
-		if (q->json)
-			fprintf(fp, "],\"indexing\":%s}\n",
-			    scheduler_is_indexing(s) ? "true" : "false");
-		else if (r.n == 0 && !scheduler_is_indexing(s))
-			fputs("The queue is empty.\n", fp);
-		else
-			fprintf(fp, "-- %d message%s%s\n", r.n, r.n == 1 ? "" :
-			    "s", scheduler_is_indexing(s) ? " so far: the "
-			    "spool is still being indexed" : "");
-		return 0;
-	case CONTROL_MAILQ:
-		scheduler_foreach(s, mailq_one, &r);
-		if (r.n == 0 && !scheduler_is_indexing(s))
-			fputs("Mail queue is empty\n", fp);
-		else
-			fprintf(fp, "-- %lld Kbytes in %d Request%s.%s\n",
-			    (r.bytes + 1023) / 1024, r.n, r.n == 1 ? "" : "s",
-			    scheduler_is_indexing(s) ? " (so far: the spool "
-			    "is still being indexed)" : "");
-		return 0;
-	case CONTROL_SHOW:
-		if (scheduler_find(s, q->arg, &v) == -1) {
-			snprintf(err, errlen, "no message %s in the queue",
-			    q->arg);
-			return -1;
-		}
-		control_render_message(fp, &v, q->json, 1, r.now);
-		if (q->json)
-			fputc('\n', fp);
-		return 0;
-	case CONTROL_STATS:
-		memset(&st, 0, sizeof(st));
-		ctl->ops.status(ctl->ops.arg, &st);
-		control_render_stats(fp, &st, q->json, r.now);
-		return 0;
-	case CONTROL_FLUSH:
-		n = scheduler_flush(s);
-		break;
-	case CONTROL_HOLD:
-		n = scheduler_hold(s, id);
-		break;
-	case CONTROL_RELEASE:
-		n = scheduler_release(s, id);
-		break;
-	case CONTROL_DELETE:
-		n = scheduler_delete(s, id);
-		break;
-	case CONTROL_RELOAD:
-		if (ctl->ops.reload == NULL ||
-		    ctl->ops.reload(ctl->ops.arg, err, errlen) == -1)
-			return -1;
-		fputs(q->json ? "{\"reloaded\":true}\n" :
-		    "configuration reloaded\n", fp);
-		return 0;
-	}
-	if (id != NULL && n == 0 && q->cmd != CONTROL_FLUSH &&
-	    scheduler_find(s, id, &v) == -1) {
+	if (id != NULL && n == 0 && scheduler_find(ctl->ops.sched, id,
+	    &v) == -1) {
 		snprintf(err, errlen, "no message %s in the queue", id);
 		return -1;
 	}
 	if (ctl->ops.kick != NULL)
 		ctl->ops.kick(ctl->ops.arg);
-	/* While indexing, an "all" covers the rest as it is found too. */
-	later = (id == NULL || q->cmd == CONTROL_FLUSH) &&
-	    scheduler_is_indexing(s);
+	/* While indexing, an "all" (or a flush) covers the rest as found. */
+	later = id == NULL && scheduler_is_indexing(ctl->ops.sched);
 	if (q->json)
 		fprintf(fp, "{\"changed\":%zu%s}\n", n, later ?
 		    ",\"and_as_indexed\":true" : "");
 	else
-		fprintf(fp, "%zu message%s %s%s\n", n, n == 1 ? "" : "s",
-		    q->cmd == CONTROL_FLUSH ? "made due now" :
-		    q->cmd == CONTROL_HOLD ? "held" :
-		    q->cmd == CONTROL_RELEASE ? "released" : "deleted",
-		    later ? ", and the rest as the spool's index finds "
-		    "them" : "");
+		fprintf(fp, "%zu message%s %s%s\n", n, n == 1 ? "" : "s", done,
+		    later ? ", and the rest as the spool's index finds them" :
+		    "");
 	return 0;
+}
+
+static int
+run_flush(struct control *ctl, const struct control_request *q, FILE *fp,
+    char *err, size_t errlen)
+{
+	return changed(ctl, q, fp, scheduler_flush(ctl->ops.sched),
+	    "made due now", err, errlen);
+}
+
+static int
+run_hold(struct control *ctl, const struct control_request *q, FILE *fp,
+    char *err, size_t errlen)
+{
+	return changed(ctl, q, fp, scheduler_hold(ctl->ops.sched, target(q)),
+	    "held", err, errlen);
+}
+
+static int
+run_release(struct control *ctl, const struct control_request *q, FILE *fp,
+    char *err, size_t errlen)
+{
+	return changed(ctl, q, fp, scheduler_release(ctl->ops.sched,
+	    target(q)), "released", err, errlen);
+}
+
+static int
+run_delete(struct control *ctl, const struct control_request *q, FILE *fp,
+    char *err, size_t errlen)
+{
+	return changed(ctl, q, fp, scheduler_delete(ctl->ops.sched,
+	    target(q)), "deleted", err, errlen);
 }
 
 static void
@@ -573,7 +680,7 @@ answer(struct client *c, const char *line)
 	}
 	if ((fp = open_memstream(&body, &len)) == NULL)
 		abort();
-	rc = run(c->ctl, &q, fp, err, sizeof(err));
+	rc = commands[q.cmd].run(c->ctl, &q, fp, err, sizeof(err));
 	fclose(fp);
 	if (rc == -1)
 		evbuffer_add_printf(bufferevent_get_output(c->bev), "ERR %s\n",
@@ -638,25 +745,6 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	client_free(arg);
 }
 
-/* Who is on the other end, from the kernel: uid, gid and groups. */
-static int
-identify_peer(struct client *c, int fd)
-{
-	struct ucred cred;
-	socklen_t clen = sizeof(cred), glen;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1)
-		return -1;
-	c->uid = cred.uid;
-	c->groups[0] = cred.gid;
-	c->ngroups = 1;
-	glen = sizeof(c->groups) - sizeof(c->groups[0]);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups + 1,
-	    &glen) == 0)
-		c->ngroups += (int)(glen / sizeof(c->groups[0]));
-	return 0;
-}
-
 /*
  * May this peer have a slot now?  A privileged one any free slot; an
  * unprivileged one only outside the CONTROL_RESERVED, and at most
@@ -703,15 +791,17 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct control *ctl = arg;
 	struct client *c = calloc(1, sizeof(*c));
 	struct timeval tv = { CONTROL_TIMEOUT, 0 };
+	struct listener_peer peer;
 
 	accept_backoff_accepted(&ctl->backoff);
-	if (c == NULL || identify_peer(c, fd) == -1) {
+	if (c == NULL || listener_peer(fd, &peer) == -1) {
 		free(c);
 		evutil_closesocket(fd);
 		return;
 	}
 	c->ctl = ctl;
-	c->privileged = allowed(ctl, c);
+	c->uid = peer.uid;
+	c->privileged = allowed(ctl, &peer);
 	if (!control_has_slot_for(ctl, c)) {
 		refuse_busy(c, fd);
 		return;

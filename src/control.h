@@ -19,18 +19,26 @@
 struct event_base;
 struct scheduler;
 struct scheduler_view;
-struct control;
 
+/* The commands, in sesrelayctl's order (the index of the table). */
 enum control_cmd {
 	CONTROL_QUEUE,
-	CONTROL_MAILQ,
 	CONTROL_SHOW,
-	CONTROL_STATS,
 	CONTROL_FLUSH,
 	CONTROL_HOLD,
 	CONTROL_RELEASE,
 	CONTROL_DELETE,
+	CONTROL_STATS,
 	CONTROL_RELOAD,
+	CONTROL_MAILQ,
+	CONTROL_NCMDS
+};
+
+/* What a command takes after its name. */
+enum control_arg {
+	CONTROL_ARG_NONE,
+	CONTROL_ARG_ID,			/* a queue id */
+	CONTROL_ARG_ID_OR_ALL,		/* a queue id or "all" */
 };
 
 struct control_request {
@@ -39,6 +47,30 @@ struct control_request {
 	int		 json;
 	int		 privileged;	/* the command changes something */
 };
+
+struct control;
+
+/*
+ * One row of the command table, which both sides follow: the daemon
+ * parses and dispatches by it, sesrelayctl checks its arguments and
+ * prints its usage from it.
+ */
+struct control_command {
+	const char	*name;
+	enum control_arg arg;
+	int		 privileged;	/* root, our user or our group only */
+	const char	*help;		/* NULL: not a sesrelayctl command
+					 * (mailq: sesrelay-sendmail's) */
+	/* The daemon's side: the answer's body to fp; 0, or -1 with err. */
+	int		(*run)(struct control *, const struct control_request *,
+			    FILE *fp, char *err, size_t errlen);
+};
+
+/* The row of cmd (below CONTROL_NCMDS). */
+const struct control_command *control_command(enum control_cmd);
+/* The row named name, with its cmd; NULL when there is none. */
+const struct control_command *control_command_find(const char *name,
+    enum control_cmd *cmd);
 
 /* Parse a request line (without its newline); 0, or -1 with err set. */
 int control_parse_request(const char *line, struct control_request *,

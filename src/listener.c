@@ -2,7 +2,8 @@
  * listener.c: bind listening sockets, TCP and Unix, for the SMTP server
  * and the control socket alike, so the two follow one rule: numeric
  * addresses only, close-on-exec and non-blocking, and a Unix socket's
- * path replaced only when what is there is a socket nobody listens on.
+ * path replaced only when what is there is a socket nobody listens on;
+ * and who connected to a Unix socket, read from the kernel in one place.
  */
 #include "config.h"
 
@@ -19,25 +20,23 @@
 
 #include "conf.h"
 #include "listener.h"
+#include "netaddr.h"
 
 #define BACKLOG	128
 
 int
 listener_bind_tcp(const char *hostport, char *err, size_t errlen)
 {
-	struct addrinfo hints, *res;
-	char host[INET6_ADDRSTRLEN + 1], port[8];
+	struct addrinfo *res;
+	char host[INET6_ADDRSTRLEN + 1];
 	int p, fd, on = 1;
 
 	if (conf_parse_hostport(hostport, host, sizeof(host), &p) == -1) {
 		snprintf(err, errlen, "%s: bad address", hostport);
 		return -1;
 	}
-	snprintf(port, sizeof(port), "%d", p);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &res) != 0) {
+	if (netaddr_lookup(host, p, AF_UNSPEC, AI_NUMERICHOST | AI_PASSIVE,
+	    &res) != 0) {
 		snprintf(err, errlen, "%s: bad address", hostport);
 		return -1;
 	}
@@ -138,4 +137,22 @@ listener_bind_unix(const char *path, mode_t mode, char *err, size_t errlen)
 		return -1;
 	}
 	return fd;
+}
+
+int
+listener_peer(int fd, struct listener_peer *out)
+{
+	struct ucred cred;
+	socklen_t clen = sizeof(cred), glen;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1)
+		return -1;
+	out->uid = cred.uid;
+	out->groups[0] = cred.gid;
+	out->ngroups = 1;
+	glen = sizeof(out->groups) - sizeof(out->groups[0]);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, out->groups + 1,
+	    &glen) == 0)
+		out->ngroups += (int)(glen / sizeof(out->groups[0]));
+	return 0;
 }

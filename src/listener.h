@@ -1,5 +1,6 @@
 /*
- * listener.h: listening sockets, bound by one rule for SMTP and control.
+ * listener.h: listening sockets, bound by one rule for SMTP and control,
+ * and the peer of a connection on a Unix one.
  */
 #ifndef SESRELAY_LISTENER_H
 #define SESRELAY_LISTENER_H
@@ -21,5 +22,20 @@ int	listener_bind_tcp(const char *hostport, char *err, size_t errlen);
  */
 int	listener_bind_unix(const char *path, mode_t mode, char *err,
 	    size_t errlen);
+
+/* Who is on the other end of a Unix socket connection, from the kernel. */
+#define LISTENER_PEER_GROUPS	64	/* a peer's groups looked at */
+struct listener_peer {
+	uid_t	uid;
+	gid_t	groups[LISTENER_PEER_GROUPS];	/* its gid first */
+	int	ngroups;
+};
+
+/*
+ * Read the peer of fd: uid and gid (SO_PEERCRED), and its supplementary
+ * groups (SO_PEERGROUPS; only the gid where the kernel cannot say).
+ * 0, or -1 with errno.
+ */
+int	listener_peer(int fd, struct listener_peer *out);
 
 #endif

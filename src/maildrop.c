@@ -23,6 +23,7 @@
 
 #include <openssl/evp.h>
 
+#include "fdio.h"
 #include "maildrop.h"
 #include "spool.h"
 #include "xalloc.h"
@@ -262,23 +263,6 @@ random_name(char name[MAILDROP_NAME_LEN])
 	snprintf(name, MAILDROP_NAME_LEN, "%016llx", (unsigned long long)r);
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* The message's size as the daemon stores it: a bare LF counts two. */
 struct sizer {
 	long long	size;
@@ -311,8 +295,8 @@ write_content(int fd, const struct buf *env, const char *hdr, size_t hlen,
 		errno = EFBIG;
 		return -1;
 	}
-	if (write_all(fd, env->p, env->len) == -1 ||
-	    write_all(fd, hdr, hlen) == -1)
+	if (fdio_write_all(fd, env->p, env->len) == -1 ||
+	    fdio_write_all(fd, hdr, hlen) == -1)
 		return -1;
 	if (in == NULL)
 		return 0;
@@ -325,7 +309,7 @@ write_content(int fd, const struct buf *env, const char *hdr, size_t hlen,
 			rc = -1;
 			break;
 		}
-		if ((rc = write_all(fd, chunk, n)) == -1)
+		if ((rc = fdio_write_all(fd, chunk, n)) == -1)
 			break;
 	}
 	if (rc == 0 && ferror(in)) {

@@ -52,7 +52,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +61,7 @@
 
 #include "control.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "stats.h"
 
 #define METRICS_MAX_HEADERS	8192	/* bytes; a scrape sends ~300 */
@@ -341,14 +341,13 @@ request_cb(struct evhttp_request *req, void *arg)
 
 /*
  * Split "ADDR:PORT" or "[ADDR6]:PORT" into host (numeric, checked with
- * getaddrinfo and AI_NUMERICHOST: never a DNS lookup) and port.
+ * netaddr_is_numeric: never a DNS lookup) and port.
  */
 static int
 parse_hostport(const char *hp, char *host, size_t hostlen,
     unsigned short *port, char *err, size_t errlen)
 {
 	const char *h = hp, *colon;
-	struct addrinfo hints, *ai;
 	unsigned long p;
 	char *end;
 	int bracket = *hp == '[';
@@ -371,16 +370,11 @@ parse_hostport(const char *hp, char *host, size_t hostlen,
 		return -1;
 	}
 	*port = (unsigned short)p;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_family = bracket ? AF_INET6 : AF_INET;
-	if (getaddrinfo(host, NULL, &hints, &ai) != 0) {
+	if (!netaddr_is_numeric(host, bracket ? AF_INET6 : AF_INET)) {
 		snprintf(err, errlen, "%s: \"%s\" is not a numeric %s address",
 		    hp, host, bracket ? "IPv6" : "IPv4");
 		return -1;
 	}
-	freeaddrinfo(ai);
 	return 0;
 syntax:
 	snprintf(err, errlen, "%s: not a numeric address and port "

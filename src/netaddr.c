@@ -1,13 +1,16 @@
 /*
- * netaddr.c: parsing networks and matching client addresses.
+ * netaddr.c: parsing networks and matching client addresses, and the
+ * one getaddrinfo call (netaddr_lookup) of the synchronous code.
  *
- * Pure functions; used by the config checks and by the SMTP server to
- * decide whether a TCP client may talk to us at all.
+ * Pure functions but the lookup; used by the config checks and by the
+ * SMTP server to decide whether a TCP client may talk to us at all.  The
+ * upstream pool resolves asynchronously (evdns), elsewhere.
  */
 #include "config.h"
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,4 +131,30 @@ netaddr_str(const struct sockaddr *sa, char *buf, size_t len)
 	if (inet_ntop(sa->sa_family, a, buf, len) == NULL)
 		snprintf(buf, len, "?");
 	return buf;
+}
+
+int
+netaddr_lookup(const char *host, int port, int family, int flags,
+    struct addrinfo **res)
+{
+	struct addrinfo hints;
+	char serv[8];
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = flags | (port > 0 ? AI_NUMERICSERV : 0);
+	snprintf(serv, sizeof(serv), "%d", port);
+	return getaddrinfo(host, port > 0 ? serv : NULL, &hints, res);
+}
+
+int
+netaddr_is_numeric(const char *host, int family)
+{
+	struct addrinfo *res;
+
+	if (netaddr_lookup(host, 0, family, AI_NUMERICHOST, &res) != 0)
+		return 0;
+	freeaddrinfo(res);
+	return 1;
 }

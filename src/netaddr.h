@@ -24,4 +24,18 @@ int netaddr_in_net(const struct sockaddr *sa, const struct netaddr_net *net);
 /* Format sa as "ADDR" (no port) into buf. */
 const char *netaddr_str(const struct sockaddr *sa, char *buf, size_t len);
 
+struct addrinfo;
+
+/*
+ * Look host up for a stream socket on port (0: none), with getaddrinfo:
+ * flags AI_NUMERICHOST (never DNS), AI_PASSIVE (to bind) or 0 (DNS,
+ * blocking: not for the event loop); family AF_UNSPEC, AF_INET or
+ * AF_INET6.  0 with *res (freeaddrinfo it), or getaddrinfo's EAI_ code.
+ */
+int netaddr_lookup(const char *host, int port, int family, int flags,
+    struct addrinfo **res);
+
+/* 1 when host is a numeric address of family (AF_UNSPEC: either). */
+int netaddr_is_numeric(const char *host, int family);
+
 #endif

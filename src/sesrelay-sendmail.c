@@ -1083,15 +1083,10 @@ usage(const char *error)
 static struct conf *
 load_conf(const struct sendmail_args *a)
 {
-	const char *file = getenv("SESRELAY_CONFIG");
 	char err[CONF_ERRLEN];
 	struct conf *c;
 
-	if (a->config != NULL)
-		file = a->config;
-	if (file == NULL || *file == '\0')
-		file = SESRELAY_CONF_FILE;
-	if ((c = conf_load(file, err, sizeof(err))) == NULL)
+	if ((c = conf_load(conf_path(a->config), err, sizeof(err))) == NULL)
 		fprintf(stderr, "%s: %s\n", prog, err);
 	return c;
 }

@@ -19,45 +19,40 @@
 
 #include "upcheck.h"
 #include "conf.h"
+#include "control.h"
 #include "ctlclient.h"
 #include "ses_password.h"
 
 #define CTL_TIMEOUT	30
 
-static const struct {
-	const char	*name;
-	int		 arg;		/* takes an id (or "all") */
-	const char	*help;
-} queue_commands[] = {
-	{ "queue",	0, "list the queue, with deferral reasons" },
-	{ "show",	1, "one message: envelope, state per recipient, last reply" },
-	{ "flush",	0, "make every deferred message due now" },
-	{ "hold",	1, "keep a message (or all) from being sent" },
-	{ "release",	1, "let held messages go again" },
-	{ "delete",	1, "remove a message (or all) without a bounce" },
-	{ "stats",	0, "counters, queue depth, rate, sessions, quota state" },
-	{ "reload",	0, "re-read the configuration (as SIGHUP)" },
-};
-
 static void
 usage(void)
 {
+	static const char *const label[] = {
+		[CONTROL_ARG_NONE] = "      ",
+		[CONTROL_ARG_ID] = "ID    ",
+		[CONTROL_ARG_ID_OR_ALL] = "ID|all",
+	};
+
 	fprintf(stderr,
 	    "usage: sesrelayctl [-c file] [-s socket] [--json] command [id|all]\n"
 	    "       sesrelayctl smtp-password --region REGION < secret-key\n"
 	    "       sesrelayctl --version\n"
 	    "commands:\n");
-	for (size_t i = 0; i < sizeof(queue_commands) /
-	    sizeof(queue_commands[0]); i++)
-		fprintf(stderr, "  %-8s %s %s\n", queue_commands[i].name,
-		    queue_commands[i].arg ? "ID|all" : "      ",
-		    queue_commands[i].help);
+	for (int i = 0; i < CONTROL_NCMDS; i++) {
+		const struct control_command *c = control_command(i);
+
+		if (c->help != NULL)
+			fprintf(stderr, "  %-8s %s %s\n", c->name,
+			    label[c->arg], c->help);
+	}
 	fprintf(stderr, "  check [--fallback]  connect to SES as configured, "
 	    "step by step\n");
 	fprintf(stderr, "  smtp-password  print the SES SMTP password for an "
 	    "IAM secret key\n");
 	exit(EX_USAGE);
 }
+
 static int
 cmd_smtp_password(int argc, char *argv[])
 {
@@ -116,17 +111,14 @@ static int
 cmd_queue(const char *sock, const char *file, int json, int argc,
     char *argv[])
 {
+	const struct control_command *c;
+	enum control_cmd cmd;
 	char req[256], err[512];
-	size_t i;
 	int rc;
 
-	for (i = 0; i < sizeof(queue_commands) / sizeof(queue_commands[0]);
-	    i++)
-		if (strcmp(argv[0], queue_commands[i].name) == 0)
-			break;
-	if (i == sizeof(queue_commands) / sizeof(queue_commands[0]))
-		usage();
-	if (argc != 1 + queue_commands[i].arg)
+	/* A sesrelayctl command of the table, with the argument it takes. */
+	if ((c = control_command_find(argv[0], &cmd)) == NULL ||
+	    c->help == NULL || argc != 1 + (c->arg != CONTROL_ARG_NONE))
 		usage();
 	snprintf(req, sizeof(req), "%s%s%.64s%s", argv[0], argc > 1 ? " " :
 	    "", argc > 1 ? argv[1] : "", json ? " --json" : "");
@@ -142,11 +134,9 @@ cmd_queue(const char *sock, const char *file, int json, int argc,
 int
 main(int argc, char *argv[])
 {
-	const char *file = SESRELAY_CONF_FILE, *sock = NULL;
+	const char *file = NULL, *sock = NULL;
 	int json = 0, i;
 
-	if (getenv("SESRELAY_CONFIG") != NULL)
-		file = getenv("SESRELAY_CONFIG");
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--version") == 0 ||
 		    strcmp(argv[i], "-v") == 0) {
@@ -163,6 +153,7 @@ main(int argc, char *argv[])
 	}
 	if (i >= argc)
 		usage();
+	file = conf_path(file);
 	if (strcmp(argv[i], "smtp-password") == 0)
 		return cmd_smtp_password(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "check") == 0) {

@@ -1130,53 +1130,151 @@ teardown(struct daemon *d)
 	free(d->allow);
 }
 
-int
-main(int argc, char *argv[])
+struct options {
+	const char	*file;		/* conf_path's choice */
+	int		 foreground;	/* -f */
+	int		 test;		/* -t */
+	int		 verbose;	/* -d */
+};
+
+/* The command line; -v, -h and anything wrong end here. */
+static void
+parse_options(int argc, char *argv[], struct options *o)
 {
 	static const struct option longopts[] = {
 		{ "version", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *file = getenv("SESRELAY_CONFIG");
-	int ch, foreground = 0, test = 0, verbose = 0, ready_fd = -1;
-	struct conf_credentials cred, fcred;
-	struct daemon d;
-	struct next loaded;
-	struct event *sigs[5];
-	const int signums[5] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
-	char err[CONF_ERRLEN];
+	int ch;
 
-	if (file == NULL || *file == '\0')
-		file = SESRELAY_CONF_FILE;
+	memset(o, 0, sizeof(*o));
 	while ((ch = getopt_long(argc, argv, "c:dftvh", longopts, NULL)) != -1)
 		switch (ch) {
 		case 'c':
-			file = optarg;
+			o->file = optarg;
 			break;
 		case 'd':
-			verbose = 1;
+			o->verbose = 1;
 			break;
 		case 'f':
-			foreground = 1;
+			o->foreground = 1;
 			break;
 		case 't':
-			test = 1;
+			o->test = 1;
 			break;
 		case 'v':
 			printf("sesrelayd %s\n", PACKAGE_VERSION);
-			return 0;
+			exit(0);
 		default:
 			usage();
 		}
 	if (optind != argc)
 		usage();
+	o->file = conf_path(o->file);
+}
 
-	log_init(1, verbose, "sesrelayd");
+/* -t, the configuration loaded and checked: print it, say it is valid. */
+static int
+test_config(struct daemon *d, struct conf_credentials *cred,
+    struct conf_credentials *fcred)
+{
+	ses_headers_free(d->ses);
+	cleanup_free(d->cleanup);
+	conf_dump(d->conf, stdout);
+	if (d->conf->rewrite.sender[0] == '\0')
+		fprintf(stderr, "sesrelayd: warning: %s\n", NO_REWRITE_SENDER);
+	fprintf(stderr, "sesrelayd: %s: configuration is valid\n", d->file);
+	conf_credentials_clear(cred);
+	conf_credentials_clear(fcred);
+	conf_free(d->conf);
+	return 0;
+}
+
+/* The event loop, libevent's own warnings in our log, and the resolver. */
+static void
+make_loop(struct daemon *d)
+{
+	log_route_libevent();
+	if ((d->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	d->dns = evdns_base_new(d->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (d->dns == NULL)
+		d->dns = evdns_base_new(d->base,
+		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (d->dns == NULL)
+		fatalx("evdns_base_new failed");
+}
+
+static const int signums[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+#define NSIGNALS	(sizeof(signums) / sizeof(signums[0]))
+
+/* Signals become loop events (signal_cb). */
+static void
+add_signals(struct daemon *d, struct event *sigs[NSIGNALS])
+{
+	for (size_t i = 0; i < NSIGNALS; i++) {
+		sigs[i] = evsignal_new(d->base, signums[i], signal_cb, d);
+		evsignal_add(sigs[i], NULL);
+	}
+}
+
+/*
+ * Start-up went well: tell systemd, and release the waiting parent
+ * (ready_fd, -1 in the foreground); from then on log to syslog only.
+ */
+static void
+announce_ready(struct daemon *d, int ready_fd, int verbose)
+{
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, "READY=1");
+#endif
+	start_notify(d);
+	log_info("- daemon started version=%s", PACKAGE_VERSION);
+	if (ready_fd == -1)
+		return;
+	detach_stdio();
+	log_init(0, verbose, "sesrelayd");
+	if (write(ready_fd, "R", 1) != 1)
+		log_warn("- daemon cannot signal readiness");
+	close(ready_fd);
+}
+
+/* The loop has ended: free everything, in order. */
+static void
+shut_down(struct daemon *d, struct event *sigs[NSIGNALS])
+{
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
+	teardown(d);
+	cleanup_free(d->cleanup);
+	ses_headers_free(d->ses);
+	for (size_t i = 0; i < NSIGNALS; i++)
+		event_free(sigs[i]);
+	event_base_free(d->base);
+	conf_free(d->conf);
+	log_info("- daemon stopped");
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct options o;
+	struct conf_credentials cred, fcred;
+	struct daemon d;
+	struct next loaded;
+	struct event *sigs[NSIGNALS];
+	char err[CONF_ERRLEN];
+	int ready_fd = -1;
+
+	parse_options(argc, argv, &o);
+	log_init(1, o.verbose, "sesrelayd");
 	raise_nofile();
 	memset(&d, 0, sizeof(d));
-	d.file = file;
-	if (load_config(file, &loaded, &cred, &fcred, d.hostname,
+	d.file = o.file;
+	if (load_config(d.file, &loaded, &cred, &fcred, d.hostname,
 	    sizeof(d.hostname), err, sizeof(err)) == -1) {
 		fprintf(stderr, "sesrelayd: %s\n", err);
 		return EX_CONFIG;
@@ -1184,71 +1282,24 @@ main(int argc, char *argv[])
 	d.conf = loaded.conf;
 	d.cleanup = loaded.cleanup;
 	d.ses = loaded.ses;
-	if (test) {
-		ses_headers_free(d.ses);
-		cleanup_free(d.cleanup);
-		conf_dump(d.conf, stdout);
-		if (d.conf->rewrite.sender[0] == '\0')
-			fprintf(stderr, "sesrelayd: warning: %s\n",
-			    NO_REWRITE_SENDER);
-		fprintf(stderr, "sesrelayd: %s: configuration is valid\n",
-		    file);
-		conf_credentials_clear(&cred);
-		conf_credentials_clear(&fcred);
-		conf_free(d.conf);
-		return 0;
-	}
+	if (o.test)
+		return test_config(&d, &cred, &fcred);
 	if (d.conf->rewrite.sender[0] == '\0')
 		log_warnx("- daemon %s", NO_REWRITE_SENDER);
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
-	if (!foreground)
+	if (!o.foreground)
 		ready_fd = background();
-	log_route_libevent();
-	if ((d.base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
-	d.dns = evdns_base_new(d.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (d.dns == NULL)
-		d.dns = evdns_base_new(d.base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (d.dns == NULL)
-		fatalx("evdns_base_new failed");
-
+	make_loop(&d);
 	stats.started = time(NULL);
 	privsep_take_activated(&d.lfds);
 	privsep_drop(d.conf, &d.lfds);
 	setup(&d, &cred, &fcred);
 	conf_credentials_clear(&cred);
 	conf_credentials_clear(&fcred);
-	for (int i = 0; signums[i] != 0; i++) {
-		sigs[i] = evsignal_new(d.base, signums[i], signal_cb, &d);
-		evsignal_add(sigs[i], NULL);
-	}
-#ifdef HAVE_LIBSYSTEMD
-	sd_notify(0, "READY=1");
-#endif
-	start_notify(&d);
-	log_info("- daemon started version=%s", PACKAGE_VERSION);
-	if (ready_fd != -1) {
-		/* Start-up went well: release the waiting parent, and from
-		 * now on log to syslog only. */
-		detach_stdio();
-		log_init(0, verbose, "sesrelayd");
-		if (write(ready_fd, "R", 1) != 1)
-			log_warn("- daemon cannot signal readiness");
-		close(ready_fd);
-	}
+	add_signals(&d, sigs);
+	announce_ready(&d, ready_fd, o.verbose);
 	event_base_dispatch(d.base);
-#ifdef HAVE_LIBSYSTEMD
-	sd_notify(0, "STOPPING=1");
-#endif
-	teardown(&d);
-	cleanup_free(d.cleanup);
-	ses_headers_free(d.ses);
-	for (int i = 0; signums[i] != 0; i++)
-		event_free(sigs[i]);
-	event_base_free(d.base);
-	conf_free(d.conf);
-	log_info("- daemon stopped");
+	shut_down(&d, sigs);
 	return d.exit_status;
 }

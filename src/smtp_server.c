@@ -312,14 +312,13 @@ static void
 identify_local_user(struct smtp_session *s, int fd)
 {
 	const struct smtp_server_config *c = &s->srv->conf;
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
+	struct listener_peer peer;
 	struct passwd *pw;
 
 	s->local_user = 1;
 	snprintf(s->user, sizeof(s->user), "nobody");
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
-	    (pw = getpwuid(cred.uid)) == NULL)
+	if (listener_peer(fd, &peer) == -1 ||
+	    (pw = getpwuid(peer.uid)) == NULL)
 		return;
 	snprintf(s->user, sizeof(s->user), "%s", pw->pw_name);
 	for (size_t i = 0; i < c->ntrusted; i++)

@@ -83,6 +83,7 @@
 
 #include <event2/event.h>
 
+#include "fdio.h"
 #include "log.h"
 #include "spool.h"
 #include "spool_layout.h"
@@ -172,24 +173,6 @@ struct spool_reader {
 };
 
 /* ---- the sync threads ---- */
-
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
 
 static int new_id(char id[SPOOL_ID_LEN + 1]);
 
@@ -340,7 +323,7 @@ job_state(struct spool *s, struct job *j)
 		j->status = errno;
 		return;
 	}
-	if (write_all(fd, j->data, j->len) == -1 || fdatasync(fd) == -1)
+	if (fdio_write_all(fd, j->data, j->len) == -1 || fdatasync(fd) == -1)
 		j->status = errno;
 	if (close(fd) == -1 && j->status == 0)
 		j->status = errno;
@@ -928,7 +911,7 @@ spool_writer_new_flags(struct spool *s, const char *sender,
 	fputc('\n', fp);
 	if (fclose(fp) != 0)
 		abort();
-	if (write_all(w->fd, env, envlen) == -1)
+	if (fdio_write_all(w->fd, env, envlen) == -1)
 		w->error = errno;
 	free(env);
 	if (w->error != 0) {
@@ -950,7 +933,7 @@ spool_writer_write(struct spool_writer *w, const void *buf, size_t len)
 {
 	if (w->error != 0)
 		return -1;
-	if (write_all(w->fd, buf, len) == -1) {
+	if (fdio_write_all(w->fd, buf, len) == -1) {
 		w->error = errno;
 		return -1;
 	}
@@ -981,7 +964,7 @@ spool_writer_commit(struct spool_writer *w, spool_done_cb cb, void *arg)
 	int n;
 
 	n = snprintf(buf, sizeof(buf), "END %s\n", w->id);
-	if (w->error == 0 && write_all(w->fd, buf, n) == -1)
+	if (w->error == 0 && fdio_write_all(w->fd, buf, n) == -1)
 		w->error = errno;
 	snprintf(buf, sizeof(buf), "%0*lld", SIZE_DIGITS,
 	    (long long)w->body_size);

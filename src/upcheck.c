@@ -30,6 +30,7 @@
 
 #include "upcheck.h"
 #include "conf.h"
+#include "netaddr.h"
 #include "tls.h"
 #include "upstream_reply.h"
 
@@ -364,10 +365,10 @@ check_upstream(const struct conf *cf, int fallback, int timeout,
 	    cf->fallback.credentials : cf->upstream.credentials;
 	const char *region = fallback ? cf->fallback.region : cf->upstream.region;
 	struct conf_credentials cred;
-	struct addrinfo hints, *res = NULL, *ai;
+	struct addrinfo *res = NULL, *ai;
 	struct conn c;
 	SSL_CTX *ctx = NULL;
-	char text[4096], why[256], portstr[8], line[1100];
+	char text[4096], why[256], line[1100];
 	int code, rc = EX_UNAVAILABLE;
 
 	memset(&c, 0, sizeof(c));
@@ -392,10 +393,7 @@ check_upstream(const struct conf *cf, int fallback, int timeout,
 		rc = EX_CONFIG;
 		goto out;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	if ((code = getaddrinfo(host, portstr, &hints, &res)) != 0) {
+	if ((code = netaddr_lookup(host, port, AF_UNSPEC, 0, &res)) != 0) {
 		step(out, 0, "DNS: %s: %s", host, gai_strerror(code));
 		advise(out, "check upstream.region (e.g. eu-west-1) or "
 		    "upstream.host, and this host's resolver");

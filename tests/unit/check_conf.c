@@ -829,6 +829,34 @@ START_TEST(test_parse_hostport_port_digits_only)
 }
 END_TEST
 
+/* ---- which file: the flag, then SESRELAY_CONFIG, then the default ---- */
+
+static const struct {
+	const char	*flag;		/* NULL: not given */
+	const char	*env;		/* NULL: unset */
+	const char	*want;		/* NULL: the built-in default */
+} path_cases[] = {
+	{ NULL, NULL, NULL },
+	{ NULL, "", NULL },			/* empty: as unset */
+	{ NULL, "/e.conf", "/e.conf" },
+	{ "/f.conf", NULL, "/f.conf" },
+	{ "/f.conf", "/e.conf", "/f.conf" },	/* the flag beats the env */
+	{ "/f.conf", "", "/f.conf" },
+	{ "", "/e.conf", "" },		/* given, even empty: conf_load says */
+};
+
+START_TEST(test_conf_path)
+{
+	if (path_cases[_i].env != NULL)
+		ck_assert_int_eq(setenv("SESRELAY_CONFIG", path_cases[_i].env,
+		    1), 0);
+	else
+		ck_assert_int_eq(unsetenv("SESRELAY_CONFIG"), 0);
+	ck_assert_str_eq(conf_path(path_cases[_i].flag),
+	    path_cases[_i].want ? path_cases[_i].want : SESRELAY_CONF_FILE);
+}
+END_TEST
+
 static Suite *
 conf_suite(void)
 {
@@ -852,6 +880,8 @@ conf_suite(void)
 	tcase_add_test(tc, test_syntax_error_names_line);
 	tcase_add_test(tc, test_int_literal_in_include);
 	tcase_add_test(tc, test_missing_file);
+	tcase_add_loop_test(tc, test_conf_path, 0,
+	    sizeof(path_cases) / sizeof(path_cases[0]));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("derived");

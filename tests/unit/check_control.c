@@ -90,6 +90,45 @@ START_TEST(test_request_too_long)
 }
 END_TEST
 
+/*
+ * The one command table: every command sesrelayctl offers (a row with
+ * help) reaches the daemon's dispatcher as sesrelayctl sends it, with
+ * each argument form it takes, and every row has a runner.
+ */
+START_TEST(test_command_table)
+{
+	static const char *const args[] = {
+		[CONTROL_ARG_NONE] = "",
+		[CONTROL_ARG_ID] = " 6b02b002ced4fd50a1b2c3d4e5f60718",
+		[CONTROL_ARG_ID_OR_ALL] = " all",
+	};
+	enum control_cmd none;
+	int offered = 0;
+
+	for (int i = 0; i < CONTROL_NCMDS; i++) {
+		const struct control_command *c = control_command(i);
+		struct control_request r;
+		enum control_cmd found;
+		char line[128], err[128] = "";
+
+		ck_assert_ptr_nonnull(c->name);
+		ck_assert_ptr_nonnull(c->run);
+		ck_assert_ptr_eq(control_command_find(c->name, &found), c);
+		ck_assert_int_eq(found, i);
+		offered += c->help != NULL;
+		snprintf(line, sizeof(line), "%s%s --json", c->name,
+		    args[c->arg]);
+		ck_assert_msg(control_parse_request(line, &r, err,
+		    sizeof(err)) == 0, "\"%s\": %s", line, err);
+		ck_assert_int_eq(r.cmd, i);
+		ck_assert_int_eq(r.privileged, c->privileged);
+		ck_assert_int_eq(r.json, 1);
+	}
+	ck_assert_int_eq(offered, CONTROL_NCMDS - 1);	/* not mailq */
+	ck_assert_ptr_null(control_command_find("check", &none));
+}
+END_TEST
+
 static char *
 render(void (*fn)(FILE *, void *), void *arg)
 {
@@ -264,6 +303,7 @@ control_suite(void)
 	tcase_add_loop_test(tc, test_parse_request, 0,
 	    sizeof(requests) / sizeof(requests[0]));
 	tcase_add_test(tc, test_request_too_long);
+	tcase_add_test(tc, test_command_table);
 	tcase_add_test(tc, test_render_text);
 	tcase_add_test(tc, test_render_json_escapes);
 	tcase_add_test(tc, test_render_mailq);

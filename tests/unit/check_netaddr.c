@@ -1,6 +1,7 @@
 /*
  * check_netaddr.c: networks, membership (v4, v6, v4-mapped v6) and the
- * loopback predicate that decides who may talk to the relay.
+ * loopback predicate that decides who may talk to the relay, and the
+ * numeric lookups of listen addresses.
  */
 #include "config.h"
 
@@ -9,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +240,51 @@ START_TEST(test_str)
 }
 END_TEST
 
+/* Numeric only: a name is never looked up (the suite has no DNS). */
+static const struct {
+	const char	*host;
+	int		 family;
+	int		 numeric;
+} numeric_cases[] = {
+	{ "127.0.0.1", AF_UNSPEC, 1 },
+	{ "::1", AF_UNSPEC, 1 },
+	{ "2001:db8::1", AF_INET6, 1 },
+	{ "192.0.2.1", AF_INET, 1 },
+	{ "127.0.0.1", AF_INET6, 0 },
+	{ "::1", AF_INET, 0 },
+	{ "localhost", AF_UNSPEC, 0 },
+	{ "email-smtp.us-east-1.amazonaws.com", AF_UNSPEC, 0 },
+	{ "", AF_UNSPEC, 0 },
+};
+
+START_TEST(test_is_numeric)
+{
+	ck_assert_int_eq(netaddr_is_numeric(numeric_cases[_i].host,
+	    numeric_cases[_i].family), numeric_cases[_i].numeric);
+}
+END_TEST
+
+/* A bind address: the family of the host, the port in network order. */
+START_TEST(test_lookup_passive)
+{
+	struct addrinfo *res;
+
+	ck_assert_int_eq(netaddr_lookup("::1", 2525, AF_UNSPEC,
+	    AI_NUMERICHOST | AI_PASSIVE, &res), 0);
+	ck_assert_int_eq(res->ai_family, AF_INET6);
+	ck_assert_int_eq(res->ai_socktype, SOCK_STREAM);
+	ck_assert_int_eq(ntohs(((struct sockaddr_in6 *)res->ai_addr)->
+	    sin6_port), 2525);
+	freeaddrinfo(res);
+	ck_assert_int_eq(netaddr_lookup("127.0.0.1", 0, AF_INET,
+	    AI_NUMERICHOST, &res), 0);
+	ck_assert_int_eq(((struct sockaddr_in *)res->ai_addr)->sin_port, 0);
+	freeaddrinfo(res);
+	ck_assert_int_eq(netaddr_lookup("localhost", 25, AF_UNSPEC,
+	    AI_NUMERICHOST, &res), EAI_NONAME);
+}
+END_TEST
+
 static Suite *
 netaddr_suite(void)
 {
@@ -257,6 +304,12 @@ netaddr_suite(void)
 	    sizeof(loopback_cases) / sizeof(loopback_cases[0]));
 	tcase_add_test(tc, test_unix_socket);
 	tcase_add_test(tc, test_str);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lookup");
+	tcase_add_loop_test(tc, test_is_numeric, 0,
+	    sizeof(numeric_cases) / sizeof(numeric_cases[0]));
+	tcase_add_test(tc, test_lookup_passive);
 	suite_add_tcase(s, tc);
 
 	/* Bugs found and fixed: each test keeps it fixed. */
