@@ -712,49 +712,27 @@ bs_reply(struct bs *b, const char *fmt, ...)
 		b->write_failed = 1;
 }
 
+/* EHLO and HELO. */
 static void
-bs_helo(struct bs *b, const char *arg, int extended)
+bs_ehlo(struct bs *b, const struct smtp_command *cmd)
 {
 	char text[SMTP_EHLO_MAX];
 
 	bs_enter_state(b, SMTP_STATE_HELO);
-	smtp_vocab_ehlo(extended, b->host, b->c->max_message_size, text);
+	smtp_vocab_ehlo(cmd->verb == SMTP_VERB_EHLO, b->host,
+	    b->c->max_message_size, text);
 	bs_reply(b, "%s", text);
 }
 
 static void
-bs_ehlo(struct bs *b, const char *arg)
-{
-	bs_helo(b, arg, 1);
-}
-
-static void
-bs_helo_plain(struct bs *b, const char *arg)
-{
-	bs_helo(b, arg, 0);
-}
-
-static void
-bs_mail(struct bs *b, const char *arg)
+bs_mail(struct bs *b, const struct smtp_command *cmd)
 {
 	char addr[SMTP_ADDR_MAX], text[SMTP_REPLY_MAX];
 	struct smtp_mail_params p;
-	const char *params, *bad;
-	enum smtp_path_result r;
 
-	if ((r = smtp_parse_path(arg, "FROM:", 1, addr, &params)) !=
-	    SMTP_PATH_OK) {
-		smtp_vocab_path_refusal(r, "MAIL FROM:<address>", text);
+	if (!smtp_vocab_mail(cmd->arg, b->c->max_message_size, addr, &p,
+	    text)) {
 		bs_reply(b, "%s", text);
-		return;
-	}
-	if (smtp_parse_mail_params(params, &p, &bad) == -1) {
-		smtp_vocab_bad_param(bad, text);
-		bs_reply(b, "%s", text);
-		return;
-	}
-	if (p.size > b->c->max_message_size) {
-		bs_reply(b, SMTP_R_TOO_BIG, b->c->max_message_size);
 		return;
 	}
 	snprintf(b->sender, sizeof(b->sender), "%s", addr);
@@ -767,13 +745,13 @@ bs_mail(struct bs *b, const char *arg)
  * daemon (or by the maildrop's check) when the message is handed over.
  */
 static void
-bs_rcpt(struct bs *b, const char *arg)
+bs_rcpt(struct bs *b, const struct smtp_command *cmd)
 {
 	const struct rcpt_rule rule = { NULL, b->c->smtp.max_recipients };
 	char reply[RCPT_RULE_REPLY_MAX];
 
-	if (rcpt_rule_apply(&rule, arg, &b->rcpts.v, &b->rcpts.n, reply) ==
-	    250)
+	if (rcpt_rule_apply(&rule, cmd->arg, &b->rcpts.v, &b->rcpts.n,
+	    reply) == 250)
 		bs_enter_state(b, SMTP_STATE_RCPT);
 	bs_reply(b, "%s", reply);
 }
@@ -854,7 +832,7 @@ bs_queue(struct bs *b, FILE *tmp, long long size)
 }
 
 static void
-bs_data(struct bs *b, const char *arg)
+bs_data(struct bs *b, const struct smtp_command *cmd)
 {
 	long long size;
 	FILE *tmp;
@@ -877,14 +855,14 @@ bs_data(struct bs *b, const char *arg)
 }
 
 static void
-bs_rset(struct bs *b, const char *arg)
+bs_rset(struct bs *b, const struct smtp_command *cmd)
 {
 	bs_reset(b);
 	bs_reply(b, SMTP_R_OK);
 }
 
 static void
-bs_quit(struct bs *b, const char *arg)
+bs_quit(struct bs *b, const struct smtp_command *cmd)
 {
 	bs_reply(b, SMTP_R_BYE);
 	bs_enter_state(b, SMTP_STATE_CLOSING);
@@ -892,9 +870,10 @@ bs_quit(struct bs *b, const char *arg)
 
 /* The handlers, by verb; smtp_vocab decides which may run when, and
  * answers NOOP, VRFY and HELP itself. */
-static void (*const bs_handlers[])(struct bs *, const char *) = {
+static void (*const bs_handlers[])(struct bs *,
+    const struct smtp_command *) = {
 	[SMTP_VERB_EHLO] = bs_ehlo,
-	[SMTP_VERB_HELO] = bs_helo_plain,
+	[SMTP_VERB_HELO] = bs_ehlo,
 	[SMTP_VERB_MAIL] = bs_mail,
 	[SMTP_VERB_RCPT] = bs_rcpt,
 	[SMTP_VERB_DATA] = bs_data,
@@ -944,7 +923,7 @@ bs_command(struct bs *b, char *line, int n)
 		bs_reply(b, "%s", text);
 	else if ((size_t)cmd.verb < sizeof(bs_handlers) /
 	    sizeof(bs_handlers[0]) && bs_handlers[cmd.verb] != NULL)
-		bs_handlers[cmd.verb](b, cmd.arg);
+		bs_handlers[cmd.verb](b, &cmd);
 	else
 		abort();	/* a verb smtp_vocab runs has a handler */
 }

@@ -272,15 +272,17 @@ session_enter(struct smtp_session *s, enum smtp_state st)
 
 /* ---- verbs ---- */
 
+/* EHLO and HELO. */
 static void
-cmd_ehlo(struct smtp_session *s, const char *arg, int extended)
+cmd_ehlo(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	const struct smtp_server_config *c = &s->srv->conf;
 	char text[SMTP_EHLO_MAX];
 
 	session_enter(s, SMTP_STATE_HELO);
-	snprintf(s->helo, sizeof(s->helo), "%s", arg);
-	smtp_vocab_ehlo(extended, c->hostname, c->max_message_size, text);
+	snprintf(s->helo, sizeof(s->helo), "%s", cmd->arg);
+	smtp_vocab_ehlo(cmd->verb == SMTP_VERB_EHLO, c->hostname,
+	    c->max_message_size, text);
 	reply(s, "%s", text);
 }
 
@@ -324,26 +326,14 @@ identify_local_user(struct smtp_session *s, int fd)
 }
 
 static void
-cmd_mail(struct smtp_session *s, const char *arg)
+cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	struct smtp_mail_params p;
-	enum smtp_path_result r;
-	const char *params, *bad;
 	char addr[SMTP_ADDR_MAX], text[SMTP_REPLY_MAX];
 
-	if ((r = smtp_parse_path(arg, "FROM:", 1, addr, &params)) !=
-	    SMTP_PATH_OK) {
-		smtp_vocab_path_refusal(r, "MAIL FROM:<address>", text);
+	if (!smtp_vocab_mail(cmd->arg, s->srv->conf.max_message_size, addr,
+	    &p, text)) {
 		reply(s, "%s", text);
-		return;
-	}
-	if (smtp_parse_mail_params(params, &p, &bad) == -1) {
-		smtp_vocab_bad_param(bad, text);
-		reply(s, "%s", text);
-		return;
-	}
-	if (p.size > s->srv->conf.max_message_size) {
-		reply(s, SMTP_R_TOO_BIG, s->srv->conf.max_message_size);
 		return;
 	}
 	if (!spool_room_or_reply(s, p.size > 0 ? p.size : 0))
@@ -372,19 +362,20 @@ cmd_mail(struct smtp_session *s, const char *arg)
 
 /* RCPT: the rule shared with sesrelay-sendmail and pickup (rcpt_rule.h). */
 static void
-cmd_rcpt(struct smtp_session *s, const char *arg)
+cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	const struct rcpt_rule rule = { s->srv->conf.cleanup,
 	    s->srv->conf.max_recipients };
 	char text[RCPT_RULE_REPLY_MAX];
 
-	if (rcpt_rule_apply(&rule, arg, &s->rcpts, &s->nrcpt, text) == 250)
+	if (rcpt_rule_apply(&rule, cmd->arg, &s->rcpts, &s->nrcpt, text) ==
+	    250)
 		session_enter(s, SMTP_STATE_RCPT);
 	reply(s, "%s", text);
 }
 
 static void
-cmd_data(struct smtp_session *s, const char *arg)
+cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	if (!spool_room_or_reply(s, 0))
 		return;
@@ -405,36 +396,25 @@ cmd_data(struct smtp_session *s, const char *arg)
 }
 
 static void
-cmd_rset(struct smtp_session *s, const char *arg)
+cmd_rset(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	reset_transaction(s);
 	reply(s, SMTP_R_OK);
 }
 
 static void
-cmd_quit(struct smtp_session *s, const char *arg)
+cmd_quit(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	reply(s, SMTP_R_BYE);
 	close_after_reply(s);
 }
 
-static void
-cmd_helo(struct smtp_session *s, const char *arg)
-{
-	cmd_ehlo(s, arg, 0);
-}
-
-static void
-cmd_ehlo_ext(struct smtp_session *s, const char *arg)
-{
-	cmd_ehlo(s, arg, 1);
-}
-
 /* The handlers, by verb; smtp_vocab decides which may run when, and
  * answers NOOP, VRFY and HELP itself. */
-static void (*const handlers[])(struct smtp_session *, const char *) = {
-	[SMTP_VERB_EHLO] = cmd_ehlo_ext,
-	[SMTP_VERB_HELO] = cmd_helo,
+static void (*const handlers[])(struct smtp_session *,
+    const struct smtp_command *) = {
+	[SMTP_VERB_EHLO] = cmd_ehlo,
+	[SMTP_VERB_HELO] = cmd_ehlo,
 	[SMTP_VERB_MAIL] = cmd_mail,
 	[SMTP_VERB_RCPT] = cmd_rcpt,
 	[SMTP_VERB_DATA] = cmd_data,
@@ -472,7 +452,7 @@ dispatch(struct smtp_session *s, char *line, size_t len)
 		reply(s, "%s", text);
 	else if ((size_t)cmd.verb < sizeof(handlers) / sizeof(handlers[0]) &&
 	    handlers[cmd.verb] != NULL)
-		handlers[cmd.verb](s, cmd.arg);
+		handlers[cmd.verb](s, &cmd);
 	else
 		abort();	/* a verb smtp_vocab runs has a handler */
 }

@@ -203,3 +203,22 @@ smtp_vocab_bad_param(const char *param, char reply[SMTP_REPLY_MAX])
 	    "");
 	return 555;
 }
+
+int
+smtp_vocab_mail(const char *arg, long long max_size, char addr[SMTP_ADDR_MAX],
+    struct smtp_mail_params *p, char reply[SMTP_REPLY_MAX])
+{
+	enum smtp_path_result r;
+	const char *params, *bad;
+
+	if ((r = smtp_parse_path(arg, "FROM:", 1, addr, &params)) !=
+	    SMTP_PATH_OK)
+		smtp_vocab_path_refusal(r, "MAIL FROM:<address>", reply);
+	else if (smtp_parse_mail_params(params, p, &bad) == -1)
+		smtp_vocab_bad_param(bad, reply);
+	else if (p->size > max_size)
+		snprintf(reply, SMTP_REPLY_MAX, SMTP_R_TOO_BIG, max_size);
+	else
+		return 1;
+	return 0;
+}

@@ -117,6 +117,15 @@ void smtp_vocab_ehlo(int extended, const char *host, long long max_size,
 int smtp_vocab_path_refusal(enum smtp_path_result r, const char *usage,
     char reply[SMTP_REPLY_MAX]);
 
+/*
+ * The argument of MAIL ("FROM:<addr> params"): 1 with addr and *p set
+ * when it is taken; 0 with the refusal in reply (the path, a parameter
+ * not taken, a declared SIZE over max_size).
+ */
+int smtp_vocab_mail(const char *arg, long long max_size,
+    char addr[SMTP_ADDR_MAX], struct smtp_mail_params *p,
+    char reply[SMTP_REPLY_MAX]);
+
 /* 555 for a parameter not taken, quoted back cut short; returns 555. */
 int smtp_vocab_bad_param(const char *param, char reply[SMTP_REPLY_MAX]);
 

@@ -116,6 +116,29 @@ START_TEST(test_paths_and_params)
 }
 END_TEST
 
+START_TEST(test_mail)
+{
+	char addr[SMTP_ADDR_MAX], reply[SMTP_REPLY_MAX];
+	struct smtp_mail_params p;
+
+	ck_assert_int_eq(smtp_vocab_mail("FROM:<a@b> SIZE=10 BODY=8BITMIME",
+	    10, addr, &p, reply), 1);
+	ck_assert_str_eq(addr, "a@b");
+	ck_assert_int_eq(p.size, 10);
+	ck_assert_int_eq(p.body_8bit, 1);
+	ck_assert_int_eq(smtp_vocab_mail("FROM:<a@b> SIZE=11", 10, addr, &p,
+	    reply), 0);
+	ck_assert_str_eq(reply, "552 5.3.4 Error: message size exceeds the "
+	    "limit of 10 bytes");
+	ck_assert_int_eq(smtp_vocab_mail("FROM:<a@b> X=1", 10, addr, &p,
+	    reply), 0);
+	ck_assert_str_eq(reply, "555 5.5.4 Error: unsupported parameter "
+	    "\"X=1\"");
+	ck_assert_int_eq(smtp_vocab_mail("FROM:<a@b", 10, addr, &p, reply), 0);
+	ck_assert_str_eq(reply, "501 5.5.4 Syntax: MAIL FROM:<address>");
+}
+END_TEST
+
 START_TEST(test_state_names)
 {
 	ck_assert_str_eq(smtp_state_name(SMTP_STATE_INIT), "init");
@@ -133,6 +156,7 @@ smtp_vocab_suite(void)
 	tcase_add_test(tc, test_line);
 	tcase_add_test(tc, test_ehlo);
 	tcase_add_test(tc, test_paths_and_params);
+	tcase_add_test(tc, test_mail);
 	tcase_add_test(tc, test_state_names);
 	suite_add_tcase(s, tc);
 	return s;
