@@ -236,28 +236,42 @@ struct job {
 /* How it went, for the exit status, stderr and the -bs reply. */
 struct verdict {
 	int	exit;
-	int	code;		/* SMTP reply code */
-	char	text[1200];	/* the reply after the code */
+	char	reply[1200];	/* the whole reply line: the daemon's text
+				 * (smtp_vocab.h) where it has one */
 	char	why[1400];	/* for stderr */
 };
 
 static void job_free(struct job *);
 
 static void
-set_verdict(struct verdict *v, int exit_code, int code, const char *text,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+set_verdict(struct verdict *v, int exit_code, const char *reply,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
-set_verdict(struct verdict *v, int exit_code, int code, const char *text,
+set_verdict(struct verdict *v, int exit_code, const char *reply,
     const char *fmt, ...)
 {
 	va_list ap;
 
 	v->exit = exit_code;
-	v->code = code;
-	snprintf(v->text, sizeof(v->text), "%s", text);
+	snprintf(v->reply, sizeof(v->reply), "%s", reply);
 	va_start(ap, fmt);
 	vsnprintf(v->why, sizeof(v->why), fmt, ap);
+	va_end(ap);
+}
+
+static void
+verdict_reply(struct verdict *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The reply of a verdict already set, from a format with arguments. */
+static void
+verdict_reply(struct verdict *v, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v->reply, sizeof(v->reply), fmt, ap);
 	va_end(ap);
 }
 
@@ -284,14 +298,16 @@ job_prepare(struct job *j, int read_hdr, struct verdict *v)
 	const char *sender = *j->sender ? j->sender : user_name();
 
 	if (read_hdr && sendmail_args_read_header(j->body, &j->hdr) == -1) {
-		if (errno == EFBIG)
-			set_verdict(v, EX_DATAERR, 552, "5.6.0 Error: message "
-			    "header too large", "message header larger than "
-			    "1 MiB");
-		else
-			set_verdict(v, EX_IOERR, 451, "4.3.0 Error: cannot "
+		if (errno != EFBIG)
+			set_verdict(v, EX_IOERR, "451 4.3.0 Error: cannot "
 			    "read the message", "reading the message: %s",
 			    strerror(errno));
+		else {
+			set_verdict(v, EX_DATAERR, "", "message header "
+			    "larger than 1 MiB");
+			verdict_reply(v, SMTP_R_HEADER_TOO_BIG,
+			    (long long)SENDMAIL_HEADER_MAX);
+		}
 		return -1;
 	}
 	for (size_t i = 0; i < j->rcpts.n; i++)
@@ -299,19 +315,19 @@ job_prepare(struct job *j, int read_hdr, struct verdict *v)
 	if (sendmail_args_header(j->extract, j->fullname, sender,
 	    j->hdr.buf ? j->hdr.buf : "", j->hdr.fields, j->hdr.len, &j->all,
 	    &j->smtp_hdr, &j->smtp_hlen) == -1) {
-		set_verdict(v, EX_DATAERR, 554, "5.6.0 Error: bad header",
+		set_verdict(v, EX_DATAERR, "554 5.6.0 Error: bad header",
 		    "the message does not start with a header");
 		return -1;
 	}
 	if (j->all.n == 0) {
-		set_verdict(v, EX_USAGE, 554, "5.5.1 Error: no recipients",
+		set_verdict(v, EX_USAGE, "554 5.5.1 Error: no recipients",
 		    "no recipients%s", j->extract ? " found in the header" :
 		    "");
 		return -1;
 	}
 	for (size_t i = 0; i < j->all.n; i++)
 		if (!address_is_sane(j->all.v[i])) {
-			set_verdict(v, EX_NOUSER, 553, "5.1.3 Error: bad "
+			set_verdict(v, EX_NOUSER, "553 5.1.3 Error: bad "
 			    "recipient address", "bad recipient address \"%s\"",
 			    j->all.v[i]);
 			return -1;
@@ -360,27 +376,28 @@ via_daemon(const struct conf *c, struct job *j, struct submit *s,
 	    (j->body != NULL && submit_stream(s, j->body) == -1) ||
 	    submit_finish(s) == -1)
 		goto fail;
-	set_verdict(v, EX_OK, 250, "", "queued as %s", s->queue_id);
-	snprintf(v->text, sizeof(v->text), "2.0.0 Ok: queued as %s",
-	    s->queue_id);
+	set_verdict(v, EX_OK, "", "queued as %s", s->queue_id);
+	verdict_reply(v, SMTP_R_QUEUED, s->queue_id);
 	return 0;
 fail:
 	if (j->body != NULL && ferror(j->body))
-		set_verdict(v, EX_IOERR, 451, "4.3.0 Error: cannot read the "
+		set_verdict(v, EX_IOERR, "451 4.3.0 Error: cannot read the "
 		    "message", "%s", s->reply);
 	else if (s->lost)
-		set_verdict(v, EX_TEMPFAIL, 451, "4.3.0 Error: sesrelayd did "
+		set_verdict(v, EX_TEMPFAIL, "451 4.3.0 Error: sesrelayd did "
 		    "not answer; message not queued", "message not queued: %s",
 		    s->reply);
-	else if (refused != NULL)
-		set_verdict(v, submit_exit_code(s->code, s->reply, 1), s->code,
-		    reply_text(s->reply), "<%s> refused: %s", refused,
-		    s->reply);
-	else
-		set_verdict(v, submit_exit_code(s->code, s->reply, 0),
-		    s->code ? s->code : 451, s->code ? reply_text(s->reply) :
-		    "4.3.0 Error: sesrelayd did not answer properly",
-		    "message not queued: %s", s->reply);
+	else {
+		set_verdict(v, submit_exit_code(s->code, s->reply, refused !=
+		    NULL), "451 4.3.0 Error: sesrelayd did not answer "
+		    "properly", "message not queued: %s", s->reply);
+		if (refused != NULL)
+			snprintf(v->why, sizeof(v->why), "<%s> refused: %s",
+			    refused, s->reply);
+		if (s->code != 0)	/* the daemon's reply, passed on */
+			verdict_reply(v, "%d %s", s->code,
+			    reply_text(s->reply));
+	}
 	return -1;
 }
 
@@ -415,15 +432,17 @@ maildrop_refuses(const struct conf *c, const struct cleanup *cl,
 	too_long = cleanup_header_is_too_long(cl, out, outlen);
 	free(out);
 	if (refused) {
-		set_verdict(v, EX_NOPERM, 550, "", "<%s>: %s", sender,
+		set_verdict(v, EX_NOPERM, "", "<%s>: %s", sender,
 		    CLEANUP_SENDER_REFUSED);
-		snprintf(v->text, sizeof(v->text), "5.7.1 <%s>: %s", sender,
+		verdict_reply(v, SMTP_R_SENDER_REFUSED, sender,
 		    CLEANUP_SENDER_REFUSED);
-	} else if (too_long)
-		set_verdict(v, EX_DATAERR, 554, "5.6.0 Error: a header line "
-		    "exceeds the limit, with no white space to fold it at",
-		    "a header line is longer than %lld characters and has no "
-		    "white space to fold it at", c->smtp.max_header_line_length);
+	} else if (too_long) {
+		set_verdict(v, EX_DATAERR, "", "a header line is longer than "
+		    "%lld characters and has no white space to fold it at",
+		    c->smtp.max_header_line_length);
+		verdict_reply(v, SMTP_R_HEADER_LINE,
+		    c->smtp.max_header_line_length);
+	}
 	return refused || too_long;
 }
 
@@ -447,9 +466,8 @@ rcpts_pass(const struct conf *c, const struct cleanup *aliases,
 		code = rcpt_rule_apply_addr(&rule, j->all.v[i], &rcpts,
 		    &nrcpt, reply);
 	if (code != 250)
-		set_verdict(v, submit_exit_code(code, reply, 1), code,
-		    reply_text(reply), "<%s> refused: %s", j->all.v[i - 1],
-		    reply);
+		set_verdict(v, submit_exit_code(code, reply, 1), reply,
+		    "<%s> refused: %s", j->all.v[i - 1], reply);
 	for (i = 0; i < nrcpt; i++)
 		free(rcpts[i]);
 	free(rcpts);
@@ -497,26 +515,24 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 	if (maildrop_write(dir, j->sender, NULL, j->all.v, j->all.n, 0,
 	    j->smtp_hdr, j->smtp_hlen, j->body, c->max_message_size, name,
 	    sizeof(name)) == 0) {
-		set_verdict(v, EX_OK, 250, "", "sesrelayd cannot take it now "
+		set_verdict(v, EX_OK, "", "sesrelayd cannot take it now "
 		    "(%s); the message waits in %s/%s until it can", why, dir,
 		    name);
-		snprintf(v->text, sizeof(v->text), "2.0.0 Ok: queued in the "
-		    "maildrop as %s", name);
+		verdict_reply(v, "250 2.0.0 Ok: queued in the maildrop as %s",
+		    name);
 		return;
 	}
 	e = errno;
 	if (j->body != NULL && ferror(j->body))
-		set_verdict(v, EX_IOERR, 451, "4.3.0 Error: cannot read the "
+		set_verdict(v, EX_IOERR, "451 4.3.0 Error: cannot read the "
 		    "message", "reading the message: %s", strerror(e));
-	else if (e == EFBIG)
-		set_verdict(v, EX_DATAERR, 552, "5.3.4 Error: message size "
-		    "exceeds the limit", "message larger than %lld bytes",
-		    c->max_message_size);
-	else
-		set_verdict(v, EX_TEMPFAIL, e == ENOSPC || e == EDQUOT ? 452 :
-		    451, e == ENOSPC || e == EDQUOT ? "4.3.1 Error: "
-		    "insufficient system storage" : "4.3.0 Error: cannot queue "
-		    "the message", "message not queued: sesrelayd cannot "
+	else if (e == EFBIG) {
+		set_verdict(v, EX_DATAERR, "", "message larger than %lld "
+		    "bytes", c->max_message_size);
+		verdict_reply(v, SMTP_R_TOO_BIG, c->max_message_size);
+	} else
+		set_verdict(v, EX_TEMPFAIL, e == ENOSPC || e == EDQUOT ?
+		    SMTP_R_NO_STORAGE : SMTP_R_QUEUE_WRITE, "message not queued: sesrelayd cannot "
 		    "take it now (%s), and %s: %s", why, dir, strerror(e));
 }
 
@@ -827,7 +843,7 @@ bs_queue(struct bs *b, FILE *tmp, long long size)
 		addrlist_add(&j.rcpts, b->rcpts.v[i]);
 	if (job_prepare(&j, 1, &v) == 0)
 		deliver(b->c, &j, &v);
-	bs_reply(b, "%d %s", v.code, v.text);
+	bs_reply(b, "%s", v.reply);
 	job_free(&j);
 }
 
