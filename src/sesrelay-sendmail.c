@@ -969,10 +969,7 @@ run_smtp(const struct conf *c, const struct sendmail_args *a)
 	char line[BS_LINE_MAX];
 	int n;
 
-	if (c->hostname != NULL && *c->hostname != '\0')
-		snprintf(b.host, sizeof(b.host), "%s", c->hostname);
-	else if (gethostname(b.host, sizeof(b.host) - 1) == -1)
-		snprintf(b.host, sizeof(b.host), "localhost");
+	conf_hostname(c, b.host, sizeof(b.host));
 	bs_data_timeout = c->smtp.data_timeout;
 	snprintf(bs_timeout_reply, sizeof(bs_timeout_reply), SMTP_R_TIMEOUT
 	    "\r\n", b.host);

@@ -764,8 +764,8 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
 		/* Our replies were not read for a whole timeout: another
 		 * would not be either. */
-		log_info("- smtp client=%s timeout state=%d: replies not read "
-		    "(%zu bytes waiting)", s->client, s->state,
+		log_info("- smtp client=%s timeout state=%s: replies not read "
+		    "(%zu bytes waiting)", s->client, smtp_state_name(s->state),
 		    evbuffer_get_length(bufferevent_get_output(bev)));
 		if (s->state == SMTP_STATE_DATA)
 			log_info("%s smtp discarded reason=timeout", s->id);
@@ -773,8 +773,8 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		log_info("- smtp client=%s timeout state=%d", s->client,
-		    s->state);
+		log_info("- smtp client=%s timeout state=%s", s->client,
+		    smtp_state_name(s->state));
 		reply(s, SMTP_R_TIMEOUT, s->srv->conf.hostname);
 		close_after_reply(s);
 		return;
