@@ -532,8 +532,9 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 		verdict_reply(v, SMTP_R_TOO_BIG, c->max_message_size);
 	} else
 		set_verdict(v, EX_TEMPFAIL, e == ENOSPC || e == EDQUOT ?
-		    SMTP_R_NO_STORAGE : SMTP_R_QUEUE_WRITE, "message not queued: sesrelayd cannot "
-		    "take it now (%s), and %s: %s", why, dir, strerror(e));
+		    SMTP_R_NO_STORAGE : SMTP_R_QUEUE_WRITE, "message not "
+		    "queued: sesrelayd cannot take it now (%s), and %s: %s",
+		    why, dir, strerror(e));
 }
 
 /*

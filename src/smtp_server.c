@@ -4,10 +4,10 @@
  * Each session is a small state machine (smtp_vocab.h: INIT, HELO,
  * MAIL, RCPT, DATA, COMMIT, CLOSING, LINGER) whose state changes in
  * session_enter only; which verb is taken in which state, and every
- * reply's text, are smtp_vocab's, shared with sesrelay-sendmail -bs.  Input is processed in
- * order from the bufferevent, so pipelined commands work naturally;
- * while a message is being committed, reading stops and resumes after
- * the reply.
+ * reply's text, are smtp_vocab's, shared with sesrelay-sendmail -bs.
+ * Input is processed in order from the bufferevent, so pipelined
+ * commands work naturally; while a message is being committed, reading
+ * stops and resumes after the reply.
  *
  * Memory per session is bounded whatever the client does: input is read
  * at most IN_HIGH bytes ahead (the bufferevent's read high-water mark),
