@@ -14,36 +14,7 @@
 #include "cleanup.h"
 #include "rcpt_rule.h"
 #include "smtp_parse.h"
-
-/* The reply for a path smtp_parse_path refused. */
-static int
-path_refusal(enum smtp_path_result r, char *reply)
-{
-	static const struct {
-		enum smtp_path_result	 r;
-		int			 code;
-		const char		*text;
-	} rows[] = {
-		{ SMTP_PATH_TOO_LONG, 501, "5.1.3 Error: address too long" },
-		{ SMTP_PATH_NON_ASCII, 553, "5.6.7 Error: non-ASCII local "
-		  "part; Amazon SES accepts 7-bit addresses only (a domain "
-		  "may be internationalised)" },
-		{ SMTP_PATH_BAD_IDN, 553, "5.1.2 Error: the domain is not a "
-		  "valid internationalised domain name" },
-		{ SMTP_PATH_NO_DOMAIN, 553, "5.1.3 Error: recipient address "
-		  "needs a domain" },
-	};
-
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		if (rows[i].r == r) {
-			snprintf(reply, RCPT_RULE_REPLY_MAX, "%d %s",
-			    rows[i].code, rows[i].text);
-			return rows[i].code;
-		}
-	snprintf(reply, RCPT_RULE_REPLY_MAX, "501 5.5.4 Syntax: RCPT "
-	    "TO:<address>");
-	return 501;
-}
+#include "smtp_vocab.h"
 
 /* Append the addresses of to that rcpts does not hold yet. */
 static void
@@ -78,18 +49,10 @@ rcpt_rule_apply(const struct rcpt_rule *r, const char *arg, char ***rcpts,
 	addr[0] = '\0';
 	if ((pr = smtp_parse_path(arg, "TO:", 1, addr, &params)) !=
 	    SMTP_PATH_OK || addr[0] == '\0')
-		return path_refusal(pr == SMTP_PATH_OK ? SMTP_PATH_SYNTAX :
-		    pr, reply);
-	if (*params != '\0') {
-		/* Quoted back cut short: a reply line is at most 512
-		 * bytes (RFC 5321 4.5.3.1.5). */
-		int n = (int)strcspn(params, " ");
-
-		snprintf(reply, RCPT_RULE_REPLY_MAX, "555 5.5.4 Error: "
-		    "unsupported parameter \"%.*s%s\"", n > 64 ? 64 : n,
-		    params, n > 64 ? "..." : "");
-		return 555;
-	}
+		return smtp_vocab_path_refusal(pr == SMTP_PATH_OK ?
+		    SMTP_PATH_SYNTAX : pr, "RCPT TO:<address>", reply);
+	if (*params != '\0')
+		return smtp_vocab_bad_param(params, reply);
 	if (*nrcpt >= (size_t)r->max_recipients) {
 		snprintf(reply, RCPT_RULE_REPLY_MAX, "452 4.5.3 Error: too "
 		    "many recipients");

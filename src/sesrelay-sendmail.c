@@ -52,6 +52,7 @@
 #include "rcpt_rule.h"
 #include "sendmail_args.h"
 #include "smtp_parse.h"
+#include "smtp_vocab.h"
 #include "spool_layout.h"
 #include "submit.h"
 
@@ -236,28 +237,42 @@ struct job {
 /* How it went, for the exit status, stderr and the -bs reply. */
 struct verdict {
 	int	exit;
-	int	code;		/* SMTP reply code */
-	char	text[1200];	/* the reply after the code */
+	char	reply[1200];	/* the whole reply line: the daemon's text
+				 * (smtp_vocab.h) where it has one */
 	char	why[1400];	/* for stderr */
 };
 
 static void job_free(struct job *);
 
 static void
-set_verdict(struct verdict *v, int exit_code, int code, const char *text,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+set_verdict(struct verdict *v, int exit_code, const char *reply,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
-set_verdict(struct verdict *v, int exit_code, int code, const char *text,
+set_verdict(struct verdict *v, int exit_code, const char *reply,
     const char *fmt, ...)
 {
 	va_list ap;
 
 	v->exit = exit_code;
-	v->code = code;
-	snprintf(v->text, sizeof(v->text), "%s", text);
+	snprintf(v->reply, sizeof(v->reply), "%s", reply);
 	va_start(ap, fmt);
 	vsnprintf(v->why, sizeof(v->why), fmt, ap);
+	va_end(ap);
+}
+
+static void
+verdict_reply(struct verdict *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The reply of a verdict already set, from a format with arguments. */
+static void
+verdict_reply(struct verdict *v, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v->reply, sizeof(v->reply), fmt, ap);
 	va_end(ap);
 }
 
@@ -284,14 +299,16 @@ job_prepare(struct job *j, int read_hdr, struct verdict *v)
 	const char *sender = *j->sender ? j->sender : user_name();
 
 	if (read_hdr && sendmail_args_read_header(j->body, &j->hdr) == -1) {
-		if (errno == EFBIG)
-			set_verdict(v, EX_DATAERR, 552, "5.6.0 Error: message "
-			    "header too large", "message header larger than "
-			    "1 MiB");
-		else
-			set_verdict(v, EX_IOERR, 451, "4.3.0 Error: cannot "
+		if (errno != EFBIG)
+			set_verdict(v, EX_IOERR, "451 4.3.0 Error: cannot "
 			    "read the message", "reading the message: %s",
 			    strerror(errno));
+		else {
+			set_verdict(v, EX_DATAERR, "", "message header "
+			    "larger than 1 MiB");
+			verdict_reply(v, SMTP_R_HEADER_TOO_BIG,
+			    (long long)SENDMAIL_HEADER_MAX);
+		}
 		return -1;
 	}
 	for (size_t i = 0; i < j->rcpts.n; i++)
@@ -299,19 +316,19 @@ job_prepare(struct job *j, int read_hdr, struct verdict *v)
 	if (sendmail_args_header(j->extract, j->fullname, sender,
 	    j->hdr.buf ? j->hdr.buf : "", j->hdr.fields, j->hdr.len, &j->all,
 	    &j->smtp_hdr, &j->smtp_hlen) == -1) {
-		set_verdict(v, EX_DATAERR, 554, "5.6.0 Error: bad header",
+		set_verdict(v, EX_DATAERR, "554 5.6.0 Error: bad header",
 		    "the message does not start with a header");
 		return -1;
 	}
 	if (j->all.n == 0) {
-		set_verdict(v, EX_USAGE, 554, "5.5.1 Error: no recipients",
+		set_verdict(v, EX_USAGE, "554 5.5.1 Error: no recipients",
 		    "no recipients%s", j->extract ? " found in the header" :
 		    "");
 		return -1;
 	}
 	for (size_t i = 0; i < j->all.n; i++)
 		if (!address_is_sane(j->all.v[i])) {
-			set_verdict(v, EX_NOUSER, 553, "5.1.3 Error: bad "
+			set_verdict(v, EX_NOUSER, "553 5.1.3 Error: bad "
 			    "recipient address", "bad recipient address \"%s\"",
 			    j->all.v[i]);
 			return -1;
@@ -360,27 +377,28 @@ via_daemon(const struct conf *c, struct job *j, struct submit *s,
 	    (j->body != NULL && submit_stream(s, j->body) == -1) ||
 	    submit_finish(s) == -1)
 		goto fail;
-	set_verdict(v, EX_OK, 250, "", "queued as %s", s->queue_id);
-	snprintf(v->text, sizeof(v->text), "2.0.0 Ok: queued as %s",
-	    s->queue_id);
+	set_verdict(v, EX_OK, "", "queued as %s", s->queue_id);
+	verdict_reply(v, SMTP_R_QUEUED, s->queue_id);
 	return 0;
 fail:
 	if (j->body != NULL && ferror(j->body))
-		set_verdict(v, EX_IOERR, 451, "4.3.0 Error: cannot read the "
+		set_verdict(v, EX_IOERR, "451 4.3.0 Error: cannot read the "
 		    "message", "%s", s->reply);
 	else if (s->lost)
-		set_verdict(v, EX_TEMPFAIL, 451, "4.3.0 Error: sesrelayd did "
+		set_verdict(v, EX_TEMPFAIL, "451 4.3.0 Error: sesrelayd did "
 		    "not answer; message not queued", "message not queued: %s",
 		    s->reply);
-	else if (refused != NULL)
-		set_verdict(v, submit_exit_code(s->code, s->reply, 1), s->code,
-		    reply_text(s->reply), "<%s> refused: %s", refused,
-		    s->reply);
-	else
-		set_verdict(v, submit_exit_code(s->code, s->reply, 0),
-		    s->code ? s->code : 451, s->code ? reply_text(s->reply) :
-		    "4.3.0 Error: sesrelayd did not answer properly",
-		    "message not queued: %s", s->reply);
+	else {
+		set_verdict(v, submit_exit_code(s->code, s->reply, refused !=
+		    NULL), "451 4.3.0 Error: sesrelayd did not answer "
+		    "properly", "message not queued: %s", s->reply);
+		if (refused != NULL)
+			snprintf(v->why, sizeof(v->why), "<%s> refused: %s",
+			    refused, s->reply);
+		if (s->code != 0)	/* the daemon's reply, passed on */
+			verdict_reply(v, "%d %s", s->code,
+			    reply_text(s->reply));
+	}
 	return -1;
 }
 
@@ -415,15 +433,17 @@ maildrop_refuses(const struct conf *c, const struct cleanup *cl,
 	too_long = cleanup_header_is_too_long(cl, out, outlen);
 	free(out);
 	if (refused) {
-		set_verdict(v, EX_NOPERM, 550, "", "<%s>: %s", sender,
+		set_verdict(v, EX_NOPERM, "", "<%s>: %s", sender,
 		    CLEANUP_SENDER_REFUSED);
-		snprintf(v->text, sizeof(v->text), "5.7.1 <%s>: %s", sender,
+		verdict_reply(v, SMTP_R_SENDER_REFUSED, sender,
 		    CLEANUP_SENDER_REFUSED);
-	} else if (too_long)
-		set_verdict(v, EX_DATAERR, 554, "5.6.0 Error: a header line "
-		    "exceeds the limit, with no white space to fold it at",
-		    "a header line is longer than %lld characters and has no "
-		    "white space to fold it at", c->smtp.max_header_line_length);
+	} else if (too_long) {
+		set_verdict(v, EX_DATAERR, "", "a header line is longer than "
+		    "%lld characters and has no white space to fold it at",
+		    c->smtp.max_header_line_length);
+		verdict_reply(v, SMTP_R_HEADER_LINE,
+		    c->smtp.max_header_line_length);
+	}
 	return refused || too_long;
 }
 
@@ -447,9 +467,8 @@ rcpts_pass(const struct conf *c, const struct cleanup *aliases,
 		code = rcpt_rule_apply_addr(&rule, j->all.v[i], &rcpts,
 		    &nrcpt, reply);
 	if (code != 250)
-		set_verdict(v, submit_exit_code(code, reply, 1), code,
-		    reply_text(reply), "<%s> refused: %s", j->all.v[i - 1],
-		    reply);
+		set_verdict(v, submit_exit_code(code, reply, 1), reply,
+		    "<%s> refused: %s", j->all.v[i - 1], reply);
 	for (i = 0; i < nrcpt; i++)
 		free(rcpts[i]);
 	free(rcpts);
@@ -497,27 +516,26 @@ via_maildrop(const struct conf *c, struct job *j, const char *why,
 	if (maildrop_write(dir, j->sender, NULL, j->all.v, j->all.n, 0,
 	    j->smtp_hdr, j->smtp_hlen, j->body, c->max_message_size, name,
 	    sizeof(name)) == 0) {
-		set_verdict(v, EX_OK, 250, "", "sesrelayd cannot take it now "
+		set_verdict(v, EX_OK, "", "sesrelayd cannot take it now "
 		    "(%s); the message waits in %s/%s until it can", why, dir,
 		    name);
-		snprintf(v->text, sizeof(v->text), "2.0.0 Ok: queued in the "
-		    "maildrop as %s", name);
+		verdict_reply(v, "250 2.0.0 Ok: queued in the maildrop as %s",
+		    name);
 		return;
 	}
 	e = errno;
 	if (j->body != NULL && ferror(j->body))
-		set_verdict(v, EX_IOERR, 451, "4.3.0 Error: cannot read the "
+		set_verdict(v, EX_IOERR, "451 4.3.0 Error: cannot read the "
 		    "message", "reading the message: %s", strerror(e));
-	else if (e == EFBIG)
-		set_verdict(v, EX_DATAERR, 552, "5.3.4 Error: message size "
-		    "exceeds the limit", "message larger than %lld bytes",
-		    c->max_message_size);
-	else
-		set_verdict(v, EX_TEMPFAIL, e == ENOSPC || e == EDQUOT ? 452 :
-		    451, e == ENOSPC || e == EDQUOT ? "4.3.1 Error: "
-		    "insufficient system storage" : "4.3.0 Error: cannot queue "
-		    "the message", "message not queued: sesrelayd cannot "
-		    "take it now (%s), and %s: %s", why, dir, strerror(e));
+	else if (e == EFBIG) {
+		set_verdict(v, EX_DATAERR, "", "message larger than %lld "
+		    "bytes", c->max_message_size);
+		verdict_reply(v, SMTP_R_TOO_BIG, c->max_message_size);
+	} else
+		set_verdict(v, EX_TEMPFAIL, e == ENOSPC || e == EDQUOT ?
+		    SMTP_R_NO_STORAGE : SMTP_R_QUEUE_WRITE, "message not "
+		    "queued: sesrelayd cannot take it now (%s), and %s: %s",
+		    why, dir, strerror(e));
 }
 
 /*
@@ -661,12 +679,15 @@ run_control(const struct conf *c, const char *request)
 
 /* ---- -bs: SMTP on standard input and output ---- */
 
-enum bs_state { BS_IDLE, BS_MAIL, BS_RCPT, BS_QUIT };
-
+/*
+ * The verbs, their states and the replies are the daemon's
+ * (smtp_vocab.h); what differs is the I/O (stdio) and DATA, which queues
+ * each message as -bm does.
+ */
 struct bs {
 	const struct conf		*c;
 	const struct sendmail_args	*a;
-	enum bs_state			 state;
+	enum smtp_state			 state;	/* see bs_enter_state */
 	char				 host[256];
 	char				 sender[SMTP_ADDR_MAX];
 	struct addrlist			 rcpts;
@@ -675,19 +696,27 @@ struct bs {
 
 /* The only place the state changes; a new transaction starts clean. */
 static void
-bs_enter_state(struct bs *b, enum bs_state state)
+bs_enter_state(struct bs *b, enum smtp_state state)
 {
-	if (state == BS_IDLE) {
+	if (state == SMTP_STATE_INIT || state == SMTP_STATE_HELO) {
 		addrlist_free(&b->rcpts);
 		b->sender[0] = '\0';
 	}
 	b->state = state;
 }
 
+/* The transaction is over: back to HELO (or INIT, before any HELO). */
+static void
+bs_reset(struct bs *b)
+{
+	bs_enter_state(b, b->state == SMTP_STATE_INIT ? SMTP_STATE_INIT :
+	    SMTP_STATE_HELO);
+}
+
 static void bs_reply(struct bs *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* One reply line, flushed: the client may be waiting for it. */
+/* One reply, flushed: the client may be waiting for it. */
 static void
 bs_reply(struct bs *b, const char *fmt, ...)
 {
@@ -701,91 +730,32 @@ bs_reply(struct bs *b, const char *fmt, ...)
 		b->write_failed = 1;
 }
 
+/* EHLO and HELO. */
 static void
-bs_helo(struct bs *b, const char *arg, int extended)
+bs_ehlo(struct bs *b, const struct smtp_command *cmd)
 {
-	if (*arg == '\0') {
-		bs_reply(b, "501 5.5.4 Syntax: %s hostname", extended ?
-		    "EHLO" : "HELO");
-		return;
-	}
-	bs_enter_state(b, BS_IDLE);
-	if (!extended) {
-		bs_reply(b, "250 %s", b->host);
-		return;
-	}
-	bs_reply(b, "250-%s", b->host);
-	bs_reply(b, "250-PIPELINING");
-	bs_reply(b, "250-SIZE %lld", b->c->max_message_size);
-	bs_reply(b, "250-8BITMIME");
-	bs_reply(b, "250-ENHANCEDSTATUSCODES");
-	bs_reply(b, "250 HELP");
+	char text[SMTP_EHLO_MAX];
+
+	bs_enter_state(b, SMTP_STATE_HELO);
+	smtp_vocab_ehlo(cmd->verb == SMTP_VERB_EHLO, b->host,
+	    b->c->max_message_size, text);
+	bs_reply(b, "%s", text);
 }
 
 static void
-bs_ehlo(struct bs *b, const char *arg)
+bs_mail(struct bs *b, const struct smtp_command *cmd)
 {
-	bs_helo(b, arg, 1);
-}
-
-static void
-bs_helo_plain(struct bs *b, const char *arg)
-{
-	bs_helo(b, arg, 0);
-}
-
-/* A path smtp_parse_path did not take: the reply the daemon gives. */
-static void
-bs_path_error(struct bs *b, enum smtp_path_result r, const char *verb)
-{
-	switch (r) {
-	case SMTP_PATH_TOO_LONG:
-		bs_reply(b, "501 5.1.3 Error: address too long");
-		break;
-	case SMTP_PATH_NON_ASCII:
-		bs_reply(b, "553 5.6.7 Error: non-ASCII local part; Amazon SES "
-		    "takes 7-bit addresses only");
-		break;
-	case SMTP_PATH_BAD_IDN:
-		bs_reply(b, "553 5.1.2 Error: the domain is not a valid "
-		    "internationalized domain name");
-		break;
-	default:
-		bs_reply(b, "501 5.5.4 Syntax: %s", verb);
-		break;
-	}
-}
-
-static void
-bs_mail(struct bs *b, const char *arg)
-{
-	char addr[SMTP_ADDR_MAX];
+	char addr[SMTP_ADDR_MAX], text[SMTP_REPLY_MAX];
 	struct smtp_mail_params p;
-	const char *params, *bad;
-	enum smtp_path_result r;
 
-	if (b->state != BS_IDLE) {
-		bs_reply(b, "503 5.5.1 Error: nested MAIL command");
-		return;
-	}
-	if ((r = smtp_parse_path(arg, "FROM:", 1, addr, &params)) !=
-	    SMTP_PATH_OK) {
-		bs_path_error(b, r, "MAIL FROM:<address>");
-		return;
-	}
-	if (smtp_parse_mail_params(params, &p, &bad) == -1) {
-		bs_reply(b, "555 5.5.4 Error: unsupported parameter \"%.*s\"",
-		    (int)strcspn(bad, " "), bad);
-		return;
-	}
-	if (p.size > b->c->max_message_size) {
-		bs_reply(b, "552 5.3.4 Error: message size exceeds the limit "
-		    "of %lld bytes", b->c->max_message_size);
+	if (!smtp_vocab_mail(cmd->arg, b->c->max_message_size, addr, &p,
+	    text)) {
+		bs_reply(b, "%s", text);
 		return;
 	}
 	snprintf(b->sender, sizeof(b->sender), "%s", addr);
-	bs_enter_state(b, BS_MAIL);
-	bs_reply(b, "250 2.1.0 Ok");
+	bs_enter_state(b, SMTP_STATE_MAIL);
+	bs_reply(b, SMTP_R_MAIL_OK);
 }
 
 /*
@@ -793,14 +763,14 @@ bs_mail(struct bs *b, const char *arg)
  * daemon (or by the maildrop's check) when the message is handed over.
  */
 static void
-bs_rcpt(struct bs *b, const char *arg)
+bs_rcpt(struct bs *b, const struct smtp_command *cmd)
 {
 	const struct rcpt_rule rule = { NULL, b->c->smtp.max_recipients };
 	char reply[RCPT_RULE_REPLY_MAX];
 
-	if (rcpt_rule_apply(&rule, arg, &b->rcpts.v, &b->rcpts.n, reply) ==
-	    250)
-		bs_enter_state(b, BS_RCPT);
+	if (rcpt_rule_apply(&rule, cmd->arg, &b->rcpts.v, &b->rcpts.n,
+	    reply) == 250)
+		bs_enter_state(b, SMTP_STATE_RCPT);
 	bs_reply(b, "%s", reply);
 }
 
@@ -849,114 +819,84 @@ bs_read_data(FILE *tmp, long long max, long long *size)
 	return 0;
 }
 
+/* The message read into tmp: queue it as -bm does, and say how it went. */
 static void
-bs_data(struct bs *b, const char *arg)
+bs_queue(struct bs *b, FILE *tmp, long long size)
 {
 	struct job j = { 0 };
 	struct verdict v = { 0 };
+
+	if (size > b->c->max_message_size) {
+		bs_reply(b, SMTP_R_TOO_BIG, b->c->max_message_size);
+		return;
+	}
+	if (fflush(tmp) == EOF || ferror(tmp) || fseek(tmp, 0,
+	    SEEK_SET) == -1) {
+		if (errno == ENOSPC || errno == EDQUOT)
+			bs_reply(b, SMTP_R_NO_STORAGE);
+		else
+			bs_reply(b, SMTP_R_QUEUE_WRITE);
+		return;
+	}
+	j.sender = b->sender;
+	j.fullname = b->a->fullname;
+	j.body = tmp;
+	for (size_t i = 0; i < b->rcpts.n; i++)
+		addrlist_add(&j.rcpts, b->rcpts.v[i]);
+	if (job_prepare(&j, 1, &v) == 0)
+		deliver(b->c, &j, &v);
+	bs_reply(b, "%s", v.reply);
+	job_free(&j);
+}
+
+static void
+bs_data(struct bs *b, const struct smtp_command *cmd)
+{
 	long long size;
 	FILE *tmp;
 
-	if (*arg != '\0') {
-		bs_reply(b, "501 5.5.4 Syntax: DATA");
-		return;
-	}
 	/* Unlinked at once, with the caller's rights: the message, spooled
 	 * so that it can go to the daemon or to the maildrop alike. */
 	if ((tmp = tmpfile()) == NULL) {
-		bs_reply(b, "451 4.3.0 Error: cannot store the message: %s",
-		    strerror(errno));
+		bs_reply(b, SMTP_R_QUEUE_CREATE);
 		return;
 	}
-	bs_reply(b, "354 End data with <CR><LF>.<CR><LF>");
-	if (bs_read_data(tmp, b->c->max_message_size, &size) == -1) {
-		fclose(tmp);
-		bs_enter_state(b, BS_QUIT);
-		return;
-	}
-	if (size > b->c->max_message_size)
-		bs_reply(b, "552 5.3.4 Error: message size exceeds the limit "
-		    "of %lld bytes", b->c->max_message_size);
-	else if (fflush(tmp) == EOF || ferror(tmp) || fseek(tmp, 0,
-	    SEEK_SET) == -1)
-		bs_reply(b, "%s", errno == ENOSPC || errno == EDQUOT ?
-		    "452 4.3.1 Error: insufficient system storage" :
-		    "451 4.3.0 Error: cannot store the message");
+	bs_enter_state(b, SMTP_STATE_DATA);
+	bs_reply(b, SMTP_R_DATA_GO);
+	if (bs_read_data(tmp, b->c->max_message_size, &size) == -1)
+		bs_enter_state(b, SMTP_STATE_CLOSING);	/* the input ended */
 	else {
-		j.sender = b->sender;
-		j.fullname = b->a->fullname;
-		j.body = tmp;
-		for (size_t i = 0; i < b->rcpts.n; i++)
-			addrlist_add(&j.rcpts, b->rcpts.v[i]);
-		if (job_prepare(&j, 1, &v) == 0)
-			deliver(b->c, &j, &v);
-		bs_reply(b, "%d %s", v.code, v.text);
-		job_free(&j);
+		bs_queue(b, tmp, size);
+		bs_reset(b);
 	}
 	fclose(tmp);
-	bs_enter_state(b, BS_IDLE);
 }
 
 static void
-bs_rset(struct bs *b, const char *arg)
+bs_rset(struct bs *b, const struct smtp_command *cmd)
 {
-	bs_enter_state(b, BS_IDLE);
-	bs_reply(b, "250 2.0.0 Ok");
+	bs_reset(b);
+	bs_reply(b, SMTP_R_OK);
 }
 
 static void
-bs_noop(struct bs *b, const char *arg)
+bs_quit(struct bs *b, const struct smtp_command *cmd)
 {
-	bs_reply(b, "250 2.0.0 Ok");
+	bs_reply(b, SMTP_R_BYE);
+	bs_enter_state(b, SMTP_STATE_CLOSING);
 }
 
-static void
-bs_quit(struct bs *b, const char *arg)
-{
-	bs_reply(b, "221 2.0.0 Bye");
-	bs_enter_state(b, BS_QUIT);
-}
-
-static void
-bs_vrfy(struct bs *b, const char *arg)
-{
-	bs_reply(b, "252 2.5.2 Cannot VRFY user, but will accept message");
-}
-
-static void
-bs_help(struct bs *b, const char *arg)
-{
-	bs_reply(b, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP "
-	    "QUIT VRFY HELP");
-}
-
-static void
-bs_not_offered(struct bs *b, const char *arg)
-{
-	bs_reply(b, "502 5.5.1 Error: command not offered on a pipe");
-}
-
-/* The verbs: what state each needs, what to say when it is not there. */
-static const struct bs_verb {
-	enum smtp_verb	 verb;
-	enum bs_state	 need;
-	const char	*refusal;
-	void		(*proceed)(struct bs *, const char *arg);
-} bs_verbs[] = {
-	{ SMTP_VERB_EHLO, BS_IDLE, NULL, bs_ehlo },
-	{ SMTP_VERB_HELO, BS_IDLE, NULL, bs_helo_plain },
-	{ SMTP_VERB_MAIL, BS_IDLE, NULL, bs_mail },
-	{ SMTP_VERB_RCPT, BS_MAIL, "503 5.5.1 Error: need MAIL command",
-	  bs_rcpt },
-	{ SMTP_VERB_DATA, BS_RCPT, "503 5.5.1 Error: need RCPT command",
-	  bs_data },
-	{ SMTP_VERB_RSET, BS_IDLE, NULL, bs_rset },
-	{ SMTP_VERB_NOOP, BS_IDLE, NULL, bs_noop },
-	{ SMTP_VERB_QUIT, BS_IDLE, NULL, bs_quit },
-	{ SMTP_VERB_VRFY, BS_IDLE, NULL, bs_vrfy },
-	{ SMTP_VERB_HELP, BS_IDLE, NULL, bs_help },
-	{ SMTP_VERB_STARTTLS, BS_IDLE, NULL, bs_not_offered },
-	{ SMTP_VERB_AUTH, BS_IDLE, NULL, bs_not_offered },
+/* The handlers, by verb; smtp_vocab decides which may run when, and
+ * answers NOOP, VRFY and HELP itself. */
+static void (*const bs_handlers[])(struct bs *,
+    const struct smtp_command *) = {
+	[SMTP_VERB_EHLO] = bs_ehlo,
+	[SMTP_VERB_HELO] = bs_ehlo,
+	[SMTP_VERB_MAIL] = bs_mail,
+	[SMTP_VERB_RCPT] = bs_rcpt,
+	[SMTP_VERB_DATA] = bs_data,
+	[SMTP_VERB_RSET] = bs_rset,
+	[SMTP_VERB_QUIT] = bs_quit,
 };
 
 /*
@@ -990,28 +930,20 @@ static void
 bs_command(struct bs *b, char *line, int n)
 {
 	struct smtp_command cmd;
+	char text[SMTP_REPLY_MAX];
+	const char *refusal;
 
-	if (n == -2) {
-		bs_reply(b, "500 5.5.2 Error: line too long");
-		return;
-	}
-	if (memchr(line, '\0', (size_t)n) != NULL) {
-		bs_reply(b, "500 5.5.2 Error: NUL character in command");
-		return;
-	}
-	smtp_parse_command(line, &cmd);
-	for (size_t i = 0; i < sizeof(bs_verbs) / sizeof(bs_verbs[0]); i++) {
-		const struct bs_verb *v = &bs_verbs[i];
-
-		if (v->verb != cmd.verb)
-			continue;
-		if (b->state < v->need)
-			bs_reply(b, "%s", v->refusal);
-		else
-			v->proceed(b, cmd.arg);
-		return;
-	}
-	bs_reply(b, "500 5.5.2 Error: command not recognized");
+	if (n == -2)
+		bs_reply(b, SMTP_R_LINE_TOO_LONG, (size_t)BS_LINE_MAX);
+	else if ((refusal = smtp_vocab_line_refusal(line, (size_t)n)) != NULL)
+		bs_reply(b, "%s", refusal);
+	else if (smtp_vocab_decide(line, b->state, "a pipe", &cmd, text) == 0)
+		bs_reply(b, "%s", text);
+	else if ((size_t)cmd.verb < sizeof(bs_handlers) /
+	    sizeof(bs_handlers[0]) && bs_handlers[cmd.verb] != NULL)
+		bs_handlers[cmd.verb](b, &cmd);
+	else
+		abort();	/* a verb smtp_vocab runs has a handler */
 }
 
 /*
@@ -1035,21 +967,18 @@ bs_timeout(int sig)
 static int
 run_smtp(const struct conf *c, const struct sendmail_args *a)
 {
-	struct bs b = { .c = c, .a = a, .state = BS_IDLE };
+	struct bs b = { .c = c, .a = a, .state = SMTP_STATE_INIT };
 	char line[BS_LINE_MAX];
 	int n;
 
-	if (c->hostname != NULL && *c->hostname != '\0')
-		snprintf(b.host, sizeof(b.host), "%s", c->hostname);
-	else if (gethostname(b.host, sizeof(b.host) - 1) == -1)
-		snprintf(b.host, sizeof(b.host), "localhost");
+	conf_hostname(c, b.host, sizeof(b.host));
 	bs_data_timeout = c->smtp.data_timeout;
-	snprintf(bs_timeout_reply, sizeof(bs_timeout_reply), "421 4.4.2 %s "
-	    "Error: timeout exceeded\r\n", b.host);
+	snprintf(bs_timeout_reply, sizeof(bs_timeout_reply), SMTP_R_TIMEOUT
+	    "\r\n", b.host);
 	signal(SIGALRM, bs_timeout);
-	bs_reply(&b, "220 %s ESMTP sesrelay-sendmail", b.host);
+	bs_reply(&b, SMTP_R_GREETING, b.host);
 	for (;;) {
-		if (b.state == BS_QUIT || b.write_failed)
+		if (b.state == SMTP_STATE_CLOSING || b.write_failed)
 			break;
 		alarm((unsigned)c->smtp.timeout);
 		n = bs_read_line(line);
@@ -1058,7 +987,7 @@ run_smtp(const struct conf *c, const struct sendmail_args *a)
 			break;
 		bs_command(&b, line, n);
 	}
-	bs_enter_state(&b, BS_IDLE);
+	addrlist_free(&b.rcpts);
 	if (b.write_failed) {
 		fprintf(stderr, "%s: -bs: writing a reply: %s\n", prog,
 		    strerror(errno));

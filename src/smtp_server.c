@@ -1,12 +1,13 @@
 /*
  * smtp_server.c: listeners and inbound SMTP sessions.
  *
- * Each session is a small state machine (INIT, HELO, MAIL, RCPT, DATA,
- * COMMIT, CLOSING); commands are dispatched through verb_table, whose
- * rows say in which states a verb is allowed.  Input is processed in
- * order from the bufferevent, so pipelined commands work naturally;
- * while a message is being committed, reading stops and resumes after
- * the reply.
+ * Each session is a small state machine (smtp_vocab.h: INIT, HELO,
+ * MAIL, RCPT, DATA, COMMIT, CLOSING, LINGER) whose state changes in
+ * session_enter only; which verb is taken in which state, and every
+ * reply's text, are smtp_vocab's, shared with sesrelay-sendmail -bs.
+ * Input is processed in order from the bufferevent, so pipelined
+ * commands work naturally; while a message is being committed, reading
+ * stops and resumes after the reply.
  *
  * Memory per session is bounded whatever the client does: input is read
  * at most IN_HIGH bytes ahead (the bufferevent's read high-water mark),
@@ -57,6 +58,7 @@
 #include "rcpt_rule.h"
 #include "smtp_parse.h"
 #include "smtp_server.h"
+#include "smtp_vocab.h"
 #include "spool.h"
 #include "stats.h"
 
@@ -67,17 +69,6 @@
 #define IN_HIGH		(2 * DATA_CHUNK)
 #define OUT_HIGH	65536	/* replies waiting: stop reading above */
 #define OUT_LOW		16384	/* ... and read again below */
-
-enum session_state {
-	SS_INIT,	/* greeted, no HELO/EHLO yet */
-	SS_HELO,	/* between transactions */
-	SS_MAIL,	/* MAIL given */
-	SS_RCPT,	/* at least one RCPT */
-	SS_DATA,	/* receiving the body */
-	SS_COMMIT,	/* body complete, waiting for the spool */
-	SS_CLOSING,	/* last reply queued, close when flushed */
-	SS_LINGER,	/* last reply sent, reading until the client closes */
-};
 
 struct smtp_server {
 	struct event_base	*base;
@@ -98,7 +89,7 @@ struct smtp_server {
 struct smtp_session {
 	struct smtp_server	*srv;
 	struct bufferevent	*bev;
-	enum session_state	 state;
+	enum smtp_state		 state;	/* changed by session_enter */
 	unsigned long		 serial;
 	char			 client[64];
 	char			 helo[256];
@@ -130,6 +121,7 @@ struct smtp_session {
 };
 
 static void session_read(struct smtp_session *);
+static void session_enter(struct smtp_session *, enum smtp_state);
 static void session_free(struct smtp_session *);
 static void flush_header(struct smtp_session *);
 
@@ -179,13 +171,14 @@ spool_room_or_reply(struct smtp_session *s, long long size)
 		return 1;
 	log_warnx("- smtp refused client=%s: the spool is short of space "
 	    "(spool_min_free=%lld)", s->client, c->min_free);
-	reply(s, "452 4.3.1 Error: insufficient system storage, try again "
-	    "later");
+	reply(s, SMTP_R_NO_STORAGE);
 	return 0;
 }
 
+/* Forget the transaction: what session_enter does on the way back to
+ * INIT or HELO, and session_free. */
 static void
-reset_transaction(struct smtp_session *s)
+clear_transaction(struct smtp_session *s)
 {
 	for (size_t i = 0; i < s->nrcpt; i++)
 		free(s->rcpts[i]);
@@ -204,18 +197,21 @@ reset_transaction(struct smtp_session *s)
 	}
 	s->too_big = s->write_failed = s->header_too_big = s->has_nul = 0;
 	s->body_8bitmime = s->has_8bit = s->long_header_line = 0;
-	if (s->state != SS_INIT)
-		s->state = SS_HELO;
+}
+
+/* The transaction is over: back to HELO (or INIT, before any HELO). */
+static void
+reset_transaction(struct smtp_session *s)
+{
+	session_enter(s, s->state == SMTP_STATE_INIT ? SMTP_STATE_INIT :
+	    SMTP_STATE_HELO);
 }
 
 /* Queue the last reply and close once it is flushed. */
 static void
 close_after_reply(struct smtp_session *s)
 {
-	s->state = SS_CLOSING;
-	bufferevent_disable(s->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_free(s);
+	session_enter(s, SMTP_STATE_CLOSING);
 }
 
 /*
@@ -225,67 +221,69 @@ close_after_reply(struct smtp_session *s)
  * reset the connection and could destroy the reply before it is read.
  */
 static void
-close_lingering(struct smtp_session *s)
+linger(struct smtp_session *s)
 {
 	struct timeval tv = { 10, 0 };
 
-	s->state = SS_LINGER;
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	evbuffer_drain(bufferevent_get_input(s->bev),
 	    evbuffer_get_length(bufferevent_get_input(s->bev)));
 }
 
-/* ---- verbs ---- */
-
+/*
+ * The only place the state changes, with what entering each state
+ * does.  CLOSING may free the session: nothing touches it after.
+ */
 static void
-cmd_ehlo(struct smtp_session *s, const char *arg, int extended)
+session_enter(struct smtp_session *s, enum smtp_state st)
 {
-	const struct smtp_server_config *c = &s->srv->conf;
+	enum smtp_state from = s->state;
 
-	if (*arg == '\0') {
-		reply(s, "501 5.5.4 Syntax: %s hostname", extended ? "EHLO" :
-		    "HELO");
-		return;
+	log_debug("- smtp client=%s %s -> %s", s->client,
+	    smtp_state_name(from), smtp_state_name(st));
+	s->state = st;
+	if (from == SMTP_STATE_DATA)
+		set_timeout(s, s->srv->conf.timeout);
+	switch (st) {
+	case SMTP_STATE_INIT:
+	case SMTP_STATE_HELO:
+		clear_transaction(s);
+		break;
+	case SMTP_STATE_DATA:
+		set_timeout(s, s->srv->conf.data_timeout);
+		break;
+	case SMTP_STATE_COMMIT:
+		bufferevent_disable(s->bev, EV_READ);
+		break;
+	case SMTP_STATE_CLOSING:
+		bufferevent_disable(s->bev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+			session_free(s);
+		break;
+	case SMTP_STATE_LINGER:
+		linger(s);
+		break;
+	case SMTP_STATE_MAIL:
+	case SMTP_STATE_RCPT:
+		break;
 	}
-	reset_transaction(s);
-	snprintf(s->helo, sizeof(s->helo), "%s", arg);
-	s->state = SS_HELO;
-	if (!extended) {
-		reply(s, "250 %s", c->hostname);
-		return;
-	}
-	reply(s, "250-%s", c->hostname);
-	reply(s, "250-PIPELINING");
-	reply(s, "250-SIZE %lld", c->max_message_size);
-	reply(s, "250-8BITMIME");
-	reply(s, "250-ENHANCEDSTATUSCODES");
-	reply(s, "250 HELP");
 }
 
+/* ---- verbs ---- */
+
+/* EHLO and HELO. */
 static void
-path_error(struct smtp_session *s, enum smtp_path_result r, const char *verb)
+cmd_ehlo(struct smtp_session *s, const struct smtp_command *cmd)
 {
-	switch (r) {
-	case SMTP_PATH_TOO_LONG:
-		reply(s, "501 5.1.3 Error: address too long");
-		break;
-	case SMTP_PATH_NON_ASCII:
-		reply(s, "553 5.6.7 Error: non-ASCII local part; Amazon SES "
-		    "accepts 7-bit addresses only (a domain may be "
-		    "internationalised)");
-		break;
-	case SMTP_PATH_BAD_IDN:
-		reply(s, "553 5.1.2 Error: the domain is not a valid "
-		    "internationalised domain name");
-		break;
-	case SMTP_PATH_NO_DOMAIN:
-		reply(s, "553 5.1.3 Error: recipient address needs a domain");
-		break;
-	default:
-		reply(s, "501 5.5.4 Syntax: %s", verb);
-		break;
-	}
+	const struct smtp_server_config *c = &s->srv->conf;
+	char text[SMTP_EHLO_MAX];
+
+	session_enter(s, SMTP_STATE_HELO);
+	snprintf(s->helo, sizeof(s->helo), "%s", cmd->arg);
+	smtp_vocab_ehlo(cmd->verb == SMTP_VERB_EHLO, c->hostname,
+	    c->max_message_size, text);
+	reply(s, "%s", text);
 }
 
 /* Is addr the local user's own: "user", "user@localhost", "user@host"? */
@@ -326,44 +324,15 @@ identify_local_user(struct smtp_session *s, int fd)
 			s->local_user = 0;
 }
 
-/*
- * 555 for a parameter we do not take, quoted back cut short: a reply
- * line is at most 512 bytes (RFC 5321 4.5.3.1.5), the parameter up to
- * smtp.max_line_length.
- */
 static void
-reply_bad_param(struct smtp_session *s, const char *param)
-{
-	int n = (int)strcspn(param, " ");
-
-	reply(s, "555 5.5.4 Error: unsupported parameter \"%.*s%s\"",
-	    n > 64 ? 64 : n, param, n > 64 ? "..." : "");
-}
-
-static void
-cmd_mail(struct smtp_session *s, const char *arg)
+cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	struct smtp_mail_params p;
-	enum smtp_path_result r;
-	const char *params, *bad;
-	char addr[SMTP_ADDR_MAX];
+	char addr[SMTP_ADDR_MAX], text[SMTP_REPLY_MAX];
 
-	if (s->state >= SS_MAIL) {
-		reply(s, "503 5.5.1 Error: nested MAIL command");
-		return;
-	}
-	if ((r = smtp_parse_path(arg, "FROM:", 1, addr, &params)) !=
-	    SMTP_PATH_OK) {
-		path_error(s, r, "MAIL FROM:<address>");
-		return;
-	}
-	if (smtp_parse_mail_params(params, &p, &bad) == -1) {
-		reply_bad_param(s, bad);
-		return;
-	}
-	if (p.size > s->srv->conf.max_message_size) {
-		reply(s, "552 5.3.4 Error: message size exceeds the limit of "
-		    "%lld bytes", s->srv->conf.max_message_size);
+	if (!smtp_vocab_mail(cmd->arg, s->srv->conf.max_message_size, addr,
+	    &p, text)) {
+		reply(s, "%s", text);
 		return;
 	}
 	if (!spool_room_or_reply(s, p.size > 0 ? p.size : 0))
@@ -379,49 +348,34 @@ cmd_mail(struct smtp_session *s, const char *arg)
 		 * would be no bounce either: refused now, not lost later. */
 		log_info("- smtp refused from=<%s> client=%s: not a sender "
 		    "SES can accept, and not rewritten", addr, s->client);
-		reply(s, "550 5.7.1 <%s>: " CLEANUP_SENDER_REFUSED, addr);
+		reply(s, SMTP_R_SENDER_REFUSED, addr, CLEANUP_SENDER_REFUSED);
 		return;
 	}
 	memcpy(s->orig_sender, addr, sizeof(s->orig_sender));
 	s->body_8bitmime = p.body_8bit;
 	snprintf(s->sender, sizeof(s->sender), "%s",
 	    cleanup_sender(s->srv->conf.cleanup, addr));
-	s->state = SS_MAIL;
-	reply(s, "250 2.1.0 Ok");
+	session_enter(s, SMTP_STATE_MAIL);
+	reply(s, SMTP_R_MAIL_OK);
 }
 
 /* RCPT: the rule shared with sesrelay-sendmail and pickup (rcpt_rule.h). */
 static void
-cmd_rcpt(struct smtp_session *s, const char *arg)
+cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	const struct rcpt_rule rule = { s->srv->conf.cleanup,
 	    s->srv->conf.max_recipients };
 	char text[RCPT_RULE_REPLY_MAX];
 
-	if (s->state < SS_MAIL) {
-		reply(s, "503 5.5.1 Error: need MAIL command");
-		return;
-	}
-	if (rcpt_rule_apply(&rule, arg, &s->rcpts, &s->nrcpt, text) == 250)
-		s->state = SS_RCPT;
+	if (rcpt_rule_apply(&rule, cmd->arg, &s->rcpts, &s->nrcpt, text) ==
+	    250)
+		session_enter(s, SMTP_STATE_RCPT);
 	reply(s, "%s", text);
 }
 
 static void
-cmd_data(struct smtp_session *s, const char *arg)
+cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
 {
-	if (*arg != '\0') {
-		reply(s, "501 5.5.4 Syntax: DATA");
-		return;
-	}
-	if (s->state == SS_MAIL) {
-		reply(s, "554 5.5.1 Error: no valid recipients");
-		return;
-	}
-	if (s->state != SS_RCPT) {
-		reply(s, "503 5.5.1 Error: need RCPT command");
-		return;
-	}
 	if (!spool_room_or_reply(s, 0))
 		return;
 	s->writer = spool_writer_new(s->srv->spool, s->sender, s->rcpts,
@@ -429,127 +383,77 @@ cmd_data(struct smtp_session *s, const char *arg)
 	if (s->writer == NULL) {
 		log_warn("- smtp client=%s cannot create queue file",
 		    s->client);
-		reply(s, "451 4.3.0 Error: cannot create a queue file, try "
-		    "again later");
+		reply(s, SMTP_R_QUEUE_CREATE);
 		return;
 	}
 	dot_decoder_init(&s->dec);
 	if ((s->header = evbuffer_new()) == NULL)
 		abort();
 	s->in_header = 1;
-	s->state = SS_DATA;
-	set_timeout(s, s->srv->conf.data_timeout);
-	reply(s, "354 3.0.0 End data with <CR><LF>.<CR><LF>");
+	session_enter(s, SMTP_STATE_DATA);
+	reply(s, SMTP_R_DATA_GO);
 }
 
 static void
-cmd_rset(struct smtp_session *s, const char *arg)
+cmd_rset(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	reset_transaction(s);
-	reply(s, "250 2.0.0 Ok");
+	reply(s, SMTP_R_OK);
 }
 
 static void
-cmd_noop(struct smtp_session *s, const char *arg)
+cmd_quit(struct smtp_session *s, const struct smtp_command *cmd)
 {
-	reply(s, "250 2.0.0 Ok");
-}
-
-static void
-cmd_quit(struct smtp_session *s, const char *arg)
-{
-	reply(s, "221 2.0.0 Bye");
+	reply(s, SMTP_R_BYE);
 	close_after_reply(s);
 }
 
-static void
-cmd_vrfy(struct smtp_session *s, const char *arg)
-{
-	reply(s, "252 2.5.2 Cannot VRFY user, but will accept message");
-}
-
-static void
-cmd_help(struct smtp_session *s, const char *arg)
-{
-	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP "
-	    "QUIT VRFY HELP");
-}
-
-static void
-cmd_helo_wrap(struct smtp_session *s, const char *arg)
-{
-	cmd_ehlo(s, arg, 0);
-}
-
-static void
-cmd_ehlo_wrap(struct smtp_session *s, const char *arg)
-{
-	cmd_ehlo(s, arg, 1);
-}
-
-static const struct verb_row {
-	enum smtp_verb	 verb;
-	void		(*proceed)(struct smtp_session *, const char *);
-} verb_table[] = {
-	{ SMTP_VERB_EHLO, cmd_ehlo_wrap },
-	{ SMTP_VERB_HELO, cmd_helo_wrap },
-	{ SMTP_VERB_MAIL, cmd_mail },
-	{ SMTP_VERB_RCPT, cmd_rcpt },
-	{ SMTP_VERB_DATA, cmd_data },
-	{ SMTP_VERB_RSET, cmd_rset },
-	{ SMTP_VERB_NOOP, cmd_noop },
-	{ SMTP_VERB_QUIT, cmd_quit },
-	{ SMTP_VERB_VRFY, cmd_vrfy },
-	{ SMTP_VERB_HELP, cmd_help },
+/* The handlers, by verb; smtp_vocab decides which may run when, and
+ * answers NOOP, VRFY and HELP itself. */
+static void (*const handlers[])(struct smtp_session *,
+    const struct smtp_command *) = {
+	[SMTP_VERB_EHLO] = cmd_ehlo,
+	[SMTP_VERB_HELO] = cmd_ehlo,
+	[SMTP_VERB_MAIL] = cmd_mail,
+	[SMTP_VERB_RCPT] = cmd_rcpt,
+	[SMTP_VERB_DATA] = cmd_data,
+	[SMTP_VERB_RSET] = cmd_rset,
+	[SMTP_VERB_QUIT] = cmd_quit,
 };
 
 static void
 dispatch(struct smtp_session *s, char *line, size_t len)
 {
 	struct smtp_command cmd;
+	char text[SMTP_REPLY_MAX];
+	const char *refusal;
 
 	if (s->ncommands == 0)		/* past the greeting phase */
 		set_timeout(s, s->srv->conf.timeout);
 	if (++s->ncommands > s->srv->conf.max_commands) {
 		log_info("- smtp client=%s too many commands (%lld)",
 		    s->client, s->srv->conf.max_commands);
-		reply(s, "421 4.7.0 %s Error: too many commands, closing",
-		    s->srv->conf.hostname);
+		reply(s, SMTP_R_TOO_MANY_COMMANDS, s->srv->conf.hostname);
 		close_after_reply(s);
 		return;
 	}
-	if (memchr(line, '\0', len) != NULL) {
-		reply(s, "500 5.5.2 Error: NUL character in command");
+	if ((refusal = smtp_vocab_line_refusal(line, len)) != NULL) {
+		reply(s, "%s", refusal);
 		return;
 	}
-	if (memchr(line, '\r', len) != NULL) {
-		/* RFC 5321 2.3.8: CR only in CRLF; echoed, it would break
-		 * the reply line. */
-		reply(s, "500 5.5.2 Error: bare <CR> in command");
-		return;
-	}
-	if (s->srv->stopping && s->state < SS_MAIL) {
-		reply(s, "421 4.3.2 %s Service shutting down, closing",
-		    s->srv->conf.hostname);
+	if (s->srv->stopping && s->state < SMTP_STATE_MAIL) {
+		reply(s, SMTP_R_SHUTDOWN, s->srv->conf.hostname);
 		close_after_reply(s);
 		return;
 	}
-	if (len == 0) {
-		reply(s, "500 5.5.2 Error: empty command");
-		return;
-	}
-	smtp_parse_command(line, &cmd);
-	for (size_t i = 0; i < sizeof(verb_table) / sizeof(verb_table[0]);
-	    i++)
-		if (verb_table[i].verb == cmd.verb) {
-			verb_table[i].proceed(s, cmd.arg);
-			return;
-		}
-	if (cmd.verb == SMTP_VERB_STARTTLS || cmd.verb == SMTP_VERB_AUTH)
-		reply(s, "502 5.5.1 Error: %.*s not offered on a local "
-		    "listener", (int)cmd.verb_len, cmd.verb_text);
+	if (smtp_vocab_decide(line, s->state, "a local listener", &cmd,
+	    text) == 0)
+		reply(s, "%s", text);
+	else if ((size_t)cmd.verb < sizeof(handlers) / sizeof(handlers[0]) &&
+	    handlers[cmd.verb] != NULL)
+		handlers[cmd.verb](s, &cmd);
 	else
-		reply(s, "500 5.5.2 Error: command not recognized");
+		abort();	/* a verb smtp_vocab runs has a handler */
 }
 
 /* ---- DATA ---- */
@@ -577,14 +481,12 @@ commit_done(void *arg, int status)
 		return;
 	}
 	if (status == 0)
-		reply(s, "250 2.0.0 Ok: queued as %s", id);
+		reply(s, SMTP_R_QUEUED, id);
 	else
-		reply(s, "451 4.3.0 Error: queue file write error, try again "
-		    "later");
+		reply(s, SMTP_R_QUEUE_WRITE);
 	reset_transaction(s);
 	if (srv->stopping) {
-		reply(s, "421 4.3.2 %s Service shutting down, closing",
-		    srv->conf.hostname);
+		reply(s, SMTP_R_SHUTDOWN, srv->conf.hostname);
 		close_after_reply(s);
 		return;
 	}
@@ -601,63 +503,51 @@ data_end(struct smtp_session *s)
 	if (s->in_header)	/* a message that is all header */
 		flush_header(s);
 	if (s->long_header_line) {
-		set_timeout(s, s->srv->conf.timeout);
 		log_info("- smtp refused from=<%s> client=%s: header line "
 		    "longer than %lld that cannot be folded", s->sender,
 		    s->client, s->srv->conf.max_header_line_length);
-		reply(s, "554 5.6.0 Error: a header line exceeds %lld "
-		    "characters, with no white space to fold it at "
-		    "(RFC 5322 2.1.1)", s->srv->conf.max_header_line_length);
+		reply(s, SMTP_R_HEADER_LINE,
+		    s->srv->conf.max_header_line_length);
 		reset_transaction(s);
 		return;
 	}
 	if (s->has_8bit) {
-		set_timeout(s, s->srv->conf.timeout);
 		log_info("- smtp refused from=<%s> client=%s: 8-bit data "
 		    "without BODY=8BITMIME", s->sender, s->client);
-		reply(s, "554 5.6.0 Error: 8-bit data in the message but "
-		    "BODY=8BITMIME was not given (RFC 6152)");
+		reply(s, SMTP_R_8BIT);
 		reset_transaction(s);
 		return;
 	}
 	if (s->header_too_big || s->has_nul) {
-		set_timeout(s, s->srv->conf.timeout);
 		log_info("- smtp refused from=<%s> client=%s: %s", s->sender,
 		    s->client, s->has_nul ? "NUL characters" :
 		    "header too large");
 		if (s->has_nul)
-			reply(s, "554 5.6.0 Error: message contains NUL "
-			    "characters (not allowed by RFC 5322)");
+			reply(s, SMTP_R_NUL_DATA);
 		else
-			reply(s, "552 5.6.0 Error: message header exceeds "
-			    "%lld bytes", s->srv->conf.max_header_size);
+			reply(s, SMTP_R_HEADER_TOO_BIG,
+			    s->srv->conf.max_header_size);
 		reset_transaction(s);
 		return;
 	}
 	size = spool_writer_size(s->writer);
-
-	set_timeout(s, s->srv->conf.timeout);
 	if (s->too_big) {
 		log_info("- smtp refused size>%lld from=<%s> client=%s",
 		    s->srv->conf.max_message_size, s->sender, s->client);
-		reply(s, "552 5.3.4 Error: message size exceeds the limit of "
-		    "%lld bytes", s->srv->conf.max_message_size);
+		reply(s, SMTP_R_TOO_BIG, s->srv->conf.max_message_size);
 		reset_transaction(s);
 		return;
 	}
 	if (s->write_failed) {
 		log_warn("%s smtp queue file write failed", s->id);
-		reply(s, "451 4.3.0 Error: queue file write error, try again "
-		    "later");
+		reply(s, SMTP_R_QUEUE_WRITE);
 		reset_transaction(s);
 		return;
 	}
-	set_timeout(s, s->srv->conf.timeout);
 	log_debug("%s smtp committing size=%lld", s->id, (long long)size);
 	s->size = size;
-	s->state = SS_COMMIT;
 	s->commit_pending = 1;
-	bufferevent_disable(s->bev, EV_READ);
+	session_enter(s, SMTP_STATE_COMMIT);
 	spool_writer_commit(s->writer, commit_done, s);
 	s->writer = NULL;
 }
@@ -757,10 +647,8 @@ data_read(struct smtp_session *s, struct evbuffer *in)
 			log_info("%s smtp refused from=<%s> client=%s: bare LF "
 			    "in message data", s->id, s->sender, s->client);
 			reset_transaction(s);
-			reply(s, "521 5.5.2 %s Error: bare <LF> received; "
-			    "lines must end with CRLF (RFC 5321 2.3.8)",
-			    s->srv->conf.hostname);
-			close_lingering(s);
+			reply(s, SMTP_R_BARE_LF, s->srv->conf.hostname);
+			session_enter(s, SMTP_STATE_LINGER);
 			return;
 		}
 		emit_data(s, out, outlen);
@@ -781,12 +669,12 @@ session_read(struct smtp_session *s)
 	size_t eol_len, len;
 	char *line;
 
-	if (s->state == SS_LINGER) {
+	if (s->state == SMTP_STATE_LINGER) {
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
-	while (s->state != SS_CLOSING && s->state != SS_COMMIT &&
-	    s->state != SS_LINGER) {
+	while (s->state != SMTP_STATE_CLOSING && s->state != SMTP_STATE_COMMIT &&
+	    s->state != SMTP_STATE_LINGER) {
 		if (session_is_output_blocked(s)) {
 			/* The client is not reading: neither are we, until
 			 * write_cb sees the replies drain. */
@@ -794,9 +682,9 @@ session_read(struct smtp_session *s)
 			bufferevent_disable(s->bev, EV_READ);
 			return;
 		}
-		if (s->state == SS_DATA) {
+		if (s->state == SMTP_STATE_DATA) {
 			data_read(s, in);
-			if (s->state == SS_DATA)
+			if (s->state == SMTP_STATE_DATA)
 				return;		/* need more input */
 			continue;
 		}
@@ -807,8 +695,8 @@ session_read(struct smtp_session *s)
 				 * when it comes; answer once. */
 				evbuffer_drain(in, evbuffer_get_length(in));
 				if (!s->skipping_long)
-					reply(s, "500 5.5.2 Error: line too "
-					    "long (limit %zu)", max);
+					reply(s, SMTP_R_LINE_TOO_LONG,
+					    max);
 				s->skipping_long = 1;
 			}
 			return;
@@ -816,8 +704,7 @@ session_read(struct smtp_session *s)
 		if (s->skipping_long || (size_t)eol.pos + eol_len > max) {
 			evbuffer_drain(in, eol.pos + eol_len);
 			if (!s->skipping_long)
-				reply(s, "500 5.5.2 Error: line too long "
-				    "(limit %zu)", max);
+				reply(s, SMTP_R_LINE_TOO_LONG, max);
 			s->skipping_long = 0;
 			continue;
 		}
@@ -846,16 +733,16 @@ write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
 
-	if (s->state == SS_CLOSING &&
+	if (s->state == SMTP_STATE_CLOSING &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		session_free(s);
-	else if (s->state == SS_LINGER &&
+	else if (s->state == SMTP_STATE_LINGER &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		shutdown(bufferevent_getfd(bev), SHUT_WR);
-	else if (s->output_blocked && s->state != SS_CLOSING &&
-	    s->state != SS_LINGER) {
+	else if (s->output_blocked && s->state != SMTP_STATE_CLOSING &&
+	    s->state != SMTP_STATE_LINGER) {
 		s->output_blocked = 0;
-		if (s->state != SS_COMMIT) {
+		if (s->state != SMTP_STATE_COMMIT) {
 			bufferevent_enable(bev, EV_READ);
 			session_read(s);	/* commands already read */
 		}
@@ -867,7 +754,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_session *s = arg;
 
-	if (s->state == SS_CLOSING || s->state == SS_LINGER) {
+	if (s->state == SMTP_STATE_CLOSING || s->state == SMTP_STATE_LINGER) {
 		/* The client is gone, or the last reply could not be
 		 * delivered, or lingering timed out. */
 		session_free(s);
@@ -876,23 +763,22 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
 		/* Our replies were not read for a whole timeout: another
 		 * would not be either. */
-		log_info("- smtp client=%s timeout state=%d: replies not read "
-		    "(%zu bytes waiting)", s->client, s->state,
+		log_info("- smtp client=%s timeout state=%s: replies not read "
+		    "(%zu bytes waiting)", s->client, smtp_state_name(s->state),
 		    evbuffer_get_length(bufferevent_get_output(bev)));
-		if (s->state == SS_DATA)
+		if (s->state == SMTP_STATE_DATA)
 			log_info("%s smtp discarded reason=timeout", s->id);
 		session_free(s);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		log_info("- smtp client=%s timeout state=%d", s->client,
-		    s->state);
-		reply(s, "421 4.4.2 %s Error: timeout exceeded",
-		    s->srv->conf.hostname);
+		log_info("- smtp client=%s timeout state=%s", s->client,
+		    smtp_state_name(s->state));
+		reply(s, SMTP_R_TIMEOUT, s->srv->conf.hostname);
 		close_after_reply(s);
 		return;
 	}
-	if (s->state == SS_DATA)
+	if (s->state == SMTP_STATE_DATA)
 		log_info("%s smtp client=%s lost connection during DATA, "
 		    "message discarded", s->id, s->client);
 	session_free(s);
@@ -909,7 +795,7 @@ session_free(struct smtp_session *s)
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 		return;
 	}
-	reset_transaction(s);
+	clear_transaction(s);
 	TAILQ_REMOVE(&s->srv->sessions, s, entry);
 	s->srv->nsessions--;
 	bufferevent_free(s->bev);
@@ -962,20 +848,19 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	    (sa->sa_family == AF_UNIX ? SMTP_UNIX_RESERVE : 0)) {
 		log_warnx("- smtp refused client=%s: %zu sessions open "
 		    "(smtp.max_clients)", s->client, srv->nsessions - 1);
-		reply(s, "421 4.7.0 %s Error: too many connections, try again "
-		    "later", srv->conf.hostname);
+		reply(s, SMTP_R_TOO_MANY_CLIENTS, srv->conf.hostname);
 		close_after_reply(s);
 		return;
 	}
 	if (!client_allowed(srv, sa)) {
 		log_warnx("- smtp refused client=%s: not loopback and not in "
 		    "listen.allow", s->client);
-		reply(s, "554 5.7.1 %s: access denied", s->client);
+		reply(s, SMTP_R_ACCESS_DENIED, s->client);
 		close_after_reply(s);
 		return;
 	}
 	log_debug("- smtp connect client=%s", s->client);
-	reply(s, "220 %s ESMTP sesrelay", srv->conf.hostname);
+	reply(s, SMTP_R_GREETING, srv->conf.hostname);
 }
 
 struct smtp_server *
@@ -1109,11 +994,10 @@ smtp_server_shutdown(struct smtp_server *srv)
 	smtp_server_stop_listening(srv);
 	for (s = TAILQ_FIRST(&srv->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
-		if (s->state > SS_HELO || s->state == SS_CLOSING ||
-		    s->state == SS_LINGER)
+		if (s->state > SMTP_STATE_HELO || s->state == SMTP_STATE_CLOSING ||
+		    s->state == SMTP_STATE_LINGER)
 			continue;	/* in a transaction, or going */
-		reply(s, "421 4.3.2 %s Service shutting down, closing",
-		    srv->conf.hostname);
+		reply(s, SMTP_R_SHUTDOWN, srv->conf.hostname);
 		close_after_reply(s);
 	}
 }

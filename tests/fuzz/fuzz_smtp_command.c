@@ -5,12 +5,15 @@
  * way smtp_server.c does (at LF, one trailing CR dropped, lines with a
  * NUL or empty ones refused before parsing), and each line goes through
  * every parser the server may apply to it: the verb split, the MAIL and
- * RCPT paths, the MAIL parameters, and the address check.
+ * RCPT paths, the MAIL parameters, and the address check; and through
+ * smtp_vocab's decision in every state a command is read in.
  *
  * Invariants: the verb and argument point into the line; a path the
  * parser accepts is shorter than SMTP_ADDR_MAX, printable 7-bit ASCII
  * with no space, passes smtp_address_is_valid(), and a recipient has a
- * domain; the parameters pointer stays inside the argument.
+ * domain; the parameters pointer stays inside the argument.  Every
+ * reply smtp_vocab writes is one line of "NNN text" under 512 bytes, and
+ * it hands only the verbs with a handler on to the server.
  */
 #include "config.h"
 
@@ -18,6 +21,7 @@
 
 #include "fuzz_util.h"
 #include "smtp_parse.h"
+#include "smtp_vocab.h"
 
 /* p lies within the string s, its NUL included. */
 static int
@@ -84,6 +88,44 @@ check_address(const char *s)
 		FUZZ_CHECK(strchr(s, '@') != NULL);
 }
 
+/* A reply line: three digits, a space, text, no line end, short. */
+static void
+check_reply(const char *r)
+{
+	size_t n = strlen(r);
+
+	FUZZ_CHECK(n > 4 && n < SMTP_REPLY_MAX);
+	FUZZ_CHECK(r[0] >= '2' && r[0] <= '5' && r[3] == ' ');
+	FUZZ_CHECK(strpbrk(r, "\r\n") == NULL);
+}
+
+/* What the servers decide for this line, in each state they read in. */
+static void
+check_vocab(const char *line)
+{
+	struct smtp_command cmd;
+	struct smtp_mail_params mp;
+	char reply[SMTP_REPLY_MAX], addr[SMTP_ADDR_MAX];
+
+	if (smtp_vocab_line_refusal(line, strlen(line)) != NULL) {
+		FUZZ_CHECK(strchr(line, '\r') != NULL);
+		return;		/* refused before any verb, as the servers do */
+	}
+	for (int st = SMTP_STATE_INIT; st <= SMTP_STATE_RCPT; st++) {
+		if (smtp_vocab_decide(line, st, "a pipe", &cmd, reply) == 0) {
+			check_reply(reply);
+			continue;
+		}
+		FUZZ_CHECK(cmd.verb == SMTP_VERB_EHLO ||
+		    cmd.verb == SMTP_VERB_HELO || cmd.verb == SMTP_VERB_MAIL ||
+		    cmd.verb == SMTP_VERB_RCPT || cmd.verb == SMTP_VERB_DATA ||
+		    cmd.verb == SMTP_VERB_RSET || cmd.verb == SMTP_VERB_QUIT);
+		if (cmd.verb == SMTP_VERB_MAIL && !smtp_vocab_mail(cmd.arg,
+		    1000, addr, &mp, reply))
+			check_reply(reply);
+	}
+}
+
 static void
 one_line(const char *line)
 {
@@ -112,6 +154,7 @@ one_line(const char *line)
 	check_params(cmd.arg);
 	check_address(line);
 	check_address(cmd.arg);
+	check_vocab(line);
 }
 
 int

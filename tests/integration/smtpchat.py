@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """smtpchat.py - a scripted SMTP conversation, for testing replies exactly.
 
-    smtpchat.py --port P SCRIPT      (or --unix PATH)
+    smtpchat.py --port P SCRIPT      (or --unix PATH, or --pipe COMMAND:
+                                      its standard input and output)
 
 SCRIPT lines:
     > TEXT        send TEXT + CRLF  (\\0, \\n, \\r, \\xNN escapes are decoded)
@@ -13,7 +14,9 @@ Prints each exchange; exits 1 at the first mismatch.
 """
 import argparse
 import re
+import shlex
 import socket
+import subprocess
 import sys
 
 
@@ -26,22 +29,39 @@ def main():
     ap.add_argument("--port", type=int)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--unix")
+    ap.add_argument("--pipe")
     ap.add_argument("script")
     a = ap.parse_args()
+    if a.pipe:
+        return chat(*pipe(a.pipe), a.script)
     if a.unix:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(a.unix)
     else:
         s = socket.create_connection((a.host, a.port))
     s.settimeout(20)
-    f = s.makefile("rb")
-    for line in open(a.script, encoding="latin-1").read().splitlines():
+    return chat(s.sendall, s.makefile("rb"), a.script)
+
+
+def pipe(command):
+    """A program speaking SMTP on its standard input and output."""
+    p = subprocess.Popen(shlex.split(command), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
+
+    def send(data):
+        p.stdin.write(data)
+        p.stdin.flush()
+    return send, p.stdout
+
+
+def chat(send, f, script):
+    for line in open(script, encoding="latin-1").read().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         if line.startswith(">raw "):
-            s.sendall(decode(line[5:]))
+            send(decode(line[5:]))
         elif line.startswith("> ") or line == ">":
-            s.sendall(decode(line[2:]) + b"\r\n")
+            send(decode(line[2:]) + b"\r\n")
         elif line == "<close":
             rest = f.read()
             if rest:
