@@ -34,7 +34,7 @@ accept_backoff_init(struct accept_backoff *ab, struct event_base *base,
 	ab->listeners = listeners;
 	ab->nlisteners = nlisteners;
 	if ((ab->timer = evtimer_new(base, resume_cb, ab)) == NULL)
-		fatalx("evtimer_new failed");
+		fatalx("daemon.fatal", "call=evtimer_new");
 }
 
 void

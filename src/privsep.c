@@ -99,7 +99,7 @@ prebind(const struct conf *c, struct listen_fds *l)
 	for (size_t i = 0; i < c->listen.tcp.n && l->n < PRIVSEP_MAXFD - 1; i++) {
 		if ((fd = listener_bind_tcp(c->listen.tcp.v[i], err,
 		    sizeof(err))) == -1)
-			fatalx("- daemon cannot listen: %s", err);
+			fatalx("daemon.listen_failed", "msg=%s", log_q(err));
 		l->v[l->n].fd = fd;
 		l->v[l->n].is_unix = 0;
 		snprintf(l->v[l->n++].label, sizeof(l->v[0].label),
@@ -109,7 +109,7 @@ prebind(const struct conf *c, struct listen_fds *l)
 		privsep_socket_dir(c->listen.unix_path);
 		if ((fd = listener_bind_unix(c->listen.unix_path, 0666, err,
 		    sizeof(err))) == -1)
-			fatalx("- daemon cannot listen: %s", err);
+			fatalx("daemon.listen_failed", "msg=%s", log_q(err));
 		l->v[l->n].fd = fd;
 		l->v[l->n].is_unix = 1;
 		snprintf(l->v[l->n++].label, sizeof(l->v[0].label),
@@ -218,9 +218,9 @@ privsep_drop(const struct conf *c, struct listen_fds *l)
 		own_dir_of(c->listen.unix_path, uid, gid);
 	if (initgroups(pw->pw_name, gid) == -1 || setgid(gid) == -1 ||
 	    setuid(uid) == -1)
-		fatal("- daemon cannot become user %s", c->user);
+		fatal("daemon.setuid_failed", "user=%s", log_q(c->user));
 	if (setuid(0) != -1)
-		fatalx("- daemon could become root again; refusing to run");
+		fatalx("daemon.setuid_failed", "msg=\"could become root again\"");
 	log_info("- daemon running as user %s (uid %u)", c->user,
 	    (unsigned)uid);
 }

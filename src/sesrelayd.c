@@ -110,9 +110,9 @@ background(void)
 	char c;
 
 	if (pipe(p) == -1)
-		fatal("pipe");
+		fatal("daemon.fatal", "call=pipe");
 	if ((pid = fork()) == -1)
-		fatal("fork");
+		fatal("daemon.fatal", "call=fork");
 	if (pid > 0) {
 		close(p[1]);
 		if (read(p[0], &c, 1) == 1)
@@ -123,7 +123,7 @@ background(void)
 	}
 	close(p[0]);
 	if (setsid() == -1)
-		fatal("setsid");
+		fatal("daemon.fatal", "call=setsid");
 	fcntl(p[1], F_SETFD, FD_CLOEXEC);
 	return p[1];
 }
@@ -1206,13 +1206,13 @@ main(int argc, char *argv[])
 		ready_fd = background();
 	log_route_libevent();
 	if ((d.base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
+		fatalx("daemon.fatal", "call=event_base_new");
 	d.dns = evdns_base_new(d.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (d.dns == NULL)
 		d.dns = evdns_base_new(d.base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (d.dns == NULL)
-		fatalx("evdns_base_new failed");
+		fatalx("daemon.fatal", "call=evdns_base_new");
 
 	stats.started = time(NULL);
 	privsep_take_activated(&d.lfds);

@@ -766,7 +766,7 @@ spool_open(const char *dir, struct event_base *base, char *err,
 	for (int i = 0; i < SYNC_THREADS; i++) {
 		if ((errno = pthread_create(&s->threads[i], NULL, sync_thread,
 		    &s->workers[i])) != 0)
-			fatal("pthread_create");
+			fatal("spool.fatal", "call=pthread_create");
 	}
 	return s;
 fail:

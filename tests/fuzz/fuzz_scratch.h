@@ -72,14 +72,26 @@ FUZZ_LOG_FN(log_warnx, 0)
 FUZZ_LOG_FN(log_info, 0)
 FUZZ_LOG_FN(log_debug, 0)
 
+void
+log_event(int pri, const char *id, const char *event, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)id, (void)event;
+	va_start(ap, fmt);
+	fuzz_log_emit(fmt, ap, (pri & LOG_ERRNO) != 0);
+	va_end(ap);
+}
+
 /* The daemon's code never calls these inside the loop: abort to say so. */
 #define FUZZ_FATAL_FN(name, with_errno)					\
 	void								\
-	name(const char *fmt, ...)					\
+	name(const char *event, const char *fmt, ...)			\
 	{								\
 		va_list ap;						\
 									\
 		fuzz_log_on = 1;					\
+		(void)event;						\
 		va_start(ap, fmt);					\
 		fuzz_log_emit(fmt, ap, with_errno);			\
 		va_end(ap);						\
