@@ -295,6 +295,8 @@ wait_log_count() {
 #   log_count EVENT [KEY=ERE...]     how many lines match
 #   log_lines EVENT [KEY=ERE...]     those lines
 #   log_field EVENT KEY [KEY=ERE...] KEY's value in the last one
+#   log_stamps EVENT KEY [KEY=ERE...] each one's time stamp, a tab, KEY's
+#                                    value
 #   wait_event [-n N] [-t SECONDS] EVENT [KEY=ERE...]
 #                                    until N lines match (default 1, 30 s)
 _log_query() {
@@ -352,19 +354,27 @@ _log_query() {
 		count++
 		if (mode == "lines")
 			print
+		else if (mode ~ /^stamps:/)
+			print $1 "\t" f[substr(mode, 8)]
 		else if (mode != "count")
 			last = f[mode]
 	}
 	END {
 		if (mode == "count")
 			print count + 0
-		else if (mode != "lines")
+		else if (mode != "lines" && mode !~ /^stamps:/)
 			print last
 	}' "$DAEMON_LOG"
 }
 log_count() { _log_query count "$@"; }
 log_lines() { _log_query lines "$@"; }
 log_field() { local ev=$1 key=$2; shift 2; _log_query "$key" "$ev" "$@"; }
+log_stamps() { local ev=$1 key=$2; shift 2; _log_query "stamps:$key" "$ev" "$@"; }
+# no_events EVENT...: none of these events is in the log.
+no_events() {
+	local ev
+	for ev in "$@"; do [ "$(log_count "$ev")" -eq 0 ] || return 1; done
+}
 wait_event() {
 	local want=1 limit=30 i
 	while :; do
