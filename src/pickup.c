@@ -87,13 +87,15 @@ quarantine(struct pickup *p, const char *name, const char *why)
 
 	snprintf(dest, sizeof(dest), "maildrop-%s", name);
 	if (renameat(p->dirfd, name, p->corruptfd, dest) == -1) {
-		log_warn("- pickup %s: %s; cannot move it to corrupt/", name,
-		    why);
+		log_event(LOG_WARNING | LOG_ERRNO, "-",
+		    "pickup.quarantine_failed", "file=%s reason=%s",
+		    log_q(name), log_q(why));
 		/* Never loop on it: leave it, and try others. */
 		return;
 	}
-	log_warnx("- pickup maildrop file %s refused: %s; moved to "
-	    "corrupt/%s", name, why, dest);
+	log_event(LOG_WARNING, "-", "pickup.refused",
+	    "file=%s reason=%s moved_to=corrupt/%s", log_q(name), log_q(why),
+	    log_q(dest));
 }
 
 /* Append LF-or-CRLF text to buf as CRLF lines. */
@@ -142,16 +144,18 @@ committed(void *arg, int status)
 
 	p->busy = 0;
 	if (status != 0) {
-		log_warnx("- pickup %s: cannot queue it: %s; trying again "
-		    "later", p->current, strerror(status));
+		log_event(LOG_WARNING, "-", "pickup.retry",
+		    "file=%s op=queue error=%s", log_q(p->current),
+		    log_q(strerror(status)));
 		free_current(p);
 		return;		/* the timer tries again */
 	}
 	if (unlinkat(p->dirfd, p->current, 0) == -1)
-		log_warn("- pickup cannot remove maildrop/%s", p->current);
-	log_info("%s pickup accepted from=<%s> nrcpt=%zu size=%lld uid=%u "
-	    "maildrop=%s", p->id, p->sender, p->nrcpt, (long long)p->size,
-	    (unsigned)p->uid, p->current);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.remove_failed",
+		    "file=%s", log_q(p->current));
+	log_event(LOG_INFO, p->id, "pickup.accepted",
+	    "from=%s nrcpt=%zu size=%lld uid=%u file=%s", log_qa(p->sender),
+	    p->nrcpt, (long long)p->size, (unsigned)p->uid, log_q(p->current));
 	p->conf.accepted(p->conf.arg, spool_envelope_new(p->id, p->sender,
 	    p->rcpts, p->nrcpt, p->size));
 	free_current(p);
@@ -212,8 +216,10 @@ sender_of(struct pickup *p, const struct stat *st,
 	else
 		snprintf(user, len, "uid%u", (unsigned)st->st_uid);
 	if (env->from[0] != '\0' && !trusted(p, user)) {
-		log_info("- pickup sender <%s> replaced by <%s>: user %s is not "
-		    "in sendmail.trusted_users", env->from, user, user);
+		log_event(LOG_INFO, "-", "pickup.sender_replaced",
+		    "from=%s to=%s user=%s msg=\"not in "
+		    "sendmail.trusted_users\"", log_qa(env->from),
+		    log_qa(user), log_q(user));
 		env->from[0] = '\0';
 	}
 	p->sender = xstrdup(env->from[0] ? env->from : user);
@@ -242,8 +248,8 @@ envelope_and_header(struct pickup *p, const char *name, int fd,
 	int dfd = dup(fd);
 
 	if (dfd == -1 || (fp = fdopen(dfd, "r")) == NULL) {
-		log_warn("- pickup %s: cannot read it now; trying again later",
-		    name);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+		    "file=%s op=read", log_q(name));
 		if (dfd != -1)
 			close(dfd);
 		return -1;
@@ -251,8 +257,8 @@ envelope_and_header(struct pickup *p, const char *name, int fd,
 	if (fseeko(fp, (off_t)env->body_off, SEEK_SET) == -1 ||
 	    sendmail_args_read_header(fp, &h) == -1) {
 		if (errno != EFBIG && error_is_transient(errno)) {
-			log_warn("- pickup %s: cannot read it now; trying "
-			    "again later", name);
+			log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+			    "file=%s op=read", log_q(name));
 			fclose(fp);
 			free(h.buf);
 			return -1;
@@ -300,8 +306,8 @@ write_start(struct pickup *p, struct spool_writer *w, const char *m,
 		    "it at (smtp.max_header_line_length)";
 		rc = 1;
 	} else if (spool_writer_write(w, out, outlen) == -1) {
-		log_warn("- pickup %s: cannot write its queue file; trying "
-		    "again later", p->current);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+		    "file=%s op=write", log_q(p->current));
 		rc = -1;
 	}
 	free(out);
@@ -342,8 +348,9 @@ write_body(struct pickup *p, struct spool_writer *w, int fd, off_t off,
 	if (*why != NULL)
 		return 1;
 	if (wrc == -1 || n < 0) {
-		log_warn("- pickup %s: cannot %s; trying again later",
-		    p->current, wrc == -1 ? "write its queue file" : "read it");
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+		    "file=%s op=%s", log_q(p->current),
+		    wrc == -1 ? "write" : "read");
 		return -1;
 	}
 	if (last != '\n')
@@ -383,8 +390,8 @@ queue(struct pickup *p, const char *name, int fd, const char *smtp,
 			*why = "its envelope cannot be queued";
 			return 0;
 		}
-		log_warn("- pickup %s: cannot start a queue file; trying again "
-		    "later", name);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+		    "file=%s op=start", log_q(name));
 		return -1;
 	}
 	snprintf(p->current, sizeof(p->current), "%s", name);
@@ -445,8 +452,8 @@ take(struct pickup *p, const char *name)
 		if (why != NULL)
 			quarantine(p, name, why);
 		else if (errno != ENOENT) {
-			log_warn("- pickup %s: cannot open it now; trying again "
-			    "later", name);
+			log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+			    "file=%s op=open", log_q(name));
 			return -1;
 		}
 		return 0;
@@ -455,8 +462,8 @@ take(struct pickup *p, const char *name)
 	if ((buf = malloc(len + 1)) == NULL)
 		abort();
 	if ((n = pread(fd, buf, len, 0)) == -1 && error_is_transient(errno)) {
-		log_warn("- pickup %s: cannot read it now; trying again later",
-		    name);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+		    "file=%s op=read", log_q(name));
 		rc = -1;
 	} else if (n != (ssize_t)len)
 		why = "cannot be read";
@@ -520,15 +527,16 @@ remove_if_abandoned(struct pickup *p, const char *name)
 		if (fstatat(p->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    st.st_mtime < time(NULL) - STALE_TMP &&
 		    unlinkat(p->dirfd, name, 0) == 0)
-			log_info("- pickup removed the abandoned maildrop/%s",
-			    name);
+			log_event(LOG_INFO, "-", "pickup.abandoned_removed",
+			    "file=%s", log_q(name));
 		return;
 	}
 	/* Removed while we hold the lock: no writer can have it back. */
 	if (tmp_is_abandoned(fd) && fstat(fd, &st) == 0 &&
 	    unlinkat(p->dirfd, name, 0) == 0)
-		log_info("- pickup removed the abandoned maildrop/%s size=%lld "
-		    "uid=%u", name, (long long)st.st_size, (unsigned)st.st_uid);
+		log_event(LOG_INFO, "-", "pickup.abandoned_removed",
+		    "file=%s size=%lld uid=%u", log_q(name),
+		    (long long)st.st_size, (unsigned)st.st_uid);
 	close(fd);
 }
 
@@ -547,7 +555,8 @@ scan(struct pickup *p)
 	if ((dfd = dup(p->dirfd)) == -1 || (d = fdopendir(dfd)) == NULL) {
 		if (dfd != -1)
 			close(dfd);
-		log_warn("- pickup cannot read the maildrop");
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.scan_failed",
+		    "dir=maildrop");
 		return;
 	}
 	rewinddir(d);
@@ -636,20 +645,24 @@ pickup_new(struct event_base *base, struct spool *spool,
 		if ((st.st_gid != gr->gr_gid || (st.st_mode & 07777) != 01730) &&
 		    (fchown(p->dirfd, (uid_t)-1, gr->gr_gid) == -1 ||
 		    fchmod(p->dirfd, 01730) == -1))
-			log_warn("- pickup %s/%s should be group %s, mode 1730; "
-			    "local users cannot queue mail while sesrelayd is "
-			    "down", c->spool_dir, MAILDROP_DIR, MAILDROP_GROUP);
+			log_event(LOG_WARNING | LOG_ERRNO, "-",
+			    "pickup.bad_mode", "spool=%s dir=%s group=%s "
+			    "mode=1730 msg=\"local users cannot queue mail "
+			    "while sesrelayd is down\"", log_q(c->spool_dir),
+			    MAILDROP_DIR, MAILDROP_GROUP);
 		if (fstat(top, &st) == 0 && (st.st_gid != gr->gr_gid ||
 		    (st.st_mode & 0070) != 0010) &&
 		    (fchown(top, (uid_t)-1, gr->gr_gid) == -1 ||
 		    fchmod(top, (st.st_mode & 0700) | 0010) == -1))
-			log_warn("- pickup %s should be group %s, mode 0710",
-			    c->spool_dir, MAILDROP_GROUP);
+			log_event(LOG_WARNING | LOG_ERRNO, "-",
+			    "pickup.bad_mode", "spool=%s group=%s mode=0710",
+			    log_q(c->spool_dir), MAILDROP_GROUP);
 	} else {
 		if ((st.st_mode & 0077) != 0 && fchmod(p->dirfd, 0700) == -1)
 			goto syserr;
-		log_info("- pickup no group %s: only root can queue mail while "
-		    "sesrelayd is down", MAILDROP_GROUP);
+		log_event(LOG_INFO, "-", "pickup.no_group",
+		    "group=%s msg=\"only root can queue mail while sesrelayd "
+		    "is down\"", MAILDROP_GROUP);
 	}
 	close(top);
 	top = -1;
@@ -661,8 +674,8 @@ pickup_new(struct event_base *base, struct spool *spool,
 		    ino_cb, p);
 		event_add(p->ino_ev, NULL);
 	} else
-		log_warn("- pickup inotify on %s (scanning every %ds only)",
-		    path, SCAN_SECONDS);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.inotify_failed",
+		    "dir=%s scan_every=%d", log_q(path), SCAN_SECONDS);
 	p->timer_ev = event_new(base, -1, EV_PERSIST, timer_cb, p);
 	event_add(p->timer_ev, &tv);
 	return p;
