@@ -83,7 +83,7 @@ PY
 cat "$work/first.out"
 # Was the index still running when the new message was acknowledged?
 still_indexing=1
-grep -q "spool indexed" "$DAEMON_LOG" && still_indexing=0
+[ "$(log_count daemon.spool_indexed)" -gt 0 ] && still_indexing=0
 t250=$(sed -n 's/.*first_250=\([0-9.]*\).*/\1/p' "$work/first.out")
 check "SMTP answered 220" grep -q "banner=220" "$work/first.out"
 check "a new message got 250 within ${bound}s of the start (${t250:-none}s)" \
@@ -95,12 +95,12 @@ if [ "$cache" = cold ]; then
 	check "stats says the spool is being indexed" bash -c \
 		"'$sbin/sesrelayctl' -c '$work/sesrelay.conf' stats | grep -q 'indexing the spool'"
 	kill -HUP "$DAEMON_PID"
-	check "a reload while indexing" wait_log "configuration reloaded" 60
+	check "a reload while indexing" wait_event -t 60 daemon.reloaded
 else
 	echo "# page cache not dropped (not root): the overlap is not checked"
 fi
 
-check "the whole queue is indexed" wait_log "spool indexed found=" 300
+check "the whole queue is indexed" wait_event -t 300 daemon.spool_indexed found='[0-9]+'
 check "all but the held one delivered" wait_delivered "$((N + 1))" 600
 check "the held one is still queued" bash -c "ctl() { '$sbin/sesrelayctl' -c '$work/sesrelay.conf' \"\$@\"; }; ctl show $held | grep -q held"
 quiet ctl release "$held"
