@@ -152,69 +152,6 @@ fatalx(const char *event, const char *fmt, ...)
 	exit(1);
 }
 
-/* The old prose calls (being removed): the line as it is, errno's text
- * after ": ". */
-static void
-log_vemit(int pri, const char *fmt, va_list ap, const char *suffix)
-{
-	char line[2048];
-	int saved = errno;
-	size_t i, n;
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	if (suffix != NULL)
-		snprintf(line + n, sizeof(line) - n, ": %s", suffix);
-	for (i = 0; line[i] != '\0'; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
-	log_write(pri, line);
-	errno = saved;
-}
-
-void
-log_warn(const char *fmt, ...)
-{
-	va_list ap;
-	const char *err = strerror(errno);
-
-	va_start(ap, fmt);
-	log_vemit(LOG_WARNING, fmt, ap, err);
-	va_end(ap);
-}
-
-void
-log_warnx(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vemit(LOG_WARNING, fmt, ap, NULL);
-	va_end(ap);
-}
-
-void
-log_info(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vemit(LOG_INFO, fmt, ap, NULL);
-	va_end(ap);
-}
-
-void
-log_debug(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!log_verbose)
-		return;
-	va_start(ap, fmt);
-	log_vemit(LOG_DEBUG, fmt, ap, NULL);
-	va_end(ap);
-}
-
 static void
 log_libevent_cb(int severity, const char *msg)
 {

@@ -65,12 +65,6 @@ const char *log_q(const char *v);
 /* A mail address as "<addr>", quoted as a whole when it needs it. */
 const char *log_qa(const char *addr);
 
-/* The old prose calls, until every caller logs events (being removed). */
-void log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);
-void log_warnx(const char *fmt, ...) LOG_PRINTF(1, 2);
-void log_info(const char *fmt, ...) LOG_PRINTF(1, 2);
-void log_debug(const char *fmt, ...) LOG_PRINTF(1, 2);
-
 /* Route libevent's own warnings into this log. */
 void log_route_libevent(void);
 
