@@ -52,14 +52,16 @@ void fatalx(const char *event, const char *fmt, ...) LOG_PRINTF(2, 3)
     __attribute__((noreturn));
 
 /*
- * Quote v as a field value (the rule above) into dst, at most size bytes
- * with the NUL; a value cut short ends with "..." inside its quotes.
+ * Quote v as a field value (the rule above) into dst, at most size (8
+ * or more) bytes with the NUL; a value cut short ends with "..." inside
+ * its quotes.
  * Returns dst.  Pure.
  */
 char *log_quote(char *dst, size_t size, const char *v);
 /*
- * v quoted, in one of a few per-thread buffers (enough for the values of
- * one line): for log_event's arguments only.  NULL is logged as "-".
+ * v quoted, in one of 8 per-thread buffers of 1024 bytes (so at most 8
+ * quoted values in one log_event call): for log_event's arguments only.
+ * NULL is logged as "-".
  */
 const char *log_q(const char *v);
 /* A mail address as "<addr>", quoted as a whole when it needs it. */
