@@ -290,8 +290,10 @@ wait_log_count() {
 
 # The daemon's log is one event a line (sesrelayd(8), LOGGING):
 #   <stamp> sesrelayd: <queue id or -> <subsystem>.<event> key=value ...
-# A query names an EVENT and KEY=ERE conditions, each ERE matched against
-# the whole value, unquoted ("id" is the queue id column):
+# A query names an EVENT (an ERE: "(smtp|pickup)\.accepted") and KEY=ERE
+# conditions, each ERE matched against the whole value, unquoted ("id" is
+# the queue id column).  The EREs are awk's, which may lack {n}: HEX16
+# stands for 16 hex digits.
 #   log_count EVENT [KEY=ERE...]     how many lines match
 #   log_lines EVENT [KEY=ERE...]     those lines
 #   log_field EVENT KEY [KEY=ERE...] KEY's value in the last one
@@ -342,7 +344,7 @@ _log_query() {
 	}
 	{
 		parse($0)
-		if (event != ev)
+		if (event !~ ("^(" ev ")$"))
 			next
 		for (i = 1; i <= nc; i++) {
 			if (c[i] == "")
@@ -366,6 +368,7 @@ _log_query() {
 			print last
 	}' "$DAEMON_LOG"
 }
+HEX16=$(printf '[0-9a-f]%.0s' $(seq 16))
 log_count() { _log_query count "$@"; }
 log_lines() { _log_query lines "$@"; }
 log_field() { local ev=$1 key=$2; shift 2; _log_query "$key" "$ev" "$@"; }

@@ -73,7 +73,7 @@ printf 'To: f2@example.com\nSubject: trusted\n\nx\n' | "$work/bin/sendmail" -C "
 check "both arrive" wait_delivered 102 30
 sender_of() { python3 -c "import glob,json,sys; print([json.load(open(j))['mail_from'] for j in glob.glob('$FAKE_REC/*.json') if json.load(open(j))['rcpt_to']==[sys.argv[1]]][0])" "$1"; }
 check "an untrusted user's -f is replaced (and logged)" [ "$(sender_of f1@example.com)" = noreply@example.com ]
-check "... logged" wait_event pickup.sender_replaced \
+check "... logged" wait_event '(smtp|pickup)\.sender_replaced' \
 	from='<boss@example.com>' to="<$u1>"
 check "root's -f is kept" [ "$(sender_of f2@example.com)" = boss@example.com ]
 stop_daemon

@@ -38,7 +38,7 @@ prlimit --pid "$DAEMON_PID" --nofile=$((low + 1)):"$hard"
 send first
 check "sendmail exits 0 (the maildrop)" [ $? -eq 0 ]
 check "pickup cannot open the file: logged, to be tried again" \
-	wait_event pickup.retry file='[0-9a-f]{16}' op=open \
+	wait_event pickup.retry file="$HEX16" op=open \
 	    error='Too many open files'
 check "... the file stays in the maildrop" [ "$(ls "$work/spool/maildrop" | grep -c '^[0-9a-f]\{16\}$')" -eq 1 ]
 check "... nothing moved to corrupt/" [ -z "$(ls -A "$work/spool/corrupt")" ]
