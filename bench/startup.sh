@@ -11,8 +11,9 @@
 #   first_220   seconds from exec to the first SMTP greeting
 #   first_250   seconds from exec to a new message's 250 after DATA
 #   indexed     seconds from exec to the log line that the whole queue is
-#               indexed ("spool indexed", or the old "daemon spool=...
-#               queued=N" printed after the synchronous scan)
+#               indexed ("daemon.spool_indexed"; "spool indexed" in
+#               older builds, or "daemon spool=... queued=N" printed
+#               after the synchronous scan)
 #   vmhwm       the daemon's peak RSS (VmHWM) once indexed
 # SESRELAYD=PATH picks the binary (default build/sesrelayd);
 # BENCH_TMPDIR the scratch parent (default /var/tmp, on disk).
@@ -93,7 +94,7 @@ s.sendmail("sender@example.com", ["new@example.net"],
            make_message(999999999, 0, ["new@example.net"]))
 s.quit()
 t250 = time.time() - t0
-pat = re.compile(r"spool indexed|daemon spool=.*queued=")
+pat = re.compile(r"daemon\.spool_indexed|spool indexed|daemon spool=.*queued=")
 while not pat.search(open(log, errors="replace").read()):
     time.sleep(0.05)
 tidx = time.time() - t0
@@ -101,5 +102,5 @@ hwm = [l for l in open("/proc/%s/status" % pid) if l.startswith("VmHWM")]
 print("messages=%s cache=%s first_220=%.2fs first_250=%.2fs indexed=%.2fs %s"
       % (count, cache, t220, t250, tidx, hwm[0].split(":")[1].strip().replace(" ", "")))
 PY
-grep -E "spool indexed|queued=" "$work/daemon.log" | head -3
+grep -E "spool_indexed|spool indexed|queued=" "$work/daemon.log" | head -3
 kill -TERM $pid; wait $pid; pid=

@@ -34,22 +34,25 @@ accept_backoff_init(struct accept_backoff *ab, struct event_base *base,
 	ab->listeners = listeners;
 	ab->nlisteners = nlisteners;
 	if ((ab->timer = evtimer_new(base, resume_cb, ab)) == NULL)
-		fatalx("evtimer_new failed");
+		fatalx("daemon.fatal", "call=evtimer_new");
 }
 
 void
 accept_backoff_failed(struct accept_backoff *ab, int err)
 {
 	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
+	char ev[64];
 
 	long long now = (long long)time(NULL);
 
 	ab->unlogged++;
 	if (ab->failures++ == 0 && (ab->logged_at == 0 ||
 	    now - ab->logged_at >= ACCEPT_LOG_INTERVAL)) {
-		log_warnx("- %s accept paused: %s; accepting again every %d ms "
-		    "until it succeeds (failures=%lu since the last report)",
-		    ab->what, strerror(err), ACCEPT_BACKOFF_MS, ab->unlogged);
+		snprintf(ev, sizeof(ev), "%s.accept_paused", ab->what);
+		log_event(LOG_WARNING, "-", ev, "error=%s retry_ms=%d "
+		    "failures=%lu msg=\"accepting again until it succeeds; "
+		    "failures since the last report\"", log_q(strerror(err)),
+		    ACCEPT_BACKOFF_MS, ab->unlogged);
 		ab->logged_at = now;
 		ab->logged = 1;
 		ab->unlogged = 0;
@@ -62,11 +65,14 @@ accept_backoff_failed(struct accept_backoff *ab, int err)
 void
 accept_backoff_accepted(struct accept_backoff *ab)
 {
+	char ev[64];
+
 	if (ab->failures == 0)
 		return;
-	if (ab->logged)
-		log_info("- %s accept resumed failures=%lu", ab->what,
-		    ab->failures);
+	if (ab->logged) {
+		snprintf(ev, sizeof(ev), "%s.accept_resumed", ab->what);
+		log_event(LOG_INFO, "-", ev, "failures=%lu", ab->failures);
+	}
 	ab->failures = 0;
 	ab->logged = 0;
 }

@@ -124,8 +124,8 @@ committed(void *arg, int status)
 
 	if (status == 0) {
 		stats.bounced++;
-		log_info("%s bounce queued as %s to=<%s>", p->orig_id, p->id,
-		    p->to);
+		log_event(LOG_INFO, p->orig_id, "bounce.queued",
+		    "dsn_id=%s to=%s", p->id, log_qa(p->to));
 		e = spool_envelope_new(p->id, p->from, to, 1, p->size);
 		e->flags = SPOOL_F_DSN;
 		scheduler_add(p->b->sched, e);
@@ -243,15 +243,16 @@ bounce_queue(void *arg, const struct spool_envelope *env, int expired,
 	int err;
 
 	if (b->sender[0] == '\0') {
-		log_warnx("%s bounce not sent to <%s>: no verified sender for "
-		    "bounces (set bounce.sender or rewrite.sender); the failure "
-		    "is only logged", env->id, env->sender);
+		log_event(LOG_WARNING, env->id, "bounce.not_sent",
+		    "to=%s msg=\"no verified sender for bounces (set "
+		    "bounce.sender or rewrite.sender); the failure is only "
+		    "logged\"", log_qa(env->sender));
 		done(done_arg, 0);
 		return;
 	}
 	if (build(b, env, expired, &msg, &msglen) == -1) {
-		log_warnx("%s bounce cannot be built for <%s>", env->id,
-		    env->sender);
+		log_event(LOG_WARNING, env->id, "bounce.build_failed", "to=%s",
+		    log_qa(env->sender));
 		done(done_arg, EINVAL);
 		return;
 	}

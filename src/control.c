@@ -645,8 +645,8 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
 
-	log_debug("- control timeout uid=%u %s", (unsigned)c->uid,
-	    c->closing ? "answer not read" : "no request");
+	log_event(LOG_DEBUG, "-", "control.timeout", "uid=%u reason=%s",
+	    (unsigned)c->uid, c->closing ? "answer_not_read" : "no_request");
 	client_free(c);
 }
 
@@ -671,8 +671,9 @@ answer(struct client *c, const char *line)
 		return;
 	}
 	if (q.privileged && !c->privileged) {
-		log_warnx("- control refused uid=%u: \"%s\" needs root or the "
-		    "daemon's group", (unsigned)c->uid, line);
+		log_event(LOG_WARNING, "-", "control.refused",
+		    "uid=%u request=%s msg=\"needs root or the daemon's "
+		    "group\"", (unsigned)c->uid, log_q(line));
 		evbuffer_add_printf(bufferevent_get_output(c->bev),
 		    "ERR permission denied: only root and the daemon's group "
 		    "may change the queue\n");
@@ -693,8 +694,9 @@ answer(struct client *c, const char *line)
 			body = NULL;
 	}
 	if (q.privileged)
-		log_info("- control uid=%u \"%s\": %s", (unsigned)c->uid, line,
-		    rc == 0 ? "done" : err);
+		log_event(LOG_INFO, "-", "control.request",
+		    "uid=%u request=%s result=%s", (unsigned)c->uid,
+		    log_q(line), log_q(rc == 0 ? "done" : err));
 	free(body);
 }
 
@@ -777,7 +779,8 @@ refuse_busy(struct client *c, int fd)
 	    "try again later\n";
 	ssize_t n;
 
-	log_debug("- control refused uid=%u: no free slot", (unsigned)c->uid);
+	log_event(LOG_DEBUG, "-", "control.refused", "uid=%u reason=busy",
+	    (unsigned)c->uid);
 	n = send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)n;
 	evutil_closesocket(fd);

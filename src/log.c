@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,21 +66,12 @@ log_is_verbose(void)
 	return log_verbose;
 }
 
-/* Emit one line at a syslog priority; the line never contains a newline. */
+/* Write one finished line at a syslog priority. */
 static void
-log_vemit(int pri, const char *fmt, va_list ap, const char *suffix)
+log_write(int pri, const char *line)
 {
-	char line[2048];
-	int saved = errno;
-	size_t i;
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	for (i = 0; line[i] != '\0'; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
 	if (log_stderr && log_journal) {
-		fprintf(stderr, "<%d>%s%s%s\n", pri, line, suffix ? ": " : "",
-		    suffix ? suffix : "");
+		fprintf(stderr, "<%d>%s\n", pri, line);
 		fflush(stderr);
 	} else if (log_stderr) {
 		struct timespec ts;
@@ -91,81 +81,73 @@ log_vemit(int pri, const char *fmt, va_list ap, const char *suffix)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		localtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ld %s: %s%s%s\n", stamp,
-		    ts.tv_nsec / 1000000, log_ident, line,
-		    suffix ? ": " : "", suffix ? suffix : "");
+		fprintf(stderr, "%s.%03ld %s: %s\n", stamp,
+		    ts.tv_nsec / 1000000, log_ident, line);
 		fflush(stderr);
-	} else {
-		if (suffix)
-			syslog(pri, "%s: %s", line, suffix);
-		else
-			syslog(pri, "%s", line);
+	} else
+		syslog(pri, "%s", line);
+}
+
+/*
+ * Build "<id> <event> fields [error=...]" and write it.  The values came
+ * quoted; a control byte still in the line (a caller's bug) becomes '?',
+ * so that no line is ever split or forged.
+ */
+static void
+log_vevent(int pri, const char *id, const char *event, const char *fmt,
+    va_list ap)
+{
+	char line[2048];
+	int saved = errno;
+	size_t n, i;
+
+	n = (size_t)snprintf(line, sizeof(line), "%s %s", id ? id : "-",
+	    event);
+	if (n < sizeof(line) - 1 && fmt[0] != '\0') {
+		line[n++] = ' ';
+		vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	}
+	n = strlen(line);
+	if ((pri & LOG_ERRNO) && n < sizeof(line))
+		snprintf(line + n, sizeof(line) - n, " error=%s",
+		    log_q(strerror(saved)));
+	for (i = 0; line[i] != '\0'; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
+	log_write(pri & LOG_PRIMASK, line);
 	errno = saved;
 }
 
 void
-log_warn(const char *fmt, ...)
-{
-	va_list ap;
-	const char *err = strerror(errno);
-
-	va_start(ap, fmt);
-	log_vemit(LOG_WARNING, fmt, ap, err);
-	va_end(ap);
-}
-
-void
-log_warnx(const char *fmt, ...)
+log_event(int pri, const char *id, const char *event, const char *fmt, ...)
 {
 	va_list ap;
 
-	va_start(ap, fmt);
-	log_vemit(LOG_WARNING, fmt, ap, NULL);
-	va_end(ap);
-}
-
-void
-log_info(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vemit(LOG_INFO, fmt, ap, NULL);
-	va_end(ap);
-}
-
-void
-log_debug(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!log_verbose)
+	if ((pri & LOG_PRIMASK) == LOG_DEBUG && !log_verbose)
 		return;
 	va_start(ap, fmt);
-	log_vemit(LOG_DEBUG, fmt, ap, NULL);
+	log_vevent(pri, id, event, fmt, ap);
 	va_end(ap);
 }
 
 void
-fatal(const char *fmt, ...)
+fatal(const char *event, const char *fmt, ...)
 {
 	va_list ap;
-	const char *err = strerror(errno);
 
 	va_start(ap, fmt);
-	log_vemit(LOG_CRIT, fmt, ap, err);
+	log_vevent(LOG_CRIT | LOG_ERRNO, "-", event, fmt, ap);
 	va_end(ap);
 	exit(1);
 }
 
 void
-fatalx(const char *fmt, ...)
+fatalx(const char *event, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vemit(LOG_CRIT, fmt, ap, NULL);
+	log_vevent(LOG_CRIT, "-", event, fmt, ap);
 	va_end(ap);
 	exit(1);
 }
@@ -173,10 +155,8 @@ fatalx(const char *fmt, ...)
 static void
 log_libevent_cb(int severity, const char *msg)
 {
-	if (severity == EVENT_LOG_DEBUG)
-		log_debug("- libevent %s", msg);
-	else
-		log_warnx("- libevent %s", msg);
+	log_event(severity == EVENT_LOG_DEBUG ? LOG_DEBUG : LOG_WARNING, "-",
+	    "libevent.message", "msg=%s", log_q(msg));
 }
 
 void

@@ -80,7 +80,7 @@ static void
 quarantine(struct pickup *p, const char *name, const char *why)
 {
 	(void)spool_quarantine(p->spool, p->dirfd, SPOOL_DIR_MAILDROP, name,
-	    "pickup", why);
+	    why);
 }
 
 /* Append LF-or-CRLF text to buf as CRLF lines. */
@@ -129,16 +129,18 @@ committed(void *arg, int status)
 
 	p->busy = 0;
 	if (status != 0) {
-		log_warnx("- pickup %s: cannot queue it: %s; trying again "
-		    "later", p->current, strerror(status));
+		log_event(LOG_WARNING, "-", "pickup.retry",
+		    "file=%s op=queue error=%s", log_q(p->current),
+		    log_q(strerror(status)));
 		free_current(p);
 		return;		/* the timer tries again */
 	}
 	if (unlinkat(p->dirfd, p->current, 0) == -1)
-		log_warn("- pickup cannot remove maildrop/%s", p->current);
-	log_info("%s pickup accepted from=<%s> nrcpt=%zu size=%lld uid=%u "
-	    "maildrop=%s", p->id, p->sender, p->nrcpt, (long long)p->size,
-	    (unsigned)p->uid, p->current);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.remove_failed",
+		    "file=%s", log_q(p->current));
+	log_event(LOG_INFO, p->id, "pickup.accepted",
+	    "from=%s nrcpt=%zu size=%lld uid=%u file=%s", log_qa(p->sender),
+	    p->nrcpt, (long long)p->size, (unsigned)p->uid, log_q(p->current));
 	p->conf.accepted(p->conf.arg, spool_envelope_new(p->id, p->sender,
 	    p->rcpts, p->nrcpt, p->size));
 	free_current(p);
@@ -199,8 +201,10 @@ sender_of(struct pickup *p, const struct stat *st,
 	else
 		snprintf(user, len, "uid%u", (unsigned)st->st_uid);
 	if (env->from[0] != '\0' && !trusted(p, user)) {
-		log_info("- pickup sender <%s> replaced by <%s>: user %s is not "
-		    "in sendmail.trusted_users", env->from, user, user);
+		log_event(LOG_INFO, "-", "pickup.sender_replaced",
+		    "from=%s to=%s user=%s msg=\"not in "
+		    "sendmail.trusted_users\"", log_qa(env->from),
+		    log_qa(user), log_q(user));
 		env->from[0] = '\0';
 	}
 	p->sender = xstrdup(env->from[0] ? env->from : user);
@@ -229,8 +233,8 @@ envelope_and_header(struct pickup *p, const char *name, int fd,
 	int dfd = dup(fd);
 
 	if (dfd == -1 || (fp = fdopen(dfd, "r")) == NULL) {
-		log_warn("- pickup %s: cannot read it now; trying again later",
-		    name);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+		    "file=%s op=read", log_q(name));
 		if (dfd != -1)
 			close(dfd);
 		return -1;
@@ -238,8 +242,8 @@ envelope_and_header(struct pickup *p, const char *name, int fd,
 	if (fseeko(fp, (off_t)env->body_off, SEEK_SET) == -1 ||
 	    sendmail_args_read_header(fp, &h) == -1) {
 		if (errno != EFBIG && error_is_transient(errno)) {
-			log_warn("- pickup %s: cannot read it now; trying "
-			    "again later", name);
+			log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+			    "file=%s op=read", log_q(name));
 			fclose(fp);
 			free(h.buf);
 			return -1;
@@ -287,8 +291,8 @@ write_start(struct pickup *p, struct spool_writer *w, const char *m,
 		    "it at (smtp.max_header_line_length)";
 		rc = 1;
 	} else if (spool_writer_write(w, out, outlen) == -1) {
-		log_warn("- pickup %s: cannot write its queue file; trying "
-		    "again later", p->current);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+		    "file=%s op=write", log_q(p->current));
 		rc = -1;
 	}
 	free(out);
@@ -329,8 +333,9 @@ write_body(struct pickup *p, struct spool_writer *w, int fd, off_t off,
 	if (*why != NULL)
 		return 1;
 	if (wrc == -1 || n < 0) {
-		log_warn("- pickup %s: cannot %s; trying again later",
-		    p->current, wrc == -1 ? "write its queue file" : "read it");
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+		    "file=%s op=%s", log_q(p->current),
+		    wrc == -1 ? "write" : "read");
 		return -1;
 	}
 	if (last != '\n')
@@ -370,8 +375,8 @@ queue(struct pickup *p, const char *name, int fd, const char *smtp,
 			*why = "its envelope cannot be queued";
 			return 0;
 		}
-		log_warn("- pickup %s: cannot start a queue file; trying again "
-		    "later", name);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+		    "file=%s op=start", log_q(name));
 		return -1;
 	}
 	snprintf(p->current, sizeof(p->current), "%s", name);
@@ -432,8 +437,8 @@ take(struct pickup *p, const char *name)
 		if (why != NULL)
 			quarantine(p, name, why);
 		else if (errno != ENOENT) {
-			log_warn("- pickup %s: cannot open it now; trying again "
-			    "later", name);
+			log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+			    "file=%s op=open", log_q(name));
 			return -1;
 		}
 		return 0;
@@ -442,8 +447,8 @@ take(struct pickup *p, const char *name)
 	if ((buf = malloc(len + 1)) == NULL)
 		abort();
 	if ((n = pread(fd, buf, len, 0)) == -1 && error_is_transient(errno)) {
-		log_warn("- pickup %s: cannot read it now; trying again later",
-		    name);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.retry",
+		    "file=%s op=read", log_q(name));
 		rc = -1;
 	} else if (n != (ssize_t)len)
 		why = "cannot be read";
@@ -507,15 +512,16 @@ remove_if_abandoned(struct pickup *p, const char *name)
 		if (fstatat(p->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    st.st_mtime < time(NULL) - STALE_TMP &&
 		    unlinkat(p->dirfd, name, 0) == 0)
-			log_info("- pickup removed the abandoned maildrop/%s",
-			    name);
+			log_event(LOG_INFO, "-", "pickup.abandoned_removed",
+			    "file=%s", log_q(name));
 		return;
 	}
 	/* Removed while we hold the lock: no writer can have it back. */
 	if (tmp_is_abandoned(fd) && fstat(fd, &st) == 0 &&
 	    unlinkat(p->dirfd, name, 0) == 0)
-		log_info("- pickup removed the abandoned maildrop/%s size=%lld "
-		    "uid=%u", name, (long long)st.st_size, (unsigned)st.st_uid);
+		log_event(LOG_INFO, "-", "pickup.abandoned_removed",
+		    "file=%s size=%lld uid=%u", log_q(name),
+		    (long long)st.st_size, (unsigned)st.st_uid);
 	close(fd);
 }
 
@@ -534,7 +540,8 @@ scan(struct pickup *p)
 	if ((dfd = dup(p->dirfd)) == -1 || (d = fdopendir(dfd)) == NULL) {
 		if (dfd != -1)
 			close(dfd);
-		log_warn("- pickup cannot read the maildrop");
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.scan_failed",
+		    "dir=maildrop");
 		return;
 	}
 	rewinddir(d);
@@ -626,19 +633,22 @@ set_drop_modes(struct pickup *p, int top, char *err, size_t errlen)
 		}
 		(void)spool_layout_apply(top, SPOOL_DIR_TOP, (uid_t)-1,
 		    (gid_t)-1, drop);
-		log_info("- pickup no group %s: only root can queue mail while "
-		    "sesrelayd is down", SPOOL_DROP_GROUP);
+		log_event(LOG_INFO, "-", "pickup.no_group",
+		    "group=%s msg=\"only root can queue mail while sesrelayd "
+		    "is down\"", SPOOL_DROP_GROUP);
 		return 0;
 	}
 	if (spool_layout_apply(p->dirfd, SPOOL_DIR_MAILDROP, (uid_t)-1,
 	    (gid_t)-1, drop) == -1)
-		log_warn("- pickup %s/%s should be group %s, mode %04o; local "
-		    "users cannot queue mail while sesrelayd is down", spool,
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.bad_mode",
+		    "spool=%s dir=%s group=%s mode=%04o msg=\"local users "
+		    "cannot queue mail while sesrelayd is down\"", log_q(spool),
 		    spool_layout[SPOOL_DIR_MAILDROP].name, SPOOL_DROP_GROUP,
 		    (unsigned)spool_layout[SPOOL_DIR_MAILDROP].drop_mode);
 	if (spool_layout_apply(top, SPOOL_DIR_TOP, (uid_t)-1, (gid_t)-1,
 	    drop) == -1)
-		log_warn("- pickup %s should be group %s, mode %04o", spool,
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.bad_mode",
+		    "spool=%s group=%s mode=%04o", log_q(spool),
 		    SPOOL_DROP_GROUP,
 		    (unsigned)spool_layout[SPOOL_DIR_TOP].drop_mode);
 	return 0;
@@ -660,8 +670,8 @@ watch(struct pickup *p)
 		    ino_cb, p);
 		event_add(p->ino_ev, NULL);
 	} else
-		log_warn("- pickup inotify on %s (scanning every %ds only)",
-		    path, SCAN_SECONDS);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "pickup.inotify_failed",
+		    "dir=%s scan_every=%d", log_q(path), SCAN_SECONDS);
 	p->timer_ev = event_new(p->base, -1, EV_PERSIST, timer_cb, p);
 	event_add(p->timer_ev, &tv);
 }

@@ -58,8 +58,8 @@ privsep_take_activated(struct listen_fds *l)
 		socklen_t len = sizeof(ss);
 
 		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
-			log_warnx("- daemon socket %d from systemd is not a "
-			    "listening stream socket; ignored", fd);
+			log_event(LOG_WARNING, "-", "daemon.activation_ignored",
+			    "fd=%d msg=\"not a listening stream socket\"", fd);
 			continue;
 		}
 		memset(&ss, 0, sizeof(ss));
@@ -83,8 +83,9 @@ privsep_take_activated(struct listen_fds *l)
 	}
 	if (l->n > 0) {
 		l->activated = 1;
-		log_info("- daemon %zu listening socket(s) from systemd; "
-		    "listen.tcp and listen.unix are not used", l->n);
+		log_event(LOG_INFO, "-", "daemon.activated", "sockets=%zu "
+		    "msg=\"from systemd; listen.tcp and listen.unix are not "
+		    "used\"", l->n);
 	}
 #endif
 }
@@ -99,7 +100,7 @@ prebind(const struct conf *c, struct listen_fds *l)
 	for (size_t i = 0; i < c->listen.tcp.n && l->n < PRIVSEP_MAXFD - 1; i++) {
 		if ((fd = listener_bind_tcp(c->listen.tcp.v[i], err,
 		    sizeof(err))) == -1)
-			fatalx("- daemon cannot listen: %s", err);
+			fatalx("daemon.listen_failed", "msg=%s", log_q(err));
 		l->v[l->n].fd = fd;
 		l->v[l->n].is_unix = 0;
 		snprintf(l->v[l->n++].label, sizeof(l->v[0].label),
@@ -109,7 +110,7 @@ prebind(const struct conf *c, struct listen_fds *l)
 		privsep_socket_dir(c->listen.unix_path);
 		if ((fd = listener_bind_unix(c->listen.unix_path, 0666, err,
 		    sizeof(err))) == -1)
-			fatalx("- daemon cannot listen: %s", err);
+			fatalx("daemon.listen_failed", "msg=%s", log_q(err));
 		l->v[l->n].fd = fd;
 		l->v[l->n].is_unix = 1;
 		snprintf(l->v[l->n++].label, sizeof(l->v[0].label),
@@ -128,7 +129,8 @@ own_dir_of(const char *path, uid_t uid, gid_t gid)
 		*slash = '\0';
 		privsep_socket_dir(path);
 		if (chown(dir, uid, gid) == -1)
-			log_warn("- daemon chown %s", dir);
+			log_event(LOG_WARNING | LOG_ERRNO, "-",
+			    "daemon.chown_failed", "dir=%s", log_q(dir));
 	}
 	free(dir);
 }
@@ -171,8 +173,8 @@ own_spool(const char *spool, uid_t uid, gid_t gid)
 	    O_CLOEXEC)) == -1)
 		return;		/* spool_open says why, later */
 	if (fstat(top, &st) == 0 && st.st_uid != uid)
-		log_info("- daemon giving the spool %s to uid %u", spool,
-		    (unsigned)uid);
+		log_event(LOG_INFO, "-", "daemon.spool_chown",
+		    "spool=%s uid=%u", log_q(spool), (unsigned)uid);
 	(void)fchownat(top, SPOOL_LOCK_FILE, uid, gid, AT_SYMLINK_NOFOLLOW);
 	for (int d = 0; d < SPOOL_NDIRS; d++) {
 		/* Without the drop group, only the daemon can use the maildrop. */
@@ -202,10 +204,11 @@ privsep_drop(const struct conf *c, struct listen_fds *l)
 	if (geteuid() != 0 || c->user[0] == '\0')
 		return;
 	if ((pw = getpwnam(c->user)) == NULL) {
-		log_warnx("- daemon user \"%s\" does not exist: create it "
-		    "(useradd --system --home-dir %s --shell /usr/sbin/nologin "
-		    "%s, or install sysusers.d/sesrelay.conf), or set user = "
-		    "\"\" to run as root", c->user, c->spool, c->user);
+		log_event(LOG_WARNING, "-", "daemon.no_user", "user=%s "
+		    "spool=%s msg=\"no such user: create it (useradd --system "
+		    "--home-dir SPOOL --shell /usr/sbin/nologin USER, or "
+		    "install sysusers.d/sesrelay.conf), or set user = '' to "
+		    "run as root\"", log_q(c->user), log_q(c->spool));
 		exit(EX_NOUSER);
 	}
 	uid = pw->pw_uid;
@@ -218,10 +221,10 @@ privsep_drop(const struct conf *c, struct listen_fds *l)
 		own_dir_of(c->listen.unix_path, uid, gid);
 	if (initgroups(pw->pw_name, gid) == -1 || setgid(gid) == -1 ||
 	    setuid(uid) == -1)
-		fatal("- daemon cannot become user %s", c->user);
+		fatal("daemon.setuid_failed", "user=%s", log_q(c->user));
 	if (setuid(0) != -1)
-		fatalx("- daemon could become root again; refusing to run");
-	log_info("- daemon running as user %s (uid %u)", c->user,
-	    (unsigned)uid);
+		fatalx("daemon.setuid_failed", "msg=\"could become root again\"");
+	log_event(LOG_INFO, "-", "daemon.user", "user=%s uid=%u",
+	    log_q(c->user), (unsigned)uid);
 }
 

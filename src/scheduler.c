@@ -376,8 +376,8 @@ add(struct scheduler *s, struct spool_envelope *env, int indexed)
 
 	if (pending == 0 && count_status(env, SPOOL_RCPT_FAILED) == 0) {
 		/* Finished before a crash, but not yet removed. */
-		log_info("%s scheduler nothing left to deliver, removing",
-		    env->id);
+		log_event(LOG_INFO, env->id, "scheduler.removed",
+		    "msg=\"nothing left to deliver\"");
 		spool_remove(s->spool, env->id, NULL, NULL);
 		spool_envelope_free(env);
 		return NULL;
@@ -509,8 +509,9 @@ bounce_done(void *arg, int status)
 		return;
 	}
 	/* The message stays until its bounce is safely queued. */
-	log_warnx("%s scheduler cannot queue the bounce: %s; trying again in "
-	    "%llds", e->id, strerror(status), (long long)tv.tv_sec);
+	log_event(LOG_WARNING, e->id, "scheduler.bounce_deferred",
+	    "retry_in=%lld error=%s", (long long)tv.tv_sec,
+	    log_q(strerror(status)));
 	m->where = IN_WAITING;
 	evtimer_add(m->timer, &tv);
 }
@@ -527,7 +528,7 @@ msg_settle(struct scheduler *s, struct msg *m)
 	struct timeval tv;
 
 	if (m->deleted) {
-		log_info("%s scheduler deleted by the operator", e->id);
+		log_event(LOG_INFO, e->id, "scheduler.deleted", "by=operator");
 		spool_remove(s->spool, e->id, NULL, NULL);
 		s->nqueued--;
 		unlink_all(s, m);
@@ -541,10 +542,11 @@ msg_settle(struct scheduler *s, struct msg *m)
 				e->status[i] = SPOOL_RCPT_FAILED;
 				stats.failed++;
 				stats.expired++;
-				log_warnx("%s scheduler expired to=<%s> "
-				    "age=%llds last=\"%s\"", e->id, e->rcpts[i],
+				log_event(LOG_WARNING, e->id,
+				    "scheduler.expired", "to=%s age=%lld "
+				    "last=%s", log_qa(e->rcpts[i]),
 				    (long long)(now - e->arrived),
-				    e->reply[i] ? e->reply[i] : "");
+				    log_q(e->reply[i] ? e->reply[i] : ""));
 			}
 		m->expired = 1;
 		pending = 0;
@@ -561,12 +563,12 @@ msg_settle(struct scheduler *s, struct msg *m)
 			    bounce_done, m);
 			return;
 		}
-		log_info("%s scheduler no bounce for %zu failed recipient(s): "
-		    "%s", e->id, unbounced, why);
+		log_event(LOG_INFO, e->id, "scheduler.no_bounce",
+		    "failed=%zu msg=%s", unbounced, log_q(why));
 	}
 	if (pending == 0) {
-		log_info("%s scheduler finished delivered=%zu failed=%zu",
-		    e->id, done, failed);
+		log_event(LOG_INFO, e->id, "scheduler.finished",
+		    "delivered=%zu failed=%zu", done, failed);
 		spool_remove(s->spool, e->id, NULL, NULL);
 		s->nqueued--;
 		unlink_all(s, m);
@@ -592,8 +594,9 @@ msg_settle(struct scheduler *s, struct msg *m)
 		m->where = IN_HELD;
 	else
 		evtimer_add(m->timer, &tv);
-	log_info("%s scheduler deferred pending=%zu attempts=%u retry_in=%llds",
-	    e->id, pending, e->attempts, delay);
+	log_event(LOG_INFO, e->id, "scheduler.deferred",
+	    "pending=%zu attempts=%u retry_in=%lld", pending, e->attempts,
+	    delay);
 }
 
 size_t
@@ -712,7 +715,7 @@ hold_one(struct scheduler *s, struct msg *m)
 	}
 	/* An active one is held when its deliveries settle. */
 	spool_state_save(s->spool, m->env, NULL, NULL);
-	log_info("%s scheduler held by the operator", m->env->id);
+	log_event(LOG_INFO, m->env->id, "scheduler.held", "by=operator");
 	return 1;
 }
 
@@ -723,7 +726,7 @@ release_one(struct scheduler *s, struct msg *m)
 		return 0;
 	m->env->held = 0;
 	spool_state_save(s->spool, m->env, NULL, NULL);
-	log_info("%s scheduler released by the operator", m->env->id);
+	log_event(LOG_INFO, m->env->id, "scheduler.released", "by=operator");
 	if (m->where == IN_HELD) {
 		m->where = IN_WAITING;
 		wake(s, m);
@@ -888,8 +891,9 @@ count_unknown_copy(struct scheduler *s, struct spool_envelope *e, size_t k)
 	    (e->unknown = calloc(e->nrcpt, sizeof(*e->unknown))) == NULL)
 		abort();
 	e->unknown[k]++;
-	log_warnx("%s scheduler outcome unknown to=<%s> copies=%u max=%u",
-	    e->id, e->rcpts[k], e->unknown[k], s->conf.max_unknown_copies);
+	log_event(LOG_WARNING, e->id, "scheduler.outcome_unknown",
+	    "to=%s copies=%u max=%u", log_qa(e->rcpts[k]), e->unknown[k],
+	    s->conf.max_unknown_copies);
 	return s->conf.max_unknown_copies > 0 &&
 	    e->unknown[k] >= s->conf.max_unknown_copies;
 }
@@ -913,11 +917,12 @@ hold_unknown(struct scheduler *s, struct msg *m)
 		s->nready--;
 		m->where = IN_ACTIVE;
 	}
-	log_warnx("%s scheduler held: %u copies sent with an unknown outcome "
-	    "(connection lost after the final dot); SES may have delivered "
-	    "it. Check SES's sending records, then \"sesrelayctl release %s\" "
-	    "to send one more copy or \"sesrelayctl delete %s\"", e->id,
-	    s->conf.max_unknown_copies, e->id, e->id);
+	log_event(LOG_WARNING, e->id, "scheduler.held",
+	    "by=unknown_outcome copies=%u msg=\"connection lost after the "
+	    "final dot; SES may have delivered it. Check SES's sending "
+	    "records, then 'sesrelayctl release %s' to send one more copy "
+	    "or 'sesrelayctl delete %s'\"", s->conf.max_unknown_copies,
+	    e->id, e->id);
 }
 
 /* What one recipient's outcome did to its message (apply_outcome). */
@@ -951,9 +956,9 @@ apply_outcome(struct scheduler *s, struct msg *m, struct delivery *d,
 		e->status[k] = SPOOL_RCPT_DONE;
 		stats.delivered++;
 		stats_latency((double)(time(NULL) - e->arrived));
-		log_info("%s scheduler delivered to=<%s> ses_id=%s "
-		    "delay=%llds attempts=%u%s", e->id, e->rcpts[k],
-		    d->ses_id[0] ? d->ses_id : "-",
+		log_event(LOG_INFO, e->id, "scheduler.delivered",
+		    "to=%s ses_id=%s delay=%lld attempts=%u%s",
+		    log_qa(e->rcpts[k]), log_q(d->ses_id[0] ? d->ses_id : "-"),
 		    (long long)(time(NULL) - e->arrived), d->attempt,
 		    e->unknown != NULL && e->unknown[k] > 0 ?
 		    " duplicate_possible=yes" : "");
@@ -961,8 +966,9 @@ apply_outcome(struct scheduler *s, struct msg *m, struct delivery *d,
 	case DELIVERY_PERMFAIL:
 		e->status[k] = SPOOL_RCPT_FAILED;
 		stats.failed++;
-		log_warnx("%s scheduler failed to=<%s> reply=\"%s\"",
-		    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
+		log_event(LOG_WARNING, e->id, "scheduler.failed",
+		    "to=%s reply=%s", log_qa(e->rcpts[k]),
+		    log_q(e->reply[k] ? e->reply[k] : ""));
 		return OUT_CHANGED | OUT_VERDICT;
 	case DELIVERY_TEMPFAIL:
 		if (d->outcome_unknown)
@@ -972,8 +978,9 @@ apply_outcome(struct scheduler *s, struct msg *m, struct delivery *d,
 	case DELIVERY_UNTRIED:
 		m->round_temp = 1;
 		stats.deferred++;
-		log_info("%s scheduler temporary to=<%s> reply=\"%s\"",
-		    e->id, e->rcpts[k], e->reply[k] ? e->reply[k] : "");
+		log_event(LOG_INFO, e->id, "scheduler.temporary",
+		    "to=%s reply=%s", log_qa(e->rcpts[k]),
+		    log_q(e->reply[k] ? e->reply[k] : ""));
 		return f | OUT_VERDICT;
 	}
 	return 0;
@@ -997,8 +1004,8 @@ scheduler_done(struct scheduler *s, struct delivery *d)
 		m->requeues = 0;
 	else if (!pool && ++m->requeues >= SCHEDULER_MAX_REQUEUES) {
 		/* Something about this message keeps ending sessions. */
-		log_warnx("%s scheduler given back %u times in a row, "
-		    "deferring", e->id, m->requeues);
+		log_event(LOG_WARNING, e->id, "scheduler.given_back",
+		    "times=%u msg=\"deferring\"", m->requeues);
 		m->requeues = 0;
 		m->round_temp = 1;
 	} else if (m->where != IN_READY && has_untried(m) && !m->deleted &&

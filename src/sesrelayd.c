@@ -110,9 +110,9 @@ background(void)
 	char c;
 
 	if (pipe(p) == -1)
-		fatal("pipe");
+		fatal("daemon.fatal", "call=pipe");
 	if ((pid = fork()) == -1)
-		fatal("fork");
+		fatal("daemon.fatal", "call=fork");
 	if (pid > 0) {
 		close(p[1]);
 		if (read(p[0], &c, 1) == 1)
@@ -123,7 +123,7 @@ background(void)
 	}
 	close(p[0]);
 	if (setsid() == -1)
-		fatal("setsid");
+		fatal("daemon.fatal", "call=setsid");
 	fcntl(p[1], F_SETFD, FD_CLOEXEC);
 	return p[1];
 }
@@ -141,7 +141,8 @@ detach_stdio(void)
 	if (fd > STDERR_FILENO)
 		close(fd);
 	if (chdir("/") == -1)
-		log_warn("- daemon chdir /");
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "daemon.chdir_failed",
+		    "dir=/");
 }
 
 /* What -t (and the start-up log) says when local mail cannot be sent. */
@@ -169,9 +170,10 @@ failover_cb(evutil_socket_t fd, short ev, void *arg)
 		if (failing < c->fallback.after ||
 		    scheduler_queued_count(d->sched) == 0)
 			return;
-		log_warnx("- daemon %s failing for %llds: sending through the "
-		    "fallback %s", conf_upstream_host(c), failing,
-		    conf_fallback_host(c));
+		log_event(LOG_WARNING, "-", "daemon.failover",
+		    "to=fallback host=%s failing=%lld fallback=%s",
+		    log_q(conf_upstream_host(c)), failing,
+		    log_q(conf_fallback_host(c)));
 		upstream_set_active(d->primary, 0);
 		d->up = d->fallback;
 		d->last_check = time(NULL);
@@ -191,8 +193,10 @@ check_done(void *arg, int ok)
 
 	if (!ok || d->up == d->primary)
 		return;
-	log_warnx("- daemon %s works again: sending through it, not the "
-	    "fallback", conf_upstream_host(d->conf));
+	log_event(LOG_WARNING, "-", "daemon.failback",
+	    "to=upstream host=%s msg=\"works again: sending through it, "
+	    "not the fallback\"",
+	    log_q(conf_upstream_host(d->conf)));
 	upstream_set_active(d->fallback, 0);
 	d->up = d->primary;
 	upstream_set_active(d->primary, 1);
@@ -233,16 +237,18 @@ index_done(void *arg, size_t found, int status)
 
 	scheduler_index_end(d->sched);
 	if (status != 0) {
-		log_warnx("- daemon cannot index the spool %s: %s; stopping",
-		    d->conf->spool, strerror(status));
+		log_event(LOG_WARNING, "-", "daemon.index_failed",
+		    "spool=%s error=%s msg=\"stopping\"", log_q(d->conf->spool),
+		    log_q(strerror(status)));
 		d->exit_status = EX_OSERR;
 		event_base_once(d->base, -1, EV_TIMEOUT, index_failed_cb, d,
 		    NULL);
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	log_info("- daemon spool indexed found=%zu queued=%zu seconds=%.1f",
-	    found, scheduler_queued_count(d->sched),
+	log_event(LOG_INFO, "-", "daemon.spool_indexed",
+	    "found=%zu queued=%zu seconds=%.1f", found,
+	    scheduler_queued_count(d->sched),
 	    (double)(now.tv_sec - d->index_since.tv_sec) +
 	    (now.tv_nsec - d->index_since.tv_nsec) / 1e9);
 }
@@ -273,11 +279,13 @@ drain_cb(evutil_socket_t fd, short ev, void *arg)
 	    time(NULL) - d->stopping_since < DRAIN_SECONDS)
 		return;
 	if (clients > 0)
-		log_warnx("- daemon %zu SMTP client(s) still in a transaction "
-		    "after %ds; closing them", clients, DRAIN_SECONDS);
+		log_event(LOG_WARNING, "-", "daemon.drain_timeout",
+		    "clients=%zu seconds=%d msg=\"SMTP clients still in a "
+		    "transaction; closing them\"", clients, DRAIN_SECONDS);
 	if (busy > 0)
-		log_warnx("- daemon %zu transaction(s) still out after %ds; "
-		    "they will be sent again (duplicates possible)", busy,
+		log_event(LOG_WARNING, "-", "daemon.drain_timeout",
+		    "in_flight=%zu seconds=%d msg=\"transactions still out; "
+		    "they will be sent again (duplicates possible)\"", busy,
 		    DRAIN_SECONDS);
 	event_base_loopexit(d->base, NULL);
 }
@@ -293,13 +301,15 @@ stop(struct daemon *d, int sig)
 	struct timeval tv = { 0, 100000 };
 
 	if (d->stopping_since != 0) {
-		log_info("- daemon signal=%d again, stopping now", sig);
+		log_event(LOG_INFO, "-", "daemon.stopping",
+		    "signal=%d again=yes", sig);
 		event_base_loopexit(d->base, NULL);
 		return;
 	}
 	d->stopping_since = time(NULL);
-	log_info("- daemon signal=%d, shutting down queued=%zu in_flight=%zu%s",
-	    sig, scheduler_queued_count(d->sched),
+	log_event(LOG_INFO, "-", "daemon.stopping",
+	    "signal=%d queued=%zu in_flight=%zu%s", sig,
+	    scheduler_queued_count(d->sched),
 	    upstream_busy(d->primary) + upstream_busy(d->fallback),
 	    spool_index_is_done(d->index) ? "" : " indexing=stopped");
 	/* The rest of the queue stays on disk for the next start. */
@@ -328,12 +338,13 @@ signal_cb(evutil_socket_t sig, short ev, void *arg)
 	case SIGHUP: {
 		char err[CONF_ERRLEN];
 
-		log_info("- daemon SIGHUP: reloading %s", d->file);
+		log_event(LOG_INFO, "-", "daemon.reloading",
+		    "signal=HUP file=%s", log_q(d->file));
 		(void)reload(d, err, sizeof(err));
 		break;
 	}
 	case SIGUSR1:
-		log_info("- daemon SIGUSR1: %zu deferred message(s) due now",
+		log_event(LOG_INFO, "-", "daemon.flush", "signal=USR1 due=%zu",
 		    scheduler_flush(d->sched));
 		kick_upstream(d);
 		break;
@@ -459,25 +470,29 @@ start_listeners(struct daemon *d)
 	struct pickup_config pc;
 
 	if (listen_smtp(d, d->conf, err, sizeof(err)) == -1) {
-		log_warnx("- daemon cannot listen: %s", err);
+		log_event(LOG_WARNING, "-", "daemon.listen_failed", "msg=%s",
+		    log_q(err));
 		exit(EX_OSERR);
 	}
 	if (d->conf->metrics.listen[0] != '\0' &&
 	    (d->metrics = metrics_new(d->base, d->conf->metrics.listen,
 	    daemon_status, d, err, sizeof(err))) == NULL) {
-		log_warnx("- daemon cannot serve metrics: %s", err);
+		log_event(LOG_WARNING, "-", "daemon.metrics_failed", "msg=%s",
+		    log_q(err));
 		exit(EX_OSERR);
 	}
 	pickup_config(d, d->conf, &pc);
 	if ((d->pickup = pickup_new(d->base, d->spool, &pc, err,
 	    sizeof(err))) == NULL) {
-		log_warnx("- daemon maildrop: %s", err);
+		log_event(LOG_WARNING, "-", "daemon.maildrop_failed", "msg=%s",
+		    log_q(err));
 		exit(EX_CANTCREAT);
 	}
 	pickup_scan(d->pickup);
 	if ((d->control = make_control(d, d->conf->control.socket, err,
 	    sizeof(err))) == NULL) {
-		log_warnx("- daemon cannot listen: %s", err);
+		log_event(LOG_WARNING, "-", "daemon.listen_failed", "msg=%s",
+		    log_q(err));
 		exit(EX_OSERR);
 	}
 }
@@ -519,7 +534,8 @@ make_pools(struct daemon *d, const struct conf *c,
 		snprintf(err, errlen, "%s", e);
 		return -1;
 	}
-	log_info("- daemon upstream=%s:%d tls=%s sessions=%d", uc.host,
+	log_event(LOG_INFO, "-", "daemon.upstream",
+	    "pool=upstream host=%s port=%d tls=%s sessions=%d", log_q(uc.host),
 	    uc.port, uc.wrapper ? "wrapper" : "starttls", uc.sessions);
 	if (conf_fallback_host(c) == NULL)
 		return 0;
@@ -538,8 +554,9 @@ make_pools(struct daemon *d, const struct conf *c,
 		return -1;
 	}
 	upstream_set_active(*fallback, 0);
-	log_info("- daemon fallback=%s:%d after=%llds", uc.host, uc.port,
-	    c->fallback.after);
+	log_event(LOG_INFO, "-", "daemon.upstream",
+	    "pool=fallback host=%s port=%d tls=%s after=%lld", log_q(uc.host),
+	    uc.port, uc.wrapper ? "wrapper" : "starttls", c->fallback.after);
 	return 0;
 }
 
@@ -901,12 +918,14 @@ reload_sockets(struct daemon *d, const struct conf *oc)
 	listen_changed = !same_strlist(&nc->listen.tcp, &oc->listen.tcp) ||
 	    strcmp(nc->listen.unix_path, oc->listen.unix_path) != 0;
 	if (listen_changed && d->lfds.activated)
-		log_warnx("- daemon reload: the listeners come from systemd "
-		    "(sesrelayd.socket); listen.* is not used");
+		log_event(LOG_WARNING, "-", "daemon.reload_listen_ignored",
+		    "msg=\"the listeners come from systemd (sesrelayd.socket); "
+		    "listen.* is not used\"");
 	else if (listen_changed) {
 		smtp_server_stop_listening(d->smtp);
 		if (listen_smtp(d, nc, e, sizeof(e)) == -1) {
-			log_warnx("- daemon reload: cannot listen: %s", e);
+			log_event(LOG_WARNING, "-", "daemon.reload_failed",
+			    "what=listen msg=%s", log_q(e));
 			rc = -1;
 		}
 	}
@@ -914,7 +933,8 @@ reload_sockets(struct daemon *d, const struct conf *oc)
 		control_free(d->control);
 		if ((d->control = make_control(d, nc->control.socket, e,
 		    sizeof(e))) == NULL) {
-			log_warnx("- daemon reload: control socket: %s", e);
+			log_event(LOG_WARNING, "-", "daemon.reload_failed",
+			    "what=control msg=%s", log_q(e));
 			rc = -1;
 		}
 	}
@@ -924,7 +944,8 @@ reload_sockets(struct daemon *d, const struct conf *oc)
 		if (nc->metrics.listen[0] != '\0' &&
 		    (d->metrics = metrics_new(d->base, nc->metrics.listen,
 		    daemon_status, d, e, sizeof(e))) == NULL) {
-			log_warnx("- daemon reload: metrics: %s", e);
+			log_event(LOG_WARNING, "-", "daemon.reload_failed",
+			    "what=metrics msg=%s", log_q(e));
 			rc = -1;
 		}
 	}
@@ -953,8 +974,9 @@ reload(struct daemon *d, char *err, size_t errlen)
 	memcpy(oldhost, d->hostname, sizeof(oldhost));
 	if (reload_load(d, &n, e, sizeof(e)) == -1) {
 		memcpy(d->hostname, oldhost, sizeof(oldhost));
-		log_warnx("- daemon reload refused: %s; the running "
-		    "configuration stays", e);
+		log_event(LOG_WARNING, "-", "daemon.reload_refused",
+		    "reason=%s msg=\"the running configuration stays\"",
+		    log_q(e));
 		snprintf(err, errlen, "%s", e);
 		return -1;
 	}
@@ -968,7 +990,7 @@ reload(struct daemon *d, char *err, size_t errlen)
 	}
 	conf_free(oc);
 	kick_upstream(d);
-	log_info("- daemon configuration reloaded from %s", d->file);
+	log_event(LOG_INFO, "-", "daemon.reloaded", "file=%s", log_q(d->file));
 	return 0;
 }
 
@@ -1038,7 +1060,8 @@ setup(struct daemon *d, const struct conf_credentials *cred,
 
 	if ((d->spool = spool_open(c->spool, d->base, err, sizeof(err))) ==
 	    NULL) {
-		log_warnx("- daemon %s", err);
+		log_event(LOG_WARNING, "-", "daemon.spool_failed", "msg=%s",
+		    log_q(err));
 		exit(EX_CANTCREAT);
 	}
 	memset(&bc, 0, sizeof(bc));
@@ -1059,14 +1082,17 @@ setup(struct daemon *d, const struct conf_credentials *cred,
 	clock_gettime(CLOCK_MONOTONIC, &d->index_since);
 	if ((d->index = spool_index_start(d->spool, d->base, index_found,
 	    index_done, d)) == NULL) {
-		log_warn("- daemon cannot index the spool %s", c->spool);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "daemon.index_failed",
+		    "spool=%s", log_q(c->spool));
 		exit(EX_OSERR);
 	}
-	log_info("- daemon spool=%s indexing in the background", c->spool);
+	log_event(LOG_INFO, "-", "daemon.indexing", "spool=%s",
+	    log_q(c->spool));
 
 	if (make_pools(d, c, cred, fcred, d->ses, &d->primary, &d->fallback,
 	    err, sizeof(err)) == -1) {
-		log_warnx("- daemon %s", err);
+		log_event(LOG_WARNING, "-", "daemon.upstream_failed", "msg=%s",
+		    log_q(err));
 		exit(EX_CONFIG);
 	}
 	d->up = d->primary;
@@ -1197,14 +1223,14 @@ make_loop(struct daemon *d)
 {
 	log_route_libevent();
 	if ((d->base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
+		fatalx("daemon.fatal", "call=event_base_new");
 	d->dns = evdns_base_new(d->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (d->dns == NULL)
 		d->dns = evdns_base_new(d->base,
 		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (d->dns == NULL)
-		fatalx("evdns_base_new failed");
+		fatalx("daemon.fatal", "call=evdns_base_new");
 }
 
 static const int signums[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
@@ -1231,13 +1257,15 @@ announce_ready(struct daemon *d, int ready_fd, int verbose)
 	sd_notify(0, "READY=1");
 #endif
 	start_notify(d);
-	log_info("- daemon started version=%s", PACKAGE_VERSION);
+	log_event(LOG_INFO, "-", "daemon.started", "version=%s",
+	    log_q(PACKAGE_VERSION));
 	if (ready_fd == -1)
 		return;
 	detach_stdio();
 	log_init(0, verbose, "sesrelayd");
 	if (write(ready_fd, "R", 1) != 1)
-		log_warn("- daemon cannot signal readiness");
+		log_event(LOG_WARNING | LOG_ERRNO, "-",
+		    "daemon.ready_failed", "fd=%d", ready_fd);
 	close(ready_fd);
 }
 
@@ -1255,7 +1283,8 @@ shut_down(struct daemon *d, struct event *sigs[NSIGNALS])
 		event_free(sigs[i]);
 	event_base_free(d->base);
 	conf_free(d->conf);
-	log_info("- daemon stopped");
+	log_event(LOG_INFO, "-", "daemon.stopped", "status=%d",
+	    d->exit_status);
 }
 
 int
@@ -1285,7 +1314,8 @@ main(int argc, char *argv[])
 	if (o.test)
 		return test_config(&d, &cred, &fcred);
 	if (d.conf->rewrite.sender[0] == '\0')
-		log_warnx("- daemon %s", NO_REWRITE_SENDER);
+		log_event(LOG_WARNING, "-", "daemon.no_rewrite_sender",
+		    "msg=%s", log_q(NO_REWRITE_SENDER));
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 	if (!o.foreground)

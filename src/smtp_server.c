@@ -169,8 +169,9 @@ spool_room_or_reply(struct smtp_session *s, long long size)
 	if (spool_has_room(s->srv->spool, size, c->min_free,
 	    c->min_free_inodes) == 1)
 		return 1;
-	log_warnx("- smtp refused client=%s: the spool is short of space "
-	    "(spool_min_free=%lld)", s->client, c->min_free);
+	log_event(LOG_WARNING, "-", "smtp.refused",
+	    "client=%s reason=spool_short spool_min_free=%lld",
+	    log_q(s->client), c->min_free);
 	reply(s, SMTP_R_NO_STORAGE);
 	return 0;
 }
@@ -240,8 +241,8 @@ session_enter(struct smtp_session *s, enum smtp_state st)
 {
 	enum smtp_state from = s->state;
 
-	log_debug("- smtp client=%s %s -> %s", s->client,
-	    smtp_state_name(from), smtp_state_name(st));
+	log_event(LOG_DEBUG, "-", "smtp.state", "client=%s from=%s to=%s",
+	    log_q(s->client), smtp_state_name(from), smtp_state_name(st));
 	s->state = st;
 	if (from == SMTP_STATE_DATA)
 		set_timeout(s, s->srv->conf.timeout);
@@ -339,15 +340,19 @@ cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 		return;
 	if (s->local_user && !own_address(s, addr)) {
 		/* A local user sends as itself (sendmail.trusted_users). */
-		log_info("- smtp sender <%s> replaced by <%s>: user %s is not in "
-		    "sendmail.trusted_users", addr, s->user, s->user);
+		log_event(LOG_INFO, "-", "smtp.sender_replaced",
+		    "from=%s to=%s user=%s msg=\"not in "
+		    "sendmail.trusted_users\"", log_qa(addr), log_qa(s->user),
+		    log_q(s->user));
 		snprintf(addr, sizeof(addr), "%s", s->user);
 	}
 	if (cleanup_sender_is_refused(s->srv->conf.cleanup, addr)) {
 		/* SES would refuse it, and with no verified sender there
 		 * would be no bounce either: refused now, not lost later. */
-		log_info("- smtp refused from=<%s> client=%s: not a sender "
-		    "SES can accept, and not rewritten", addr, s->client);
+		log_event(LOG_INFO, "-", "smtp.refused",
+		    "from=%s client=%s reason=sender msg=\"not a sender SES "
+		    "can accept, and not rewritten\"", log_qa(addr),
+		    log_q(s->client));
 		reply(s, SMTP_R_SENDER_REFUSED, addr, CLEANUP_SENDER_REFUSED);
 		return;
 	}
@@ -381,8 +386,8 @@ cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
 	s->writer = spool_writer_new(s->srv->spool, s->sender, s->rcpts,
 	    s->nrcpt, s->id);
 	if (s->writer == NULL) {
-		log_warn("- smtp client=%s cannot create queue file",
-		    s->client);
+		log_event(LOG_WARNING | LOG_ERRNO, "-",
+		    "smtp.queue_file_failed", "client=%s", log_q(s->client));
 		reply(s, SMTP_R_QUEUE_CREATE);
 		return;
 	}
@@ -431,8 +436,9 @@ dispatch(struct smtp_session *s, char *line, size_t len)
 	if (s->ncommands == 0)		/* past the greeting phase */
 		set_timeout(s, s->srv->conf.timeout);
 	if (++s->ncommands > s->srv->conf.max_commands) {
-		log_info("- smtp client=%s too many commands (%lld)",
-		    s->client, s->srv->conf.max_commands);
+		log_event(LOG_INFO, "-", "smtp.refused",
+		    "client=%s reason=commands max_commands=%lld",
+		    log_q(s->client), s->srv->conf.max_commands);
 		reply(s, SMTP_R_TOO_MANY_COMMANDS, s->srv->conf.hostname);
 		close_after_reply(s);
 		return;
@@ -469,9 +475,9 @@ commit_done(void *arg, int status)
 	memcpy(id, s->id, sizeof(id));
 	if (status == 0) {
 		stats.accepted++;
-		log_info("%s smtp accepted from=<%s> nrcpt=%zu size=%lld "
-		    "client=%s", id, s->sender, s->nrcpt, (long long)s->size,
-		    s->client);
+		log_event(LOG_INFO, id, "smtp.accepted",
+		    "from=%s nrcpt=%zu size=%lld client=%s", log_qa(s->sender),
+		    s->nrcpt, (long long)s->size, log_q(s->client));
 		srv->accepted(srv->accepted_arg, spool_envelope_new(id,
 		    s->sender, s->rcpts, s->nrcpt, s->size));
 	}
@@ -503,25 +509,27 @@ data_end(struct smtp_session *s)
 	if (s->in_header)	/* a message that is all header */
 		flush_header(s);
 	if (s->long_header_line) {
-		log_info("- smtp refused from=<%s> client=%s: header line "
-		    "longer than %lld that cannot be folded", s->sender,
-		    s->client, s->srv->conf.max_header_line_length);
+		log_event(LOG_INFO, "-", "smtp.refused",
+		    "from=%s client=%s reason=header_line max=%lld msg=\"a "
+		    "header line that cannot be folded\"", log_qa(s->sender),
+		    log_q(s->client), s->srv->conf.max_header_line_length);
 		reply(s, SMTP_R_HEADER_LINE,
 		    s->srv->conf.max_header_line_length);
 		reset_transaction(s);
 		return;
 	}
 	if (s->has_8bit) {
-		log_info("- smtp refused from=<%s> client=%s: 8-bit data "
-		    "without BODY=8BITMIME", s->sender, s->client);
+		log_event(LOG_INFO, "-", "smtp.refused",
+		    "from=%s client=%s reason=8bit msg=\"8-bit data without "
+		    "BODY=8BITMIME\"", log_qa(s->sender), log_q(s->client));
 		reply(s, SMTP_R_8BIT);
 		reset_transaction(s);
 		return;
 	}
 	if (s->header_too_big || s->has_nul) {
-		log_info("- smtp refused from=<%s> client=%s: %s", s->sender,
-		    s->client, s->has_nul ? "NUL characters" :
-		    "header too large");
+		log_event(LOG_INFO, "-", "smtp.refused",
+		    "from=%s client=%s reason=%s", log_qa(s->sender),
+		    log_q(s->client), s->has_nul ? "nul" : "header_size");
 		if (s->has_nul)
 			reply(s, SMTP_R_NUL_DATA);
 		else
@@ -532,19 +540,22 @@ data_end(struct smtp_session *s)
 	}
 	size = spool_writer_size(s->writer);
 	if (s->too_big) {
-		log_info("- smtp refused size>%lld from=<%s> client=%s",
-		    s->srv->conf.max_message_size, s->sender, s->client);
+		log_event(LOG_INFO, "-", "smtp.refused",
+		    "from=%s client=%s reason=size max=%lld", log_qa(s->sender),
+		    log_q(s->client), s->srv->conf.max_message_size);
 		reply(s, SMTP_R_TOO_BIG, s->srv->conf.max_message_size);
 		reset_transaction(s);
 		return;
 	}
 	if (s->write_failed) {
-		log_warn("%s smtp queue file write failed", s->id);
+		log_event(LOG_WARNING | LOG_ERRNO, s->id, "smtp.write_failed",
+		    "client=%s", log_q(s->client));
 		reply(s, SMTP_R_QUEUE_WRITE);
 		reset_transaction(s);
 		return;
 	}
-	log_debug("%s smtp committing size=%lld", s->id, (long long)size);
+	log_event(LOG_DEBUG, s->id, "smtp.committing", "size=%lld",
+	    (long long)size);
 	s->size = size;
 	s->commit_pending = 1;
 	session_enter(s, SMTP_STATE_COMMIT);
@@ -644,8 +655,9 @@ data_read(struct smtp_session *s, struct evbuffer *in)
 			 * ambiguous (SMTP smuggling), so it is refused and the
 			 * session ends, as Postfix's smtpd_forbid_bare_newline
 			 * does. */
-			log_info("%s smtp refused from=<%s> client=%s: bare LF "
-			    "in message data", s->id, s->sender, s->client);
+			log_event(LOG_INFO, s->id, "smtp.refused",
+			    "from=%s client=%s reason=bare_lf",
+			    log_qa(s->sender), log_q(s->client));
 			reset_transaction(s);
 			reply(s, SMTP_R_BARE_LF, s->srv->conf.hostname);
 			session_enter(s, SMTP_STATE_LINGER);
@@ -763,24 +775,26 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
 		/* Our replies were not read for a whole timeout: another
 		 * would not be either. */
-		log_info("- smtp client=%s timeout state=%s: replies not read "
-		    "(%zu bytes waiting)", s->client, smtp_state_name(s->state),
+		log_event(LOG_INFO, "-", "smtp.timeout",
+		    "client=%s state=%s unread=%zu msg=\"replies not read\"",
+		    log_q(s->client), smtp_state_name(s->state),
 		    evbuffer_get_length(bufferevent_get_output(bev)));
 		if (s->state == SMTP_STATE_DATA)
-			log_info("%s smtp discarded reason=timeout", s->id);
+			log_event(LOG_INFO, s->id, "smtp.discarded",
+			    "reason=timeout");
 		session_free(s);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		log_info("- smtp client=%s timeout state=%s", s->client,
-		    smtp_state_name(s->state));
+		log_event(LOG_INFO, "-", "smtp.timeout", "client=%s state=%s",
+		    log_q(s->client), smtp_state_name(s->state));
 		reply(s, SMTP_R_TIMEOUT, s->srv->conf.hostname);
 		close_after_reply(s);
 		return;
 	}
 	if (s->state == SMTP_STATE_DATA)
-		log_info("%s smtp client=%s lost connection during DATA, "
-		    "message discarded", s->id, s->client);
+		log_event(LOG_INFO, s->id, "smtp.discarded",
+		    "client=%s reason=lost_connection", log_q(s->client));
 	session_free(s);
 }
 
@@ -846,20 +860,23 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	if (srv->nsessions > (size_t)srv->conf.max_clients +
 	    (sa->sa_family == AF_UNIX ? SMTP_UNIX_RESERVE : 0)) {
-		log_warnx("- smtp refused client=%s: %zu sessions open "
-		    "(smtp.max_clients)", s->client, srv->nsessions - 1);
+		log_event(LOG_WARNING, "-", "smtp.refused",
+		    "client=%s reason=max_clients sessions=%zu",
+		    log_q(s->client), srv->nsessions - 1);
 		reply(s, SMTP_R_TOO_MANY_CLIENTS, srv->conf.hostname);
 		close_after_reply(s);
 		return;
 	}
 	if (!client_allowed(srv, sa)) {
-		log_warnx("- smtp refused client=%s: not loopback and not in "
-		    "listen.allow", s->client);
+		log_event(LOG_WARNING, "-", "smtp.refused",
+		    "client=%s reason=not_allowed msg=\"not loopback and not "
+		    "in listen.allow\"", log_q(s->client));
 		reply(s, SMTP_R_ACCESS_DENIED, s->client);
 		close_after_reply(s);
 		return;
 	}
-	log_debug("- smtp connect client=%s", s->client);
+	log_event(LOG_DEBUG, "-", "smtp.connect", "client=%s",
+	    log_q(s->client));
 	reply(s, SMTP_R_GREETING, srv->conf.hostname);
 }
 
@@ -932,7 +949,7 @@ smtp_server_listen_fd(struct smtp_server *srv, int fd, const char *label,
 		snprintf(err, errlen, "%s: %s", label, strerror(errno));
 		return -1;
 	}
-	log_info("- smtp listening on %s", label);
+	log_event(LOG_INFO, "-", "smtp.listening", "addr=%s", log_q(label));
 	return add_listener(srv, fd, label, err, errlen);
 }
 
@@ -944,7 +961,7 @@ smtp_server_listen_tcp(struct smtp_server *srv, const char *hostport,
 
 	if (fd == -1)
 		return -1;
-	log_info("- smtp listening on %s", hostport);
+	log_event(LOG_INFO, "-", "smtp.listening", "addr=%s", log_q(hostport));
 	return add_listener(srv, fd, hostport, err, errlen);
 }
 
@@ -966,7 +983,7 @@ smtp_server_listen_unix_fd(struct smtp_server *srv, int fd, const char *path,
 	if (srv->nlisteners < MAX_LISTENERS &&
 	    (srv->unix_paths[srv->nlisteners] = strdup(path)) == NULL)
 		abort();
-	log_info("- smtp listening on %s", path);
+	log_event(LOG_INFO, "-", "smtp.listening", "addr=%s", log_q(path));
 	return add_listener(srv, fd, path, err, errlen);
 }
 

@@ -218,8 +218,8 @@ renumber(struct spool *s, struct job *j, const char *reason)
 	if (pwrite(j->fd, id, SPOOL_ID_LEN, j->id_off) != SPOOL_ID_LEN ||
 	    pwrite(j->fd, id, SPOOL_ID_LEN, j->trailer_off) != SPOOL_ID_LEN)
 		return errno ? errno : EIO;
-	log_info("%s spool renumbered to=%s reason=\"%s\"", j->id, id,
-	    reason);
+	log_event(LOG_INFO, j->id, "spool.renumbered", "to=%s reason=%s", id,
+	    log_q(reason));
 	memcpy(j->id, id, sizeof(id));
 	return data_sync(s, j);
 }
@@ -491,7 +491,8 @@ sync_thread(void *arg)
 		TAILQ_CONCAT(&s->done, &batch, entry);
 		if (write(s->wakefd, &one, sizeof(one)) == -1 &&
 		    errno != EAGAIN)
-			log_warn("- spool wake");
+			log_event(LOG_WARNING | LOG_ERRNO, "-",
+			    "spool.wake_failed", "op=write");
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -507,7 +508,8 @@ spool_wake_cb(evutil_socket_t fd, short ev, void *arg)
 	uint64_t n;
 
 	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
-		log_warn("- spool wake read");
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "spool.wake_failed",
+		    "op=read");
 	TAILQ_INIT(&done);
 	pthread_mutex_lock(&s->lock);
 	TAILQ_CONCAT(&done, &s->done, entry);
@@ -516,10 +518,10 @@ spool_wake_cb(evutil_socket_t fd, short ev, void *arg)
 		TAILQ_REMOVE(&done, j, entry);
 		s->npending--;
 		if (j->status != 0)
-			log_warnx("%s spool sync failed op=%s error=\"%s\"",
-			    j->id, j->type == JOB_COMMIT ? "commit" :
+			log_event(LOG_WARNING, j->id, "spool.sync_failed",
+			    "op=%s error=%s", j->type == JOB_COMMIT ? "commit" :
 			    j->type == JOB_STATE ? "state" : "remove",
-			    strerror(j->status));
+			    log_q(strerror(j->status)));
 		if (j->type == JOB_COMMIT && j->status == 0 &&
 		    j->id_out != NULL)
 			memcpy(j->id_out, j->id, sizeof(j->id));
@@ -756,7 +758,7 @@ spool_open(const char *dir, struct event_base *base, char *err,
 	for (int i = 0; i < SYNC_THREADS; i++) {
 		if ((errno = pthread_create(&s->threads[i], NULL, sync_thread,
 		    &s->workers[i])) != 0)
-			fatal("pthread_create");
+			fatal("spool.fatal", "call=pthread_create");
 	}
 	return s;
 fail:
@@ -1391,8 +1393,8 @@ spool_load(struct spool *s, const char *id)
 	if (buf != NULL) {
 		if (spool_parse_state(e, buf, len) == -1) {
 			/* A bad state file costs at most a resend. */
-			log_warnx("%s spool state unreadable, delivering to "
-			    "all recipients again", id);
+			log_event(LOG_WARNING, id, "spool.state_unreadable",
+			    "msg=\"delivering to all recipients again\"");
 			for (size_t i = 0; i < e->nrcpt; i++)
 				e->status[i] = SPOOL_RCPT_PENDING;
 			free(e->unknown);
@@ -1570,24 +1572,25 @@ free_list(char **v, size_t n)
 
 int
 spool_quarantine(struct spool *s, int fromfd, enum spool_dir from,
-    const char *name, const char *subsys, const char *why)
+    const char *name, const char *why)
 {
-	const char *kind = spool_layout[from].name;
-	const char *id = from == SPOOL_DIR_QUEUE && spool_id_is_valid(name) ?
-	    name : "-";
+	int drop = from == SPOOL_DIR_MAILDROP;
 	char dest[NAME_MAX + 1];
 
 	if (from == SPOOL_DIR_QUEUE)
 		snprintf(dest, sizeof(dest), "%s", name);
 	else
-		snprintf(dest, sizeof(dest), "%s-%.200s", kind, name);
+		snprintf(dest, sizeof(dest), "%s-%.200s",
+		    spool_layout[from].name, name);
 	if (renameat(fromfd, name, s->corruptfd, dest) == -1) {
-		log_warn("%s %s %s file %s refused: %s; cannot move it to "
-		    "corrupt/", id, subsys, kind, name, why);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", drop ?
+		    "pickup.quarantine_failed" : "spool.quarantine_failed",
+		    "file=%s reason=%s", log_q(name), log_q(why));
 		return -1;
 	}
-	log_warnx("%s %s %s file %s refused: %s; moved to corrupt/%s", id,
-	    subsys, kind, name, why, dest);
+	log_event(LOG_WARNING, "-", drop ? "pickup.refused" :
+	    "spool.quarantined", "file=%s reason=%s moved_to=corrupt/%s",
+	    log_q(name), log_q(why), log_q(dest));
 	return 0;
 }
 
@@ -1595,8 +1598,7 @@ spool_quarantine(struct spool *s, int fromfd, enum spool_dir from,
 static void
 quarantine(struct spool *s, const char *name, const char *why)
 {
-	(void)spool_quarantine(s, s->queuefd, SPOOL_DIR_QUEUE, name, "spool",
-	    why);
+	(void)spool_quarantine(s, s->queuefd, SPOOL_DIR_QUEUE, name, why);
 }
 
 /* tmp/: never acknowledged, so safe to drop; then worker 0 may fill it. */
@@ -1610,7 +1612,8 @@ clean_tmp(struct spool *s)
 		for (i = 0; i < n; i++)
 			unlinkat(s->tmpfd, names[i], 0);
 		if (n > 0)
-			log_info("- spool removed unfinished=%zu", n);
+			log_event(LOG_INFO, "-", "spool.tmp_removed",
+			    "files=%zu", n);
 		free_list(names, n);
 	}
 	pthread_mutex_lock(&s->lock);
@@ -1683,7 +1686,8 @@ index_wake(struct spool_index *ix)
 
 	clock_gettime(CLOCK_MONOTONIC, &ix->last_wake);
 	if (write(ix->efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
-		log_warn("- spool index cannot wake the loop");
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "spool.wake_failed",
+		    "op=index");
 }
 
 /* Hand one envelope to the loop; waits while the loop is behind. */
@@ -1753,7 +1757,8 @@ index_one(struct spool_index *ix, const char *name)
 			ix->corrupt++;
 			return;
 		}
-		log_warn("%s spool cannot index yet, trying again", name);
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "spool.index_retry",
+		    "file=%s", log_q(name));
 		if (index_pause(ix))
 			return;		/* stays in queue/ for the next start */
 	}
@@ -1839,7 +1844,8 @@ index_wake_cb(evutil_socket_t fd, short ev, void *arg)
 	int finished;
 
 	if (read(ix->efd, &v, sizeof(v)) == -1 && errno != EAGAIN)
-		log_warn("- spool index wake-up");
+		log_event(LOG_WARNING | LOG_ERRNO, "-", "spool.wake_failed",
+		    "op=index_read");
 	pthread_mutex_lock(&ix->lock);
 	n = ix->npending;
 	memcpy(batch, ix->pending, n * sizeof(*batch));
@@ -1854,7 +1860,8 @@ index_wake_cb(evutil_socket_t fd, short ev, void *arg)
 	if (finished && !ix->reported) {
 		ix->reported = 1;
 		if (ix->corrupt > 0)
-			log_warnx("- spool quarantined corrupt=%zu", ix->corrupt);
+			log_event(LOG_WARNING, "-", "spool.corrupt",
+			    "files=%zu", ix->corrupt);
 		ix->done_cb(ix->arg, ix->found, ix->status);
 	}
 }

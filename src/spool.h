@@ -82,13 +82,14 @@ int spool_id_is_valid(const char *id);
  * Move name, a refused file of directory from (open at fromfd), to
  * corrupt/, never deleting it: as "<name>" from queue/, as
  * "<from>-<name>" from anywhere else (corrupt/maildrop-<name>).  One
- * warning either way, logged for subsys ("spool", "pickup") with why:
- * "<id> <subsys> <from> file <name> refused: <why>; moved to
- * corrupt/<dest>" (id: the queue id, or "-").  0, or -1 with errno when
- * it cannot be moved (it then stays where it is).  Safe on any thread.
+ * warning either way, with why: spool.quarantined (pickup.refused for
+ * the maildrop) file= reason= moved_to=corrupt/<dest>, or
+ * spool.quarantine_failed (pickup.quarantine_failed) with error=.  0, or
+ * -1 with errno when it cannot be moved (it then stays where it is).
+ * Safe on any thread.
  */
 int spool_quarantine(struct spool *, int fromfd, enum spool_dir from,
-    const char *name, const char *subsys, const char *why);
+    const char *name, const char *why);
 
 /*
  * Start a message: tmp/<id> is created with O_EXCL and the envelope

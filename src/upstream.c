@@ -51,8 +51,8 @@ recover_cb(evutil_socket_t fd, short ev, void *arg)
 	u->rate_now += u->conf.rate / 10;
 	if (u->rate_now >= u->conf.rate) {
 		u->rate_now = u->conf.rate;
-		log_info("- upstream rate recovered to %.2f recipients/s",
-		    u->rate_now);
+		log_event(LOG_INFO, "-", "upstream.rate_recovered",
+		    "pool=%s rate=%.2f", u->conf.name, u->rate_now);
 	} else
 		evtimer_add(u->recover_ev, &tv);
 	ratelimit_set_rate(&u->rate, u->rate_now, now_seconds());
@@ -75,9 +75,10 @@ upstream_throttled(struct upstream *u)
 	 * silence, or every refused message comes straight back. */
 	ratelimit_pause(&u->rate, 1.0, now);
 	evtimer_add(u->recover_ev, &tv);	/* restarts the climb */
-	log_warnx("- upstream SES throttled the sending rate (454 Maximum "
-	    "sending rate exceeded): now %.2f recipients/s, recovering "
-	    "towards upstream.rate %.2f", u->rate_now, u->conf.rate);
+	log_event(LOG_WARNING, "-", "upstream.throttled",
+	    "pool=%s rate=%.2f max_rate=%.2f msg=\"SES throttled the sending "
+	    "rate (454 Maximum sending rate exceeded); recovering towards "
+	    "upstream.rate\"", u->conf.name, u->rate_now, u->conf.rate);
 }
 
 static void
@@ -86,7 +87,8 @@ probe_cb(evutil_socket_t fd, short ev, void *arg)
 	struct upstream *u = arg;
 
 	u->probe_token = 1;
-	log_debug("- upstream daily quota: probing");
+	log_event(LOG_DEBUG, "-", "upstream.quota_probe_due", "pool=%s",
+	    u->conf.name);
 	upstream_kick(u);
 }
 
@@ -101,9 +103,10 @@ upstream_quota_exceeded(struct upstream *u)
 		return;
 	u->quota_paused = 1;
 	u->paused_since = time(NULL);
-	log_warnx("- upstream SES daily sending quota exceeded: sending "
-	    "paused, trying again every %ds; mail stays queued, nothing "
-	    "bounces (raise the quota in the SES console)",
+	log_event(LOG_WARNING, "-", "upstream.quota_paused",
+	    "pool=%s probe_every=%d msg=\"SES daily sending quota exceeded: "
+	    "sending paused; mail stays queued, nothing bounces (raise the "
+	    "quota in the SES console)\"", u->conf.name,
 	    u->conf.quota_probe_interval);
 }
 
@@ -115,8 +118,9 @@ upstream_quota_ok(struct upstream *u)
 	u->quota_paused = 0;
 	u->probe_token = 0;
 	evtimer_del(u->probe_ev);
-	log_warnx("- upstream SES daily quota available again: sending "
-	    "resumed after %llds", (long long)(time(NULL) - u->paused_since));
+	log_event(LOG_WARNING, "-", "upstream.quota_resumed",
+	    "pool=%s paused=%lld", u->conf.name,
+	    (long long)(time(NULL) - u->paused_since));
 	upstream_kick(u);
 }
 
@@ -141,8 +145,8 @@ grow_cb(evutil_socket_t fd, short ev, void *arg)
 
 	if (u->max_sessions < u->conf.sessions) {
 		u->max_sessions++;
-		log_info("- upstream sessions allowed again: %d",
-		    u->max_sessions);
+		log_event(LOG_INFO, "-", "upstream.sessions_raised",
+		    "pool=%s max_sessions=%d", u->conf.name, u->max_sessions);
 		if (u->max_sessions < u->conf.sessions)
 			evtimer_add(u->grow_ev, &tv);
 		upstream_kick(u);
@@ -165,8 +169,9 @@ upstream_conn_limited(struct upstream *u, struct upstream_session *s)
 	if (working >= u->max_sessions)
 		return;
 	u->max_sessions = working;
-	log_warnx("- upstream SES: too many concurrent connections (421): "
-	    "using at most %d session(s) for %ds", u->max_sessions,
+	log_event(LOG_WARNING, "-", "upstream.sessions_limited",
+	    "pool=%s max_sessions=%d seconds=%d msg=\"SES: too many "
+	    "concurrent connections (421)\"", u->conf.name, u->max_sessions,
 	    GROW_SECONDS);
 }
 
@@ -174,18 +179,21 @@ void
 upstream_auth_failed(struct upstream *u, const char *reply)
 {
 	u->auth_failing = 1;
-	log_warnx("- upstream SES refused the credentials: \"%s\". Check "
-	    "upstream.credentials: the user name is the IAM access key id "
-	    "and the password the SES SMTP password derived for region of "
-	    "%s (sesrelayctl smtp-password), not the IAM secret key. Mail "
-	    "stays queued; nothing bounces", reply, u->conf.host);
+	log_event(LOG_WARNING, "-", "upstream.auth_failed",
+	    "pool=%s host=%s reply=%s msg=\"SES refused the credentials. "
+	    "Check upstream.credentials: the user name is the IAM access key "
+	    "id and the password the SES SMTP password derived for the "
+	    "host's region (sesrelayctl smtp-password), not the IAM secret "
+	    "key. Mail stays queued; nothing bounces\"", u->conf.name,
+	    log_q(u->conf.host), log_q(reply));
 }
 
 void
 upstream_auth_ok(struct upstream *u)
 {
 	if (u->auth_failing)
-		log_warnx("- upstream SES accepts the credentials again");
+		log_event(LOG_WARNING, "-", "upstream.auth_ok", "pool=%s",
+		    u->conf.name);
 	u->auth_failing = 0;
 }
 
@@ -385,8 +393,9 @@ upstream_session_gone(struct upstream *u, struct upstream_session *s,
 		u->failures++;
 		u->backing_off = 1;
 		evtimer_add(u->retry_ev, &tv);
-		log_warnx("- upstream backoff seconds=%ld failures=%u "
-		    "queued=%zu", (long)tv.tv_sec, u->failures,
+		log_event(LOG_WARNING, "-", "upstream.backoff",
+		    "pool=%s seconds=%ld failures=%u queued=%zu", u->conf.name,
+		    (long)tv.tv_sec, u->failures,
 		    scheduler_queued_count(u->sched));
 		return;
 	}

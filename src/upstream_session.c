@@ -166,7 +166,8 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 		session_enter(s, S_RESOLVE);
 		break;
 	case S_READY:
-		log_debug("- upstream conn=%u idle, closing", s->serial);
+		log_event(LOG_DEBUG, "-", "upstream.idle_close",
+		    "pool=%s conn=%u", s->pool->conf.name, s->serial);
 		session_enter(s, S_QUIT);
 		break;
 	case S_RATEWAIT:
@@ -197,8 +198,9 @@ deadline_cb(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	if (s->state == S_CONNECT) {
-		log_warnx("- upstream conn=%u connect failed peer=%s "
-		    "reason=\"%s\"", s->serial, s->peer, why);
+		log_event(LOG_WARNING, "-", "upstream.connect_failed",
+		    "pool=%s conn=%u peer=%s reason=%s", s->pool->conf.name,
+		    s->serial, log_q(s->peer), log_q(why));
 		try_next_address(s);
 		return;
 	}
@@ -389,9 +391,10 @@ delivery_abandon(struct upstream_session *s, const char *why)
 		upstream_quota_exceeded(s->pool);
 	}
 	if (d->outcome_unknown)
-		log_warnx("%s upstream outcome unknown conn=%u reason=\"%s\" "
-		    "(will retry; a duplicate is possible)", d->id, s->serial,
-		    why);
+		log_event(LOG_WARNING, d->id, "upstream.outcome_unknown",
+		    "pool=%s conn=%u reason=%s msg=\"will retry; a duplicate "
+		    "is possible\"", s->pool->conf.name, s->serial,
+		    log_q(why));
 	scheduler_done(s->pool->sched, d);
 }
 
@@ -441,8 +444,10 @@ session_gone(struct upstream_session *s)
 static void
 session_fail(struct upstream_session *s, const char *why)
 {
-	log_warnx("- upstream conn=%u failed state=%s peer=%s reason=\"%s\"",
-	    s->serial, state_names[s->state], s->peer[0] ? s->peer : "-", why);
+	log_event(LOG_WARNING, "-", "upstream.failed",
+	    "pool=%s conn=%u state=%s peer=%s reason=%s", s->pool->conf.name,
+	    s->serial, state_names[s->state],
+	    log_q(s->peer[0] ? s->peer : "-"), log_q(why));
 	delivery_abandon(s, why);
 	session_gone(s);
 }
@@ -541,8 +546,9 @@ try_next_address(struct upstream_session *s)
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	arm_deadline(s);	/* each address gets the whole time */
-	log_debug("- upstream conn=%u connecting peer=%s tls=%s", s->serial,
-	    s->peer, c->wrapper ? "wrapper" : "starttls");
+	log_event(LOG_DEBUG, "-", "upstream.connecting",
+	    "pool=%s conn=%u peer=%s tls=%s", s->pool->conf.name, s->serial,
+	    log_q(s->peer), c->wrapper ? "wrapper" : "starttls");
 	if (bufferevent_socket_connect(s->bev, s->cur->ai_addr,
 	    (int)s->cur->ai_addrlen) == -1)
 		try_next_address(s);
@@ -633,8 +639,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		snprintf(why, sizeof(why), "connection lost");
 
 	if (s->state == S_CONNECT) {
-		log_warnx("- upstream conn=%u connect failed peer=%s "
-		    "reason=\"%s\"", s->serial, s->peer, why);
+		log_event(LOG_WARNING, "-", "upstream.connect_failed",
+		    "pool=%s conn=%u peer=%s reason=%s", s->pool->conf.name,
+		    s->serial, log_q(s->peer), log_q(why));
 		if (strstr(why, "certificate") != NULL) {
 			/* Another address will show the same certificate. */
 			session_fail(s, why);
@@ -650,8 +657,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->state == S_READY && s->d == NULL) {
 		/* Nothing in flight: SES closing an idle connection is
 		 * routine (its idle timeout, ELB rotation). */
-		log_info("- upstream conn=%u closed while idle reason=\"%s\"",
-		    s->serial, why);
+		log_event(LOG_INFO, "-", "upstream.closed_idle",
+		    "pool=%s conn=%u reason=%s", s->pool->conf.name, s->serial,
+		    log_q(why));
 		session_gone(s);
 		return;
 	}
@@ -778,8 +786,9 @@ on_reply(struct upstream_session *s)
 	upstream_reply_summary(r, sum, sizeof(sum));
 	k = ses_classify(reply_step(s->state), r->code, r->text);
 	stats.replies[k->action]++;
-	log_debug("- upstream conn=%u state=%s reply=\"%s\" class=%s",
-	    s->serial, state_names[s->state], sum, k->name);
+	log_event(LOG_DEBUG, "-", "upstream.reply",
+	    "pool=%s conn=%u state=%s reply=%s class=%s", s->pool->conf.name,
+	    s->serial, state_names[s->state], log_q(sum), k->name);
 	if (s->state >= S_MAIL && s->state <= S_DOT) {
 		if (k->action != SES_ACT_OK)
 			pool_effect(s, k, sum);
@@ -819,8 +828,9 @@ on_reply(struct upstream_session *s)
 		if (r->code == 235) {
 			s->reached_ready = 1;
 			upstream_auth_ok(s->pool);
-			log_info("- upstream conn=%u ready peer=%s", s->serial,
-			    s->peer);
+			log_event(LOG_INFO, "-", "upstream.ready",
+			    "pool=%s conn=%u peer=%s", s->pool->conf.name,
+			    s->serial, log_q(s->peer));
 			return session_enter(s, S_READY);
 		}
 		if (k->action == SES_ACT_OK)	/* a 334 too many */
@@ -883,8 +893,9 @@ on_reply(struct upstream_session *s)
 		/* Unsolicited: SES's idle timeout, or a 421; it may say
 		 * something about the pool too. */
 		pool_effect(s, k, sum);
-		log_info("- upstream conn=%u unsolicited reply=\"%s\", closing",
-		    s->serial, sum);
+		log_event(LOG_INFO, "-", "upstream.unsolicited",
+		    "pool=%s conn=%u reply=%s msg=\"closing\"",
+		    s->pool->conf.name, s->serial, log_q(sum));
 		return session_gone(s);
 	default:
 		return session_fail(s, "reply in an unexpected state");
@@ -1017,14 +1028,16 @@ session_ready(struct upstream_session *s)
 	time_t now = time(NULL);
 
 	if (s->check_only) {
-		log_info("- %s conn=%u health check passed peer=%s",
-		    s->pool->conf.name, s->serial, s->peer);
+		log_event(LOG_INFO, "-", "upstream.health_ok",
+		    "pool=%s conn=%u peer=%s", s->pool->conf.name, s->serial,
+		    log_q(s->peer));
 		session_enter(s, S_QUIT);
 		return;
 	}
 	if (session_should_recycle(s, now, &reason)) {
-		log_info("- upstream conn=%u recycle reason=%s messages=%u "
-		    "age=%llds", s->serial, reason, s->messages,
+		log_event(LOG_INFO, "-", "upstream.recycle",
+		    "pool=%s conn=%u reason=%s messages=%u age=%lld",
+		    s->pool->conf.name, s->serial, reason, s->messages,
 		    (long long)(now - s->connected_at));
 		session_enter(s, S_QUIT);
 		return;
@@ -1054,8 +1067,8 @@ upstream_session_offer(struct upstream_session *s)
 	s->probe = probe;
 	s->last = NULL;
 	if (probe)
-		log_info("%s upstream conn=%u probing the daily quota", d->id,
-		    s->serial);
+		log_event(LOG_INFO, d->id, "upstream.quota_probe",
+		    "pool=%s conn=%u", s->pool->conf.name, s->serial);
 	evtimer_del(s->timer);
 	s->d = d;
 	s->naccepted = 0;
@@ -1080,7 +1093,8 @@ session_enter(struct upstream_session *s, enum session_state st)
 {
 	const struct upstream_config *c = &s->pool->conf;
 
-	log_debug("- upstream conn=%u %s -> %s", s->serial,
+	log_event(LOG_DEBUG, "-", "upstream.state",
+	    "pool=%s conn=%u from=%s to=%s", s->pool->conf.name, s->serial,
 	    state_names[s->state], state_names[st]);
 	s->state = st;
 	arm_deadline(s);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Docs are part of the feature: every config key the daemon knows is
-# documented in sesrelay.conf(5) and shown in etc/sesrelay.conf, and the
-# man pages are mandoc -Tlint clean.
+# documented in sesrelay.conf(5) and shown in etc/sesrelay.conf, every
+# log event in sesrelayd(8), and the man pages are mandoc -Tlint clean.
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)/build}"
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -44,6 +44,31 @@ if grep -q 'configuration is valid\|cannot open credentials' "$work/err"; then
 else
 	echo "not ok - etc/sesrelay.conf: $(cat "$work/err")"; failures=$((failures + 1))
 fi
+
+# Every log event the daemon can write is listed in sesrelayd(8),
+# LOGGING: the event name of each log_event() and fatal() call.
+python3 - "$top_srcdir" >"$work/events" <<'PY'
+import glob, re, sys
+events = set()
+for path in glob.glob(sys.argv[1] + "/src/*.c"):
+    text = open(path).read()
+    events |= set(re.findall(r'\blog_event\([^;]*?"([a-z]+\.[a-z_]+)"', text, re.S))
+    events |= set(re.findall(r'\bfatalx?\(\s*"([a-z]+\.[a-z_]+)"', text))
+    # accept_backoff.c names its events after its listener's subsystem
+    for e in re.findall(r'"%s\.(accept_[a-z_]+)"', text):
+        events |= {"smtp." + e, "control." + e}
+print("\n".join(sorted(events)))
+PY
+n=$(wc -l <"$work/events")
+if [ "$n" -ge 50 ]; then echo "ok - the daemon logs $n events"; else echo "not ok - only $n events found in src/"; failures=$((failures + 1)); fi
+while read -r ev; do
+	if grep -Eq "^\.It Cm (.* )?${ev//./\\.}( |\$)" "$top_srcdir/man/sesrelayd.8"; then
+		echo "ok - $ev is in sesrelayd(8)"
+	else
+		echo "not ok - $ev is not listed in sesrelayd(8), LOGGING"
+		failures=$((failures + 1))
+	fi
+done <"$work/events"
 
 out=$(cd "$top_srcdir" && mandoc -Tlint man/*.8 man/*.5 2>&1)
 if [ -z "$out" ]; then echo "ok - mandoc -Tlint is clean"; else echo "not ok - mandoc -Tlint:"; echo "$out"; failures=$((failures + 1)); fi

@@ -10,10 +10,11 @@
  * timeout skips that: run.sh and nightly.sh point FUZZ_SCRATCH into
  * their own scratch directory, which they remove.
  *
- * Include it in one file per program: it defines the log_* functions
- * (log.c is then not linked from the archive), which format every line
- * as log.c does, so a bad format argument is still caught, but print it
- * only when FUZZ_LOG is set: the daemon logs a line or two per message.
+ * Include it in one file per program: it defines log.c's functions
+ * (log.c is then not linked from the archive; log_quote.c is), which
+ * format every line's fields as log.c does, so a bad format argument is
+ * still caught, but print it only when FUZZ_LOG is set: the daemon logs
+ * a line or two per message.
  */
 #ifndef SESRELAY_FUZZ_SCRATCH_H
 #define SESRELAY_FUZZ_SCRATCH_H
@@ -43,7 +44,8 @@
 static int fuzz_log_on = -1;
 
 static void
-fuzz_log_emit(const char *fmt, va_list ap, int with_errno)
+fuzz_log_emit(const char *event, const char *fmt, va_list ap,
+    int with_errno)
 {
 	char line[2048];
 	int saved = errno;
@@ -52,36 +54,33 @@ fuzz_log_emit(const char *fmt, va_list ap, int with_errno)
 	if (fuzz_log_on == -1)
 		fuzz_log_on = getenv("FUZZ_LOG") != NULL;
 	if (fuzz_log_on)
-		fprintf(stderr, "log: %s%s%s\n", line, with_errno ? ": " : "",
-		    with_errno ? strerror(saved) : "");
+		fprintf(stderr, "log: %s %s%s%s\n", event, line,
+		    with_errno ? " error=" : "",
+		    with_errno ? log_q(strerror(saved)) : "");
 	errno = saved;
 }
 
-#define FUZZ_LOG_FN(name, with_errno)					\
-	void								\
-	name(const char *fmt, ...)					\
-	{								\
-		va_list ap;						\
-									\
-		va_start(ap, fmt);					\
-		fuzz_log_emit(fmt, ap, with_errno);			\
-		va_end(ap);						\
-	}
-FUZZ_LOG_FN(log_warn, 1)
-FUZZ_LOG_FN(log_warnx, 0)
-FUZZ_LOG_FN(log_info, 0)
-FUZZ_LOG_FN(log_debug, 0)
+void
+log_event(int pri, const char *id, const char *event, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)id;
+	va_start(ap, fmt);
+	fuzz_log_emit(event, fmt, ap, (pri & LOG_ERRNO) != 0);
+	va_end(ap);
+}
 
 /* The daemon's code never calls these inside the loop: abort to say so. */
 #define FUZZ_FATAL_FN(name, with_errno)					\
 	void								\
-	name(const char *fmt, ...)					\
+	name(const char *event, const char *fmt, ...)			\
 	{								\
 		va_list ap;						\
 									\
 		fuzz_log_on = 1;					\
 		va_start(ap, fmt);					\
-		fuzz_log_emit(fmt, ap, with_errno);			\
+		fuzz_log_emit(event, fmt, ap, with_errno);		\
 		va_end(ap);						\
 		abort();						\
 	}

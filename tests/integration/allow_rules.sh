@@ -49,7 +49,8 @@ for _ in $(seq 50); do ip netns exec "$ns" true && break; done
 check "a client from $ns_ip is refused with 554 5.7.1" \
 	ip netns exec "$ns" python3 "$tests/integration/smtpchat.py" --host "$host_ip" \
 		--port "$SMTP_PORT" "$work/refused.chat"
-check "the refusal is logged" grep -q "refused client=$ns_ip" "$DAEMON_LOG"
+check "the refusal is logged" wait_event -t 1 smtp.refused client="$ns_ip" \
+	reason=not_allowed
 
 if [ $has_v6 -eq 1 ]; then
 	cat >"$work/v6.chat" <<'CHAT'

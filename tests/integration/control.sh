@@ -13,7 +13,7 @@ start_daemon
 swaks --server 127.0.0.1 --port "$SMTP_PORT" --from sender@example.com \
 	--to wait@example.com,ok@example.com --header "Subject: one" >/dev/null 2>&1
 check "the deliverable recipient arrives" wait_delivered 1 30
-check "the other is deferred" wait_log "scheduler deferred pending=1"
+check "the other is deferred" wait_event scheduler.deferred pending=1
 id=$(ctl queue --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"][0]["id"])')
 check "queue --json lists the message" [ ${#id} -eq 32 ]
 ctl queue >"$work/queue.txt"
@@ -56,7 +56,8 @@ check "a user may list the queue" bash -c "runuser -u nobody -- '$userctl' -s '$
 runuser -u nobody -- "$userctl" -s "$work/run/control.sock" hold "$id" 2>"$work/nobody.err"
 check "... but not hold a message (exit 77)" [ $? -eq 77 ]
 check "... and is told why" grep -q "permission denied" "$work/nobody.err"
-check "the refusal is logged" wait_log "control refused uid=[0-9]+: \"hold $id\""
+check "the refusal is logged" wait_event control.refused uid='[0-9]+' \
+	request="hold $id"
 
 check "hold" quiet ctl hold "$id"
 check "held, in the spool's state" grep -q '^held$' "$work/spool/state/$id"

@@ -61,13 +61,15 @@ sleep 5
 lines=$(( $(wc -l <"$DAEMON_LOG") - lines0 ))
 ticks=$(( $(cpu) - cpu0 ))
 echo "out of descriptors for 5 s: $ticks CPU ticks (of $(getconf CLK_TCK)/s), $lines log lines"
-check "the daemon hit the limit" wait_log "smtp accept paused: Too many open files" 5
+check "the daemon hit the limit" wait_event -t 5 smtp.accept_paused \
+	error='Too many open files'
 check "out of descriptors, it does not spin: under 0.5 s CPU in 5 s" \
 	[ "$ticks" -lt $(( $(getconf CLK_TCK) / 2 )) ]
 check "... nor flood its log: under 20 lines in 5 s" [ "$lines" -lt 20 ]
 touch "$work/release"
 wait "$holder"
-check "descriptors free again: it accepts again" wait_log "smtp accept resumed failures=[0-9]+" 10
+check "descriptors free again: it accepts again" wait_event -t 10 smtp.accept_resumed \
+	failures='[0-9]+'
 check "... and serves" \
 	smtpload --port "$SMTP_PORT" --count 1 --start 2 --messages "$work/sent"
 check "both messages arrived, byte for byte" wait_delivered 2 30

@@ -288,6 +288,113 @@ wait_log_count() {
 	return 1
 }
 
+# The daemon's log is one event a line (sesrelayd(8), LOGGING):
+#   <stamp> sesrelayd: <queue id or -> <subsystem>.<event> key=value ...
+# A query names an EVENT (an ERE: "(smtp|pickup)\.accepted") and KEY=ERE
+# conditions, each ERE matched against the whole value, unquoted ("id" is
+# the queue id column).  The EREs are awk's, which may lack {n}: HEX16
+# stands for 16 hex digits.
+#   log_count EVENT [KEY=ERE...]     how many lines match
+#   log_lines EVENT [KEY=ERE...]     those lines
+#   log_field EVENT KEY [KEY=ERE...] KEY's value in the last one
+#   log_stamps EVENT KEY [KEY=ERE...] each one's time stamp, a tab, KEY's
+#                                    value
+#   wait_event [-n N] [-t SECONDS] EVENT [KEY=ERE...]
+#                                    until N lines match (default 1, 30 s)
+_log_query() {
+	local mode=$1 ev=$2
+	shift 2
+	# Through the environment: awk -v would eat the EREs' backslashes.
+	LOGQ_MODE=$mode LOGQ_EVENT=$ev LOGQ_CONDS=$(printf '%s\n' "$@") awk '
+	function unquote(v) {
+		if (substr(v, 1, 1) != "\"")
+			return v
+		v = substr(v, 2, length(v) - 2)
+		gsub(/\\\\/, "\001", v)
+		gsub(/\\"/, "\"", v)
+		gsub(/\001/, "\\", v)
+		return v
+	}
+	function parse(line,   rest, n, key, val) {
+		split("", f)
+		rest = substr(line, index(line, ": ") + 2)
+		n = index(rest " ", " ")
+		f["id"] = substr(rest, 1, n - 1)
+		rest = substr(rest, n + 1)
+		n = index(rest " ", " ")
+		event = substr(rest, 1, n - 1)
+		rest = substr(rest, n + 1)
+		while ((n = index(rest, "=")) > 0) {
+			key = substr(rest, 1, n - 1)
+			rest = substr(rest, n + 1)
+			if (substr(rest, 1, 1) == "\"" &&
+			    match(rest, /^"([^"\\]|\\.)*"/))
+				n = RLENGTH
+			else
+				n = index(rest " ", " ") - 1
+			val = substr(rest, 1, n)
+			rest = substr(rest, n + 2)
+			f[key] = unquote(val)
+		}
+	}
+	BEGIN {
+		mode = ENVIRON["LOGQ_MODE"]
+		ev = ENVIRON["LOGQ_EVENT"]
+		nc = split(ENVIRON["LOGQ_CONDS"], c, "\n")
+	}
+	{
+		parse($0)
+		if (event !~ ("^(" ev ")$"))
+			next
+		for (i = 1; i <= nc; i++) {
+			if (c[i] == "")
+				continue
+			k = substr(c[i], 1, index(c[i], "=") - 1)
+			if (!(k in f) || f[k] !~ ("^(" substr(c[i], length(k) + 2) ")$"))
+				next
+		}
+		count++
+		if (mode == "lines")
+			print
+		else if (mode ~ /^stamps:/)
+			print $1 "\t" f[substr(mode, 8)]
+		else if (mode != "count")
+			last = f[mode]
+	}
+	END {
+		if (mode == "count")
+			print count + 0
+		else if (mode != "lines" && mode !~ /^stamps:/)
+			print last
+	}' "$DAEMON_LOG"
+}
+HEX16=$(printf '[0-9a-f]%.0s' $(seq 16))
+log_count() { _log_query count "$@"; }
+log_lines() { _log_query lines "$@"; }
+log_field() { local ev=$1 key=$2; shift 2; _log_query "$key" "$ev" "$@"; }
+log_stamps() { local ev=$1 key=$2; shift 2; _log_query "stamps:$key" "$ev" "$@"; }
+# no_events EVENT...: none of these events is in the log.
+no_events() {
+	local ev
+	for ev in "$@"; do [ "$(log_count "$ev")" -eq 0 ] || return 1; done
+}
+wait_event() {
+	local want=1 limit=30 i
+	while :; do
+		case $1 in
+		-n) want=$2; shift 2 ;;
+		-t) limit=$2; shift 2 ;;
+		*) break ;;
+		esac
+	done
+	for i in $(seq $((limit * 10))); do
+		[ "$(log_count "$@")" -ge "$want" ] && return 0
+		sleep 0.1
+	done
+	echo "$(log_count "$@") of $want events after ${limit}s: $*"
+	return 1
+}
+
 # set_faults JSON: replace the fake SES's faults file.  The fake re-reads
 # it whenever it changes, so it is written aside and renamed into place:
 # the fake never sees it half-written.

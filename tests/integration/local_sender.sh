@@ -80,7 +80,9 @@ check "sendmail with rewrite.sender set writes the maildrop file: exit 0" [ $? -
 check "two files wait in the maildrop" [ "$(ls "$work/spool/maildrop" | wc -l)" -eq 2 ]
 start_daemon
 check "pickup: the root file is moved to corrupt/, loudly" \
-	wait_log "pickup maildrop file [0-9a-f]{16} refused: sender <root>: not a sender Amazon SES can accept.*moved to corrupt/maildrop-" 30
+	wait_event pickup.refused file="$HEX16" \
+	    reason='sender <root>: not a sender Amazon SES can accept.*' \
+	    moved_to="corrupt/maildrop-$HEX16"
 check "the other is delivered" wait_delivered 2 30
 check "the maildrop is empty" [ -z "$(ls -A "$work/spool/maildrop")" ]
 check "the quarantined file is kept whole" grep -q "it ran" "$work"/spool/corrupt/maildrop-*

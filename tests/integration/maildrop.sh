@@ -64,7 +64,8 @@ for j in glob.glob(sys.argv[1] + "/*.json"):
 assert seen == set(range(1, 101)), sorted(set(range(1, 101)) - seen)
 PY
 check "the maildrop is empty again" [ -z "$(ls "$work/spool/maildrop")" ]
-check "each pickup is logged with the uid" wait_log "pickup accepted from=<noreply@example.com> .* uid=$(id -u "$u1")"
+check "each pickup is logged with the uid" wait_event pickup.accepted \
+	from='<noreply@example.com>' uid="$(id -u "$u1")"
 
 # -f: an untrusted user sends as itself; root (trusted) as it says.
 printf 'To: f1@example.com\nSubject: forged\n\nx\n' | as "$u1" "$work/bin/sendmail" -C "$work/sesrelay.conf" -t -f boss@example.com
@@ -72,7 +73,8 @@ printf 'To: f2@example.com\nSubject: trusted\n\nx\n' | "$work/bin/sendmail" -C "
 check "both arrive" wait_delivered 102 30
 sender_of() { python3 -c "import glob,json,sys; print([json.load(open(j))['mail_from'] for j in glob.glob('$FAKE_REC/*.json') if json.load(open(j))['rcpt_to']==[sys.argv[1]]][0])" "$1"; }
 check "an untrusted user's -f is replaced (and logged)" [ "$(sender_of f1@example.com)" = noreply@example.com ]
-check "... logged" wait_log "sender <boss@example.com> replaced by <$u1>"
+check "... logged" wait_event '(smtp|pickup)\.sender_replaced' \
+	from='<boss@example.com>' to="<$u1>"
 check "root's -f is kept" [ "$(sender_of f2@example.com)" = boss@example.com ]
 stop_daemon
 

@@ -54,6 +54,6 @@ PY
 check "both hostile files are in corrupt/, once each" \
 	[ "$(ls "$work/spool/corrupt" | grep -c '^maildrop-\(0\{16\}\|f\{16\}\)$')" -eq 2 ]
 check "the maildrop is empty" [ -z "$(ls -A "$work/spool/maildrop")" ]
-check "each refusal logged once" [ "$(grep -c 'pickup maildrop file .* refused' "$DAEMON_LOG")" -eq 2 ]
+check "each refusal logged once" [ "$(log_count pickup.refused)" -eq 2 ]
 stop_daemon
 finish

@@ -98,7 +98,8 @@ done
 t1=$(date +%s.%N)
 check "the killed writer's partial file is removed (within 70 s)" [ -n "$gone" ]
 [ -n "$gone" ] && echo "# removed $(python3 -c "print(round($t1 - $t0, 2))") s after the kill"
-check "... and logged" wait_log "pickup removed the abandoned maildrop/$killed_tmp size=[0-9]+ uid=$(id -u "$u1")"
+check "... and logged" wait_event pickup.abandoned_removed \
+	file="$killed_tmp" size='[0-9]+' uid="$(id -u "$u1")"
 check "the live writer's partial file is untouched" [ -e "$work/spool/maildrop/$slow_tmp" ]
 # Another scan (a message arriving) must not touch it either.
 msg another | as_u1 "$work/bin/sendmail" -C "$work/drop.conf" -t -i

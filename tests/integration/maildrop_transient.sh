@@ -38,10 +38,11 @@ prlimit --pid "$DAEMON_PID" --nofile=$((low + 1)):"$hard"
 send first
 check "sendmail exits 0 (the maildrop)" [ $? -eq 0 ]
 check "pickup cannot open the file: logged, to be tried again" \
-	wait_log "pickup [0-9a-f]{16}: cannot open it now; trying again later: Too many open files" 30
+	wait_event pickup.retry file="$HEX16" op=open \
+	    error='Too many open files'
 check "... the file stays in the maildrop" [ "$(ls "$work/spool/maildrop" | grep -c '^[0-9a-f]\{16\}$')" -eq 1 ]
 check "... nothing moved to corrupt/" [ -z "$(ls -A "$work/spool/corrupt")" ]
-check "... nothing refused" bash -c "! grep -q 'pickup maildrop file .* refused' '$DAEMON_LOG'"
+check "... nothing refused" no_events pickup.refused
 
 prlimit --pid "$DAEMON_PID" --nofile="$soft":"$hard"
 # Another file: its arrival (inotify) makes pickup scan again.

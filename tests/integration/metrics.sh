@@ -12,7 +12,7 @@ start_daemon
 check "two messages accepted" smtpload --port "$SMTP_PORT" --count 2 --messages "$work/sent"
 swaks --server 127.0.0.1 --port "$SMTP_PORT" --from s@example.com --to bad@example.com >/dev/null 2>&1
 check "both delivered" wait_delivered 2 30
-check "the refused one is logged" wait_log 'scheduler failed to=<bad@example.com>'
+check "the refused one is logged" wait_event scheduler.failed to='<bad@example.com>'
 check "a scrape parses, and says what happened" python3 - "$mport" <<'PY'
 import re, sys, urllib.request, urllib.error
 url = "http://127.0.0.1:%s/metrics" % sys.argv[1]

@@ -11,12 +11,12 @@ start_fake starttls
 RUN_AS=nosuchuser write_conf
 "$sbin/sesrelayd" -f -c "$work/sesrelay.conf" 2>"$work/nouser.err"
 check "a user that does not exist: exit 67" [ $? -eq 67 ]
-check "... and says how to fix it" grep -q 'user "nosuchuser" does not exist: create it' "$work/nouser.err"
+check "... and says how to fix it" grep -Eq ' daemon\.no_user user=nosuchuser .*msg=".*create it' "$work/nouser.err"
 
 RUN_AS=nobody write_conf
 start_daemon
 check "it runs as nobody" [ "$(ps -o user= -p "$DAEMON_PID" | tr -d ' ')" = nobody ]
-check "the drop is logged" wait_log 'running as user nobody'
+check "the drop is logged" wait_event daemon.user user=nobody
 check "it cannot become root again" \
 	bash -c "grep -q '^Uid:.*\b0\b' /proc/$DAEMON_PID/status && exit 1 || exit 0"
 check "messages are accepted" smtpload --port "$SMTP_PORT" --count 20 --messages "$work/sent"

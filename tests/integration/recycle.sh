@@ -19,5 +19,5 @@ import re, sys
 n = [int(m) for m in re.findall(r'closed messages=(\d+)', open('$FAKE_REC/connections.log').read())]
 print('messages per connection:', n)
 sys.exit(0 if n and max(n) <= 10 and sum(n) == 100 else 1)"
-check "the daemon logged each recycle" grep -q 'recycle reason=messages messages=10' "$DAEMON_LOG"
+check "the daemon logged each recycle" wait_event -t 1 upstream.recycle reason=messages messages=10
 finish

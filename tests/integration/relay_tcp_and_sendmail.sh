@@ -16,7 +16,7 @@ check "all 400 arrived at SES" wait_delivered 400 120
 check "each arrived once, byte for byte" \
 	verify --record "$FAKE_REC" --messages "$work/sent" --count 400
 check "the spool is empty afterwards" wait_spool_empty 30
-check "SES message ids were logged" grep -q 'ses_id=0100' "$DAEMON_LOG"
+check "SES message ids were logged" wait_event -t 1 scheduler.delivered ses_id='0100.*'
 check "no credentials in the log" bash -c "! grep -q 'BTestPassw0rd' '$DAEMON_LOG'"
 stop_daemon
 check "SIGTERM: exit 0" [ "$DAEMON_EXIT" -eq 0 ]

@@ -43,7 +43,7 @@ smtp = { max_recipients = 2; };
 ses = { configuration_set = "after-reload"; };
 CONF
 kill -HUP "$DAEMON_PID"
-check "SIGHUP: the new configuration is loaded" wait_log 'configuration reloaded from'
+check "SIGHUP: the new configuration is loaded" wait_event daemon.reloaded file='.*'
 check "the new limit holds: a third recipient gets 452" reply_is 3 "$new_port" "452 4.5.3"
 check "the new port listens" smtpload --port "$new_port" --count 1 --messages "$work/sent"
 check "the old port is closed" bash -c "! python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $SMTP_PORT), 2)' 2>/dev/null"
@@ -58,7 +58,8 @@ cp "$work/sesrelay.conf" "$work/good.conf"
 printf 'smtp = { max_recipients = "many"; };\n' >>"$work/sesrelay.conf"
 kill -HUP "$DAEMON_PID"
 check "a bad configuration is refused, with its file and line" \
-	wait_log "reload refused: $work/sesrelay.conf:[0-9]+: .*; the running configuration stays"
+	wait_event daemon.reload_refused reason="$work/sesrelay\.conf:[0-9]+: .*" \
+	    msg='the running configuration stays'
 check "the running configuration stays (2 recipients)" reply_is 3 "$SMTP_PORT" "452 4.5.3"
 check "and mail flows" smtpload --port "$SMTP_PORT" --start 2 --count 1 --messages "$work/sent"
 "$sbin/sesrelayctl" -s "$work/run/control.sock" reload >/dev/null 2>"$work/reload.err"

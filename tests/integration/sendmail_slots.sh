@@ -73,7 +73,8 @@ send full
 check "sendmail -t exits 0 (the daemon answered 421: the maildrop)" [ $? -eq 0 ]
 check "... and said nothing" [ ! -s "$work/full.err" ]
 check "... the message arrives" arrived full
-check "... taken in from the maildrop" wait_log "pickup accepted from=<noreply@example.com> nrcpt=1"
+check "... taken in from the maildrop" wait_event pickup.accepted \
+	from='<noreply@example.com>' nrcpt=1
 check "... byte for byte" python3 - "$FAKE_REC" <<'PY'
 import glob, json, sys
 for j in glob.glob(sys.argv[1] + "/*.json"):

@@ -15,19 +15,21 @@ start_daemon
 
 check "3 messages accepted" smtpload --port "$SMTP_PORT" --count 3 --messages "$work/sent"
 check "the credentials problem is logged, naming the key to check" \
-	wait_log 'upstream SES refused the credentials: "535 Authentication Credentials Invalid"\. Check upstream\.credentials'
-check "the pool backs off 15 s" wait_log 'upstream backoff seconds=15 failures=1'
+	wait_event upstream.auth_failed \
+	    reply='535 Authentication Credentials Invalid' \
+	    msg='.*Check upstream\.credentials.*'
+check "the pool backs off 15 s" wait_event upstream.backoff seconds=15 failures=1
 check "nothing delivered" [ "$(delivered)" -eq 0 ]
 check "the spool keeps all 3" [ "$(spool_count)" -eq 3 ]
 check "no bounce, no failed recipient" \
-	bash -c "! grep -E -q 'bounce queued|scheduler failed|scheduler expired' '$DAEMON_LOG'"
+	no_events bounce.queued scheduler.failed scheduler.expired
 check "the password is never logged" bash -c "! grep -q BTestPassw0rd '$DAEMON_LOG'"
 refused_first=$(refused_auth)
 
 # SES takes the credentials again: after the backoff all 3 arrive.
 set_faults '{}'
 check "all 3 arrive after the backoff" wait_delivered 3 45
-check "the recovery is logged" wait_log 'upstream SES accepts the credentials again' 10
+check "the recovery is logged" wait_event -t 10 upstream.auth_ok
 check "the spool empties" wait_spool_empty 10
 check "byte for byte, each once" verify --record "$FAKE_REC" \
 	--messages "$work/sent" --count 3
@@ -44,9 +46,9 @@ def first(pattern):
     for line in open('$DAEMON_LOG'):
         if pattern in line:
             return datetime.datetime.fromisoformat(line[:23]).timestamp()
-waited = first('scheduler delivered') - first('refused the credentials')
+waited = first(' scheduler.delivered ') - first(' upstream.auth_failed ')
 print('from the 535 to the first delivery: %.1fs' % waited)
 sys.exit(0 if waited >= 14.5 else 1)"
 check "still nothing bounced or failed" \
-	bash -c "! grep -E -q 'bounce queued|scheduler failed|scheduler expired' '$DAEMON_LOG'"
+	no_events bounce.queued scheduler.failed scheduler.expired
 finish

@@ -44,19 +44,17 @@ start_daemon
 # 1. The original fails at the dot, for both recipients; one bounce.
 check "a message to 2 recipients is accepted" \
 	send_as 1 unverified@example.com alice@dest.example.net bob@dest.example.net
-check "both recipients fail" wait_log 'scheduler failed to=<bob@dest.example.net>'
-check "a bounce is queued" wait_log 'bounce queued as [0-9a-f]+ to=<unverified@example.com>'
+check "both recipients fail" wait_event scheduler.failed to='<bob@dest.example.net>'
+check "a bounce is queued" wait_event bounce.queued dsn_id='[0-9a-f]+' to='<unverified@example.com>'
 check "the bounce arrives" wait_delivered 1 30
 check "the spool empties" wait_spool_empty 10
 check "exactly one message arrived: the bounce" [ "$(delivered)" -eq 1 ]
 check "the original was tried once, never retried" \
 	[ "$(grep -c 'step=dot rule=0 ' "$FAKE_REC/faults.log")" -eq 1 ]
-check "both recipients failed with SES's reply" python3 -c "
-import sys
-log = open('$DAEMON_LOG').read()
-sys.exit(0 if all('scheduler failed to=<%s> reply=\"$not_verified unverified@example.com\"' % r in log
-                  for r in ('alice@dest.example.net', 'bob@dest.example.net')) else 1)"
-check "one bounce queued for it" [ "$(grep -c 'bounce queued as' "$DAEMON_LOG")" -eq 1 ]
+check "both recipients failed with SES's reply" [ "$(log_count scheduler.failed \
+	to='<(alice|bob)@dest\.example\.net>' \
+	reply="$not_verified unverified@example\.com")" -eq 2 ]
+check "one bounce queued for it" [ "$(log_count bounce.queued)" -eq 1 ]
 check "the bounce is a delivery status notification quoting SES" python3 - "$FAKE_REC" "$not_verified" <<'PY'
 import email, email.policy, glob, json, re, sys
 rec, reply = sys.argv[1], sys.argv[2] + " unverified@example.com"
@@ -97,13 +95,14 @@ set_faults "{\"rules\": [
 	 \"reply\": \"$not_verified bounces@example.com\"}]}"
 check "a second failing message is accepted" \
 	send_as 2 unverified@example.com carol@dest.example.net
-check "its bounce is queued" wait_log_count 2 'bounce queued as [0-9a-f]+ to=<unverified@example.com>' 30
-dsn=$(grep 'bounce queued as' "$DAEMON_LOG" | tail -n 1 | sed 's/.*bounce queued as \([0-9a-f]*\) .*/\1/')
+check "its bounce is queued" wait_event -n 2 bounce.queued to='<unverified@example.com>'
+dsn=$(log_field bounce.queued dsn_id)
 check "SES refuses the bounce, and it is not bounced" \
-	wait_log "^.* $dsn scheduler no bounce for 1 failed recipient\(s\): the message is itself a bounce" 30
+	wait_event scheduler.no_bounce id="$dsn" failed=1 \
+	    msg='the message is itself a bounce'
 check "the spool empties" wait_spool_empty 10
 check "the bounce was tried once" [ "$(grep -c 'step=dot rule=1 ' "$FAKE_REC/faults.log")" -eq 1 ]
-check "no bounce of the bounce" [ "$(grep -c 'bounce queued as' "$DAEMON_LOG")" -eq 2 ]
+check "no bounce of the bounce" [ "$(log_count bounce.queued)" -eq 2 ]
 check "nothing more arrived" [ "$(delivered)" -eq 1 ]
 
 # 3. 120 recipients: three transactions, 50 + 50 + 20, the same bytes.
@@ -125,8 +124,8 @@ same = all(open('$FAKE_REC/%06d.eml' % x['seq'], 'rb').read() == sent for x in m
 print('transactions:', sizes, 'bodies identical:', same)
 sys.exit(0 if sizes == [20, 50, 50] and got == want and same else 1)"
 check "nothing else failed or bounced" \
-	[ "$(grep -c 'scheduler failed' "$DAEMON_LOG")" -eq 4 -a \
-	  "$(grep -c 'bounce queued as' "$DAEMON_LOG")" -eq 2 -a \
+	[ "$(log_count scheduler.failed)" -eq 4 -a \
+	  "$(log_count bounce.queued)" -eq 2 -a \
 	  "$(records_from bounces@example.com)" -eq 1 ]
 stop_daemon
 finish

@@ -19,7 +19,7 @@ start_daemon
 check "200 messages accepted" smtpload --port "$SMTP_PORT" --count 200 \
 	--concurrency 4 --messages "$work/sent"
 check "the pool shrinks, and says so" \
-	wait_log 'upstream SES: too many concurrent connections \(421\): using at most [0-9]+ session' 20
+	wait_event -t 20 upstream.sessions_limited max_sessions='[0-9]+'
 # The same faults again, as a new file: the fake starts counting its peak
 # concurrency afresh, so what follows shows the shrunken pool alone.
 mark=$(wc -l <"$FAKE_REC/connections.log")
@@ -31,7 +31,7 @@ check "byte for byte, each once" verify --record "$FAKE_REC" \
 	--messages "$work/sent" --count 200
 stop_daemon
 
-grep 'too many concurrent connections' "$DAEMON_LOG"
+log_lines upstream.sessions_limited
 refused=$(grep -c 'limit=max_connections' "$FAKE_REC/faults.log")
 echo "421 refusals: $refused; delivered when the peak was reset: $at_change of 200"
 tail -n +"$((mark + 1))" "$FAKE_REC/connections.log" >"$work/after.log"
@@ -40,7 +40,7 @@ after_conns=$(grep -c ' opened ' "$work/after.log")
 echo "after the pool shrank: $after_conns connections, peaks: ${after_peaks:-none}"
 check "the 421s came from the limit" [ "$refused" -ge 1 ]
 check "the pool shrank to at most 2 sessions" \
-	grep -Eq 'using at most [12] session' "$DAEMON_LOG"
+	[ "$(log_count upstream.sessions_limited max_sessions='[12]')" -ge 1 ]
 check "new connections were opened after the pool shrank" [ "$after_conns" -ge 5 ]
 check "and never more than 2 at once" python3 -c "
 import sys
@@ -53,5 +53,5 @@ refused = set(re.findall(r'conn=(\d+) step=banner limit=max_connections',
                          open('$FAKE_REC/faults.log').read()))
 sys.exit(1 if later & refused else 0)"
 check "nothing failed or bounced" \
-	bash -c "! grep -E -q 'scheduler failed|bounce queued' '$DAEMON_LOG'"
+	no_events scheduler.failed bounce.queued
 finish

@@ -17,7 +17,8 @@ start_daemon
 
 check "5 messages accepted while the first upstream is down" \
 	smtpload --port "$SMTP_PORT" --count 5 --messages "$work/sent"
-check "the switch to the fallback is logged" wait_log "failing for [0-9]+s: sending through the fallback localhost" 60
+check "the switch to the fallback is logged" wait_event -t 60 daemon.failover \
+	failing='[0-9]+' fallback=localhost
 check "all 5 arrive through the fallback" wait_delivered 5 60
 check "byte for byte" verify --record "$FAKE_REC" --messages "$work/sent" --count 5
 
@@ -29,7 +30,7 @@ python3 "$tests/fake_ses.py" --listen 127.0.0.1 --port "$primary_port" \
 	2>>"$work/fake-primary.err" &
 pids+=($!)
 check "a health check passes and mail goes back to the first upstream" \
-	wait_log "works again: sending through it" 60
+	wait_event -t 60 daemon.failback to=upstream
 check "5 more messages accepted" \
 	smtpload --port "$SMTP_PORT" --start 6 --count 5 --messages "$work/sent2"
 for _ in $(seq 300); do

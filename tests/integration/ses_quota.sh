@@ -8,9 +8,6 @@
 . "$(dirname "$0")/lib.sh"
 
 quota_refusals() { grep -c 'limit=daily_quota' "$FAKE_REC/faults.log" 2>/dev/null; }
-log_count() { grep -c -- "$1" "$DAEMON_LOG"; }
-paused='upstream SES daily sending quota exceeded: sending paused'
-resumed='upstream SES daily quota available again: sending resumed'
 
 start_fake starttls
 set_faults '{"daily_quota": 5}'
@@ -20,19 +17,19 @@ start_daemon
 check "20 messages accepted" smtpload --port "$SMTP_PORT" --count 20 \
 	--concurrency 4 --messages "$work/sent"
 check "5 arrive" wait_delivered 5 30
-check "the pause is logged" wait_log "$paused" 30
+check "the pause is logged" wait_event upstream.quota_paused
 
 # Let three probes (one a second) meet the quota, then look.
-probe='upstream conn=[0-9]* probing the daily quota'
-check "the relay probes while paused" wait_log_count 3 "$probe" 10
+check "the relay probes while paused" wait_event -n 3 -t 10 upstream.quota_probe
 refusals=$(quota_refusals)	# first: each refusal follows its probe's line
-probes=$(log_count "$probe")
+probes=$(log_count upstream.quota_probe)
 echo "probes: $probes; quota refusals at the fake: $refusals"
 # The probes are one quota_probe_interval (1 s) apart, not a storm.
+log_stamps upstream.quota_probe conn >"$work/probes"
 check "one probe per quota_probe_interval" python3 -c "
-import datetime, re, sys
-t = [datetime.datetime.fromisoformat(l[:23]).timestamp()
-     for l in open('$DAEMON_LOG') if re.search(r'$probe', l)]
+import datetime, sys
+t = [datetime.datetime.fromisoformat(l.split()[0]).timestamp()
+     for l in open('$work/probes')]
 gaps = [round(b - a, 2) for a, b in zip(t, t[1:])]
 print('gaps between probes:', gaps)
 sys.exit(0 if gaps and min(gaps) >= 0.9 else 1)"
@@ -41,21 +38,21 @@ sys.exit(0 if gaps and min(gaps) >= 0.9 else 1)"
 check "only the probes are sent while paused" [ "$refusals" -le $((probes + 4)) ]
 check "still only 5 delivered" [ "$(delivered)" -eq 5 ]
 check "the spool keeps the other 15" [ "$(spool_count)" -eq 15 ]
-check "the pause is logged exactly once" [ "$(log_count "$paused")" -eq 1 ]
+check "the pause is logged exactly once" [ "$(log_count upstream.quota_paused)" -eq 1 ]
 check "no bounce, no failed recipient" \
-	bash -c "! grep -E -q 'bounce queued|scheduler failed|scheduler expired' '$DAEMON_LOG'"
+	no_events bounce.queued scheduler.failed scheduler.expired
 
 # The quota is lifted: the next probe is taken and sending resumes.
 set_faults '{}'
 check "all 20 arrive" wait_delivered 20 30
-check "resuming is logged" wait_log "$resumed" 10
+check "resuming is logged" wait_event -t 10 upstream.quota_resumed
 check "the spool empties" wait_spool_empty 10
 check "byte for byte, each once" verify --record "$FAKE_REC" \
 	--messages "$work/sent" --count 20
 stop_daemon
-grep -E 'daily (sending )?quota' "$DAEMON_LOG" | grep -v probing
-check "resuming is logged exactly once" [ "$(log_count "$resumed")" -eq 1 ]
-check "the pause still logged exactly once" [ "$(log_count "$paused")" -eq 1 ]
+log_lines upstream.quota_paused; log_lines upstream.quota_resumed
+check "resuming is logged exactly once" [ "$(log_count upstream.quota_resumed)" -eq 1 ]
+check "the pause still logged exactly once" [ "$(log_count upstream.quota_paused)" -eq 1 ]
 check "nothing bounced or failed at all" \
-	bash -c "! grep -E -q 'bounce queued|scheduler failed|scheduler expired' '$DAEMON_LOG'"
+	no_events bounce.queued scheduler.failed scheduler.expired
 finish

@@ -26,8 +26,8 @@ stop_daemon
 conns=$(grep -c ' opened ' "$FAKE_REC/connections.log")
 drops=$(grep -c 'limit=drop_after_seconds' "$FAKE_REC/faults.log")
 busy=$(grep -c 'limit=drop_after_seconds.*in_transaction=true' "$FAKE_REC/faults.log")
-unknown=$(grep -c 'upstream outcome unknown .*duplicate is possible' "$DAEMON_LOG")
-failed=$(grep -c 'upstream conn=[0-9]* failed state=' "$DAEMON_LOG")
+unknown=$(log_count upstream.outcome_unknown)
+failed=$(log_count upstream.failed)
 echo "upstream connections: $conns; reset by the fake: $drops ($busy mid-transaction);" \
 	"daemon: $failed connection failures, $unknown outcome(s) unknown"
 # How many rotations happen depends on the machine's speed (a test must

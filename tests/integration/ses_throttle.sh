@@ -14,7 +14,7 @@ start_daemon
 
 check "100 messages accepted at once" smtpload --port "$SMTP_PORT" \
 	--count 100 --concurrency 8 --messages "$work/sent"
-check "SES throttles and the daemon says so" wait_log 'upstream SES throttled the sending rate'
+check "SES throttles and the daemon says so" wait_event upstream.throttled
 check "all 100 arrive" wait_delivered 100 60
 check "byte for byte, each once" verify --record "$FAKE_REC" \
 	--messages "$work/sent" --count 100
@@ -22,26 +22,28 @@ check "the spool empties" wait_spool_empty 10
 stop_daemon
 
 throttled=$(grep -c 'limit=rate' "$FAKE_REC/faults.log")
-halvings=$(grep -c 'upstream SES throttled the sending rate' "$DAEMON_LOG")
+halvings=$(log_count upstream.throttled)
+log_stamps upstream.reply reply state=dot \
+	reply='454 Throttling failure: Maximum sending rate.*' >"$work/refused"
+log_stamps upstream.throttled rate >"$work/rates"
 # When the 454s came: in the first second after the first one, and after
 # the pool's rate first went below SES's 5/s.
 read -r first_second settled lowest < <(python3 -c "
-import re, datetime
-def t(line):
-    return datetime.datetime.fromisoformat(line[:23]).timestamp()
-refused, below = [], None
-for line in open('$DAEMON_LOG'):
-    if 'state=dot reply=\"454 Throttling failure: Maximum sending rate' in line:
-        refused.append(t(line))
-    m = re.search(r'throttled the sending rate .*: now ([0-9.]+) recipients/s', line)
-    if m and below is None and float(m.group(1)) < 5:
-        below = t(line)
+import datetime
+def t(stamp):
+    return datetime.datetime.fromisoformat(stamp).timestamp()
+refused = [t(l.split()[0]) for l in open('$work/refused')]
+below = None
+for line in open('$work/rates'):
+    stamp, rate = line.split()
+    if below is None and float(rate) < 5:
+        below = t(stamp)
 print(sum(1 for x in refused if x < refused[0] + 1) if refused else 0,
       sum(1 for x in refused if below is not None and x > below),
       'yes' if below is not None else 'no')")
 echo "454 rate refusals: $throttled ($first_second in the first second;" \
 	"$settled once the pool was below 5/s); the daemon slowed down $halvings time(s)"
-grep 'throttled the sending rate' "$DAEMON_LOG" | head -n 5
+log_lines upstream.throttled | head -n 5
 check "the pool halved its rate below SES's 5/s" [ "$lowest" = yes ]
 # A relay that ignored the 454s would go on at 50/s and be refused about
 # 45 times a second, ~900 times in all.  The pool halves its rate (at
@@ -54,5 +56,5 @@ check "... and fewer than 15 in the second after the first" [ "$first_second" -l
 # throttle about every 2.5 s, each refusing the ~4 messages in flight.
 check "few 454s once the pool is below SES's rate (fewer than 40)" [ "$settled" -lt 40 ]
 check "nothing failed or bounced" \
-	bash -c "! grep -E -q 'scheduler failed|bounce queued' '$DAEMON_LOG'"
+	no_events scheduler.failed bounce.queued
 finish

@@ -24,9 +24,10 @@ wait "$DAEMON_PID"
 rc=$?
 wait $loader
 check "sesrelayd exits 0 after SIGTERM under load" [ "$rc" -eq 0 ]
-check "the shutdown said what was out" grep -Eq 'shutting down queued=[0-9]+ in_flight=[0-9]+' "$DAEMON_LOG"
+check "the shutdown said what was out" \
+	wait_event -t 1 daemon.stopping queued='[0-9]+' in_flight='[0-9]+'
 check "in-flight transactions finished within the bound" \
-	bash -c "! grep -q 'still out after' '$DAEMON_LOG'"
+	[ "$(log_count daemon.drain_timeout in_flight='[0-9]+')" -eq 0 ]
 acked=$(sort -un "$work/acked" | wc -l)
 left=$(spool_count)
 echo "acknowledged: $acked, delivered before the stop: $(delivered), left in the spool: $left"
@@ -48,9 +49,10 @@ RETRY=600 write_conf
 start_daemon
 before=$(delivered)
 check "one more message accepted" smtpload --port "$SMTP_PORT" --start 2001 --count 1 --messages "$work/sent2"
-check "it is deferred for 600 s" wait_log 'deferred pending=1 attempts=1 retry_in=6[0-9][0-9]s'
+check "it is deferred for 600 s" wait_event scheduler.deferred pending=1 attempts=1 \
+	retry_in='6[0-9][0-9]'
 kill -USR1 "$DAEMON_PID"
 check "SIGUSR1 makes it due now: it arrives" wait_delivered $((before + 1)) 30
-check "SIGUSR1 is logged" wait_log 'SIGUSR1: 1 deferred message\(s\) due now'
+check "SIGUSR1 is logged" wait_event daemon.flush signal=USR1 due=1
 stop_daemon
 finish

@@ -32,7 +32,8 @@ check "a bare LF in the data: 521 5.5.2 and the session ends" chat barelf <<'CHA
 < ^521 5\.5\.2 relay\.test Error: bare <LF> received
 <close
 CHAT
-check "the bare-LF refusal is logged" wait_log 'refused from=<sender@example.com> client=127.0.0.1: bare LF'
+check "the bare-LF refusal is logged" wait_event smtp.refused \
+	from='<sender@example.com>' client=127.0.0.1 reason=bare_lf
 
 long=$(printf 'x%.0s' $(seq 990))
 check "a header line of 999 characters: 554 5.6.0" chat longhdr <<CHAT

@@ -23,7 +23,8 @@ print("third:", got)
 rest = third.recv(100)  # closed after the reply
 sys.exit(0 if got.startswith(b"421 4.7.0") and rest == b"" else 1)
 PY
-check "the refusal is logged" wait_log 'refused client=127.0.0.1: 2 sessions open'
+check "the refusal is logged" wait_event smtp.refused client=127.0.0.1 \
+	reason=max_clients sessions=2
 check "once a slot is free, clients are served again" \
 	smtpload --port "$SMTP_PORT" --count 1 --messages "$work/sent"
 

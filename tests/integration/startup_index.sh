@@ -100,21 +100,21 @@ check "a new message got 250 within ${bound}s of the start (${t250:-none}s)" \
 # accepted_before_indexed: the new message's acceptance is logged before
 # the index's end (the log's order, not the test's own timing).
 accepted_before_indexed() {
-	wait_log "spool indexed found=" 300 >/dev/null &&
-	awk '/ smtp accepted from=/ { print "accepted"; exit }
-	     / spool indexed found=/ { print "indexed"; exit }' "$DAEMON_LOG" |
+	wait_event -t 300 daemon.spool_indexed >/dev/null &&
+	awk '/ smtp\.accepted / { print "accepted"; exit }
+	     / daemon\.spool_indexed / { print "indexed"; exit }' "$DAEMON_LOG" |
 		grep -q accepted
 }
 if [ "$cache" = cold ]; then
 	check "... while the queue was still being indexed" accepted_before_indexed
 	check "the operator sees a message not indexed yet" grep -q "^$late " "$work/show.out"
 	check "stats says the spool is being indexed" grep -q 'indexing the spool' "$work/stats.out"
-	check "a reload while indexing" wait_log "configuration reloaded" 60
+	check "a reload while indexing" wait_event -t 60 daemon.reloaded
 else
 	echo "# page cache not dropped (not root): the overlap is not checked"
 fi
 
-check "the whole queue is indexed" wait_log "spool indexed found=" 300
+check "the whole queue is indexed" wait_event -t 300 daemon.spool_indexed found='[0-9]+'
 check "all but the held one delivered" wait_delivered "$((N + 1))" 600
 check "the held one is still queued" bash -c "ctl() { '$sbin/sesrelayctl' -c '$work/sesrelay.conf' \"\$@\"; }; ctl show $held | grep -q held"
 quiet ctl release "$held"

@@ -44,8 +44,9 @@ DAEMON_LOG=$work/daemon.log
 # systemd-socket-activate starts the daemon at the first connection.
 check "a message through the activated TCP socket" \
 	smtpload --port "$act_port" --count 3 --messages "$work/sent"
-check "the daemon took its sockets from systemd" wait_log 'listening socket\(s\) from systemd'
-check "... and did not bind listen.tcp itself" bash -c "! grep -q 'listening on 127.0.0.1:$SMTP_PORT' '$DAEMON_LOG'"
+check "the daemon took its sockets from systemd" wait_event daemon.activated sockets='[0-9]+'
+check "... and did not bind listen.tcp itself" \
+	[ "$(log_count smtp.listening addr="127\.0\.0\.1:$SMTP_PORT")" -eq 0 ]
 check "a message through the activated Unix socket" \
 	smtpload --unix "$work/run/activated.sock" --start 4 --count 1 --messages "$work/sent"
 check "all four arrive" wait_delivered 4 30

@@ -16,8 +16,8 @@ for case in ca host; do
 	check "$case: 5 messages accepted" smtpload --port "$SMTP_PORT" --count 5 \
 		--messages "$work/sent"
 	check "$case: the log names the certificate failure" \
-		wait_log "certificate verification failed"
-	check "$case: the upstream backs off" wait_log "upstream backoff"
+		wait_event upstream.failed reason='.*certificate verification failed.*'
+	check "$case: the upstream backs off" wait_event upstream.backoff
 	check "$case: nothing was delivered" [ "$(delivered)" -eq 0 ]
 	check "$case: no AUTH was sent" bash -c "! grep -q '< AUTH' '$work/fake.log'"
 	queued=$((queued + 5))

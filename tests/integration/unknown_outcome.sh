@@ -19,8 +19,8 @@ t = sorted(os.stat(p[:-4] + ".json").st_mtime for p in glob.glob(sys.argv[1] + "
 print(" ".join("%.1f" % (b - a) for a, b in zip(t, t[1:])))
 PY
 }
-# qid N: the queue id of test message N (from its acceptance in the log)
-qid() { grep -h "scheduler .*to=<rcpt$1-0@" "$work"/daemon*.log | head -1 | sed -n 's/.* \([0-9a-f]\{16,\}\) scheduler .*/\1/p'; }
+# qid N: the queue id of test message N (from its copies in the log)
+qid() { log_field scheduler.outcome_unknown id to="<rcpt$1-0@.*>"; }
 unknown_of() {
 	ctl show "$1" --json | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["state"], m["recipients"][0]["unknown_outcome_copies"])'
 }
@@ -33,7 +33,7 @@ write_conf
 start_daemon
 
 check "message 1 accepted" smtpload --port "$SMTP_PORT" --count 1 --messages "$work/sent"
-check "it is held after the third copy" wait_log 'scheduler held: 3 copies sent with an unknown outcome' 40
+check "it is held after the third copy" wait_event -t 40 scheduler.held by=unknown_outcome copies=3
 sleep 3
 check "SES got exactly 3 copies" [ "$(copies 1)" -eq 3 ]
 g=$(gaps 1)
@@ -41,7 +41,8 @@ echo "message 1: seconds between copies: $g"
 check "the copies are spaced by the schedule (>= 2s, then >= 4s)" \
 	awk -v g="$g" 'BEGIN { n = split(g, a, " "); exit !(n == 2 && a[1] >= 1.9 && a[2] >= 3.9) }'
 id1=$(qid 1)
-check "each copy is logged with its count" wait_log "$id1 scheduler outcome unknown to=<rcpt1-0@example.net> copies=3 max=3" 1
+check "each copy is logged with its count" wait_event -t 1 scheduler.outcome_unknown \
+	id="$id1" to='<rcpt1-0@example.net>' copies=3 max=3
 check "sesrelayctl show: held, 3 copies of unknown outcome" \
 	[ "$(unknown_of "$id1")" = "held 3" ]
 check "sesrelayctl show in text says so too" \
@@ -56,7 +57,7 @@ check "its second copy is recorded in the spool's state" bash -c "
 kill9_daemon
 start_daemon
 check "after the restart it is held after one more copy" \
-	wait_log "$id2 scheduler held: 3 copies sent with an unknown outcome" 40
+	wait_event -t 40 scheduler.held id="$id2" by=unknown_outcome copies=3
 sleep 3
 check "SES got exactly 3 copies of message 2" [ "$(copies 2)" -eq 3 ]
 check "and still 3 of message 1 (held across the restart)" [ "$(copies 1)" -eq 3 ]
@@ -64,7 +65,8 @@ check "and still 3 of message 1 (held across the restart)" [ "$(copies 1)" -eq 3
 # The operator releases message 1 with SES working again: one more copy.
 set_faults '{}'
 check "release" quiet ctl release "$id1"
-check "message 1 is delivered once more" wait_log "$id1 scheduler delivered .*duplicate_possible=yes" 20
+check "message 1 is delivered once more" wait_event -t 20 scheduler.delivered \
+	id="$id1" duplicate_possible=yes
 check "SES got 4 copies of message 1 in all" [ "$(copies 1)" -eq 4 ]
 check "message 2 is still held" [ "$(unknown_of "$id2")" = "held 3" ]
 check "every copy arrived byte for byte" \

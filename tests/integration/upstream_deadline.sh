@@ -45,7 +45,8 @@ for _ in range(100):
     time.sleep(0.1)
 sys.exit(1)"
 check "part 1: the deadline is what ended them" \
-	wait_log_count 4 'failed state=ehlo .*deadline: nothing complete within 5s' 5
+	wait_event -n 4 -t 5 upstream.failed state=ehlo \
+	    reason='deadline: nothing complete within 5s.*'
 
 set_faults '{"rules":[{"step":"mail","action":"endless","seconds":0.5,"count":2},
 	{"step":"mail","action":"endless","seconds":0,"count":2}]}'
@@ -53,16 +54,19 @@ check "part 2: 10 messages accepted" \
 	smtpload --port "$SMTP_PORT" --start 21 --count 10 --concurrency 4 --messages "$work/sent"
 check "part 2: all delivered despite endless replies to MAIL" wait_delivered 30 40
 check "part 2: a slow endless reply meets the deadline" \
-	wait_log 'failed state=mail .*deadline: nothing complete within 5s' 5
+	wait_event -t 5 upstream.failed state=mail \
+	    reason='deadline: nothing complete within 5s.*'
 check "part 2: a fast one meets the size cap" \
-	wait_log 'failed state=mail .*reply from the upstream too long' 5
+	wait_event -t 5 upstream.failed state=mail \
+	    reason='.*reply from the upstream too long.*'
 
 set_faults '{"rules":[{"step":"dot","action":"endless","seconds":1,"count":1}]}'
 check "part 3: 1 message accepted" \
 	smtpload --port "$SMTP_PORT" --start 31 --count 1 --messages "$work/sent"
 check "part 3: the endless reply to the dot is cut at the deadline" \
-	wait_log 'failed state=dot .*deadline: nothing complete within 5s' 20
-check "part 3: the outcome is unknown, logged" wait_log 'upstream outcome unknown' 5
+	wait_event -t 20 upstream.failed state=dot \
+	    reason='deadline: nothing complete within 5s.*'
+check "part 3: the outcome is unknown, logged" wait_event -t 5 upstream.outcome_unknown
 check "part 3: it is sent again (SES has it twice)" wait_delivered 32 40
 
 # 24 MB: more than the socket buffers on both sides can hold.
@@ -70,12 +74,13 @@ set_faults '{"rules":[{"step":"data","action":"slow_read","seconds":0.01,"count"
 check "part 4: a large message accepted" \
 	smtpload --port "$SMTP_PORT" --start 32 --count 1 --size 24000000 --messages "$work/sent"
 check "part 4: a body read at a crawl meets the deadline" \
-	wait_log 'failed state=body .*deadline: nothing complete within 5s' 60
+	wait_event -t 60 upstream.failed state=body \
+	    reason='deadline: nothing complete within 5s.*'
 check "part 4: it is sent again, and arrives" wait_delivered 33 60
 # The second copy takes longer than the deadline to send here (the fake
 # reads 24 MB slower than that), yet drains steadily: not cut off.
 check "part 4: only the crawl was cut off" \
-	[ "$(grep -Ec 'failed state=(body|dot)' "$DAEMON_LOG")" -eq 2 ]
+	[ "$(log_count upstream.failed state='body|dot')" -eq 2 ]
 check "every message arrived byte for byte" \
 	verify --record "$FAKE_REC" --messages "$work/sent" --count 32 --allow-duplicates
 check "the spool is empty" wait_spool_empty 30
