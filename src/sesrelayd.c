@@ -41,6 +41,7 @@
 #include "ses_headers.h"
 #include "stats.h"
 #include "conf.h"
+#include "endpoint.h"
 #include "log.h"
 #include "netaddr.h"
 #include "scheduler.h"
@@ -170,8 +171,8 @@ failover_cb(evutil_socket_t fd, short ev, void *arg)
 		    scheduler_queued_count(d->sched) == 0)
 			return;
 		log_warnx("- daemon %s failing for %llds: sending through the "
-		    "fallback %s", conf_upstream_host(c), failing,
-		    conf_fallback_host(c));
+		    "fallback %s", upstream_endpoint(d->primary)->host, failing,
+		    upstream_endpoint(d->fallback)->host);
 		upstream_set_active(d->primary, 0);
 		d->up = d->fallback;
 		d->last_check = time(NULL);
@@ -192,7 +193,7 @@ check_done(void *arg, int ok)
 	if (!ok || d->up == d->primary)
 		return;
 	log_warnx("- daemon %s works again: sending through it, not the "
-	    "fallback", conf_upstream_host(d->conf));
+	    "fallback", upstream_endpoint(d->primary)->host);
 	upstream_set_active(d->fallback, 0);
 	d->up = d->primary;
 	upstream_set_active(d->primary, 1);
@@ -350,8 +351,7 @@ control_status(void *arg, struct control_status *st)
 	struct upstream_status us;
 
 	upstream_get_status(d->up, &us);
-	st->upstream = d->up == d->primary ? conf_upstream_host(d->conf) :
-	    conf_fallback_host(d->conf);
+	st->upstream = upstream_endpoint(d->up)->host;
 	st->fallback_active = d->up != d->primary;
 	st->rate = us.rate;
 	st->rate_configured = d->conf->upstream.rate;
@@ -488,23 +488,20 @@ start_listeners(struct daemon *d)
  */
 static int
 make_pools(struct daemon *d, const struct conf *c,
-    const struct conf_credentials *cred,
-    const struct conf_credentials *fcred, const struct ses_headers *ses,
+    const struct endpoint_credentials *cred,
+    const struct endpoint_credentials *fcred, const struct ses_headers *ses,
     struct upstream **primary, struct upstream **fallback, char *err,
     size_t errlen)
 {
 	struct upstream_config uc;
+	struct endpoint ep;
 	char e[CONF_ERRLEN - 16];
 
 	memset(&uc, 0, sizeof(uc));
-	uc.name = "upstream";
-	uc.host = conf_upstream_host(c);
-	uc.port = (int)c->upstream.port;
-	uc.wrapper = conf_upstream_is_wrapper(c);
-	uc.ca_file = c->upstream.ca_file;
+	endpoint_from_conf(c, ENDPOINT_PRIMARY, &ep);
+	uc.endpoint = &ep;
+	uc.cred = cred;
 	uc.helo_name = d->hostname;
-	uc.username = cred->username;
-	uc.password = cred->password;
 	uc.sessions = (int)c->upstream.sessions;
 	uc.recycle_messages = (int)c->upstream.recycle_after_messages;
 	uc.recycle_seconds = (int)c->upstream.recycle_after_seconds;
@@ -519,17 +516,11 @@ make_pools(struct daemon *d, const struct conf *c,
 		snprintf(err, errlen, "%s", e);
 		return -1;
 	}
-	log_info("- daemon upstream=%s:%d tls=%s sessions=%d", uc.host,
-	    uc.port, uc.wrapper ? "wrapper" : "starttls", uc.sessions);
-	if (conf_fallback_host(c) == NULL)
+	log_info("- daemon upstream=%s:%d tls=%s sessions=%d", ep.host,
+	    ep.port, ep.wrapper ? "wrapper" : "starttls", uc.sessions);
+	if (endpoint_from_conf(c, ENDPOINT_FALLBACK, &ep) == -1)
 		return 0;
-	uc.name = "fallback";
-	uc.host = conf_fallback_host(c);
-	uc.port = (int)c->fallback.port;
-	uc.wrapper = conf_fallback_is_wrapper(c);
-	uc.ca_file = c->fallback.ca_file;
-	uc.username = fcred->username;
-	uc.password = fcred->password;
+	uc.cred = fcred;
 	if ((*fallback = upstream_new(d->base, d->dns, d->spool, d->sched,
 	    &uc, e, sizeof(e))) == NULL) {
 		snprintf(err, errlen, "%s", e);
@@ -538,7 +529,7 @@ make_pools(struct daemon *d, const struct conf *c,
 		return -1;
 	}
 	upstream_set_active(*fallback, 0);
-	log_info("- daemon fallback=%s:%d after=%llds", uc.host, uc.port,
+	log_info("- daemon fallback=%s:%d after=%llds", ep.host, ep.port,
 	    c->fallback.after);
 	return 0;
 }
@@ -712,38 +703,22 @@ descriptors_fit(const struct conf *c, char *err, size_t errlen)
 	return -1;
 }
 
-/* Does the CA file (or the system store) of one endpoint load?  0, or -1
- * with err naming the file, line and key. */
-static int
-ca_file_loads(const struct conf *c, const char *key, const char *ca_file,
-    char *err, size_t errlen)
-{
-	char e[CONF_ERRLEN - 64];
-	SSL_CTX *ctx = tls_client_ctx_new(ca_file, e, sizeof(e));
-
-	if (ctx == NULL) {
-		conf_key_error(c, key, err, errlen, "%s", e);
-		return -1;
-	}
-	SSL_CTX_free(ctx);
-	return 0;
-}
-
 /*
  * What conf_load cannot decide alone and the daemon needs: the descriptor
- * limit, the CA files.  Asked by -t, at start and on reload alike, so -t
- * refuses whatever start-up would.  0, or -1 with err.
+ * limit, the CA files of the endpoints.  Asked by -t, at start and on
+ * reload alike, so -t refuses whatever start-up would.  0, or -1 with err.
  */
 static int
 conf_fits(const struct conf *c, char *err, size_t errlen)
 {
-	if (descriptors_fit(c, err, errlen) == -1 ||
-	    ca_file_loads(c, "upstream.ca_file", c->upstream.ca_file, err,
-	    errlen) == -1)
+	struct endpoint ep;
+
+	if (descriptors_fit(c, err, errlen) == -1)
 		return -1;
-	if (conf_fallback_host(c) != NULL && ca_file_loads(c,
-	    "fallback.ca_file", c->fallback.ca_file, err, errlen) == -1)
-		return -1;
+	for (int r = ENDPOINT_PRIMARY; r <= ENDPOINT_FALLBACK; r++)
+		if (endpoint_from_conf(c, r, &ep) == 0 &&
+		    endpoint_check_ca(c, &ep, err, errlen) == -1)
+			return -1;
 	return 0;
 }
 
@@ -755,27 +730,24 @@ conf_fits(const struct conf *c, char *err, size_t errlen)
  * hostname is set from it.  0, or -1 with e set and nothing kept.
  */
 static int
-load_config(const char *file, struct next *n, struct conf_credentials *cred,
-    struct conf_credentials *fcred, char *hostname, size_t hostlen,
+load_config(const char *file, struct next *n, struct endpoint_credentials *cred,
+    struct endpoint_credentials *fcred, char *hostname, size_t hostlen,
     char *e, size_t elen)
 {
 	char sub[CONF_ERRLEN - 32];
+	struct endpoint up, fb;
 
 	memset(n, 0, sizeof(*n));
 	memset(cred, 0, sizeof(*cred));
 	memset(fcred, 0, sizeof(*fcred));
 	if ((n->conf = conf_load(file, e, elen)) == NULL ||
-	    conf_fits(n->conf, e, elen) == -1 ||
-	    conf_credentials_load(n->conf->upstream.credentials, cred, e,
-	    elen) == -1)
+	    conf_fits(n->conf, e, elen) == -1)
 		goto fail;
-	if (conf_fallback_host(n->conf) != NULL &&
-	    conf_credentials_load(n->conf->fallback.credentials[0] ?
-	    n->conf->fallback.credentials : n->conf->upstream.credentials,
-	    fcred, sub, sizeof(sub)) == -1) {
-		snprintf(e, elen, "fallback: %s", sub);
+	endpoint_from_conf(n->conf, ENDPOINT_PRIMARY, &up);
+	if (endpoint_load_credentials(n->conf, &up, cred, e, elen) == -1 ||
+	    (endpoint_from_conf(n->conf, ENDPOINT_FALLBACK, &fb) == 0 &&
+	    endpoint_load_credentials(n->conf, &fb, fcred, e, elen) == -1))
 		goto fail;
-	}
 	conf_hostname(n->conf, hostname, hostlen);
 	if ((n->cleanup = cleanup_new_from_conf(n->conf, hostname, e,
 	    elen)) == NULL)
@@ -788,8 +760,8 @@ load_config(const char *file, struct next *n, struct conf_credentials *cred,
 	}
 	return 0;
 fail:
-	conf_credentials_clear(cred);
-	conf_credentials_clear(fcred);
+	endpoint_credentials_clear(cred);
+	endpoint_credentials_clear(fcred);
 	next_free(n);
 	return -1;
 }
@@ -802,7 +774,7 @@ fail:
 static int
 reload_load(struct daemon *d, struct next *n, char *e, size_t elen)
 {
-	struct conf_credentials cred, fcred;
+	struct endpoint_credentials cred, fcred;
 	int rc = -1;
 
 	if (load_config(d->file, n, &cred, &fcred, d->hostname,
@@ -818,8 +790,8 @@ reload_load(struct daemon *d, struct next *n, char *e, size_t elen)
 		goto out;
 	rc = 0;
 out:
-	conf_credentials_clear(&cred);
-	conf_credentials_clear(&fcred);
+	endpoint_credentials_clear(&cred);
+	endpoint_credentials_clear(&fcred);
 	if (rc == -1)
 		next_free(n);
 	return rc;
@@ -1027,8 +999,8 @@ start_notify(struct daemon *d)
 }
 
 static void
-setup(struct daemon *d, const struct conf_credentials *cred,
-    const struct conf_credentials *fcred)
+setup(struct daemon *d, const struct endpoint_credentials *cred,
+    const struct endpoint_credentials *fcred)
 {
 	const struct conf *c = d->conf;
 	struct smtp_server_config sc;
@@ -1140,7 +1112,7 @@ main(int argc, char *argv[])
 	};
 	const char *file = getenv("SESRELAY_CONFIG");
 	int ch, foreground = 0, test = 0, verbose = 0, ready_fd = -1;
-	struct conf_credentials cred, fcred;
+	struct endpoint_credentials cred, fcred;
 	struct daemon d;
 	struct next loaded;
 	struct event *sigs[5];
@@ -1193,8 +1165,8 @@ main(int argc, char *argv[])
 			    NO_REWRITE_SENDER);
 		fprintf(stderr, "sesrelayd: %s: configuration is valid\n",
 		    file);
-		conf_credentials_clear(&cred);
-		conf_credentials_clear(&fcred);
+		endpoint_credentials_clear(&cred);
+		endpoint_credentials_clear(&fcred);
 		conf_free(d.conf);
 		return 0;
 	}
@@ -1218,8 +1190,8 @@ main(int argc, char *argv[])
 	privsep_take_activated(&d.lfds);
 	privsep_drop(d.conf, &d.lfds);
 	setup(&d, &cred, &fcred);
-	conf_credentials_clear(&cred);
-	conf_credentials_clear(&fcred);
+	endpoint_credentials_clear(&cred);
+	endpoint_credentials_clear(&fcred);
 	for (int i = 0; signums[i] != 0; i++) {
 		sigs[i] = evsignal_new(d.base, signums[i], signal_cb, &d);
 		evsignal_add(sigs[i], NULL);

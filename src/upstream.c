@@ -175,10 +175,11 @@ upstream_auth_failed(struct upstream *u, const char *reply)
 {
 	u->auth_failing = 1;
 	log_warnx("- upstream SES refused the credentials: \"%s\". Check "
-	    "upstream.credentials: the user name is the IAM access key id "
+	    "%s: the user name is the IAM access key id "
 	    "and the password the SES SMTP password derived for region of "
 	    "%s (sesrelayctl smtp-password), not the IAM secret key. Mail "
-	    "stays queued; nothing bounces", reply, u->conf.host);
+	    "stays queued; nothing bounces", reply, u->ep.credentials_key,
+	    u->ep.host);
 }
 
 void
@@ -258,6 +259,20 @@ now_seconds(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Keep a copy of the endpoint and its credentials. */
+static void
+keep_endpoint(struct upstream *u, const struct upstream_config *c)
+{
+	u->ep = *c->endpoint;
+	u->ep.region = xstrdup(c->endpoint->region);
+	u->ep.ca_file = xstrdup(c->endpoint->ca_file);
+	u->ep.credentials = xstrdup(c->endpoint->credentials);
+	u->cred.username = xstrdup(c->cred->username);
+	u->cred.password = xstrdup(c->cred->password);
+	u->conf.endpoint = NULL;
+	u->conf.cred = NULL;
+}
+
 struct upstream *
 upstream_new(struct event_base *base, struct evdns_base *dns,
     struct spool *spool, struct scheduler *sched,
@@ -269,9 +284,9 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
 
 	if (u == NULL)
 		abort();
-	if ((ctx = tls_client_ctx_new(c->ca_file, e, sizeof(e))) == NULL) {
-		snprintf(err, errlen, "%s.ca_file: %s", c->name ? c->name :
-		    "upstream", e);
+	if ((ctx = tls_client_ctx_new(c->endpoint->ca_file, e,
+	    sizeof(e))) == NULL) {
+		snprintf(err, errlen, "%s.ca_file: %s", c->endpoint->name, e);
 		free(u);
 		return NULL;
 	}
@@ -281,13 +296,9 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
 	u->sched = sched;
 	u->spool = spool;
 	u->conf = *c;
-	u->conf.host = xstrdup(c->host);
-	u->conf.name = xstrdup(c->name ? c->name : "upstream");
+	keep_endpoint(u, c);
 	u->active = 1;
-	u->conf.ca_file = xstrdup(c->ca_file);
 	u->conf.helo_name = xstrdup(c->helo_name);
-	u->conf.username = xstrdup(c->username);
-	u->conf.password = xstrdup(c->password);
 	/* A burst of one second's worth: upstream.rate is never exceeded
 	 * over any second but the first. */
 	ratelimit_init(&u->rate, c->rate, c->rate, now_seconds());
@@ -300,6 +311,12 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
 	u->probe_ev = evtimer_new(base, probe_cb, u);
 	u->grow_ev = evtimer_new(base, grow_cb, u);
 	return u;
+}
+
+const struct endpoint *
+upstream_endpoint(const struct upstream *u)
+{
+	return &u->ep;
 }
 
 size_t
@@ -407,15 +424,10 @@ upstream_free(struct upstream *u)
 	event_free(u->probe_ev);
 	event_free(u->grow_ev);
 	SSL_CTX_free(u->ssl_ctx);
-	free((char *)u->conf.host);
-	free((char *)u->conf.name);
-	free((char *)u->conf.ca_file);
+	free((char *)u->ep.region);
+	free((char *)u->ep.ca_file);
+	free((char *)u->ep.credentials);
 	free((char *)u->conf.helo_name);
-	free((char *)u->conf.username);
-	if (u->conf.password) {
-		explicit_bzero((char *)u->conf.password,
-		    strlen(u->conf.password));
-		free((char *)u->conf.password);
-	}
+	endpoint_credentials_clear(&u->cred);
 	free(u);
 }

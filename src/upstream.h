@@ -16,16 +16,13 @@ struct scheduler;
 struct spool;
 struct upstream;
 struct ses_headers;
+struct endpoint;
+struct endpoint_credentials;
 
 struct upstream_config {
-	const char	*name;		/* "upstream" or "fallback", for logs */
-	const char	*host;		/* verified against the certificate */
-	int		 port;
-	int		 wrapper;	/* 1: TLS Wrapper, 0: STARTTLS */
-	const char	*ca_file;	/* NULL or "": system store */
+	const struct endpoint *endpoint;	/* copied */
+	const struct endpoint_credentials *cred; /* copied */
 	const char	*helo_name;
-	const char	*username;
-	const char	*password;
 	int		 sessions;
 	int		 recycle_messages;
 	int		 recycle_seconds;
@@ -42,6 +39,8 @@ struct upstream *upstream_new(struct event_base *, struct evdns_base *,
     char *err, size_t errlen);
 /* Work may be ready: hand it to idle sessions, open more as allowed. */
 void upstream_kick(struct upstream *);
+/* The endpoint this pool sends to. */
+const struct endpoint *upstream_endpoint(const struct upstream *);
 /* Number of open sessions. */
 size_t upstream_session_count(const struct upstream *);
 

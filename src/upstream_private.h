@@ -9,6 +9,7 @@
 
 #include <openssl/ssl.h>
 
+#include "endpoint.h"
 #include "ratelimit.h"
 #include "upstream.h"
 
@@ -21,7 +22,9 @@ struct upstream {
 	struct evdns_base	*dns;
 	struct scheduler	*sched;
 	struct spool		*spool;
-	struct upstream_config	 conf;	/* strings owned (strdup) */
+	struct upstream_config	 conf;	/* endpoint, cred: NULL (below) */
+	struct endpoint		 ep;	/* strings owned (strdup) */
+	struct endpoint_credentials cred;
 	SSL_CTX			*ssl_ctx;
 	struct ratelimit	 rate;
 	struct upstream_session	*sessions[UPSTREAM_MAX_SESSIONS];

@@ -469,14 +469,14 @@ static void
 dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 {
 	struct upstream_session *s = arg;
-	char why[256];
+	char why[512];
 
 	s->dnsreq = NULL;
 	if (result != 0) {
 		if (result == EVUTIL_EAI_CANCEL)
 			return;
 		snprintf(why, sizeof(why), "cannot resolve %s: %s",
-		    s->pool->conf.host, evutil_gai_strerror(result));
+		    s->pool->ep.host, evutil_gai_strerror(result));
 		session_fail(s, why);
 		return;
 	}
@@ -496,9 +496,9 @@ start_resolve(struct upstream_session *s)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
-	snprintf(port, sizeof(port), "%d", s->pool->conf.port);
+	snprintf(port, sizeof(port), "%d", s->pool->ep.port);
 	/* Fresh on every connect: SES's addresses rotate behind its ELB. */
-	req = evdns_getaddrinfo(s->pool->dns, s->pool->conf.host, port, &hints,
+	req = evdns_getaddrinfo(s->pool->dns, s->pool->ep.host, port, &hints,
 	    dns_cb, s);
 	if (s->state == S_RESOLVE)
 		s->dnsreq = req;
@@ -507,8 +507,6 @@ start_resolve(struct upstream_session *s)
 static void
 try_next_address(struct upstream_session *s)
 {
-	const struct upstream_config *c = &s->pool->conf;
-
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
@@ -519,9 +517,9 @@ try_next_address(struct upstream_session *s)
 		return;
 	}
 	format_peer(s->cur->ai_addr, s->peer, sizeof(s->peer));
-	if (c->wrapper) {
+	if (s->pool->ep.wrapper) {
 		if ((s->ssl = tls_client_new(s->pool->ssl_ctx,
-		    s->pool->conf.host)) == NULL) {
+		    s->pool->ep.host)) == NULL) {
 			session_fail(s, "cannot create a TLS session");
 			return;
 		}
@@ -542,7 +540,7 @@ try_next_address(struct upstream_session *s)
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	arm_deadline(s);	/* each address gets the whole time */
 	log_debug("- upstream conn=%u connecting peer=%s tls=%s", s->serial,
-	    s->peer, c->wrapper ? "wrapper" : "starttls");
+	    s->peer, s->pool->ep.wrapper ? "wrapper" : "starttls");
 	if (bufferevent_socket_connect(s->bev, s->cur->ai_addr,
 	    (int)s->cur->ai_addrlen) == -1)
 		try_next_address(s);
@@ -558,7 +556,7 @@ tls_error(struct upstream_session *s, char *buf, size_t len)
 
 	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
 		snprintf(buf, len, "certificate verification failed for %s: %s",
-		    s->pool->conf.host, X509_verify_cert_error_string(vr));
+		    s->pool->ep.host, X509_verify_cert_error_string(vr));
 		return;
 	}
 	if ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
@@ -586,7 +584,7 @@ start_tls(struct upstream_session *s)
 	SSL *ssl;
 
 	if ((ssl = tls_client_new(s->pool->ssl_ctx,
-	    s->pool->conf.host)) == NULL) {
+	    s->pool->ep.host)) == NULL) {
 		session_fail(s, "cannot create a TLS session");
 		return;
 	}
@@ -624,7 +622,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof(why), "connection closed by the upstream");
-	else if (s->pool->conf.wrapper || s->state == S_TLS)
+	else if (s->pool->ep.wrapper || s->state == S_TLS)
 		tls_error(s, why, sizeof(why));
 	else if (EVUTIL_SOCKET_ERROR() != 0)
 		snprintf(why, sizeof(why), "%s",
@@ -707,8 +705,8 @@ finish_delivery(struct upstream_session *s)
 static void
 auth_plain(struct upstream_session *s)
 {
-	const struct upstream_config *c = &s->pool->conf;
-	char *cmd = upstream_auth_plain(c->username, c->password);
+	char *cmd = upstream_auth_plain(s->pool->cred.username,
+	    s->pool->cred.password);
 
 	send_line(s, "%s", cmd);
 	explicit_bzero(cmd, strlen(cmd));
@@ -796,7 +794,7 @@ on_reply(struct upstream_session *s)
 		if (k->action != SES_ACT_OK)
 			return setup_refused(s, k, sum);
 		read_ehlo(s);
-		if (s->pool->conf.wrapper)
+		if (s->pool->ep.wrapper)
 			return session_enter(s, S_AUTH);
 		if (!upstream_reply_has_keyword(r, "STARTTLS", NULL))
 			return session_fail(s, "the upstream does not offer "
@@ -1018,7 +1016,7 @@ session_ready(struct upstream_session *s)
 
 	if (s->check_only) {
 		log_info("- %s conn=%u health check passed peer=%s",
-		    s->pool->conf.name, s->serial, s->peer);
+		    s->pool->ep.name, s->serial, s->peer);
 		session_enter(s, S_QUIT);
 		return;
 	}
@@ -1113,10 +1111,10 @@ session_enter(struct upstream_session *s, enum session_state st)
 			    "PLAIN nor AUTH LOGIN");
 		break;
 	case S_AUTH_USER:
-		send_b64(s, c->username);
+		send_b64(s, s->pool->cred.username);
 		break;
 	case S_AUTH_PASS:
-		send_b64(s, c->password);
+		send_b64(s, s->pool->cred.password);
 		break;
 	case S_READY:
 		session_ready(s);
