@@ -1,9 +1,16 @@
 /*
  * upstream.c: the upstream pool.
  *
- * Owns the TLS context (TLS 1.2+, peer verification always on, CA from
- * upstream.ca_file or the system store), the shared rate limiter, and
- * the list of sessions.  Policy: while the scheduler has ready work,
+ * Owns the transport (transport.h: today SMTP), the shared rate limiter,
+ * and the list of sessions; it knows SES only through the transport's
+ * events and the classes of ses_reply.h.  Each session sits in a slot:
+ * STARTING (opened) -> IDLE (ready) -> [WAITING (for rate tokens)] ->
+ * SENDING -> BETWEEN (done; ready or gone follows) -> IDLE ... and the
+ * slot goes when the transport says the session is gone.  The pool
+ * takes work from the scheduler for an idle session, reserves its
+ * recipients in the token bucket, recycles a session between
+ * transactions (recycle_after_messages, recycle_after_seconds) and
+ * closes one left idle.  Policy: while the scheduler has ready work,
  * keep up to conf.sessions sessions; after a failed connect, wait
  * (2, 4, 8 ... 60 s) before trying again so a broken upstream never
  * turns into a connect storm.  Mail simply stays queued meanwhile.
@@ -20,6 +27,10 @@
  *   - credentials refused (530, 535, 454 temporary authentication
  *     failure): loud log and a longer backoff (15 s doubling to 5 min);
  *     the queue is kept, nothing bounces.
+ *
+ * Failover (sesrelayd.c) switches between two pools; only the active
+ * one takes work, and health checks open a session that only becomes
+ * ready and closes.
  */
 #include "config.h"
 
@@ -29,13 +40,76 @@
 
 #include <event2/event.h>
 
+#include "endpoint.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "scheduler.h"
-#include "tls.h"
-#include "upstream_private.h"
+#include "ses_reply.h"
+#include "transport.h"
+#include "upstream.h"
 #include "xalloc.h"
 
-struct upstream_session;
+#define UPSTREAM_MAX_SESSIONS	64	/* the upper bound of upstream.sessions */
+
+enum slot_state {
+	SLOT_STARTING,		/* opened, not ready yet */
+	SLOT_IDLE,		/* ready, nothing to send */
+	SLOT_WAITING,		/* holds a delivery, waiting for tokens */
+	SLOT_SENDING,		/* a transaction is out */
+	SLOT_BETWEEN,		/* done: ready or gone comes next */
+	SLOT_CLOSING,		/* closed by the pool: gone comes next */
+};
+
+/* One session of the pool. */
+struct upstream_slot {
+	struct upstream		*pool;
+	struct transport_session *ts;
+	enum slot_state		 state;
+	unsigned		 serial;
+	time_t			 opened_at;
+	unsigned		 messages;
+	struct delivery		*d;
+	int			 probe;		/* d probes the daily quota */
+	int			 check_only;	/* a health check */
+	int			 was_ready;
+	struct event		*timer;		/* idle, or the rate wait */
+};
+
+struct upstream {
+	struct event_base	*base;
+	struct scheduler	*sched;
+	struct upstream_config	 conf;	/* endpoint, cred: NULL (below) */
+	struct endpoint		 ep;	/* strings owned (strdup) */
+	struct transport	*transport;
+	struct ratelimit	 rate;
+	struct upstream_slot	*slots[UPSTREAM_MAX_SESSIONS];
+	size_t			 nslots;
+	unsigned		 serial;	/* connection numbers */
+	unsigned		 failures;	/* connects failed in a row */
+	struct event		*retry_ev;	/* backoff timer */
+	int			 backing_off;
+	int			 freeing;
+	/* SES's limits, as SES reported them (see above) */
+	double			 rate_now;	/* the bucket's rate */
+	double			 last_throttle;	/* monotonic seconds */
+	struct event		*recover_ev;	/* raises rate_now again */
+	int			 quota_paused;
+	int			 probe_token;	/* one delivery may probe */
+	time_t			 paused_since;
+	struct event		*probe_ev;
+	int			 max_sessions;	/* <= conf.sessions */
+	struct event		*grow_ev;	/* raises max_sessions again */
+	int			 auth_failing;	/* credentials refused */
+	/* failover */
+	int			 active;	/* takes work */
+	time_t			 failing_since;	/* 0: working */
+	time_t			 last_failure;
+	int			 checking;	/* a health check is out */
+	void			(*check_cb)(void *, int);
+	void			*check_arg;
+};
+
+static const struct transport_events slot_events;
 
 #define RECOVER_SECONDS	2
 #define GROW_SECONDS	60
@@ -58,7 +132,7 @@ recover_cb(evutil_socket_t fd, short ev, void *arg)
 	ratelimit_set_rate(&u->rate, u->rate_now, now_seconds());
 }
 
-void
+static void
 upstream_throttled(struct upstream *u)
 {
 	double now = now_seconds(), floor = u->conf.rate / 64;
@@ -90,7 +164,7 @@ probe_cb(evutil_socket_t fd, short ev, void *arg)
 	upstream_kick(u);
 }
 
-void
+static void
 upstream_quota_exceeded(struct upstream *u)
 {
 	struct timeval tv = { u->conf.quota_probe_interval, 0 };
@@ -107,7 +181,7 @@ upstream_quota_exceeded(struct upstream *u)
 	    u->conf.quota_probe_interval);
 }
 
-void
+static void
 upstream_quota_ok(struct upstream *u)
 {
 	if (!u->quota_paused)
@@ -120,7 +194,7 @@ upstream_quota_ok(struct upstream *u)
 	upstream_kick(u);
 }
 
-int
+static int
 upstream_may_take(struct upstream *u, int *probe)
 {
 	*probe = 0;
@@ -149,15 +223,14 @@ grow_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
-void
-upstream_conn_limited(struct upstream *u, struct upstream_session *s)
+static void
+upstream_conn_limited(struct upstream *u, struct upstream_slot *sl)
 {
 	struct timeval tv = { GROW_SECONDS, 0 };
 	int working = 0;
 
-	for (size_t i = 0; i < u->nsessions; i++)
-		if (u->sessions[i] != s &&
-		    upstream_session_was_ready(u->sessions[i]))
+	for (size_t i = 0; i < u->nslots; i++)
+		if (u->slots[i] != sl && u->slots[i]->was_ready)
 			working++;
 	if (working < 1)
 		working = 1;
@@ -170,7 +243,7 @@ upstream_conn_limited(struct upstream *u, struct upstream_session *s)
 	    GROW_SECONDS);
 }
 
-void
+static void
 upstream_auth_failed(struct upstream *u, const char *reply)
 {
 	u->auth_failing = 1;
@@ -182,7 +255,7 @@ upstream_auth_failed(struct upstream *u, const char *reply)
 	    u->ep.host);
 }
 
-void
+static void
 upstream_auth_ok(struct upstream *u)
 {
 	if (u->auth_failing)
@@ -205,8 +278,8 @@ upstream_busy(const struct upstream *u)
 
 	if (u == NULL)
 		return 0;
-	for (size_t i = 0; i < u->nsessions; i++)
-		n += upstream_session_is_busy(u->sessions[i]);
+	for (size_t i = 0; i < u->nslots; i++)
+		n += u->slots[i]->d != NULL;
 	return n;
 }
 
@@ -219,17 +292,6 @@ upstream_failing_seconds(const struct upstream *u)
 	if (u->failing_since == 0 || now - u->last_failure > 360)
 		return 0;
 	return (long long)(now - u->failing_since);
-}
-
-void
-upstream_check(struct upstream *u, void (*cb)(void *, int), void *arg)
-{
-	if (u->checking || u->nsessions >= UPSTREAM_MAX_SESSIONS)
-		return;
-	u->checking = 1;
-	u->check_cb = cb;
-	u->check_arg = arg;
-	u->sessions[u->nsessions++] = upstream_session_new_check(u);
 }
 
 void
@@ -259,19 +321,294 @@ now_seconds(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Keep a copy of the endpoint and its credentials. */
+/* ---- slots: one session each ---- */
+
+static void slot_gone(void *, struct transport_session *, int);
+
 static void
-keep_endpoint(struct upstream *u, const struct upstream_config *c)
+slot_timer_cb(evutil_socket_t fd, short ev, void *arg);
+
+/* Open a session (a health check when check_only) in a new slot. */
+static void
+slot_open(struct upstream *u, int check_only)
 {
-	u->ep = *c->endpoint;
-	u->ep.region = xstrdup(c->endpoint->region);
-	u->ep.ca_file = xstrdup(c->endpoint->ca_file);
-	u->ep.credentials = xstrdup(c->endpoint->credentials);
-	u->cred.username = xstrdup(c->cred->username);
-	u->cred.password = xstrdup(c->cred->password);
-	u->conf.endpoint = NULL;
-	u->conf.cred = NULL;
+	struct upstream_slot *sl = calloc(1, sizeof(*sl));
+
+	if (sl == NULL)
+		abort();
+	sl->pool = u;
+	sl->serial = ++u->serial;
+	sl->check_only = check_only;
+	sl->opened_at = time(NULL);
+	sl->timer = evtimer_new(u->base, slot_timer_cb, sl);
+	u->slots[u->nslots++] = sl;
+	sl->ts = u->transport->ops->open(u->transport, &slot_events, sl,
+	    sl->serial);
 }
+
+/* Free a slot and its session; a delivery it holds goes back. */
+static void
+slot_free(struct upstream_slot *sl)
+{
+	struct upstream *u = sl->pool;
+
+	if (sl->ts != NULL)
+		u->transport->ops->free(sl->ts);	/* may call slot_done */
+	if (sl->d != NULL) {
+		scheduler_return(u->sched, sl->d);	/* was waiting */
+		sl->d = NULL;
+	}
+	event_free(sl->timer);
+	free(sl);
+}
+
+static void
+slot_close(struct upstream_slot *sl)
+{
+	sl->state = SLOT_CLOSING;
+	evtimer_del(sl->timer);
+	sl->pool->transport->ops->close(sl->ts);
+}
+
+/*
+ * Recycle between transactions only: after recycle_after_messages
+ * messages or recycle_after_seconds on this connection (SES's ELB
+ * rotates instances under long-lived connections).
+ */
+static int
+slot_should_recycle(const struct upstream_slot *sl, time_t now,
+    const char **reason)
+{
+	const struct upstream_config *c = &sl->pool->conf;
+
+	if (sl->messages >= (unsigned)c->recycle_messages) {
+		*reason = "messages";
+		return 1;
+	}
+	if (now - sl->opened_at >= c->recycle_seconds) {
+		*reason = "age";
+		return 1;
+	}
+	return 0;
+}
+
+/* Hand the slot's delivery to its session. */
+static void
+slot_send(struct upstream_slot *sl)
+{
+	sl->state = SLOT_SENDING;
+	sl->pool->transport->ops->send(sl->ts, sl->d);
+}
+
+/* An idle slot: take a delivery, wait for its tokens, or stay idle. */
+static void
+slot_offer(struct upstream_slot *sl)
+{
+	struct upstream *u = sl->pool;
+	struct timeval idle = { u->conf.idle_timeout, 0 };
+	struct delivery *d;
+	double wait;
+	int probe = 0;
+
+	if (sl->state != SLOT_IDLE || sl->check_only)
+		return;
+	if (!u->active || !upstream_may_take(u, &probe) ||
+	    (d = scheduler_take(u->sched)) == NULL) {
+		if (probe)
+			u->probe_token = 1;	/* not used: keep it */
+		evtimer_add(sl->timer, &idle);
+		return;
+	}
+	sl->probe = probe;
+	if (probe)
+		log_info("%s upstream conn=%u probing the daily quota", d->id,
+		    sl->serial);
+	evtimer_del(sl->timer);
+	sl->d = d;
+	wait = ratelimit_reserve(&u->rate, (double)d->nrcpt, now_seconds());
+	if (wait > 0) {
+		struct timeval tv = { (time_t)wait,
+		    (suseconds_t)((wait - (time_t)wait) * 1e6) };
+
+		sl->state = SLOT_WAITING;
+		evtimer_add(sl->timer, &tv);
+		return;
+	}
+	slot_send(sl);
+}
+
+/* Idle for too long (close before SES does), or the tokens are there. */
+static void
+slot_timer_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct upstream_slot *sl = arg;
+
+	if (sl->state == SLOT_WAITING)
+		slot_send(sl);
+	else if (sl->state == SLOT_IDLE) {
+		log_debug("- upstream conn=%u idle, closing", sl->serial);
+		slot_close(sl);
+	}
+}
+
+/* transport: the session is free (after opening, after a transaction). */
+static void
+slot_ready(void *arg, struct transport_session *ts)
+{
+	struct upstream_slot *sl = arg;
+	struct upstream *u = sl->pool;
+	time_t now = time(NULL);
+	const char *reason;
+
+	if (!sl->was_ready)
+		upstream_auth_ok(u);
+	sl->was_ready = 1;
+	sl->state = SLOT_IDLE;
+	if (sl->check_only) {
+		log_info("- %s conn=%u health check passed peer=%s",
+		    u->ep.name, sl->serial, u->transport->ops->peer(ts));
+		slot_close(sl);
+		return;
+	}
+	if (slot_should_recycle(sl, now, &reason)) {
+		log_info("- upstream conn=%u recycle reason=%s messages=%u "
+		    "age=%llds", sl->serial, reason, sl->messages,
+		    (long long)(now - sl->opened_at));
+		slot_close(sl);
+		return;
+	}
+	slot_offer(sl);
+}
+
+/* transport: a transaction ended (k NULL: nothing sent, give it back). */
+static void
+slot_done(void *arg, struct transport_session *ts, struct delivery *d,
+    const struct ses_class *k)
+{
+	struct upstream_slot *sl = arg;
+	struct upstream *u = sl->pool;
+
+	sl->d = NULL;
+	sl->state = SLOT_BETWEEN;
+	if (k == NULL) {
+		scheduler_return(u->sched, d);
+		return;
+	}
+	if (k->action == SES_ACT_OK)
+		upstream_quota_ok(u);
+	else if (sl->probe && k->action == SES_ACT_NETWORK)
+		upstream_quota_exceeded(u);	/* learnt nothing: again */
+	else if (sl->probe && k->action != SES_ACT_QUOTA)
+		upstream_quota_ok(u);
+	sl->probe = 0;
+	sl->messages++;
+	scheduler_done(u->sched, d);
+}
+
+/* transport: SES said something about the whole pool. */
+static void
+slot_pool(void *arg, struct transport_session *ts, const struct ses_class *k,
+    const char *reply)
+{
+	struct upstream_slot *sl = arg;
+
+	switch (k->action) {
+	case SES_ACT_RATE:
+		upstream_throttled(sl->pool);
+		break;
+	case SES_ACT_QUOTA:
+		upstream_quota_exceeded(sl->pool);
+		break;
+	case SES_ACT_CONN_LIMIT:
+		upstream_conn_limited(sl->pool, sl);
+		break;
+	case SES_ACT_AUTH:
+		upstream_auth_failed(sl->pool, reply);
+		break;
+	default:
+		break;
+	}
+}
+
+static const struct transport_events slot_events = {
+	.ready = slot_ready,
+	.done = slot_done,
+	.pool = slot_pool,
+	.gone = slot_gone,
+};
+
+/* After a failed session: wait 2, 4 ... 60 s (credentials: 15 s ... 5
+ * min) before opening the next. */
+static void
+pool_backoff(struct upstream *u)
+{
+	unsigned shift = u->failures < 5 ? u->failures : 5;
+	struct timeval tv = { 2 << shift, 0 };
+
+	if (tv.tv_sec > 60)
+		tv.tv_sec = 60;
+	if (u->auth_failing) {
+		/* Credentials do not fix themselves in seconds. */
+		tv.tv_sec = 15 << shift;
+		if (tv.tv_sec > 300)
+			tv.tv_sec = 300;
+	}
+	u->failures++;
+	u->backing_off = 1;
+	evtimer_add(u->retry_ev, &tv);
+	log_warnx("- upstream backoff seconds=%ld failures=%u queued=%zu",
+	    (long)tv.tv_sec, u->failures, scheduler_queued_count(u->sched));
+}
+
+/* transport: the session ended; ok: it had become ready. */
+static void
+slot_gone(void *arg, struct transport_session *ts, int ok)
+{
+	struct upstream_slot *sl = arg;
+	struct upstream *u = sl->pool;
+	int check = sl->check_only;
+
+	for (size_t i = 0; i < u->nslots; i++)
+		if (u->slots[i] == sl) {
+			u->slots[i] = u->slots[--u->nslots];
+			break;
+		}
+	if (sl->d != NULL && sl->probe)
+		upstream_quota_exceeded(u);	/* the probe never went */
+	slot_free(sl);
+	if (check) {
+		u->checking = 0;
+		if (u->check_cb != NULL)
+			u->check_cb(u->check_arg, ok);
+		return;
+	}
+	if (ok) {
+		u->failing_since = 0;
+		u->failures = 0;
+	} else {
+		u->last_failure = time(NULL);
+		if (u->failing_since == 0)
+			u->failing_since = u->last_failure;
+		if (!u->backing_off) {
+			pool_backoff(u);
+			return;
+		}
+	}
+	upstream_kick(u);
+}
+
+void
+upstream_check(struct upstream *u, void (*cb)(void *, int), void *arg)
+{
+	if (u->checking || u->nslots >= UPSTREAM_MAX_SESSIONS)
+		return;
+	u->checking = 1;
+	u->check_cb = cb;
+	u->check_arg = arg;
+	slot_open(u, 1);
+}
+
+/* ---- the pool ---- */
 
 struct upstream *
 upstream_new(struct event_base *base, struct evdns_base *dns,
@@ -279,26 +616,27 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
     const struct upstream_config *c, char *err, size_t errlen)
 {
 	struct upstream *u = calloc(1, sizeof(*u));
-	SSL_CTX *ctx;
-	char e[256];
+	struct transport_config tc = { c->endpoint, c->cred, c->helo_name,
+	    c->timeout, c->ses };
 
 	if (u == NULL)
 		abort();
-	if ((ctx = tls_client_ctx_new(c->endpoint->ca_file, e,
-	    sizeof(e))) == NULL) {
-		snprintf(err, errlen, "%s.ca_file: %s", c->endpoint->name, e);
+	if ((u->transport = transport_smtp_new(base, dns, spool, &tc, err,
+	    errlen)) == NULL) {
 		free(u);
 		return NULL;
 	}
-	u->ssl_ctx = ctx;
 	u->base = base;
-	u->dns = dns;
 	u->sched = sched;
-	u->spool = spool;
 	u->conf = *c;
-	keep_endpoint(u, c);
+	u->conf.endpoint = NULL;
+	u->conf.cred = NULL;
+	u->conf.helo_name = NULL;
+	u->ep = *c->endpoint;
+	u->ep.region = xstrdup(c->endpoint->region);
+	u->ep.ca_file = xstrdup(c->endpoint->ca_file);
+	u->ep.credentials = xstrdup(c->endpoint->credentials);
 	u->active = 1;
-	u->conf.helo_name = xstrdup(c->helo_name);
 	/* A burst of one second's worth: upstream.rate is never exceeded
 	 * over any second but the first. */
 	ratelimit_init(&u->rate, c->rate, c->rate, now_seconds());
@@ -322,92 +660,40 @@ upstream_endpoint(const struct upstream *u)
 size_t
 upstream_session_count(const struct upstream *u)
 {
-	return u->nsessions;
+	return u->nslots;
 }
 
 void
 upstream_kick(struct upstream *u)
 {
 	size_t i, starting = 0;
+	/* Offering may end a session (recycling), so walk a copy. */
+	struct upstream_slot *copy[UPSTREAM_MAX_SESSIONS];
+	size_t n = u->nslots;
 
 	if (u->freeing || !u->active)
 		return;
-	/* Offering may end a session (recycling), so walk a copy. */
-	struct upstream_session *copy[UPSTREAM_MAX_SESSIONS];
-	size_t n = u->nsessions;
-
-	memcpy(copy, u->sessions, n * sizeof(copy[0]));
+	memcpy(copy, u->slots, n * sizeof(copy[0]));
 	for (i = 0; i < n; i++) {
-		if (upstream_session_is_starting(copy[i]))
+		if (copy[i]->state == SLOT_STARTING)
 			starting++;
-		else if (upstream_session_is_idle(copy[i]))
-			upstream_session_offer(copy[i]);
+		else if (copy[i]->state == SLOT_IDLE)
+			slot_offer(copy[i]);
 	}
 	if (u->backing_off)
 		return;
 	if (u->quota_paused) {
 		/* Only the probe needs a session. */
-		if (u->probe_token && u->nsessions == 0 &&
+		if (u->probe_token && u->nslots == 0 &&
 		    scheduler_ready_count(u->sched) > 0)
-			u->sessions[u->nsessions++] = upstream_session_new(u);
+			slot_open(u, 0);
 		return;
 	}
-	while (u->nsessions < (size_t)u->max_sessions &&
+	while (u->nslots < (size_t)u->max_sessions &&
 	    scheduler_ready_count(u->sched) > starting) {
-		u->sessions[u->nsessions++] = upstream_session_new(u);
+		slot_open(u, 0);
 		starting++;
 	}
-}
-
-void
-upstream_session_gone(struct upstream *u, struct upstream_session *s,
-    int ok)
-{
-	for (size_t i = 0; i < u->nsessions; i++)
-		if (u->sessions[i] == s) {
-			u->sessions[i] = u->sessions[--u->nsessions];
-			break;
-		}
-	if (upstream_session_is_check(s)) {
-		upstream_session_free(s);
-		u->checking = 0;
-		if (!u->freeing && u->check_cb != NULL)
-			u->check_cb(u->check_arg, ok);
-		return;
-	}
-	upstream_session_free(s);
-	if (u->freeing)
-		return;
-	if (ok)
-		u->failing_since = 0;
-	else {
-		u->last_failure = time(NULL);
-		if (u->failing_since == 0)
-			u->failing_since = u->last_failure;
-	}
-	if (ok)
-		u->failures = 0;
-	else if (!u->backing_off) {
-		unsigned shift = u->failures < 5 ? u->failures : 5;
-		struct timeval tv = { 2 << shift, 0 };
-
-		if (tv.tv_sec > 60)
-			tv.tv_sec = 60;
-		if (u->auth_failing) {
-			/* Credentials do not fix themselves in seconds. */
-			tv.tv_sec = 15 << (shift < 5 ? shift : 5);
-			if (tv.tv_sec > 300)
-				tv.tv_sec = 300;
-		}
-		u->failures++;
-		u->backing_off = 1;
-		evtimer_add(u->retry_ev, &tv);
-		log_warnx("- upstream backoff seconds=%ld failures=%u "
-		    "queued=%zu", (long)tv.tv_sec, u->failures,
-		    scheduler_queued_count(u->sched));
-		return;
-	}
-	upstream_kick(u);
 }
 
 void
@@ -416,18 +702,16 @@ upstream_free(struct upstream *u)
 	if (u == NULL)
 		return;
 	u->freeing = 1;
-	for (size_t i = 0; i < u->nsessions; i++)
-		upstream_session_free(u->sessions[i]);
-	u->nsessions = 0;
+	for (size_t i = 0; i < u->nslots; i++)
+		slot_free(u->slots[i]);
+	u->nslots = 0;
 	event_free(u->retry_ev);
 	event_free(u->recover_ev);
 	event_free(u->probe_ev);
 	event_free(u->grow_ev);
-	SSL_CTX_free(u->ssl_ctx);
+	u->transport->ops->destroy(u->transport);
 	free((char *)u->ep.region);
 	free((char *)u->ep.ca_file);
 	free((char *)u->ep.credentials);
-	free((char *)u->conf.helo_name);
-	endpoint_credentials_clear(&u->cred);
 	free(u);
 }
