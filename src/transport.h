@@ -32,17 +32,19 @@ struct transport_session;
 
 /*
  * What a session tells its pool.  Every call comes from the event loop,
- * never from inside a call into the transport.
+ * never from inside a call into the transport (but done() from free()).
+ * The pool may call send() or close() from inside ready().
  */
 struct transport_events {
-	/* Open and authenticated: it may be sent a transaction. */
+	/* Open and authenticated, or a transaction over and the session
+	 * still usable: it may be sent one transaction. */
 	void	(*ready)(void *arg, struct transport_session *);
 	/*
-	 * A transaction ended and the session may take the next: every
-	 * recipient of d has its outcome; k is the class of what ended it
-	 * (its SES_ACT_NETWORK classes: the connection was lost).  NULL k:
-	 * nothing was sent (the session is being freed): give d back as it
-	 * was.
+	 * A transaction ended (ready or gone follows): every recipient of d
+	 * has its outcome; k is the class of what ended it (SES_ACT_NETWORK:
+	 * the connection was lost; SES_ACT_OK: SES took the message).  NULL
+	 * k: nothing was sent (the session is being freed): give d back as
+	 * it was.
 	 */
 	void	(*done)(void *arg, struct transport_session *,
 		    struct delivery *d, const struct ses_class *k);
@@ -85,6 +87,8 @@ struct transport_ops {
 /* Every transport starts with this. */
 struct transport {
 	const struct transport_ops *ops;
+	/* What to check when SES refuses the credentials, for the log. */
+	const char	*auth_hint;
 };
 
 struct transport_config {

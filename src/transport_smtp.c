@@ -115,6 +115,7 @@ struct transport_smtp {
 	char			*helo_name;
 	int			 timeout;
 	const struct ses_headers *ses;
+	char			 auth_hint[512];
 };
 
 struct transport_session {
@@ -1072,6 +1073,11 @@ transport_smtp_new(struct event_base *base, struct evdns_base *dns,
 		return NULL;
 	}
 	t->base.ops = &smtp_ops;
+	snprintf(t->auth_hint, sizeof(t->auth_hint), "the user name is the "
+	    "IAM access key id and the password the SES SMTP password "
+	    "derived for region of %s (sesrelayctl smtp-password), not the "
+	    "IAM secret key", c->endpoint->host);
+	t->base.auth_hint = t->auth_hint;
 	t->evbase = base;
 	t->dns = dns;
 	t->spool = spool;

@@ -15,18 +15,21 @@
  * (2, 4, 8 ... 60 s) before trying again so a broken upstream never
  * turns into a connect storm.  Mail simply stays queued meanwhile.
  *
- * What SES says about its limits changes the whole pool (ses_reply.h):
- *   - "454 ... Maximum sending rate exceeded": the bucket's rate halves
- *     (at most once a second) and climbs back by a tenth of upstream.rate
- *     every RECOVER_SECONDS;
- *   - "454 ... Daily message quota exceeded": nothing is sent; every
- *     quota_probe_interval one delivery probes; the first success
+ * What SES says about its limits changes the whole pool: the transport
+ * reports it as a class of ses_reply.h (over SMTP, the reply in
+ * brackets):
+ *   - SES_ACT_RATE (454 Maximum sending rate exceeded): the bucket's
+ *     rate halves (at most once a second) and climbs back by a tenth of
+ *     upstream.rate every RECOVER_SECONDS;
+ *   - SES_ACT_QUOTA (454 Daily message quota exceeded): nothing is sent;
+ *     every quota_probe_interval one delivery probes; the first success
  *     resumes.  Logged once when it pauses and once when it resumes;
- *   - "421 Too many concurrent SMTP connections": at most as many
- *     sessions as are working, for GROW_SECONDS, then one more;
- *   - credentials refused (530, 535, 454 temporary authentication
- *     failure): loud log and a longer backoff (15 s doubling to 5 min);
- *     the queue is kept, nothing bounces.
+ *   - SES_ACT_CONN_LIMIT (421 Too many concurrent SMTP connections): at
+ *     most as many sessions as are working, for GROW_SECONDS, then one
+ *     more;
+ *   - SES_ACT_AUTH (530, 535, 454 temporary authentication failure):
+ *     loud log with the transport's hint and a longer backoff (15 s
+ *     doubling to 5 min); the queue is kept, nothing bounces.
  *
  * Failover (sesrelayd.c) switches between two pools; only the active
  * one takes work, and health checks open a session that only becomes
@@ -248,11 +251,8 @@ upstream_auth_failed(struct upstream *u, const char *reply)
 {
 	u->auth_failing = 1;
 	log_warnx("- upstream SES refused the credentials: \"%s\". Check "
-	    "%s: the user name is the IAM access key id "
-	    "and the password the SES SMTP password derived for region of "
-	    "%s (sesrelayctl smtp-password), not the IAM secret key. Mail "
-	    "stays queued; nothing bounces", reply, u->ep.credentials_key,
-	    u->ep.host);
+	    "%s: %s. Mail stays queued; nothing bounces", reply,
+	    u->ep.credentials_key, u->transport->auth_hint);
 }
 
 static void
@@ -615,17 +615,23 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
     struct spool *spool, struct scheduler *sched,
     const struct upstream_config *c, char *err, size_t errlen)
 {
-	struct upstream *u = calloc(1, sizeof(*u));
 	struct transport_config tc = { c->endpoint, c->cred, c->helo_name,
 	    c->timeout, c->ses };
+	struct transport *t = transport_smtp_new(base, dns, spool, &tc, err,
+	    errlen);
+
+	return t == NULL ? NULL : upstream_new_transport(base, sched, t, c);
+}
+
+struct upstream *
+upstream_new_transport(struct event_base *base, struct scheduler *sched,
+    struct transport *t, const struct upstream_config *c)
+{
+	struct upstream *u = calloc(1, sizeof(*u));
 
 	if (u == NULL)
 		abort();
-	if ((u->transport = transport_smtp_new(base, dns, spool, &tc, err,
-	    errlen)) == NULL) {
-		free(u);
-		return NULL;
-	}
+	u->transport = t;
 	u->base = base;
 	u->sched = sched;
 	u->conf = *c;

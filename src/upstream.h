@@ -18,6 +18,7 @@ struct upstream;
 struct ses_headers;
 struct endpoint;
 struct endpoint_credentials;
+struct transport;
 
 struct upstream_config {
 	const struct endpoint *endpoint;	/* copied */
@@ -33,10 +34,16 @@ struct upstream_config {
 	const struct ses_headers *ses;	/* X-SES-* headers; not owned */
 };
 
-/* NULL with err when the TLS context cannot be set up (e.g. bad CA file). */
+/*
+ * A pool over the SMTP transport (transport.h) to c->endpoint; NULL with
+ * err when the transport cannot be set up (e.g. a bad CA file).
+ */
 struct upstream *upstream_new(struct event_base *, struct evdns_base *,
-    struct spool *, struct scheduler *, const struct upstream_config *,
+    struct spool *, struct scheduler *, const struct upstream_config *c,
     char *err, size_t errlen);
+/* The same over a transport already made, which the pool then owns. */
+struct upstream *upstream_new_transport(struct event_base *,
+    struct scheduler *, struct transport *, const struct upstream_config *c);
 /* Work may be ready: hand it to idle sessions, open more as allowed. */
 void upstream_kick(struct upstream *);
 /* The endpoint this pool sends to. */
