@@ -460,8 +460,10 @@ slot_ready(void *arg, struct transport_session *ts)
 	time_t now = time(NULL);
 	const char *reason;
 
-	if (!sl->was_ready)
+	if (!sl->was_ready) {
 		upstream_auth_ok(u);
+		u->failing_since = 0;	/* a session works (a check too) */
+	}
 	sl->was_ready = 1;
 	sl->state = SLOT_IDLE;
 	if (sl->check_only) {

@@ -336,6 +336,31 @@ START_TEST(test_health_check)
 }
 END_TEST
 
+/*
+ * A passed health check means the pool works again: failover must not
+ * switch straight back because the failures before it still count.
+ */
+START_TEST(test_check_ends_failing)
+{
+	int ok = -1;
+
+	fake.fail_open = 1;
+	make_pool(1, 100);
+	add_message();
+	upstream_kick(up);
+	for (int i = 0; i < 200 && upstream_failing_seconds(up) < 1; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	ck_assert_int_ge(upstream_failing_seconds(up), 1);
+	fake.fail_open = 0;
+	upstream_set_active(up, 0);
+	upstream_check(up, check_cb, &ok);
+	for (int i = 0; i < 100 && ok == -1; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	ck_assert_int_eq(ok, 1);
+	ck_assert_int_eq(upstream_failing_seconds(up), 0);
+}
+END_TEST
+
 static Suite *
 upstream_suite(void)
 {
@@ -349,6 +374,7 @@ upstream_suite(void)
 	tcase_add_test(tc, test_rate_class_slows_the_pool);
 	tcase_add_test(tc, test_failed_sessions_back_off);
 	tcase_add_test(tc, test_health_check);
+	tcase_add_test(tc, test_check_ends_failing);
 	suite_add_tcase(s, tc);
 	return s;
 }
