@@ -25,6 +25,7 @@
 #include <libconfig.h>
 
 #include "conf.h"
+#include "endpoint.h"
 #include "ses_headers.h"
 #include "netaddr.h"
 #include "smtp_parse.h"
@@ -835,52 +836,6 @@ conf_key_error(const struct conf *c, const char *path, char *err,
 		errf(err, errlen, "%s: %s: %s", c->file, path, msg);
 }
 
-const char *
-conf_upstream_host(const struct conf *c)
-{
-	static char buf[300];
-
-	if (c->upstream.host[0] != '\0')
-		return c->upstream.host;
-	snprintf(buf, sizeof(buf), "email-smtp.%s.amazonaws.com",
-	    c->upstream.region);
-	return buf;
-}
-
-const char *
-conf_fallback_host(const struct conf *c)
-{
-	static char buf[300];
-
-	if (c->fallback.host[0] != '\0')
-		return c->fallback.host;
-	if (c->fallback.region[0] == '\0')
-		return NULL;
-	snprintf(buf, sizeof(buf), "email-smtp.%s.amazonaws.com",
-	    c->fallback.region);
-	return buf;
-}
-
-int
-conf_fallback_is_wrapper(const struct conf *c)
-{
-	if (strcmp(c->fallback.tls, "wrapper") == 0)
-		return 1;
-	if (strcmp(c->fallback.tls, "starttls") == 0)
-		return 0;
-	return c->fallback.port == 465 || c->fallback.port == 2465;
-}
-
-int
-conf_upstream_is_wrapper(const struct conf *c)
-{
-	if (strcmp(c->upstream.tls, "wrapper") == 0)
-		return 1;
-	if (strcmp(c->upstream.tls, "starttls") == 0)
-		return 0;
-	return c->upstream.port == 465 || c->upstream.port == 2465;
-}
-
 /* Print a string as a libconfig string literal. */
 static void
 print_quoted(FILE *fp, const char *s)
@@ -962,7 +917,9 @@ conf_dump(const struct conf *c, FILE *fp)
 {
 	const char *group = NULL;
 	size_t glen = 0;
+	struct endpoint up;
 
+	endpoint_from_conf(c, ENDPOINT_PRIMARY, &up);
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct conf_key *k = &conf_keys[i];
 		const char *dot = strchr(k->path, '.');
@@ -983,10 +940,10 @@ conf_dump(const struct conf *c, FILE *fp)
 		print_value(fp, k, cfield(c, k));
 		fputc(';', fp);
 		if (strcmp(k->path, "upstream.host") == 0)
-			fprintf(fp, "  # effective: %s", conf_upstream_host(c));
+			fprintf(fp, "  # effective: %s", up.host);
 		if (strcmp(k->path, "upstream.tls") == 0)
 			fprintf(fp, "  # effective: %s",
-			    conf_upstream_is_wrapper(c) ? "wrapper" : "starttls");
+			    up.wrapper ? "wrapper" : "starttls");
 		fputc('\n', fp);
 	}
 	if (group != NULL)
@@ -1262,110 +1219,4 @@ check_address_or_empty(const struct conf *c, const struct conf_key *k,
 		return -1;
 	}
 	return 0;
-}
-
-/* ---- credentials ---- */
-
-/*
- * The credentials file is checked before it is read: it must be a
- * regular file that neither group nor others can write, nor others read
- * (0600 or 0640).  Its values are never logged or echoed in errors.
- */
-int
-conf_credentials_load(const char *file, struct conf_credentials *out,
-    char *err, size_t errlen)
-{
-	char alt[PATH_MAX];
-	const char *dir = getenv("CREDENTIALS_DIRECTORY");
-	const char *u, *p;
-	struct stat st;
-	config_t cfg;
-	int fd;
-	FILE *fp;
-
-	memset(out, 0, sizeof(*out));
-	/*
-	 * Under systemd, LoadCredential=NAME:FILE puts a copy where we may
-	 * read it: the credential's name is the file's base name
-	 * ("credentials", "fallback-credentials", ...).
-	 */
-	if (dir != NULL && *dir != '\0') {
-		const char *base = strrchr(file, '/');
-
-		snprintf(alt, sizeof(alt), "%s/%s", dir, base ? base + 1 :
-		    file);
-		if (access(alt, F_OK) == 0)
-			file = alt;
-	}
-	if ((fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		errf(err, errlen, "%s: cannot open credentials: %s", file,
-		    strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		errf(err, errlen, "%s: credentials must be a regular file",
-		    file);
-		close(fd);
-		return -1;
-	}
-	if (st.st_mode & (S_IWGRP | S_IRWXO)) {
-		errf(err, errlen, "%s: mode %04o is unsafe; credentials are "
-		    "refused unless mode is 0600 or 0640 (chmod 600 %s)", file,
-		    (unsigned)(st.st_mode & 07777), file);
-		close(fd);
-		return -1;
-	}
-	if ((fp = fdopen(fd, "r")) == NULL) {
-		close(fd);
-		errf(err, errlen, "%s: %s", file, strerror(errno));
-		return -1;
-	}
-	config_init(&cfg);
-	if (config_read(&cfg, fp) != CONFIG_TRUE) {
-		errf(err, errlen, "%s:%d: %s", file, config_error_line(&cfg),
-		    config_error_text(&cfg));
-		goto fail;
-	}
-	for (int i = 0; i < config_setting_length(config_root_setting(&cfg));
-	    i++) {
-		config_setting_t *s =
-		    config_setting_get_elem(config_root_setting(&cfg), i);
-		const char *name = config_setting_name(s);
-		if (strcmp(name, "username") && strcmp(name, "password")) {
-			errf(err, errlen, "%s:%d: %s: unknown key", file,
-			    config_setting_source_line(s), name);
-			goto fail;
-		}
-	}
-	if (config_lookup_string(&cfg, "username", &u) != CONFIG_TRUE ||
-	    *u == '\0') {
-		errf(err, errlen, "%s: username: missing or not a string", file);
-		goto fail;
-	}
-	if (config_lookup_string(&cfg, "password", &p) != CONFIG_TRUE ||
-	    *p == '\0') {
-		errf(err, errlen, "%s: password: missing or not a string", file);
-		goto fail;
-	}
-	if ((out->username = strdup(u)) == NULL ||
-	    (out->password = strdup(p)) == NULL)
-		abort();
-	config_destroy(&cfg);
-	fclose(fp);
-	return 0;
-fail:
-	config_destroy(&cfg);
-	fclose(fp);
-	return -1;
-}
-
-void
-conf_credentials_clear(struct conf_credentials *cr)
-{
-	if (cr->password != NULL) {
-		explicit_bzero(cr->password, strlen(cr->password));
-		free(cr->password);
-	}
-	free(cr->username);
-	cr->username = cr->password = NULL;
 }

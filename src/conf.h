@@ -114,11 +114,6 @@ struct conf_key_info {
 	const char	*help;
 };
 
-struct conf_credentials {
-	char	*username;
-	char	*password;
-};
-
 #define CONF_ERRLEN 512
 
 /*
@@ -143,31 +138,13 @@ void conf_key_error(const struct conf *, const char *path, char *err,
     size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* The upstream host name: upstream.host, or derived from the region. */
-const char *conf_upstream_host(const struct conf *);
 /* hostname, or the system's host name ("localhost" when it has none). */
 void conf_hostname(const struct conf *, char *buf, size_t len);
-/* 1 when the upstream uses TLS Wrapper (implicit TLS), 0 for STARTTLS. */
-int conf_upstream_is_wrapper(const struct conf *);
-
-/* The same for the fallback upstream; NULL when none is configured. */
-const char *conf_fallback_host(const struct conf *);
-int conf_fallback_is_wrapper(const struct conf *);
-
 /* Print every key with its effective value, in libconfig syntax. */
 void conf_dump(const struct conf *, FILE *);
 
 /* Iterate the key table: returns 0 past the end. */
 int conf_key_at(size_t i, struct conf_key_info *out);
-
-/*
- * Read the credentials file: refused when group- or world-writable or
- * world-readable.  If $CREDENTIALS_DIRECTORY/credentials exists (systemd
- * LoadCredential=), that file is read instead.  Returns 0, or -1 with err.
- */
-int conf_credentials_load(const char *file, struct conf_credentials *out,
-    char *err, size_t errlen);
-void conf_credentials_clear(struct conf_credentials *);
 
 /* Parse "host:port" or "[v6]:port"; 0 on success. */
 int conf_parse_hostport(const char *s, char *host, size_t hostlen,

@@ -41,6 +41,7 @@
 #include "ses_headers.h"
 #include "stats.h"
 #include "conf.h"
+#include "endpoint.h"
 #include "log.h"
 #include "netaddr.h"
 #include "scheduler.h"
@@ -172,8 +173,8 @@ failover_cb(evutil_socket_t fd, short ev, void *arg)
 			return;
 		log_event(LOG_WARNING, "-", "daemon.failover",
 		    "to=fallback host=%s failing=%lld fallback=%s",
-		    log_q(conf_upstream_host(c)), failing,
-		    log_q(conf_fallback_host(c)));
+		    log_q(upstream_endpoint(d->primary)->host), failing,
+		    log_q(upstream_endpoint(d->fallback)->host));
 		upstream_set_active(d->primary, 0);
 		d->up = d->fallback;
 		d->last_check = time(NULL);
@@ -195,8 +196,7 @@ check_done(void *arg, int ok)
 		return;
 	log_event(LOG_WARNING, "-", "daemon.failback",
 	    "to=upstream host=%s msg=\"works again: sending through it, "
-	    "not the fallback\"",
-	    log_q(conf_upstream_host(d->conf)));
+	    "not the fallback\"", log_q(upstream_endpoint(d->primary)->host));
 	upstream_set_active(d->fallback, 0);
 	d->up = d->primary;
 	upstream_set_active(d->primary, 1);
@@ -361,8 +361,7 @@ control_status(void *arg, struct control_status *st)
 	struct upstream_status us;
 
 	upstream_get_status(d->up, &us);
-	st->upstream = d->up == d->primary ? conf_upstream_host(d->conf) :
-	    conf_fallback_host(d->conf);
+	st->upstream = upstream_endpoint(d->up)->host;
 	st->fallback_active = d->up != d->primary;
 	st->rate = us.rate;
 	st->rate_configured = d->conf->upstream.rate;
@@ -503,23 +502,20 @@ start_listeners(struct daemon *d)
  */
 static int
 make_pools(struct daemon *d, const struct conf *c,
-    const struct conf_credentials *cred,
-    const struct conf_credentials *fcred, const struct ses_headers *ses,
+    const struct endpoint_credentials *cred,
+    const struct endpoint_credentials *fcred, const struct ses_headers *ses,
     struct upstream **primary, struct upstream **fallback, char *err,
     size_t errlen)
 {
 	struct upstream_config uc;
+	struct endpoint ep;
 	char e[CONF_ERRLEN - 16];
 
 	memset(&uc, 0, sizeof(uc));
-	uc.name = "upstream";
-	uc.host = conf_upstream_host(c);
-	uc.port = (int)c->upstream.port;
-	uc.wrapper = conf_upstream_is_wrapper(c);
-	uc.ca_file = c->upstream.ca_file;
+	endpoint_from_conf(c, ENDPOINT_PRIMARY, &ep);
+	uc.endpoint = &ep;
+	uc.cred = cred;
 	uc.helo_name = d->hostname;
-	uc.username = cred->username;
-	uc.password = cred->password;
 	uc.sessions = (int)c->upstream.sessions;
 	uc.recycle_messages = (int)c->upstream.recycle_after_messages;
 	uc.recycle_seconds = (int)c->upstream.recycle_after_seconds;
@@ -535,17 +531,11 @@ make_pools(struct daemon *d, const struct conf *c,
 		return -1;
 	}
 	log_event(LOG_INFO, "-", "daemon.upstream",
-	    "pool=upstream host=%s port=%d tls=%s sessions=%d", log_q(uc.host),
-	    uc.port, uc.wrapper ? "wrapper" : "starttls", uc.sessions);
-	if (conf_fallback_host(c) == NULL)
+	    "pool=upstream host=%s port=%d tls=%s sessions=%d", log_q(ep.host),
+	    ep.port, ep.wrapper ? "wrapper" : "starttls", uc.sessions);
+	if (endpoint_from_conf(c, ENDPOINT_FALLBACK, &ep) == -1)
 		return 0;
-	uc.name = "fallback";
-	uc.host = conf_fallback_host(c);
-	uc.port = (int)c->fallback.port;
-	uc.wrapper = conf_fallback_is_wrapper(c);
-	uc.ca_file = c->fallback.ca_file;
-	uc.username = fcred->username;
-	uc.password = fcred->password;
+	uc.cred = fcred;
 	if ((*fallback = upstream_new(d->base, d->dns, d->spool, d->sched,
 	    &uc, e, sizeof(e))) == NULL) {
 		snprintf(err, errlen, "%s", e);
@@ -555,8 +545,8 @@ make_pools(struct daemon *d, const struct conf *c,
 	}
 	upstream_set_active(*fallback, 0);
 	log_event(LOG_INFO, "-", "daemon.upstream",
-	    "pool=fallback host=%s port=%d tls=%s after=%lld", log_q(uc.host),
-	    uc.port, uc.wrapper ? "wrapper" : "starttls", c->fallback.after);
+	    "pool=fallback host=%s port=%d tls=%s after=%lld", log_q(ep.host),
+	    ep.port, ep.wrapper ? "wrapper" : "starttls", c->fallback.after);
 	return 0;
 }
 
@@ -729,38 +719,22 @@ descriptors_fit(const struct conf *c, char *err, size_t errlen)
 	return -1;
 }
 
-/* Does the CA file (or the system store) of one endpoint load?  0, or -1
- * with err naming the file, line and key. */
-static int
-ca_file_loads(const struct conf *c, const char *key, const char *ca_file,
-    char *err, size_t errlen)
-{
-	char e[CONF_ERRLEN - 64];
-	SSL_CTX *ctx = tls_client_ctx_new(ca_file, e, sizeof(e));
-
-	if (ctx == NULL) {
-		conf_key_error(c, key, err, errlen, "%s", e);
-		return -1;
-	}
-	SSL_CTX_free(ctx);
-	return 0;
-}
-
 /*
  * What conf_load cannot decide alone and the daemon needs: the descriptor
- * limit, the CA files.  Asked by -t, at start and on reload alike, so -t
- * refuses whatever start-up would.  0, or -1 with err.
+ * limit, the CA files of the endpoints.  Asked by -t, at start and on
+ * reload alike, so -t refuses whatever start-up would.  0, or -1 with err.
  */
 static int
 conf_fits(const struct conf *c, char *err, size_t errlen)
 {
-	if (descriptors_fit(c, err, errlen) == -1 ||
-	    ca_file_loads(c, "upstream.ca_file", c->upstream.ca_file, err,
-	    errlen) == -1)
+	struct endpoint ep;
+
+	if (descriptors_fit(c, err, errlen) == -1)
 		return -1;
-	if (conf_fallback_host(c) != NULL && ca_file_loads(c,
-	    "fallback.ca_file", c->fallback.ca_file, err, errlen) == -1)
-		return -1;
+	for (int r = ENDPOINT_PRIMARY; r <= ENDPOINT_FALLBACK; r++)
+		if (endpoint_from_conf(c, r, &ep) == 0 &&
+		    endpoint_check_ca(c, &ep, err, errlen) == -1)
+			return -1;
 	return 0;
 }
 
@@ -772,27 +746,24 @@ conf_fits(const struct conf *c, char *err, size_t errlen)
  * hostname is set from it.  0, or -1 with e set and nothing kept.
  */
 static int
-load_config(const char *file, struct next *n, struct conf_credentials *cred,
-    struct conf_credentials *fcred, char *hostname, size_t hostlen,
+load_config(const char *file, struct next *n, struct endpoint_credentials *cred,
+    struct endpoint_credentials *fcred, char *hostname, size_t hostlen,
     char *e, size_t elen)
 {
 	char sub[CONF_ERRLEN - 32];
+	struct endpoint up, fb;
 
 	memset(n, 0, sizeof(*n));
 	memset(cred, 0, sizeof(*cred));
 	memset(fcred, 0, sizeof(*fcred));
 	if ((n->conf = conf_load(file, e, elen)) == NULL ||
-	    conf_fits(n->conf, e, elen) == -1 ||
-	    conf_credentials_load(n->conf->upstream.credentials, cred, e,
-	    elen) == -1)
+	    conf_fits(n->conf, e, elen) == -1)
 		goto fail;
-	if (conf_fallback_host(n->conf) != NULL &&
-	    conf_credentials_load(n->conf->fallback.credentials[0] ?
-	    n->conf->fallback.credentials : n->conf->upstream.credentials,
-	    fcred, sub, sizeof(sub)) == -1) {
-		snprintf(e, elen, "fallback: %s", sub);
+	endpoint_from_conf(n->conf, ENDPOINT_PRIMARY, &up);
+	if (endpoint_load_credentials(n->conf, &up, cred, e, elen) == -1 ||
+	    (endpoint_from_conf(n->conf, ENDPOINT_FALLBACK, &fb) == 0 &&
+	    endpoint_load_credentials(n->conf, &fb, fcred, e, elen) == -1))
 		goto fail;
-	}
 	conf_hostname(n->conf, hostname, hostlen);
 	if ((n->cleanup = cleanup_new_from_conf(n->conf, hostname, e,
 	    elen)) == NULL)
@@ -805,8 +776,8 @@ load_config(const char *file, struct next *n, struct conf_credentials *cred,
 	}
 	return 0;
 fail:
-	conf_credentials_clear(cred);
-	conf_credentials_clear(fcred);
+	endpoint_credentials_clear(cred);
+	endpoint_credentials_clear(fcred);
 	next_free(n);
 	return -1;
 }
@@ -819,7 +790,7 @@ fail:
 static int
 reload_load(struct daemon *d, struct next *n, char *e, size_t elen)
 {
-	struct conf_credentials cred, fcred;
+	struct endpoint_credentials cred, fcred;
 	int rc = -1;
 
 	if (load_config(d->file, n, &cred, &fcred, d->hostname,
@@ -835,8 +806,8 @@ reload_load(struct daemon *d, struct next *n, char *e, size_t elen)
 		goto out;
 	rc = 0;
 out:
-	conf_credentials_clear(&cred);
-	conf_credentials_clear(&fcred);
+	endpoint_credentials_clear(&cred);
+	endpoint_credentials_clear(&fcred);
 	if (rc == -1)
 		next_free(n);
 	return rc;
@@ -1049,8 +1020,8 @@ start_notify(struct daemon *d)
 }
 
 static void
-setup(struct daemon *d, const struct conf_credentials *cred,
-    const struct conf_credentials *fcred)
+setup(struct daemon *d, const struct endpoint_credentials *cred,
+    const struct endpoint_credentials *fcred)
 {
 	const struct conf *c = d->conf;
 	struct smtp_server_config sc;
@@ -1202,8 +1173,8 @@ parse_options(int argc, char *argv[], struct options *o)
 
 /* -t, the configuration loaded and checked: print it, say it is valid. */
 static int
-test_config(struct daemon *d, struct conf_credentials *cred,
-    struct conf_credentials *fcred)
+test_config(struct daemon *d, struct endpoint_credentials *cred,
+    struct endpoint_credentials *fcred)
 {
 	ses_headers_free(d->ses);
 	cleanup_free(d->cleanup);
@@ -1211,8 +1182,8 @@ test_config(struct daemon *d, struct conf_credentials *cred,
 	if (d->conf->rewrite.sender[0] == '\0')
 		fprintf(stderr, "sesrelayd: warning: %s\n", NO_REWRITE_SENDER);
 	fprintf(stderr, "sesrelayd: %s: configuration is valid\n", d->file);
-	conf_credentials_clear(cred);
-	conf_credentials_clear(fcred);
+	endpoint_credentials_clear(cred);
+	endpoint_credentials_clear(fcred);
 	conf_free(d->conf);
 	return 0;
 }
@@ -1291,7 +1262,7 @@ int
 main(int argc, char *argv[])
 {
 	struct options o;
-	struct conf_credentials cred, fcred;
+	struct endpoint_credentials cred, fcred;
 	struct daemon d;
 	struct next loaded;
 	struct event *sigs[NSIGNALS];
@@ -1325,8 +1296,8 @@ main(int argc, char *argv[])
 	privsep_take_activated(&d.lfds);
 	privsep_drop(d.conf, &d.lfds);
 	setup(&d, &cred, &fcred);
-	conf_credentials_clear(&cred);
-	conf_credentials_clear(&fcred);
+	endpoint_credentials_clear(&cred);
+	endpoint_credentials_clear(&fcred);
 	add_signals(&d, sigs);
 	announce_ready(&d, ready_fd, o.verbose);
 	event_base_dispatch(d.base);

@@ -30,6 +30,7 @@
 
 #include "upcheck.h"
 #include "conf.h"
+#include "endpoint.h"
 #include "netaddr.h"
 #include "tls.h"
 #include "upstream_reply.h"
@@ -62,9 +63,20 @@ step(FILE *out, int ok, const char *fmt, ...)
 }
 
 static void
-advise(FILE *out, const char *text)
+advise(FILE *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* What to do about a failed step. */
+static void
+advise(FILE *out, const char *fmt, ...)
 {
-	fprintf(out, "      -> %s\n", text);
+	va_list ap;
+
+	fputs("      -> ", out);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
 }
 
 /* Wait for fd to be readable or writable; 0, or -1 (ETIMEDOUT). */
@@ -236,22 +248,11 @@ check_auth_advice(const char *username, const char *password,
 	return buf;
 }
 
-/* The daemon's TLS client context, or NULL (printed). */
-static SSL_CTX *
-tls_context(const char *ca_file, FILE *out)
-{
-	char err[512];
-	SSL_CTX *ctx = tls_client_ctx_new(ca_file, err, sizeof(err));
-
-	if (ctx == NULL)
-		step(out, 0, "TLS: %s", err);
-	return ctx;
-}
-
 /* TLS on c->fd, verifying host; 0, or -1 (printed). */
 static int
-start_tls(struct conn *c, SSL_CTX *ctx, const char *host)
+start_tls(struct conn *c, SSL_CTX *ctx, const struct endpoint *ep)
 {
+	const char *host = ep->host;
 	X509 *cert;
 	long vr;
 	int r;
@@ -273,10 +274,10 @@ start_tls(struct conn *c, SSL_CTX *ctx, const char *host)
 			step(c->out, 0, "TLS: the certificate of %s is not "
 			    "trusted: %s", host,
 			    X509_verify_cert_error_string(vr));
-			advise(c->out, "check upstream.host (the name must be "
-			    "in the certificate) and upstream.ca_file; "
+			advise(c->out, "check %s.host (the name "
+			    "must be in the certificate) and %s.ca_file; "
 			    "something between this host and SES may be "
-			    "intercepting TLS");
+			    "intercepting TLS", ep->name, ep->name);
 		} else
 			step(c->out, 0, "TLS handshake failed: %s",
 			    ERR_reason_error_string(ERR_get_error()));
@@ -351,152 +352,235 @@ fail:
 	return -1;
 }
 
+/* What one check carries from step to step. */
+struct check {
+	const struct conf	*cf;
+	struct endpoint		 ep;
+	struct endpoint_credentials cred;
+	struct conn		 c;
+	SSL_CTX			*ctx;
+	struct addrinfo		*res;
+	char			 ehlo[300];	/* the EHLO command */
+	char			 text[4096];	/* the last reply's summary */
+	FILE			*out;
+};
+
+/* Each step prints what it did; 0 to go on, or the exit status. */
+static int
+step_credentials(struct check *k)
+{
+	char why[CONF_ERRLEN];
+
+	if (endpoint_load_credentials(k->cf, &k->ep, &k->cred, why,
+	    sizeof(why)) == -1) {
+		step(k->out, 0, "credentials: %s", why);
+		return EX_CONFIG;
+	}
+	step(k->out, 1, "credentials read from %s (user %s)",
+	    k->ep.credentials, k->cred.username);
+	return 0;
+}
+
+static int
+step_tls_context(struct check *k)
+{
+	char err[512];
+
+	if ((k->ctx = tls_client_ctx_new(k->ep.ca_file, err,
+	    sizeof(err))) == NULL) {
+		step(k->out, 0, "TLS: %s.ca_file: %s", k->ep.name, err);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+static int
+step_resolve(struct check *k)
+{
+	int e;
+
+	if ((e = netaddr_lookup(k->ep.host, k->ep.port, AF_UNSPEC, 0,
+	    &k->res)) == 0)
+		return 0;
+	k->res = NULL;
+	step(k->out, 0, "DNS: %s: %s", k->ep.host, gai_strerror(e));
+	advise(k->out, "check %s.region (e.g. eu-west-1) or "
+	    "%s.host, and this host's resolver", k->ep.name, k->ep.name);
+	return EX_UNAVAILABLE;
+}
+
+static int
+step_connect(struct check *k)
+{
+	int port = k->ep.port;
+	char why[256];
+
+	for (struct addrinfo *ai = k->res; ai != NULL; ai = ai->ai_next) {
+		char a[INET6_ADDRSTRLEN] = "?";
+
+		getnameinfo(ai->ai_addr, ai->ai_addrlen, a, sizeof(a), NULL, 0,
+		    NI_NUMERICHOST);
+		if (connect_to(&k->c, ai, why, sizeof(why)) == 0) {
+			step(k->out, 1, "TCP connected to %s port %d", a, port);
+			return 0;
+		}
+		step(k->out, 0, "TCP %s port %d: %s", a, port, why);
+	}
+	if (port == 25)
+		advise(k->out, "EC2 throttles or blocks outbound port "
+		    "25: use %s.port = 587 (or 2587, or 465/2465 with TLS "
+		    "Wrapper)", k->ep.name);
+	else
+		advise(k->out, "a firewall or security group may block this "
+		    "port; SES listens on 25, 587, 2587 (STARTTLS) and 465, "
+		    "2465 (TLS Wrapper)");
+	return EX_UNAVAILABLE;
+}
+
+/* TLS Wrapper: the handshake comes first. */
+static int
+step_wrapper(struct check *k)
+{
+	if (!k->ep.wrapper || start_tls(&k->c, k->ctx, &k->ep) == 0)
+		return 0;
+	advise(k->out, "if the server speaks plain SMTP first (ports "
+	    "25, 587, 2587), set %s.tls = \"starttls\"", k->ep.name);
+	return EX_PROTOCOL;
+}
+
+static int
+step_banner(struct check *k)
+{
+	int code = reply(&k->c, k->text, sizeof(k->text));
+	int port = k->ep.port;
+
+	if (code == 220) {
+		step(k->out, 1, "banner: %s", k->text);
+		return 0;
+	}
+	step(k->out, 0, "banner: %s", code == -1 ? "no greeting" : k->text);
+	if (code == -1 && !k->ep.wrapper && (port == 465 || port == 2465))
+		advise(k->out, "ports 465 and 2465 speak TLS Wrapper: "
+		    "set %s.tls = \"wrapper\"", k->ep.name);
+	else if (code == -1 && k->ep.wrapper)
+		advise(k->out, "ports 25, 587 and 2587 speak STARTTLS: "
+		    "set %s.tls = \"starttls\"", k->ep.name);
+	return EX_UNAVAILABLE;
+}
+
+/* EHLO, named what for the output ("EHLO", "EHLO after TLS"). */
+static int
+ehlo(struct check *k, const char *what)
+{
+	int code = command(&k->c, k->ehlo, k->text, sizeof(k->text));
+
+	if (code != 250) {
+		step(k->out, 0, "%s: %s", what, code == -1 ? "no reply" :
+		    k->text);
+		return EX_UNAVAILABLE;
+	}
+	step(k->out, 1, "%s accepted", what);
+	print_caps(k->out, &k->c.last);
+	return 0;
+}
+
+static int
+step_ehlo(struct check *k)
+{
+	snprintf(k->ehlo, sizeof(k->ehlo), "EHLO %s", k->cf->hostname[0] ?
+	    k->cf->hostname : "localhost");
+	return ehlo(k, "EHLO");
+}
+
+/* STARTTLS: offered, accepted, the handshake, EHLO again. */
+static int
+step_starttls(struct check *k)
+{
+	if (k->ep.wrapper)
+		return 0;
+	if (!upstream_reply_has_keyword(&k->c.last, "STARTTLS", NULL)) {
+		step(k->out, 0, "the server does not offer STARTTLS; sesrelay "
+		    "never sends credentials in the clear");
+		return EX_PROTOCOL;
+	}
+	if (command(&k->c, "STARTTLS", k->text, sizeof(k->text)) != 220) {
+		step(k->out, 0, "STARTTLS: %s", k->text);
+		return EX_UNAVAILABLE;
+	}
+	k->c.len = 0;	/* nothing read before TLS counts */
+	if (start_tls(&k->c, k->ctx, &k->ep) == -1)
+		return EX_PROTOCOL;
+	return ehlo(k, "EHLO after TLS");
+}
+
+static int
+step_auth(struct check *k)
+{
+	char *cmd = upstream_auth_plain(k->cred.username, k->cred.password);
+	const char *region = k->ep.region[0] ? k->ep.region : "?";
+	int code = command(&k->c, cmd, k->text, sizeof(k->text));
+
+	explicit_bzero(cmd, strlen(cmd));
+	free(cmd);
+	if (code == 235) {
+		step(k->out, 1, "AUTH PLAIN accepted: %s", k->text);
+		return 0;
+	}
+	step(k->out, 0, "AUTH: %s", code == -1 ? "no reply" : k->text);
+	if (code != 535 && code != 530)
+		return EX_UNAVAILABLE;
+	advise(k->out, "%s", check_auth_advice(k->cred.username,
+	    k->cred.password, region, k->ep.host));
+	return EX_NOPERM;
+}
+
+static int
+step_quit(struct check *k)
+{
+	(void)command(&k->c, "QUIT", k->text, sizeof(k->text));
+	fprintf(k->out, "all good: sesrelayd can send through %s\n",
+	    k->ep.host);
+	return 0;
+}
+
+/* The steps, in order: the first that fails ends the check. */
+static int (*const steps[])(struct check *) = {
+	step_credentials, step_tls_context, step_resolve, step_connect,
+	step_wrapper, step_banner, step_ehlo, step_starttls, step_auth,
+	step_quit,
+};
+
 int
 check_upstream(const struct conf *cf, int fallback, int timeout,
     FILE *out)
 {
-	const char *host = fallback ? conf_fallback_host(cf) :
-	    conf_upstream_host(cf);
-	int port = (int)(fallback ? cf->fallback.port : cf->upstream.port);
-	int wrapper = fallback ? conf_fallback_is_wrapper(cf) :
-	    conf_upstream_is_wrapper(cf);
-	const char *ca = fallback ? cf->fallback.ca_file : cf->upstream.ca_file;
-	const char *credfile = fallback && cf->fallback.credentials[0] ?
-	    cf->fallback.credentials : cf->upstream.credentials;
-	const char *region = fallback ? cf->fallback.region : cf->upstream.region;
-	struct conf_credentials cred;
-	struct addrinfo *res = NULL, *ai;
-	struct conn c;
-	SSL_CTX *ctx = NULL;
-	char text[4096], why[256], line[1100];
-	int code, rc = EX_UNAVAILABLE;
+	struct check k;
+	int rc = 0;
 
-	memset(&c, 0, sizeof(c));
-	c.fd = -1;
-	c.timeout = timeout;
-	c.out = out;
-	memset(&cred, 0, sizeof(cred));
-	if (host == NULL) {
+	memset(&k, 0, sizeof(k));
+	k.cf = cf;
+	k.out = k.c.out = out;
+	k.c.fd = -1;
+	k.c.timeout = timeout;
+	if (endpoint_from_conf(cf, fallback ? ENDPOINT_FALLBACK :
+	    ENDPOINT_PRIMARY, &k.ep) == -1) {
 		fprintf(out, "no fallback is configured (fallback.region or "
 		    "fallback.host)\n");
 		return EX_CONFIG;
 	}
 	fprintf(out, "checking %s %s:%d (%s)\n", fallback ? "the fallback" :
-	    "upstream", host, port, wrapper ? "TLS Wrapper" : "STARTTLS");
-	if (conf_credentials_load(credfile, &cred, why, sizeof(why)) == -1) {
-		step(out, 0, "credentials: %s", why);
-		return EX_CONFIG;
-	}
-	step(out, 1, "credentials read from %s (user %s)", credfile,
-	    cred.username);
-	if ((ctx = tls_context(ca, out)) == NULL) {
-		rc = EX_CONFIG;
-		goto out;
-	}
-	if ((code = netaddr_lookup(host, port, AF_UNSPEC, 0, &res)) != 0) {
-		step(out, 0, "DNS: %s: %s", host, gai_strerror(code));
-		advise(out, "check upstream.region (e.g. eu-west-1) or "
-		    "upstream.host, and this host's resolver");
-		goto out;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		char a[INET6_ADDRSTRLEN] = "?";
-
-		getnameinfo(ai->ai_addr, ai->ai_addrlen, a, sizeof(a), NULL, 0,
-		    NI_NUMERICHOST);
-		if (connect_to(&c, ai, why, sizeof(why)) == 0) {
-			step(out, 1, "TCP connected to %s port %d", a, port);
-			break;
-		}
-		step(out, 0, "TCP %s port %d: %s", a, port, why);
-	}
-	if (c.fd == -1) {
-		if (port == 25)
-			advise(out, "EC2 throttles or blocks outbound port 25: "
-			    "use upstream.port = 587 (or 2587, or 465/2465 "
-			    "with TLS Wrapper)");
-		else
-			advise(out, "a firewall or security group may block "
-			    "this port; SES listens on 25, 587, 2587 "
-			    "(STARTTLS) and 465, 2465 (TLS Wrapper)");
-		goto out;
-	}
-	if (wrapper && start_tls(&c, ctx, host) == -1) {
-		advise(out, "if the server speaks plain SMTP first (ports 25, "
-		    "587, 2587), set upstream.tls = \"starttls\"");
-		rc = EX_PROTOCOL;
-		goto out;
-	}
-	if ((code = reply(&c, text, sizeof(text))) != 220) {
-		step(out, 0, "banner: %s", code == -1 ? "no greeting" : text);
-		if (code == -1 && wrapper == 0 && (port == 465 || port == 2465))
-			advise(out, "ports 465 and 2465 speak TLS Wrapper: set "
-			    "upstream.tls = \"wrapper\"");
-		else if (code == -1 && wrapper)
-			advise(out, "ports 25, 587 and 2587 speak STARTTLS: "
-			    "set upstream.tls = \"starttls\"");
-		goto out;
-	}
-	step(out, 1, "banner: %s", text);
-	snprintf(line, sizeof(line), "EHLO %s", cf->hostname[0] ?
-	    cf->hostname : "localhost");
-	if ((code = command(&c, line, text, sizeof(text))) != 250) {
-		step(out, 0, "EHLO: %s", code == -1 ? "no reply" : text);
-		goto out;
-	}
-	step(out, 1, "EHLO accepted");
-	print_caps(out, &c.last);
-	if (!wrapper) {
-		if (!upstream_reply_has_keyword(&c.last, "STARTTLS", NULL)) {
-			step(out, 0, "the server does not offer STARTTLS; "
-			    "sesrelay never sends credentials in the clear");
-			rc = EX_PROTOCOL;
-			goto out;
-		}
-		if ((code = command(&c, "STARTTLS", text, sizeof(text))) !=
-		    220) {
-			step(out, 0, "STARTTLS: %s", text);
-			goto out;
-		}
-		c.len = 0;	/* nothing read before TLS counts */
-		if (start_tls(&c, ctx, host) == -1) {
-			rc = EX_PROTOCOL;
-			goto out;
-		}
-		if ((code = command(&c, line, text, sizeof(text))) != 250) {
-			step(out, 0, "EHLO after TLS: %s", text);
-			goto out;
-		}
-		step(out, 1, "EHLO after TLS accepted");
-		print_caps(out, &c.last);
-	}
-	{
-		char *cmd = upstream_auth_plain(cred.username, cred.password);
-
-		code = command(&c, cmd, text, sizeof(text));
-		explicit_bzero(cmd, strlen(cmd));
-		free(cmd);
-	}
-	if (code != 235) {
-		step(out, 0, "AUTH: %s", code == -1 ? "no reply" : text);
-		if (code == 535 || code == 530)
-			advise(out, check_auth_advice(cred.username,
-			    cred.password, region[0] ? region : "?", host));
-		rc = code == 535 || code == 530 ? EX_NOPERM : EX_UNAVAILABLE;
-		goto out;
-	}
-	step(out, 1, "AUTH PLAIN accepted: %s", text);
-	(void)command(&c, "QUIT", text, sizeof(text));
-	fprintf(out, "all good: sesrelayd can send through %s\n", host);
-	rc = 0;
-out:
-	if (c.ssl != NULL)
-		SSL_free(c.ssl);
-	if (c.fd != -1)
-		close(c.fd);
-	if (res != NULL)
-		freeaddrinfo(res);
-	SSL_CTX_free(ctx);
-	conf_credentials_clear(&cred);
+	    "upstream", k.ep.host, k.ep.port, k.ep.wrapper ? "TLS Wrapper" :
+	    "STARTTLS");
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && rc == 0;
+	    i++)
+		rc = steps[i](&k);
+	if (k.c.ssl != NULL)
+		SSL_free(k.c.ssl);
+	if (k.c.fd != -1)
+		close(k.c.fd);
+	if (k.res != NULL)
+		freeaddrinfo(k.res);
+	SSL_CTX_free(k.ctx);
+	endpoint_credentials_clear(&k.cred);
 	return rc;
 }

@@ -1,25 +1,39 @@
 /*
  * upstream.c: the upstream pool.
  *
- * Owns the TLS context (TLS 1.2+, peer verification always on, CA from
- * upstream.ca_file or the system store), the shared rate limiter, and
- * the list of sessions.  Policy: while the scheduler has ready work,
+ * Owns the transport (transport.h: today SMTP), the shared rate limiter,
+ * and the list of sessions; it knows SES only through the transport's
+ * events and the classes of ses_reply.h.  Each session sits in a slot:
+ * STARTING (opened) -> IDLE (ready) -> [WAITING (for rate tokens)] ->
+ * SENDING -> BETWEEN (done; ready or gone follows) -> IDLE ... and the
+ * slot goes when the transport says the session is gone.  The pool
+ * takes work from the scheduler for an idle session, reserves its
+ * recipients in the token bucket, recycles a session between
+ * transactions (recycle_after_messages, recycle_after_seconds) and
+ * closes one left idle.  Policy: while the scheduler has ready work,
  * keep up to conf.sessions sessions; after a failed connect, wait
  * (2, 4, 8 ... 60 s) before trying again so a broken upstream never
  * turns into a connect storm.  Mail simply stays queued meanwhile.
  *
- * What SES says about its limits changes the whole pool (ses_reply.h):
- *   - "454 ... Maximum sending rate exceeded": the bucket's rate halves
- *     (at most once a second) and climbs back by a tenth of upstream.rate
- *     every RECOVER_SECONDS;
- *   - "454 ... Daily message quota exceeded": nothing is sent; every
- *     quota_probe_interval one delivery probes; the first success
+ * What SES says about its limits changes the whole pool: the transport
+ * reports it as a class of ses_reply.h (over SMTP, the reply in
+ * brackets):
+ *   - SES_ACT_RATE (454 Maximum sending rate exceeded): the bucket's
+ *     rate halves (at most once a second) and climbs back by a tenth of
+ *     upstream.rate every RECOVER_SECONDS;
+ *   - SES_ACT_QUOTA (454 Daily message quota exceeded): nothing is sent;
+ *     every quota_probe_interval one delivery probes; the first success
  *     resumes.  Logged once when it pauses and once when it resumes;
- *   - "421 Too many concurrent SMTP connections": at most as many
- *     sessions as are working, for GROW_SECONDS, then one more;
- *   - credentials refused (530, 535, 454 temporary authentication
- *     failure): loud log and a longer backoff (15 s doubling to 5 min);
- *     the queue is kept, nothing bounces.
+ *   - SES_ACT_CONN_LIMIT (421 Too many concurrent SMTP connections): at
+ *     most as many sessions as are working, for GROW_SECONDS, then one
+ *     more;
+ *   - SES_ACT_AUTH (530, 535, 454 temporary authentication failure):
+ *     loud log with the transport's hint and a longer backoff (15 s
+ *     doubling to 5 min); the queue is kept, nothing bounces.
+ *
+ * Failover (sesrelayd.c) switches between two pools; only the active
+ * one takes work, and health checks open a session that only becomes
+ * ready and closes.
  */
 #include "config.h"
 
@@ -29,13 +43,76 @@
 
 #include <event2/event.h>
 
+#include "endpoint.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "scheduler.h"
-#include "tls.h"
-#include "upstream_private.h"
+#include "ses_reply.h"
+#include "transport.h"
+#include "upstream.h"
 #include "xalloc.h"
 
-struct upstream_session;
+#define UPSTREAM_MAX_SESSIONS	64	/* the upper bound of upstream.sessions */
+
+enum slot_state {
+	SLOT_STARTING,		/* opened, not ready yet */
+	SLOT_IDLE,		/* ready, nothing to send */
+	SLOT_WAITING,		/* holds a delivery, waiting for tokens */
+	SLOT_SENDING,		/* a transaction is out */
+	SLOT_BETWEEN,		/* done: ready or gone comes next */
+	SLOT_CLOSING,		/* closed by the pool: gone comes next */
+};
+
+/* One session of the pool. */
+struct upstream_slot {
+	struct upstream		*pool;
+	struct transport_session *ts;
+	enum slot_state		 state;
+	unsigned		 serial;
+	time_t			 opened_at;
+	unsigned		 messages;
+	struct delivery		*d;
+	int			 probe;		/* d probes the daily quota */
+	int			 check_only;	/* a health check */
+	int			 was_ready;
+	struct event		*timer;		/* idle, or the rate wait */
+};
+
+struct upstream {
+	struct event_base	*base;
+	struct scheduler	*sched;
+	struct upstream_config	 conf;	/* endpoint, cred: NULL (below) */
+	struct endpoint		 ep;	/* strings owned (strdup) */
+	struct transport	*transport;
+	struct ratelimit	 rate;
+	struct upstream_slot	*slots[UPSTREAM_MAX_SESSIONS];
+	size_t			 nslots;
+	unsigned		 serial;	/* connection numbers */
+	unsigned		 failures;	/* connects failed in a row */
+	struct event		*retry_ev;	/* backoff timer */
+	int			 backing_off;
+	int			 freeing;
+	/* SES's limits, as SES reported them (see above) */
+	double			 rate_now;	/* the bucket's rate */
+	double			 last_throttle;	/* monotonic seconds */
+	struct event		*recover_ev;	/* raises rate_now again */
+	int			 quota_paused;
+	int			 probe_token;	/* one delivery may probe */
+	time_t			 paused_since;
+	struct event		*probe_ev;
+	int			 max_sessions;	/* <= conf.sessions */
+	struct event		*grow_ev;	/* raises max_sessions again */
+	int			 auth_failing;	/* credentials refused */
+	/* failover */
+	int			 active;	/* takes work */
+	time_t			 failing_since;	/* 0: working */
+	time_t			 last_failure;
+	int			 checking;	/* a health check is out */
+	void			(*check_cb)(void *, int);
+	void			*check_arg;
+};
+
+static const struct transport_events slot_events;
 
 #define RECOVER_SECONDS	2
 #define GROW_SECONDS	60
@@ -52,13 +129,13 @@ recover_cb(evutil_socket_t fd, short ev, void *arg)
 	if (u->rate_now >= u->conf.rate) {
 		u->rate_now = u->conf.rate;
 		log_event(LOG_INFO, "-", "upstream.rate_recovered",
-		    "pool=%s rate=%.2f", u->conf.name, u->rate_now);
+		    "pool=%s rate=%.2f", u->ep.name, u->rate_now);
 	} else
 		evtimer_add(u->recover_ev, &tv);
 	ratelimit_set_rate(&u->rate, u->rate_now, now_seconds());
 }
 
-void
+static void
 upstream_throttled(struct upstream *u)
 {
 	double now = now_seconds(), floor = u->conf.rate / 64;
@@ -78,7 +155,7 @@ upstream_throttled(struct upstream *u)
 	log_event(LOG_WARNING, "-", "upstream.throttled",
 	    "pool=%s rate=%.2f max_rate=%.2f msg=\"SES throttled the sending "
 	    "rate (454 Maximum sending rate exceeded); recovering towards "
-	    "upstream.rate\"", u->conf.name, u->rate_now, u->conf.rate);
+	    "upstream.rate\"", u->ep.name, u->rate_now, u->conf.rate);
 }
 
 static void
@@ -88,11 +165,11 @@ probe_cb(evutil_socket_t fd, short ev, void *arg)
 
 	u->probe_token = 1;
 	log_event(LOG_DEBUG, "-", "upstream.quota_probe_due", "pool=%s",
-	    u->conf.name);
+	    u->ep.name);
 	upstream_kick(u);
 }
 
-void
+static void
 upstream_quota_exceeded(struct upstream *u)
 {
 	struct timeval tv = { u->conf.quota_probe_interval, 0 };
@@ -106,11 +183,11 @@ upstream_quota_exceeded(struct upstream *u)
 	log_event(LOG_WARNING, "-", "upstream.quota_paused",
 	    "pool=%s probe_every=%d msg=\"SES daily sending quota exceeded: "
 	    "sending paused; mail stays queued, nothing bounces (raise the "
-	    "quota in the SES console)\"", u->conf.name,
+	    "quota in the SES console)\"", u->ep.name,
 	    u->conf.quota_probe_interval);
 }
 
-void
+static void
 upstream_quota_ok(struct upstream *u)
 {
 	if (!u->quota_paused)
@@ -119,12 +196,12 @@ upstream_quota_ok(struct upstream *u)
 	u->probe_token = 0;
 	evtimer_del(u->probe_ev);
 	log_event(LOG_WARNING, "-", "upstream.quota_resumed",
-	    "pool=%s paused=%lld", u->conf.name,
+	    "pool=%s paused=%lld", u->ep.name,
 	    (long long)(time(NULL) - u->paused_since));
 	upstream_kick(u);
 }
 
-int
+static int
 upstream_may_take(struct upstream *u, int *probe)
 {
 	*probe = 0;
@@ -146,22 +223,21 @@ grow_cb(evutil_socket_t fd, short ev, void *arg)
 	if (u->max_sessions < u->conf.sessions) {
 		u->max_sessions++;
 		log_event(LOG_INFO, "-", "upstream.sessions_raised",
-		    "pool=%s max_sessions=%d", u->conf.name, u->max_sessions);
+		    "pool=%s max_sessions=%d", u->ep.name, u->max_sessions);
 		if (u->max_sessions < u->conf.sessions)
 			evtimer_add(u->grow_ev, &tv);
 		upstream_kick(u);
 	}
 }
 
-void
-upstream_conn_limited(struct upstream *u, struct upstream_session *s)
+static void
+upstream_conn_limited(struct upstream *u, struct upstream_slot *sl)
 {
 	struct timeval tv = { GROW_SECONDS, 0 };
 	int working = 0;
 
-	for (size_t i = 0; i < u->nsessions; i++)
-		if (u->sessions[i] != s &&
-		    upstream_session_was_ready(u->sessions[i]))
+	for (size_t i = 0; i < u->nslots; i++)
+		if (u->slots[i] != sl && u->slots[i]->was_ready)
 			working++;
 	if (working < 1)
 		working = 1;
@@ -171,29 +247,30 @@ upstream_conn_limited(struct upstream *u, struct upstream_session *s)
 	u->max_sessions = working;
 	log_event(LOG_WARNING, "-", "upstream.sessions_limited",
 	    "pool=%s max_sessions=%d seconds=%d msg=\"SES: too many "
-	    "concurrent connections (421)\"", u->conf.name, u->max_sessions,
+	    "concurrent connections\"", u->ep.name, u->max_sessions,
 	    GROW_SECONDS);
 }
 
-void
+static void
 upstream_auth_failed(struct upstream *u, const char *reply)
 {
+	char msg[512];
+
 	u->auth_failing = 1;
+	snprintf(msg, sizeof(msg), "SES refused the credentials. Check %s: "
+	    "%s. Mail stays queued; nothing bounces", u->ep.credentials_key,
+	    u->transport->auth_hint);
 	log_event(LOG_WARNING, "-", "upstream.auth_failed",
-	    "pool=%s host=%s reply=%s msg=\"SES refused the credentials. "
-	    "Check upstream.credentials: the user name is the IAM access key "
-	    "id and the password the SES SMTP password derived for the "
-	    "host's region (sesrelayctl smtp-password), not the IAM secret "
-	    "key. Mail stays queued; nothing bounces\"", u->conf.name,
-	    log_q(u->conf.host), log_q(reply));
+	    "pool=%s host=%s reply=%s msg=%s", u->ep.name, log_q(u->ep.host),
+	    log_q(reply), log_q(msg));
 }
 
-void
+static void
 upstream_auth_ok(struct upstream *u)
 {
 	if (u->auth_failing)
 		log_event(LOG_WARNING, "-", "upstream.auth_ok", "pool=%s",
-		    u->conf.name);
+		    u->ep.name);
 	u->auth_failing = 0;
 }
 
@@ -212,8 +289,8 @@ upstream_busy(const struct upstream *u)
 
 	if (u == NULL)
 		return 0;
-	for (size_t i = 0; i < u->nsessions; i++)
-		n += upstream_session_is_busy(u->sessions[i]);
+	for (size_t i = 0; i < u->nslots; i++)
+		n += u->slots[i]->d != NULL;
 	return n;
 }
 
@@ -226,17 +303,6 @@ upstream_failing_seconds(const struct upstream *u)
 	if (u->failing_since == 0 || now - u->last_failure > 360)
 		return 0;
 	return (long long)(now - u->failing_since);
-}
-
-void
-upstream_check(struct upstream *u, void (*cb)(void *, int), void *arg)
-{
-	if (u->checking || u->nsessions >= UPSTREAM_MAX_SESSIONS)
-		return;
-	u->checking = 1;
-	u->check_cb = cb;
-	u->check_arg = arg;
-	u->sessions[u->nsessions++] = upstream_session_new_check(u);
 }
 
 void
@@ -266,36 +332,334 @@ now_seconds(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* ---- slots: one session each ---- */
+
+static void slot_gone(void *, struct transport_session *, int);
+
+static void
+slot_timer_cb(evutil_socket_t fd, short ev, void *arg);
+
+/* Open a session (a health check when check_only) in a new slot. */
+static void
+slot_open(struct upstream *u, int check_only)
+{
+	struct upstream_slot *sl = calloc(1, sizeof(*sl));
+
+	if (sl == NULL)
+		abort();
+	sl->pool = u;
+	sl->serial = ++u->serial;
+	sl->check_only = check_only;
+	sl->opened_at = time(NULL);
+	sl->timer = evtimer_new(u->base, slot_timer_cb, sl);
+	u->slots[u->nslots++] = sl;
+	sl->ts = u->transport->ops->open(u->transport, &slot_events, sl,
+	    sl->serial);
+}
+
+/* Free a slot and its session; a delivery it holds goes back. */
+static void
+slot_free(struct upstream_slot *sl)
+{
+	struct upstream *u = sl->pool;
+
+	if (sl->ts != NULL)
+		u->transport->ops->free(sl->ts);	/* may call slot_done */
+	if (sl->d != NULL) {
+		scheduler_return(u->sched, sl->d);	/* was waiting */
+		sl->d = NULL;
+	}
+	event_free(sl->timer);
+	free(sl);
+}
+
+static void
+slot_close(struct upstream_slot *sl)
+{
+	sl->state = SLOT_CLOSING;
+	evtimer_del(sl->timer);
+	sl->pool->transport->ops->close(sl->ts);
+}
+
+/*
+ * Recycle between transactions only: after recycle_after_messages
+ * messages or recycle_after_seconds on this connection (SES's ELB
+ * rotates instances under long-lived connections).
+ */
+static int
+slot_should_recycle(const struct upstream_slot *sl, time_t now,
+    const char **reason)
+{
+	const struct upstream_config *c = &sl->pool->conf;
+
+	if (sl->messages >= (unsigned)c->recycle_messages) {
+		*reason = "messages";
+		return 1;
+	}
+	if (now - sl->opened_at >= c->recycle_seconds) {
+		*reason = "age";
+		return 1;
+	}
+	return 0;
+}
+
+/* Hand the slot's delivery to its session. */
+static void
+slot_send(struct upstream_slot *sl)
+{
+	sl->state = SLOT_SENDING;
+	sl->pool->transport->ops->send(sl->ts, sl->d);
+}
+
+/* An idle slot: take a delivery, wait for its tokens, or stay idle. */
+static void
+slot_offer(struct upstream_slot *sl)
+{
+	struct upstream *u = sl->pool;
+	struct timeval idle = { u->conf.idle_timeout, 0 };
+	struct delivery *d;
+	double wait;
+	int probe = 0;
+
+	if (sl->state != SLOT_IDLE || sl->check_only)
+		return;
+	if (!u->active || !upstream_may_take(u, &probe) ||
+	    (d = scheduler_take(u->sched)) == NULL) {
+		if (probe)
+			u->probe_token = 1;	/* not used: keep it */
+		evtimer_add(sl->timer, &idle);
+		return;
+	}
+	sl->probe = probe;
+	if (probe)
+		log_event(LOG_INFO, d->id, "upstream.quota_probe",
+		    "pool=%s conn=%u", u->ep.name, sl->serial);
+	evtimer_del(sl->timer);
+	sl->d = d;
+	wait = ratelimit_reserve(&u->rate, (double)d->nrcpt, now_seconds());
+	if (wait > 0) {
+		struct timeval tv = { (time_t)wait,
+		    (suseconds_t)((wait - (time_t)wait) * 1e6) };
+
+		sl->state = SLOT_WAITING;
+		evtimer_add(sl->timer, &tv);
+		return;
+	}
+	slot_send(sl);
+}
+
+/* Idle for too long (close before SES does), or the tokens are there. */
+static void
+slot_timer_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct upstream_slot *sl = arg;
+
+	if (sl->state == SLOT_WAITING)
+		slot_send(sl);
+	else if (sl->state == SLOT_IDLE) {
+		log_event(LOG_DEBUG, "-", "upstream.idle_close",
+		    "pool=%s conn=%u", u->ep.name, sl->serial);
+		slot_close(sl);
+	}
+}
+
+/* transport: the session is free (after opening, after a transaction). */
+static void
+slot_ready(void *arg, struct transport_session *ts)
+{
+	struct upstream_slot *sl = arg;
+	struct upstream *u = sl->pool;
+	time_t now = time(NULL);
+	const char *reason;
+
+	if (!sl->was_ready) {
+		upstream_auth_ok(u);
+		u->failing_since = 0;	/* a session works (a check too) */
+	}
+	sl->was_ready = 1;
+	sl->state = SLOT_IDLE;
+	if (sl->check_only) {
+		log_event(LOG_INFO, "-", "upstream.health_ok",
+		    "pool=%s conn=%u peer=%s", u->ep.name, sl->serial,
+		    log_q(u->transport->ops->peer(ts)));
+		slot_close(sl);
+		return;
+	}
+	if (slot_should_recycle(sl, now, &reason)) {
+		log_event(LOG_INFO, "-", "upstream.recycle",
+		    "pool=%s conn=%u reason=%s messages=%u age=%lld",
+		    u->ep.name, sl->serial, reason, sl->messages,
+		    (long long)(now - sl->opened_at));
+		slot_close(sl);
+		return;
+	}
+	slot_offer(sl);
+}
+
+/* transport: a transaction ended (k NULL: nothing sent, give it back). */
+static void
+slot_done(void *arg, struct transport_session *ts, struct delivery *d,
+    const struct ses_class *k)
+{
+	struct upstream_slot *sl = arg;
+	struct upstream *u = sl->pool;
+
+	sl->d = NULL;
+	sl->state = SLOT_BETWEEN;
+	if (k == NULL) {
+		scheduler_return(u->sched, d);
+		return;
+	}
+	if (k->action == SES_ACT_OK)
+		upstream_quota_ok(u);
+	else if (sl->probe && k->action == SES_ACT_NETWORK)
+		upstream_quota_exceeded(u);	/* learnt nothing: again */
+	else if (sl->probe && k->action != SES_ACT_QUOTA)
+		upstream_quota_ok(u);
+	sl->probe = 0;
+	sl->messages++;
+	scheduler_done(u->sched, d);
+}
+
+/* transport: SES said something about the whole pool. */
+static void
+slot_pool(void *arg, struct transport_session *ts, const struct ses_class *k,
+    const char *reply)
+{
+	struct upstream_slot *sl = arg;
+
+	switch (k->action) {
+	case SES_ACT_RATE:
+		upstream_throttled(sl->pool);
+		break;
+	case SES_ACT_QUOTA:
+		upstream_quota_exceeded(sl->pool);
+		break;
+	case SES_ACT_CONN_LIMIT:
+		upstream_conn_limited(sl->pool, sl);
+		break;
+	case SES_ACT_AUTH:
+		upstream_auth_failed(sl->pool, reply);
+		break;
+	default:
+		break;
+	}
+}
+
+static const struct transport_events slot_events = {
+	.ready = slot_ready,
+	.done = slot_done,
+	.pool = slot_pool,
+	.gone = slot_gone,
+};
+
+/* After a failed session: wait 2, 4 ... 60 s (credentials: 15 s ... 5
+ * min) before opening the next. */
+static void
+pool_backoff(struct upstream *u)
+{
+	unsigned shift = u->failures < 5 ? u->failures : 5;
+	struct timeval tv = { 2 << shift, 0 };
+
+	if (tv.tv_sec > 60)
+		tv.tv_sec = 60;
+	if (u->auth_failing) {
+		/* Credentials do not fix themselves in seconds. */
+		tv.tv_sec = 15 << shift;
+		if (tv.tv_sec > 300)
+			tv.tv_sec = 300;
+	}
+	u->failures++;
+	u->backing_off = 1;
+	evtimer_add(u->retry_ev, &tv);
+	log_event(LOG_WARNING, "-", "upstream.backoff",
+	    "pool=%s seconds=%ld failures=%u queued=%zu", u->ep.name,
+	    (long)tv.tv_sec, u->failures, scheduler_queued_count(u->sched));
+}
+
+/* transport: the session ended; ok: it had become ready. */
+static void
+slot_gone(void *arg, struct transport_session *ts, int ok)
+{
+	struct upstream_slot *sl = arg;
+	struct upstream *u = sl->pool;
+	int check = sl->check_only;
+
+	for (size_t i = 0; i < u->nslots; i++)
+		if (u->slots[i] == sl) {
+			u->slots[i] = u->slots[--u->nslots];
+			break;
+		}
+	if (sl->d != NULL && sl->probe)
+		upstream_quota_exceeded(u);	/* the probe never went */
+	slot_free(sl);
+	if (check) {
+		u->checking = 0;
+		if (u->check_cb != NULL)
+			u->check_cb(u->check_arg, ok);
+		return;
+	}
+	if (ok) {
+		u->failing_since = 0;
+		u->failures = 0;
+	} else {
+		u->last_failure = time(NULL);
+		if (u->failing_since == 0)
+			u->failing_since = u->last_failure;
+		if (!u->backing_off) {
+			pool_backoff(u);
+			return;
+		}
+	}
+	upstream_kick(u);
+}
+
+void
+upstream_check(struct upstream *u, void (*cb)(void *, int), void *arg)
+{
+	if (u->checking || u->nslots >= UPSTREAM_MAX_SESSIONS)
+		return;
+	u->checking = 1;
+	u->check_cb = cb;
+	u->check_arg = arg;
+	slot_open(u, 1);
+}
+
+/* ---- the pool ---- */
+
 struct upstream *
 upstream_new(struct event_base *base, struct evdns_base *dns,
     struct spool *spool, struct scheduler *sched,
     const struct upstream_config *c, char *err, size_t errlen)
 {
+	struct transport_config tc = { c->endpoint, c->cred, c->helo_name,
+	    c->timeout, c->ses };
+	struct transport *t = transport_smtp_new(base, dns, spool, &tc, err,
+	    errlen);
+
+	return t == NULL ? NULL : upstream_new_transport(base, sched, t, c);
+}
+
+struct upstream *
+upstream_new_transport(struct event_base *base, struct scheduler *sched,
+    struct transport *t, const struct upstream_config *c)
+{
 	struct upstream *u = calloc(1, sizeof(*u));
-	SSL_CTX *ctx;
-	char e[256];
 
 	if (u == NULL)
 		abort();
-	if ((ctx = tls_client_ctx_new(c->ca_file, e, sizeof(e))) == NULL) {
-		snprintf(err, errlen, "%s.ca_file: %s", c->name ? c->name :
-		    "upstream", e);
-		free(u);
-		return NULL;
-	}
-	u->ssl_ctx = ctx;
+	u->transport = t;
 	u->base = base;
-	u->dns = dns;
 	u->sched = sched;
-	u->spool = spool;
 	u->conf = *c;
-	u->conf.host = xstrdup(c->host);
-	u->conf.name = xstrdup(c->name ? c->name : "upstream");
+	u->conf.endpoint = NULL;
+	u->conf.cred = NULL;
+	u->conf.helo_name = NULL;
+	u->ep = *c->endpoint;
+	u->ep.region = xstrdup(c->endpoint->region);
+	u->ep.ca_file = xstrdup(c->endpoint->ca_file);
+	u->ep.credentials = xstrdup(c->endpoint->credentials);
 	u->active = 1;
-	u->conf.ca_file = xstrdup(c->ca_file);
-	u->conf.helo_name = xstrdup(c->helo_name);
-	u->conf.username = xstrdup(c->username);
-	u->conf.password = xstrdup(c->password);
 	/* A burst of one second's worth: upstream.rate is never exceeded
 	 * over any second but the first. */
 	ratelimit_init(&u->rate, c->rate, c->rate, now_seconds());
@@ -310,96 +674,49 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
 	return u;
 }
 
+const struct endpoint *
+upstream_endpoint(const struct upstream *u)
+{
+	return &u->ep;
+}
+
 size_t
 upstream_session_count(const struct upstream *u)
 {
-	return u->nsessions;
+	return u->nslots;
 }
 
 void
 upstream_kick(struct upstream *u)
 {
 	size_t i, starting = 0;
+	/* Offering may end a session (recycling), so walk a copy. */
+	struct upstream_slot *copy[UPSTREAM_MAX_SESSIONS];
+	size_t n = u->nslots;
 
 	if (u->freeing || !u->active)
 		return;
-	/* Offering may end a session (recycling), so walk a copy. */
-	struct upstream_session *copy[UPSTREAM_MAX_SESSIONS];
-	size_t n = u->nsessions;
-
-	memcpy(copy, u->sessions, n * sizeof(copy[0]));
+	memcpy(copy, u->slots, n * sizeof(copy[0]));
 	for (i = 0; i < n; i++) {
-		if (upstream_session_is_starting(copy[i]))
+		if (copy[i]->state == SLOT_STARTING)
 			starting++;
-		else if (upstream_session_is_idle(copy[i]))
-			upstream_session_offer(copy[i]);
+		else if (copy[i]->state == SLOT_IDLE)
+			slot_offer(copy[i]);
 	}
 	if (u->backing_off)
 		return;
 	if (u->quota_paused) {
 		/* Only the probe needs a session. */
-		if (u->probe_token && u->nsessions == 0 &&
+		if (u->probe_token && u->nslots == 0 &&
 		    scheduler_ready_count(u->sched) > 0)
-			u->sessions[u->nsessions++] = upstream_session_new(u);
+			slot_open(u, 0);
 		return;
 	}
-	while (u->nsessions < (size_t)u->max_sessions &&
+	while (u->nslots < (size_t)u->max_sessions &&
 	    scheduler_ready_count(u->sched) > starting) {
-		u->sessions[u->nsessions++] = upstream_session_new(u);
+		slot_open(u, 0);
 		starting++;
 	}
-}
-
-void
-upstream_session_gone(struct upstream *u, struct upstream_session *s,
-    int ok)
-{
-	for (size_t i = 0; i < u->nsessions; i++)
-		if (u->sessions[i] == s) {
-			u->sessions[i] = u->sessions[--u->nsessions];
-			break;
-		}
-	if (upstream_session_is_check(s)) {
-		upstream_session_free(s);
-		u->checking = 0;
-		if (!u->freeing && u->check_cb != NULL)
-			u->check_cb(u->check_arg, ok);
-		return;
-	}
-	upstream_session_free(s);
-	if (u->freeing)
-		return;
-	if (ok)
-		u->failing_since = 0;
-	else {
-		u->last_failure = time(NULL);
-		if (u->failing_since == 0)
-			u->failing_since = u->last_failure;
-	}
-	if (ok)
-		u->failures = 0;
-	else if (!u->backing_off) {
-		unsigned shift = u->failures < 5 ? u->failures : 5;
-		struct timeval tv = { 2 << shift, 0 };
-
-		if (tv.tv_sec > 60)
-			tv.tv_sec = 60;
-		if (u->auth_failing) {
-			/* Credentials do not fix themselves in seconds. */
-			tv.tv_sec = 15 << (shift < 5 ? shift : 5);
-			if (tv.tv_sec > 300)
-				tv.tv_sec = 300;
-		}
-		u->failures++;
-		u->backing_off = 1;
-		evtimer_add(u->retry_ev, &tv);
-		log_event(LOG_WARNING, "-", "upstream.backoff",
-		    "pool=%s seconds=%ld failures=%u queued=%zu", u->conf.name,
-		    (long)tv.tv_sec, u->failures,
-		    scheduler_queued_count(u->sched));
-		return;
-	}
-	upstream_kick(u);
 }
 
 void
@@ -408,23 +725,16 @@ upstream_free(struct upstream *u)
 	if (u == NULL)
 		return;
 	u->freeing = 1;
-	for (size_t i = 0; i < u->nsessions; i++)
-		upstream_session_free(u->sessions[i]);
-	u->nsessions = 0;
+	for (size_t i = 0; i < u->nslots; i++)
+		slot_free(u->slots[i]);
+	u->nslots = 0;
 	event_free(u->retry_ev);
 	event_free(u->recover_ev);
 	event_free(u->probe_ev);
 	event_free(u->grow_ev);
-	SSL_CTX_free(u->ssl_ctx);
-	free((char *)u->conf.host);
-	free((char *)u->conf.name);
-	free((char *)u->conf.ca_file);
-	free((char *)u->conf.helo_name);
-	free((char *)u->conf.username);
-	if (u->conf.password) {
-		explicit_bzero((char *)u->conf.password,
-		    strlen(u->conf.password));
-		free((char *)u->conf.password);
-	}
+	u->transport->ops->destroy(u->transport);
+	free((char *)u->ep.region);
+	free((char *)u->ep.ca_file);
+	free((char *)u->ep.credentials);
 	free(u);
 }

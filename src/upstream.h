@@ -16,16 +16,14 @@ struct scheduler;
 struct spool;
 struct upstream;
 struct ses_headers;
+struct endpoint;
+struct endpoint_credentials;
+struct transport;
 
 struct upstream_config {
-	const char	*name;		/* "upstream" or "fallback", for logs */
-	const char	*host;		/* verified against the certificate */
-	int		 port;
-	int		 wrapper;	/* 1: TLS Wrapper, 0: STARTTLS */
-	const char	*ca_file;	/* NULL or "": system store */
+	const struct endpoint *endpoint;	/* copied */
+	const struct endpoint_credentials *cred; /* copied */
 	const char	*helo_name;
-	const char	*username;
-	const char	*password;
 	int		 sessions;
 	int		 recycle_messages;
 	int		 recycle_seconds;
@@ -36,12 +34,20 @@ struct upstream_config {
 	const struct ses_headers *ses;	/* X-SES-* headers; not owned */
 };
 
-/* NULL with err when the TLS context cannot be set up (e.g. bad CA file). */
+/*
+ * A pool over the SMTP transport (transport.h) to c->endpoint; NULL with
+ * err when the transport cannot be set up (e.g. a bad CA file).
+ */
 struct upstream *upstream_new(struct event_base *, struct evdns_base *,
-    struct spool *, struct scheduler *, const struct upstream_config *,
+    struct spool *, struct scheduler *, const struct upstream_config *c,
     char *err, size_t errlen);
+/* The same over a transport already made, which the pool then owns. */
+struct upstream *upstream_new_transport(struct event_base *,
+    struct scheduler *, struct transport *, const struct upstream_config *c);
 /* Work may be ready: hand it to idle sessions, open more as allowed. */
 void upstream_kick(struct upstream *);
+/* The endpoint this pool sends to. */
+const struct endpoint *upstream_endpoint(const struct upstream *);
 /* Number of open sessions. */
 size_t upstream_session_count(const struct upstream *);
 

@@ -4,7 +4,7 @@
  *
  * The input is what the upstream sent: it is cut at LF and a trailing CR
  * is dropped, as evbuffer_readln(EVBUFFER_EOL_CRLF) does in
- * upstream_session.c, and each line is fed in a buffer of exactly its
+ * transport_smtp.c, and each line is fed in a buffer of exactly its
  * length.  On every complete reply the readers run: the SES message id,
  * the EHLO keywords, the one-line summary, with output buffers of
  * exactly the size passed.  After a complete or a bad reply the parser

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "endpoint.h"
 #include "fixture.h"
 
 static char top[256];		/* per test case, removed even after failures */
@@ -72,6 +73,16 @@ load_text(const char *content)
 {
 	return conf_load(write_file("sesrelay.conf", content, 0644), err,
 	    sizeof(err));
+}
+
+/* The primary endpoint of c (valid until the next call). */
+static const struct endpoint *
+primary(const struct conf *c)
+{
+	static struct endpoint ep;
+
+	ck_assert_int_eq(endpoint_from_conf(c, ENDPOINT_PRIMARY, &ep), 0);
+	return &ep;
 }
 
 /* ---- the key table ---- */
@@ -262,9 +273,9 @@ START_TEST(test_full_valid_file)
 	ck_assert_int_eq(c->retry.schedule.v[0], 60);
 	ck_assert_int_eq(c->retry.max_queue_time, 60);
 	ck_assert_int_eq(c->retry.max_unknown_outcome_copies, 1);
-	ck_assert_str_eq(conf_upstream_host(c),
+	ck_assert_str_eq(primary(c)->host,
 	    "email-smtp.eu-west-1.amazonaws.com");
-	ck_assert_int_eq(conf_upstream_is_wrapper(c), 1);
+	ck_assert_int_eq(primary(c)->wrapper, 1);
 	conf_free(c);
 }
 END_TEST
@@ -435,26 +446,26 @@ START_TEST(test_upstream_host)
 
 	c = load_text("upstream = { region = \"ap-northeast-1\"; };\n");
 	ck_assert_msg(c != NULL, "%s", err);
-	ck_assert_str_eq(conf_upstream_host(c),
+	ck_assert_str_eq(primary(c)->host,
 	    "email-smtp.ap-northeast-1.amazonaws.com");
 	conf_free(c);
 
 	c = load_text("");
 	ck_assert_msg(c != NULL, "%s", err);
-	ck_assert_str_eq(conf_upstream_host(c),
+	ck_assert_str_eq(primary(c)->host,
 	    "email-smtp.us-east-1.amazonaws.com");
 	conf_free(c);
 
 	c = load_text("upstream = { region = \"eu-west-1\";"
 	    " host = \"smtp.example.test\"; };\n");
 	ck_assert_msg(c != NULL, "%s", err);
-	ck_assert_str_eq(conf_upstream_host(c), "smtp.example.test");
+	ck_assert_str_eq(primary(c)->host, "smtp.example.test");
 	conf_free(c);
 
 	/* A host alone is enough: the region may be empty then. */
 	c = load_text("upstream = { region = \"\"; host = \"127.0.0.1\"; };\n");
 	ck_assert_msg(c != NULL, "%s", err);
-	ck_assert_str_eq(conf_upstream_host(c), "127.0.0.1");
+	ck_assert_str_eq(primary(c)->host, "127.0.0.1");
 	conf_free(c);
 }
 END_TEST
@@ -481,9 +492,66 @@ START_TEST(test_is_wrapper)
 	    tls_cases[_i].tls);
 	c = load_text(text);
 	ck_assert_msg(c != NULL, "%s", err);
-	ck_assert_msg(conf_upstream_is_wrapper(c) == tls_cases[_i].wrapper,
+	ck_assert_msg(primary(c)->wrapper == tls_cases[_i].wrapper,
 	    "port %d tls \"%s\": expected %d", tls_cases[_i].port,
 	    tls_cases[_i].tls, tls_cases[_i].wrapper);
+	conf_free(c);
+}
+END_TEST
+
+/* Each endpoint is built from its own section, and names its own keys. */
+START_TEST(test_endpoint_fallback)
+{
+	struct endpoint ep;
+	struct endpoint_credentials cr;
+	struct conf *c;
+
+	c = load_text("upstream = { region = \"eu-west-1\"; };\n");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(endpoint_from_conf(c, ENDPOINT_FALLBACK, &ep), -1);
+	ck_assert_str_eq(primary(c)->name, "upstream");
+	ck_assert_str_eq(primary(c)->credentials_key, "upstream.credentials");
+	conf_free(c);
+
+	write_file("credentials", "username = \"u\";\npassword = \"p\";\n",
+	    0644);
+	c = load_text("upstream = { region = \"eu-west-1\"; };\n"
+	    "fallback = {\n"
+	    "  region = \"us-west-2\";\n"
+	    "  port = 2465;\n"
+	    "  ca_file = \"/nonexistent/fallback-ca.pem\";\n"
+	    "};\n");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(endpoint_from_conf(c, ENDPOINT_FALLBACK, &ep), 0);
+	ck_assert_str_eq(ep.name, "fallback");
+	ck_assert_str_eq(ep.host, "email-smtp.us-west-2.amazonaws.com");
+	ck_assert_int_eq(ep.port, 2465);
+	ck_assert_int_eq(ep.wrapper, 1);
+	ck_assert_str_eq(ep.region, "us-west-2");
+	ck_assert_int_eq(endpoint_check_ca(c, &ep, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "sesrelay.conf:5: fallback.ca_file: ") !=
+	    NULL, "%s", err);
+	/* No fallback.credentials: the primary's file, under its key. */
+	ck_assert_str_eq(ep.credentials_key, "upstream.credentials");
+	ck_assert_str_eq(ep.credentials, "/etc/sesrelay/credentials");
+	conf_free(c);
+
+	{
+		char text[PATH_MAX + 128];
+
+		snprintf(text, sizeof(text), "fallback = {\n"
+		    "  host = \"smtp.example.test\";\n"
+		    "  credentials = \"%s/credentials\";\n};\n", scratch);
+		c = load_text(text);
+	}
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(endpoint_from_conf(c, ENDPOINT_FALLBACK, &ep), 0);
+	ck_assert_str_eq(ep.host, "smtp.example.test");
+	ck_assert_str_eq(ep.credentials_key, "fallback.credentials");
+	ck_assert_int_eq(endpoint_load_credentials(c, &ep, &cr, err,
+	    sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "sesrelay.conf:3: fallback.credentials: ") !=
+	    NULL && strstr(err, "mode 0644 is unsafe") != NULL, "%s", err);
 	conf_free(c);
 }
 END_TEST
@@ -627,17 +695,17 @@ static const struct {
 
 START_TEST(test_credentials_mode)
 {
-	struct conf_credentials cr;
+	struct endpoint_credentials cr;
 	const char *f = write_file("credentials", CRED_TEXT,
 	    cred_modes[_i].mode);
-	int rc = conf_credentials_load(f, &cr, err, sizeof(err));
+	int rc = endpoint_credentials_read(f, &cr, err, sizeof(err));
 
 	if (cred_modes[_i].ok) {
 		ck_assert_msg(rc == 0, "mode %04o: %s",
 		    (unsigned)cred_modes[_i].mode, err);
 		ck_assert_str_eq(cr.username, "AKIAEXAMPLEUSER");
 		ck_assert_str_eq(cr.password, PASSWORD);
-		conf_credentials_clear(&cr);
+		endpoint_credentials_clear(&cr);
 		ck_assert_ptr_null(cr.username);
 		ck_assert_ptr_null(cr.password);
 		return;
@@ -668,10 +736,10 @@ static const struct {
 
 START_TEST(test_credentials_bad_content)
 {
-	struct conf_credentials cr;
+	struct endpoint_credentials cr;
 	const char *f = write_file("credentials", cred_bad[_i].text, 0600);
 
-	ck_assert_int_eq(conf_credentials_load(f, &cr, err, sizeof(err)), -1);
+	ck_assert_int_eq(endpoint_credentials_read(f, &cr, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, f) == err, "\"%s\" does not start with %s",
 	    err, f);
 	ck_assert_msg(strstr(err, cred_bad[_i].what) != NULL,
@@ -684,11 +752,11 @@ END_TEST
 
 START_TEST(test_credentials_missing_file)
 {
-	struct conf_credentials cr;
+	struct endpoint_credentials cr;
 	char f[PATH_MAX + 16];
 
 	snprintf(f, sizeof(f), "%s/none", scratch);
-	ck_assert_int_eq(conf_credentials_load(f, &cr, err, sizeof(err)), -1);
+	ck_assert_int_eq(endpoint_credentials_read(f, &cr, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, f));
 	ck_assert_ptr_nonnull(strstr(err, "cannot open"));
 }
@@ -696,14 +764,14 @@ END_TEST
 
 START_TEST(test_credentials_symlink_refused)
 {
-	struct conf_credentials cr;
+	struct endpoint_credentials cr;
 	char target[PATH_MAX], link[PATH_MAX + 16];
 
 	snprintf(target, sizeof(target), "%s",
 	    write_file("real", CRED_TEXT, 0600));
 	snprintf(link, sizeof(link), "%s/credentials", scratch);
 	ck_assert_int_eq(symlink(target, link), 0);
-	ck_assert_int_eq(conf_credentials_load(link, &cr, err, sizeof(err)),
+	ck_assert_int_eq(endpoint_credentials_read(link, &cr, err, sizeof(err)),
 	    -1);
 	ck_assert_ptr_nonnull(strstr(err, link));
 	ck_assert_ptr_null(strstr(err, PASSWORD));
@@ -712,7 +780,7 @@ END_TEST
 
 START_TEST(test_credentials_directory)
 {
-	struct conf_credentials cr;
+	struct endpoint_credentials cr;
 	char dir[512], f[PATH_MAX];
 
 	/* $CREDENTIALS_DIRECTORY/credentials wins over the configured file. */
@@ -723,10 +791,10 @@ START_TEST(test_credentials_directory)
 	snprintf(f, sizeof(f), "%s",
 	    write_file("credentials", CRED_TEXT, 0600));
 	ck_assert_int_eq(setenv("CREDENTIALS_DIRECTORY", dir, 1), 0);
-	ck_assert_int_eq(conf_credentials_load(f, &cr, err, sizeof(err)), 0);
+	ck_assert_int_eq(endpoint_credentials_read(f, &cr, err, sizeof(err)), 0);
 	ck_assert_str_eq(cr.username, "from-systemd");
 	ck_assert_str_eq(cr.password, "p2");
-	conf_credentials_clear(&cr);
+	endpoint_credentials_clear(&cr);
 
 	/* The fallback's file is found by its own name, never as the
 	 * primary's "credentials". */
@@ -734,9 +802,9 @@ START_TEST(test_credentials_directory)
 	    "username = \"fallback\";\npassword = \"p3\";\n", 0600);
 	snprintf(f, sizeof(f), "%s", write_file("fallback-credentials",
 	    CRED_TEXT, 0600));
-	ck_assert_int_eq(conf_credentials_load(f, &cr, err, sizeof(err)), 0);
+	ck_assert_int_eq(endpoint_credentials_read(f, &cr, err, sizeof(err)), 0);
 	ck_assert_str_eq(cr.username, "fallback");
-	conf_credentials_clear(&cr);
+	endpoint_credentials_clear(&cr);
 	snprintf(f, sizeof(f), "%s", write_file("credentials", CRED_TEXT,
 	    0600));
 
@@ -744,9 +812,9 @@ START_TEST(test_credentials_directory)
 	snprintf(dir, sizeof(dir), "%s/empty", scratch);
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
 	ck_assert_int_eq(setenv("CREDENTIALS_DIRECTORY", dir, 1), 0);
-	ck_assert_int_eq(conf_credentials_load(f, &cr, err, sizeof(err)), 0);
+	ck_assert_int_eq(endpoint_credentials_read(f, &cr, err, sizeof(err)), 0);
 	ck_assert_str_eq(cr.username, "AKIAEXAMPLEUSER");
-	conf_credentials_clear(&cr);
+	endpoint_credentials_clear(&cr);
 }
 END_TEST
 
@@ -890,6 +958,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_upstream_host);
 	tcase_add_loop_test(tc, test_is_wrapper, 0,
 	    sizeof(tls_cases) / sizeof(tls_cases[0]));
+	tcase_add_test(tc, test_endpoint_fallback);
 	tcase_add_test(tc, test_dump_has_every_key);
 	tcase_add_test(tc, test_dump_quotes_strings);
 	suite_add_tcase(s, tc);

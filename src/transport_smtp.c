@@ -1,13 +1,15 @@
 /*
- * upstream_session.c: one connection to SES, as a state machine.
+ * transport_smtp.c: the SMTP transport: one connection to SES, as a
+ * state machine (transport.h is its interface with the pool).
  *
  * States, in order:
  *   START -> RESOLVE -> CONNECT (TCP; in wrapper mode TCP + TLS)
  *   -> BANNER -> EHLO -> [STARTTLS -> TLS -> EHLO2] -> AUTH [-> AUTH_USER
  *   -> AUTH_PASS] -> READY
- *   READY -> [RATEWAIT] -> MAIL -> RCPT ... -> DATA -> BODY -> DOT -> READY
- *   READY -> QUIT -> (gone)            (recycled, idle, or shutting down)
- * session_enter() is the only place the state changes.  Every state that
+ *   READY -> MAIL -> RCPT ... -> DATA -> BODY -> DOT -> READY
+ *   READY -> QUIT -> (gone)            (closed by the pool, or after 421)
+ * session_enter() is the only place the state changes; each state's
+ * entry action is a row of the enter[] table.  Every state that
  * waits on SES (a connection, a handshake, a reply) has a deadline of
  * upstream.timeout seconds for the whole of it, not per read: a reply
  * that trickles in a byte at a time or never ends ("250-" lines without
@@ -18,14 +20,15 @@
  * either.  That one timer is the session's only timeout: the
  * bufferevents have none of their own.  A session only
  * ever authenticates over a verified TLS connection; it never pipelines
- * (SES does not offer PIPELINING).  Recycling is decided only in READY,
- * between transactions, by session_should_recycle().
+ * (SES does not offer PIPELINING).  What to send and when (the rate,
+ * the quota probe, recycling, idle sessions) is the pool's: READY tells
+ * it the session is free (events.ready) and waits.
  *
  * Every reply is classified by ses_classify() (ses_reply.h) and acted on
  * by its class only: the outcome for the recipients (bounce, retry per
  * schedule, or offered again at once), whether the session ends, and
- * what the pool must do (slow down, pause for the quota, fewer
- * sessions, back off for credentials).
+ * what the pool is told (events.pool: slow down, pause for the quota,
+ * fewer sessions, back off for credentials).
  *
  * The body streams from the spool through the dot-stuffing encoder in
  * 64 KiB chunks, refilled as the output buffer drains, so a message is
@@ -55,6 +58,7 @@
 #include <openssl/x509v3.h>
 
 #include "dotstuff.h"
+#include "endpoint.h"
 #include "log.h"
 #include "netaddr.h"
 #include "scheduler.h"
@@ -63,8 +67,9 @@
 #include "spool.h"
 #include "stats.h"
 #include "tls.h"
-#include "upstream_private.h"
+#include "transport.h"
 #include "upstream_reply.h"
+#include "xalloc.h"
 
 #define BODY_CHUNK	65536
 #define OUT_HIGH	(4 * BODY_CHUNK)
@@ -82,7 +87,6 @@ enum session_state {
 	S_AUTH_USER,
 	S_AUTH_PASS,
 	S_READY,
-	S_RATEWAIT,
 	S_MAIL,
 	S_RCPT,
 	S_DATA,
@@ -95,27 +99,42 @@ enum session_state {
 
 static const char *const state_names[] = {
 	"start", "resolve", "connect", "banner", "ehlo", "starttls", "tls",
-	"ehlo2", "auth", "auth_user", "auth_pass", "ready", "ratewait", "mail",
+	"ehlo2", "auth", "auth_user", "auth_pass", "ready", "mail",
 	"rcpt", "data", "body", "dot", "rset", "quit", "dead",
 };
 
-struct upstream_session {
-	struct upstream		*pool;
+/* One endpoint's SMTP transport: what its sessions share. */
+struct transport_smtp {
+	struct transport	 base;		/* first: the interface */
+	struct event_base	*evbase;
+	struct evdns_base	*dns;
+	struct spool		*spool;
+	SSL_CTX			*ssl_ctx;
+	struct endpoint		 ep;		/* name and host kept */
+	struct endpoint_credentials cred;
+	char			*helo_name;
+	int			 timeout;
+	const struct ses_headers *ses;
+	char			 auth_hint[512];
+};
+
+struct transport_session {
+	struct transport_smtp	*t;
+	const struct transport_events *ev;
+	void			*arg;		/* the pool's, for ev */
 	enum session_state	 state;
 	unsigned		 serial;
 	struct bufferevent	*bev;
 	SSL			*ssl;		/* owned by bev once attached */
 	struct evutil_addrinfo	*addrs, *cur;
 	struct evdns_getaddrinfo_request *dnsreq;
-	struct event		*timer;		/* start, idle, rate wait */
+	struct event		*timer;		/* start, and gone */
 	struct event		*deadline;	/* the step waited on ends */
 	struct upstream_reply	 reply;
 	int			 reached_ready;
 	int			 has_size;	/* upstream advertised SIZE */
 	int			 has_8bitmime;	/* ... and 8BITMIME */
 	int			 auth_plain, auth_login;
-	time_t			 connected_at;
-	unsigned		 messages;
 	/* the transaction in progress */
 	struct delivery		*d;
 	size_t			 rcpt_i;
@@ -125,27 +144,24 @@ struct upstream_session {
 	struct dot_encoder	 enc;
 	int			 body_started;	/* X-SES-* headers written */
 	int			 closing_after;	/* 421 seen: close after */
-	int			 probe;		/* this delivery probes the quota */
-	int			 check_only;	/* a health check: never takes work */
 	const struct ses_class	*last;		/* the last reply's class */
 	char			 peer[64];
 };
 
-static void session_enter(struct upstream_session *, enum session_state);
-static void session_fail(struct upstream_session *, const char *why);
-static void session_gone(struct upstream_session *);
-static void session_ready(struct upstream_session *);
-static void try_next_address(struct upstream_session *);
+static void session_enter(struct transport_session *, enum session_state);
+static void session_fail(struct transport_session *, const char *why);
+static void session_gone(struct transport_session *);
+static void try_next_address(struct transport_session *);
 static void read_cb(struct bufferevent *, void *);
 static void write_cb(struct bufferevent *, void *);
 static void event_cb(struct bufferevent *, short, void *);
 
 static void
-send_line(struct upstream_session *s, const char *fmt, ...)
+send_line(struct transport_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-send_line(struct upstream_session *s, const char *fmt, ...)
+send_line(struct transport_session *s, const char *fmt, ...)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	va_list ap;
@@ -159,26 +175,12 @@ send_line(struct upstream_session *s, const char *fmt, ...)
 static void
 timer_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	struct upstream_session *s = arg;
+	struct transport_session *s = arg;
 
-	switch (s->state) {
-	case S_START:
+	if (s->state == S_START)
 		session_enter(s, S_RESOLVE);
-		break;
-	case S_READY:
-		log_event(LOG_DEBUG, "-", "upstream.idle_close",
-		    "pool=%s conn=%u", s->pool->conf.name, s->serial);
-		session_enter(s, S_QUIT);
-		break;
-	case S_RATEWAIT:
-		session_enter(s, S_MAIL);
-		break;
-	case S_DEAD:
-		upstream_session_gone(s->pool, s, s->reached_ready);
-		break;
-	default:
-		break;
-	}
+	else if (s->state == S_DEAD)
+		s->ev->gone(s->arg, s, s->reached_ready);
 }
 
 /*
@@ -188,18 +190,18 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 static void
 deadline_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	struct upstream_session *s = arg;
+	struct transport_session *s = arg;
 	char why[128];
 
 	snprintf(why, sizeof(why), "deadline: nothing complete within %ds "
-	    "in state %s", s->pool->conf.timeout, state_names[s->state]);
+	    "in state %s", s->t->timeout, state_names[s->state]);
 	if (s->state == S_QUIT) {
 		session_gone(s);
 		return;
 	}
 	if (s->state == S_CONNECT) {
 		log_event(LOG_WARNING, "-", "upstream.connect_failed",
-		    "pool=%s conn=%u peer=%s reason=%s", s->pool->conf.name,
+		    "pool=%s conn=%u peer=%s reason=%s", s->t->ep.name,
 		    s->serial, log_q(s->peer), log_q(why));
 		try_next_address(s);
 		return;
@@ -214,8 +216,7 @@ state_has_deadline(enum session_state st)
 	switch (st) {
 	case S_START:
 	case S_RESOLVE:		/* evdns has its own timeouts */
-	case S_READY:		/* s->timer: idle, rate wait */
-	case S_RATEWAIT:
+	case S_READY:		/* the pool's to use or close */
 	case S_DEAD:
 		return 0;
 	default:
@@ -228,9 +229,9 @@ state_has_deadline(enum session_state st)
  * bytes of the body), or stop the last one.
  */
 static void
-arm_deadline(struct upstream_session *s)
+arm_deadline(struct transport_session *s)
 {
-	struct timeval tv = { s->pool->conf.timeout, 0 };
+	struct timeval tv = { s->t->timeout, 0 };
 
 	if (state_has_deadline(s->state))
 		evtimer_add(s->deadline, &tv);
@@ -238,60 +239,24 @@ arm_deadline(struct upstream_session *s)
 		evtimer_del(s->deadline);
 }
 
-struct upstream_session *
-upstream_session_new(struct upstream *u)
+static struct transport_session *
+smtp_open(struct transport *base, const struct transport_events *ev,
+    void *arg, unsigned serial)
 {
-	struct upstream_session *s = calloc(1, sizeof(*s));
+	struct transport_session *s = calloc(1, sizeof(*s));
 
 	if (s == NULL)
 		abort();
-	s->pool = u;
-	s->serial = ++u->serial;
+	s->t = (struct transport_smtp *)base;
+	s->ev = ev;
+	s->arg = arg;
+	s->serial = serial;
 	s->state = S_START;
-	s->timer = evtimer_new(u->base, timer_cb, s);
-	s->deadline = evtimer_new(u->base, deadline_cb, s);
+	s->timer = evtimer_new(s->t->evbase, timer_cb, s);
+	s->deadline = evtimer_new(s->t->evbase, deadline_cb, s);
 	/* Start from the loop, never inside the caller. */
 	event_active(s->timer, EV_TIMEOUT, 0);
 	return s;
-}
-
-struct upstream_session *
-upstream_session_new_check(struct upstream *u)
-{
-	struct upstream_session *s = upstream_session_new(u);
-
-	s->check_only = 1;
-	return s;
-}
-
-int
-upstream_session_is_check(const struct upstream_session *s)
-{
-	return s->check_only;
-}
-
-int
-upstream_session_is_busy(const struct upstream_session *s)
-{
-	return s->d != NULL;
-}
-
-int
-upstream_session_is_idle(const struct upstream_session *s)
-{
-	return s->state == S_READY && s->d == NULL && !s->check_only;
-}
-
-int
-upstream_session_is_starting(const struct upstream_session *s)
-{
-	return s->state < S_READY;
-}
-
-int
-upstream_session_was_ready(const struct upstream_session *s)
-{
-	return s->reached_ready && s->state != S_DEAD;
 }
 
 /* The step of the dialogue a reply in state st answers. */
@@ -312,8 +277,7 @@ reply_step(enum session_state st)
 	case S_DATA:		return SES_STEP_DATA;
 	case S_BODY:		return SES_STEP_BODY;
 	case S_DOT:		return SES_STEP_DOT;
-	case S_READY:
-	case S_RATEWAIT:	return SES_STEP_IDLE;
+	case S_READY:		return SES_STEP_IDLE;
 	case S_RSET:		return SES_STEP_RSET;
 	case S_QUIT:		return SES_STEP_QUIT;
 	default:		return SES_STEP_CONNECT;
@@ -337,43 +301,32 @@ class_outcome(const struct ses_class *k)
 	}
 }
 
-/* What a class means for the whole pool. */
+/* Remember a refusal's class; tell the pool what concerns it. */
 static void
-pool_effect(struct upstream_session *s, const struct ses_class *k,
+pool_effect(struct transport_session *s, const struct ses_class *k,
     const char *summary)
 {
 	s->last = k;
-	switch (k->action) {
-	case SES_ACT_RATE:
-		upstream_throttled(s->pool);
-		break;
-	case SES_ACT_QUOTA:
-		upstream_quota_exceeded(s->pool);
-		break;
-	case SES_ACT_CONN_LIMIT:
-		upstream_conn_limited(s->pool, s);
-		break;
-	case SES_ACT_AUTH:
-		upstream_auth_failed(s->pool, summary);
-		break;
-	default:
-		break;
-	}
+	if (k->scope == SES_SCOPE_POOL)
+		s->ev->pool(s->arg, s, k, summary);
 }
 
-/* Give the delivery back to the scheduler with temporary outcomes. */
+/*
+ * The connection failed under a transaction: temporary outcomes for
+ * what is not decided (after the dot: the outcome is unknown), and the
+ * delivery goes back to the pool.
+ */
 static void
-delivery_abandon(struct upstream_session *s, const char *why)
+delivery_abandon(struct transport_session *s, const char *why)
 {
 	struct delivery *d = s->d;
+	const struct ses_class *k = ses_classify_network(reply_step(s->state));
 
 	if (d == NULL)
 		return;
 	s->d = NULL;
 	spool_reader_close(s->body);
 	s->body = NULL;
-	const struct ses_class *k = ses_classify_network(reply_step(s->state));
-
 	s->last = k;
 	stats.replies[k->action]++;
 	if (s->state == S_DOT)
@@ -385,31 +338,28 @@ delivery_abandon(struct upstream_session *s, const char *why)
 			if (d->reply[i] == NULL)
 				d->reply[i] = strdup(why);
 		}
-	if (s->probe) {
-		/* The quota probe learnt nothing: probe again later. */
-		s->probe = 0;
-		upstream_quota_exceeded(s->pool);
-	}
 	if (d->outcome_unknown)
 		log_event(LOG_WARNING, d->id, "upstream.outcome_unknown",
 		    "pool=%s conn=%u reason=%s msg=\"will retry; a duplicate "
-		    "is possible\"", s->pool->conf.name, s->serial,
-		    log_q(why));
-	scheduler_done(s->pool->sched, d);
+		    "is possible\"", s->t->ep.name, s->serial, log_q(why));
+	s->ev->done(s->arg, s, d, k);
 }
 
-void
-upstream_session_free(struct upstream_session *s)
+static void
+smtp_free(struct transport_session *s)
 {
 	if (s->d != NULL) {
 		/* Shutdown: nothing was decided, hand it back as it was. */
+		struct delivery *d = s->d;
+
 		spool_reader_close(s->body);
 		s->body = NULL;
 		if (s->state == S_DOT)
 			delivery_abandon(s, "shutdown");
-		else
-			scheduler_return(s->pool->sched, s->d);
-		s->d = NULL;
+		else {
+			s->d = NULL;
+			s->ev->done(s->arg, s, d, NULL);
+		}
 	}
 	if (s->dnsreq != NULL)
 		evdns_getaddrinfo_cancel(s->dnsreq);
@@ -429,7 +379,7 @@ upstream_session_free(struct upstream_session *s)
  * caller up the stack may still look at s->state (S_DEAD) safely.
  */
 static void
-session_gone(struct upstream_session *s)
+session_gone(struct transport_session *s)
 {
 	s->state = S_DEAD;
 	if (s->bev != NULL) {
@@ -442,10 +392,10 @@ session_gone(struct upstream_session *s)
 }
 
 static void
-session_fail(struct upstream_session *s, const char *why)
+session_fail(struct transport_session *s, const char *why)
 {
 	log_event(LOG_WARNING, "-", "upstream.failed",
-	    "pool=%s conn=%u state=%s peer=%s reason=%s", s->pool->conf.name,
+	    "pool=%s conn=%u state=%s peer=%s reason=%s", s->t->ep.name,
 	    s->serial, state_names[s->state],
 	    log_q(s->peer[0] ? s->peer : "-"), log_q(why));
 	delivery_abandon(s, why);
@@ -473,15 +423,15 @@ format_peer(const struct sockaddr *sa, char *buf, size_t len)
 static void
 dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 {
-	struct upstream_session *s = arg;
-	char why[256];
+	struct transport_session *s = arg;
+	char why[512];
 
 	s->dnsreq = NULL;
 	if (result != 0) {
 		if (result == EVUTIL_EAI_CANCEL)
 			return;
 		snprintf(why, sizeof(why), "cannot resolve %s: %s",
-		    s->pool->conf.host, evutil_gai_strerror(result));
+		    s->t->ep.host, evutil_gai_strerror(result));
 		session_fail(s, why);
 		return;
 	}
@@ -491,7 +441,7 @@ dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 }
 
 static void
-start_resolve(struct upstream_session *s)
+start_resolve(struct transport_session *s)
 {
 	struct evutil_addrinfo hints;
 	char port[8];
@@ -501,19 +451,17 @@ start_resolve(struct upstream_session *s)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
-	snprintf(port, sizeof(port), "%d", s->pool->conf.port);
+	snprintf(port, sizeof(port), "%d", s->t->ep.port);
 	/* Fresh on every connect: SES's addresses rotate behind its ELB. */
-	req = evdns_getaddrinfo(s->pool->dns, s->pool->conf.host, port, &hints,
+	req = evdns_getaddrinfo(s->t->dns, s->t->ep.host, port, &hints,
 	    dns_cb, s);
 	if (s->state == S_RESOLVE)
 		s->dnsreq = req;
 }
 
 static void
-try_next_address(struct upstream_session *s)
+try_next_address(struct transport_session *s)
 {
-	const struct upstream_config *c = &s->pool->conf;
-
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
@@ -524,20 +472,20 @@ try_next_address(struct upstream_session *s)
 		return;
 	}
 	format_peer(s->cur->ai_addr, s->peer, sizeof(s->peer));
-	if (c->wrapper) {
-		if ((s->ssl = tls_client_new(s->pool->ssl_ctx,
-		    s->pool->conf.host)) == NULL) {
+	if (s->t->ep.wrapper) {
+		if ((s->ssl = tls_client_new(s->t->ssl_ctx,
+		    s->t->ep.host)) == NULL) {
 			session_fail(s, "cannot create a TLS session");
 			return;
 		}
-		s->bev = bufferevent_openssl_socket_new(s->pool->base, -1,
+		s->bev = bufferevent_openssl_socket_new(s->t->evbase, -1,
 		    s->ssl, BUFFEREVENT_SSL_CONNECTING,
 		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 		s->ssl = NULL;
 		if (s->bev != NULL)
 			bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	} else
-		s->bev = bufferevent_socket_new(s->pool->base, -1,
+		s->bev = bufferevent_socket_new(s->t->evbase, -1,
 		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (s->bev == NULL) {
 		session_fail(s, "cannot create a connection");
@@ -547,8 +495,8 @@ try_next_address(struct upstream_session *s)
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	arm_deadline(s);	/* each address gets the whole time */
 	log_event(LOG_DEBUG, "-", "upstream.connecting",
-	    "pool=%s conn=%u peer=%s tls=%s", s->pool->conf.name, s->serial,
-	    log_q(s->peer), c->wrapper ? "wrapper" : "starttls");
+	    "pool=%s conn=%u peer=%s tls=%s", s->t->ep.name, s->serial,
+	    log_q(s->peer), s->t->ep.wrapper ? "wrapper" : "starttls");
 	if (bufferevent_socket_connect(s->bev, s->cur->ai_addr,
 	    (int)s->cur->ai_addrlen) == -1)
 		try_next_address(s);
@@ -556,7 +504,7 @@ try_next_address(struct upstream_session *s)
 
 /* Describe why a TLS connection failed: verification or protocol. */
 static void
-tls_error(struct upstream_session *s, char *buf, size_t len)
+tls_error(struct transport_session *s, char *buf, size_t len)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
 	unsigned long e;
@@ -564,7 +512,7 @@ tls_error(struct upstream_session *s, char *buf, size_t len)
 
 	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
 		snprintf(buf, len, "certificate verification failed for %s: %s",
-		    s->pool->conf.host, X509_verify_cert_error_string(vr));
+		    s->t->ep.host, X509_verify_cert_error_string(vr));
 		return;
 	}
 	if ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
@@ -585,18 +533,18 @@ tls_error(struct upstream_session *s, char *buf, size_t len)
  * (STARTTLS command injection).
  */
 static void
-start_tls(struct upstream_session *s)
+start_tls(struct transport_session *s)
 {
 	struct bufferevent *tls;
 	evutil_socket_t fd = bufferevent_getfd(s->bev);
 	SSL *ssl;
 
-	if ((ssl = tls_client_new(s->pool->ssl_ctx,
-	    s->pool->conf.host)) == NULL) {
+	if ((ssl = tls_client_new(s->t->ssl_ctx,
+	    s->t->ep.host)) == NULL) {
 		session_fail(s, "cannot create a TLS session");
 		return;
 	}
-	tls = bufferevent_openssl_socket_new(s->pool->base, fd, ssl,
+	tls = bufferevent_openssl_socket_new(s->t->evbase, fd, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
 	    BEV_OPT_DEFER_CALLBACKS);
 	if (tls == NULL) {
@@ -616,12 +564,11 @@ start_tls(struct upstream_session *s)
 static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct upstream_session *s = arg;
+	struct transport_session *s = arg;
 	char why[512];
 
 	if (what & BEV_EVENT_CONNECTED) {
 		if (s->state == S_CONNECT) {
-			s->connected_at = time(NULL);
 			stats.connections++;
 			session_enter(s, S_BANNER);
 		} else if (s->state == S_TLS)
@@ -630,7 +577,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof(why), "connection closed by the upstream");
-	else if (s->pool->conf.wrapper || s->state == S_TLS)
+	else if (s->t->ep.wrapper || s->state == S_TLS)
 		tls_error(s, why, sizeof(why));
 	else if (EVUTIL_SOCKET_ERROR() != 0)
 		snprintf(why, sizeof(why), "%s",
@@ -640,7 +587,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (s->state == S_CONNECT) {
 		log_event(LOG_WARNING, "-", "upstream.connect_failed",
-		    "pool=%s conn=%u peer=%s reason=%s", s->pool->conf.name,
+		    "pool=%s conn=%u peer=%s reason=%s", s->t->ep.name,
 		    s->serial, log_q(s->peer), log_q(why));
 		if (strstr(why, "certificate") != NULL) {
 			/* Another address will show the same certificate. */
@@ -658,7 +605,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		/* Nothing in flight: SES closing an idle connection is
 		 * routine (its idle timeout, ELB rotation). */
 		log_event(LOG_INFO, "-", "upstream.closed_idle",
-		    "pool=%s conn=%u reason=%s", s->pool->conf.name, s->serial,
+		    "pool=%s conn=%u reason=%s", s->t->ep.name, s->serial,
 		    log_q(why));
 		session_gone(s);
 		return;
@@ -670,7 +617,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* Record one recipient's outcome from a reply. */
 static void
-set_outcome(struct upstream_session *s, size_t i, const char *summary,
+set_outcome(struct transport_session *s, size_t i, const char *summary,
     enum delivery_outcome o)
 {
 	struct delivery *d = s->d;
@@ -682,7 +629,7 @@ set_outcome(struct upstream_session *s, size_t i, const char *summary,
 
 /* The whole remaining transaction gets this outcome. */
 static void
-fail_rest(struct upstream_session *s, const char *summary,
+fail_rest(struct transport_session *s, const char *summary,
     enum delivery_outcome o, int only_accepted)
 {
 	for (size_t i = 0; i < s->d->nrcpt; i++) {
@@ -694,29 +641,24 @@ fail_rest(struct upstream_session *s, const char *summary,
 	}
 }
 
+/* The transaction is over: its outcomes go to the pool. */
 static void
-finish_delivery(struct upstream_session *s)
+finish_delivery(struct transport_session *s)
 {
 	struct delivery *d = s->d;
 
-	if (s->probe) {
-		s->probe = 0;
-		if (s->last != NULL && s->last->action != SES_ACT_QUOTA)
-			upstream_quota_ok(s->pool);
-	}
 	s->d = NULL;
 	spool_reader_close(s->body);
 	s->body = NULL;
-	s->messages++;
-	scheduler_done(s->pool->sched, d);
+	s->ev->done(s->arg, s, d, s->last);
 	session_enter(s, s->closing_after ? S_QUIT : S_READY);
 }
 
 static void
-auth_plain(struct upstream_session *s)
+auth_plain(struct transport_session *s)
 {
-	const struct upstream_config *c = &s->pool->conf;
-	char *cmd = upstream_auth_plain(c->username, c->password);
+	char *cmd = upstream_auth_plain(s->t->cred.username,
+	    s->t->cred.password);
 
 	send_line(s, "%s", cmd);
 	explicit_bzero(cmd, strlen(cmd));
@@ -724,7 +666,7 @@ auth_plain(struct upstream_session *s)
 }
 
 static void
-send_b64(struct upstream_session *s, const char *v)
+send_b64(struct transport_session *s, const char *v)
 {
 	size_t n = strlen(v);
 	unsigned char *b64 = malloc(4 * ((n + 2) / 3) + 1);
@@ -738,7 +680,7 @@ send_b64(struct upstream_session *s, const char *v)
 }
 
 static void
-read_ehlo(struct upstream_session *s)
+read_ehlo(struct transport_session *s)
 {
 	const char *params;
 
@@ -757,7 +699,7 @@ read_ehlo(struct upstream_session *s)
  * class says the session is over.
  */
 static void
-end_transaction(struct upstream_session *s, const struct ses_class *k)
+end_transaction(struct transport_session *s, const struct ses_class *k)
 {
 	if (k->closes) {
 		s->closing_after = 1;
@@ -768,26 +710,205 @@ end_transaction(struct upstream_session *s, const struct ses_class *k)
 
 /* Connecting or authenticating was refused. */
 static void
-setup_refused(struct upstream_session *s, const struct ses_class *k,
+setup_refused(struct transport_session *s, const struct ses_class *k,
     const char *summary)
 {
 	pool_effect(s, k, summary);
 	session_fail(s, summary);
 }
 
-/* A reply is complete: act on its class according to the state. */
+/*
+ * A reply is complete: the handler of the state acts on its class (k)
+ * and code; sum is its first line, for logs and outcomes.
+ */
+typedef void reply_fn(struct transport_session *, const struct ses_class *,
+    const char *sum);
+
 static void
-on_reply(struct upstream_session *s)
+reply_banner(struct transport_session *s, const struct ses_class *k,
+    const char *sum)
+{
+	if (s->reply.code != 220)
+		return setup_refused(s, k, sum);
+	session_enter(s, S_EHLO);
+}
+
+static void
+reply_ehlo(struct transport_session *s, const struct ses_class *k,
+    const char *sum)
+{
+	if (k->action != SES_ACT_OK)
+		return setup_refused(s, k, sum);
+	read_ehlo(s);
+	if (s->t->ep.wrapper || s->state == S_EHLO2)
+		return session_enter(s, S_AUTH);
+	if (!upstream_reply_has_keyword(&s->reply, "STARTTLS", NULL))
+		return session_fail(s, "the upstream does not offer "
+		    "STARTTLS; refusing to send in the clear");
+	session_enter(s, S_STARTTLS);
+}
+
+static void
+reply_starttls(struct transport_session *s, const struct ses_class *k,
+    const char *sum)
+{
+	if (s->reply.code != 220)
+		return setup_refused(s, k, sum);
+	session_enter(s, S_TLS);
+}
+
+/* AUTH (PLAIN, or LOGIN's last step): 235 and the session is ready. */
+static void
+reply_auth(struct transport_session *s, const struct ses_class *k,
+    const char *sum)
+{
+	int code = s->reply.code;
+
+	if (s->state == S_AUTH && code == 334 && s->auth_login &&
+	    !s->auth_plain)
+		return session_enter(s, S_AUTH_USER);
+	if (code == 235) {
+		s->reached_ready = 1;
+		log_event(LOG_INFO, "-", "upstream.ready",
+		    "pool=%s conn=%u peer=%s", s->t->ep.name, s->serial,
+		    log_q(s->peer));
+		return session_enter(s, S_READY);
+	}
+	if (k->action == SES_ACT_OK)	/* a 334 too many */
+		k = ses_classify(SES_STEP_AUTH, 535, sum);
+	setup_refused(s, k, sum);
+}
+
+static void
+reply_auth_user(struct transport_session *s, const struct ses_class *k,
+    const char *sum)
+{
+	if (s->reply.code != 334)
+		return setup_refused(s, k, sum);
+	session_enter(s, S_AUTH_PASS);
+}
+
+static void
+reply_mail(struct transport_session *s, const struct ses_class *k,
+    const char *sum)
+{
+	if (k->action != SES_ACT_OK) {
+		fail_rest(s, sum, class_outcome(k), 0);
+		return end_transaction(s, k);
+	}
+	s->rcpt_i = 0;
+	session_enter(s, S_RCPT);
+}
+
+static void
+reply_rcpt(struct transport_session *s, const struct ses_class *k,
+    const char *sum)
+{
+	if (k->action == SES_ACT_OK) {
+		s->accepted[s->rcpt_i] = 1;
+		s->naccepted++;
+	} else if (k->scope == SES_SCOPE_RECIPIENT) {
+		set_outcome(s, s->rcpt_i, sum, class_outcome(k));
+	} else {
+		/* About the pool or the session: all of it again. */
+		fail_rest(s, sum, class_outcome(k), 0);
+		return end_transaction(s, k);
+	}
+	if (++s->rcpt_i < s->d->nrcpt)
+		return session_enter(s, S_RCPT);
+	session_enter(s, s->naccepted == 0 ? S_RSET : S_DATA);
+}
+
+static void
+reply_data(struct transport_session *s, const struct ses_class *k,
+    const char *sum)
+{
+	if (s->reply.code == 354)
+		return session_enter(s, S_BODY);
+	if (k->action == SES_ACT_OK)	/* a 2xx, not 354 */
+		k = ses_classify(SES_STEP_DATA, 250, sum);
+	fail_rest(s, sum, class_outcome(k), 0);
+	end_transaction(s, k);
+}
+
+/* SES's verdict on the message: "250 Ok <id>", or a refusal. */
+static void
+reply_dot(struct transport_session *s, const struct ses_class *k,
+    const char *sum)
+{
+	s->last = k;
+	if (k->action == SES_ACT_OK) {
+		upstream_reply_ses_id(&s->reply, s->d->ses_id,
+		    sizeof(s->d->ses_id));
+		for (size_t i = 0; i < s->d->nrcpt; i++)
+			if (s->accepted[i])
+				set_outcome(s, i, sum, DELIVERY_OK);
+	} else
+		fail_rest(s, sum, class_outcome(k), 1);
+	/* None should be left: the refused ones have outcomes. */
+	fail_rest(s, sum, DELIVERY_TEMPFAIL, 0);
+	finish_delivery(s);
+}
+
+static void
+reply_rset(struct transport_session *s, const struct ses_class *k,
+    const char *sum)
+{
+	finish_delivery(s);
+}
+
+static void
+reply_quit(struct transport_session *s, const struct ses_class *k,
+    const char *sum)
+{
+	session_gone(s);
+}
+
+/* Unsolicited: SES's idle timeout, or a 421; it may say something
+ * about the pool too. */
+static void
+reply_ready(struct transport_session *s, const struct ses_class *k,
+    const char *sum)
+{
+	pool_effect(s, k, sum);
+	log_event(LOG_INFO, "-", "upstream.unsolicited",
+	    "pool=%s conn=%u reply=%s msg=\"closing\"", s->t->ep.name,
+	    s->serial, log_q(sum));
+	session_gone(s);
+}
+
+static reply_fn *const reply_handlers[] = {
+	[S_BANNER] = reply_banner,
+	[S_EHLO] = reply_ehlo,
+	[S_STARTTLS] = reply_starttls,
+	[S_EHLO2] = reply_ehlo,
+	[S_AUTH] = reply_auth,
+	[S_AUTH_USER] = reply_auth_user,
+	[S_AUTH_PASS] = reply_auth,
+	[S_READY] = reply_ready,
+	[S_MAIL] = reply_mail,
+	[S_RCPT] = reply_rcpt,
+	[S_DATA] = reply_data,
+	[S_DOT] = reply_dot,
+	[S_RSET] = reply_rset,
+	[S_QUIT] = reply_quit,
+	[S_DEAD] = NULL,
+};
+
+/* A reply is complete: classify it, then its state's handler acts. */
+static void
+on_reply(struct transport_session *s)
 {
 	struct upstream_reply *r = &s->reply;
 	const struct ses_class *k;
+	reply_fn *fn = reply_handlers[s->state];
 	char sum[512];
 
 	upstream_reply_summary(r, sum, sizeof(sum));
 	k = ses_classify(reply_step(s->state), r->code, r->text);
 	stats.replies[k->action]++;
 	log_event(LOG_DEBUG, "-", "upstream.reply",
-	    "pool=%s conn=%u state=%s reply=%s class=%s", s->pool->conf.name,
+	    "pool=%s conn=%u state=%s reply=%s class=%s", s->t->ep.name,
 	    s->serial, state_names[s->state], log_q(sum), k->name);
 	if (s->state >= S_MAIL && s->state <= S_DOT) {
 		if (k->action != SES_ACT_OK)
@@ -795,117 +916,15 @@ on_reply(struct upstream_session *s)
 		if (k->closes)
 			s->closing_after = 1;
 	}
-
-	switch (s->state) {
-	case S_BANNER:
-		if (r->code != 220)
-			return setup_refused(s, k, sum);
-		return session_enter(s, S_EHLO);
-	case S_EHLO:
-		if (k->action != SES_ACT_OK)
-			return setup_refused(s, k, sum);
-		read_ehlo(s);
-		if (s->pool->conf.wrapper)
-			return session_enter(s, S_AUTH);
-		if (!upstream_reply_has_keyword(r, "STARTTLS", NULL))
-			return session_fail(s, "the upstream does not offer "
-			    "STARTTLS; refusing to send in the clear");
-		return session_enter(s, S_STARTTLS);
-	case S_STARTTLS:
-		if (r->code != 220)
-			return setup_refused(s, k, sum);
-		return session_enter(s, S_TLS);
-	case S_EHLO2:
-		if (k->action != SES_ACT_OK)
-			return setup_refused(s, k, sum);
-		read_ehlo(s);
-		return session_enter(s, S_AUTH);
-	case S_AUTH:
-		if (r->code == 334 && s->auth_login && !s->auth_plain)
-			return session_enter(s, S_AUTH_USER);
-		/* FALLTHROUGH */
-	case S_AUTH_PASS:
-		if (r->code == 235) {
-			s->reached_ready = 1;
-			upstream_auth_ok(s->pool);
-			log_event(LOG_INFO, "-", "upstream.ready",
-			    "pool=%s conn=%u peer=%s", s->pool->conf.name,
-			    s->serial, log_q(s->peer));
-			return session_enter(s, S_READY);
-		}
-		if (k->action == SES_ACT_OK)	/* a 334 too many */
-			k = ses_classify(SES_STEP_AUTH, 535, sum);
-		return setup_refused(s, k, sum);
-	case S_AUTH_USER:
-		if (r->code != 334)
-			return setup_refused(s, k, sum);
-		return session_enter(s, S_AUTH_PASS);
-	case S_MAIL:
-		if (k->action != SES_ACT_OK) {
-			fail_rest(s, sum, class_outcome(k), 0);
-			return end_transaction(s, k);
-		}
-		s->rcpt_i = 0;
-		return session_enter(s, S_RCPT);
-	case S_RCPT:
-		if (k->action == SES_ACT_OK) {
-			s->accepted[s->rcpt_i] = 1;
-			s->naccepted++;
-		} else if (k->scope == SES_SCOPE_RECIPIENT) {
-			set_outcome(s, s->rcpt_i, sum, class_outcome(k));
-		} else {
-			/* About the pool or the session: all of it again. */
-			fail_rest(s, sum, class_outcome(k), 0);
-			return end_transaction(s, k);
-		}
-		if (++s->rcpt_i < s->d->nrcpt)
-			return session_enter(s, S_RCPT);
-		if (s->naccepted == 0)
-			return session_enter(s, S_RSET);
-		return session_enter(s, S_DATA);
-	case S_DATA:
-		if (r->code != 354) {
-			if (k->action == SES_ACT_OK)	/* a 2xx, not 354 */
-				k = ses_classify(SES_STEP_DATA, 250, sum);
-			fail_rest(s, sum, class_outcome(k), 0);
-			return end_transaction(s, k);
-		}
-		return session_enter(s, S_BODY);
-	case S_DOT:
-		s->last = k;
-		if (k->action == SES_ACT_OK) {
-			upstream_reply_ses_id(r, s->d->ses_id,
-			    sizeof(s->d->ses_id));
-			for (size_t i = 0; i < s->d->nrcpt; i++)
-				if (s->accepted[i])
-					set_outcome(s, i, sum, DELIVERY_OK);
-			upstream_quota_ok(s->pool);
-		} else
-			fail_rest(s, sum, class_outcome(k), 1);
-		/* None should be left: the refused ones have outcomes. */
-		fail_rest(s, sum, DELIVERY_TEMPFAIL, 0);
-		return finish_delivery(s);
-	case S_RSET:
-		return finish_delivery(s);
-	case S_QUIT:
-		return session_gone(s);
-	case S_READY:
-		/* Unsolicited: SES's idle timeout, or a 421; it may say
-		 * something about the pool too. */
-		pool_effect(s, k, sum);
-		log_event(LOG_INFO, "-", "upstream.unsolicited",
-		    "pool=%s conn=%u reply=%s msg=\"closing\"",
-		    s->pool->conf.name, s->serial, log_q(sum));
-		return session_gone(s);
-	default:
+	if (fn == NULL)
 		return session_fail(s, "reply in an unexpected state");
-	}
+	fn(s, k, sum);
 }
 
 static void
 read_cb(struct bufferevent *bev, void *arg)
 {
-	struct upstream_session *s = arg;
+	struct transport_session *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	char *line;
 	size_t len;
@@ -942,7 +961,7 @@ read_cb(struct bufferevent *bev, void *arg)
 
 /* Refill the output from the spool until it holds OUT_HIGH bytes. */
 static void
-fill_body(struct upstream_session *s)
+fill_body(struct transport_session *s)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	char in[BODY_CHUNK], enc[2 * BODY_CHUNK + 8];
@@ -971,8 +990,8 @@ fill_body(struct upstream_session *s)
 			 * has them (the chunk holds its header, or the
 			 * start of a very long one). */
 			char add[1024];
-			size_t al = s->pool->conf.ses == NULL ? 0 :
-			    ses_headers_for(s->pool->conf.ses, s->d->sender,
+			size_t al = s->t->ses == NULL ? 0 :
+			    ses_headers_for(s->t->ses, s->d->sender,
 			    in, (size_t)n, add, sizeof(add));
 
 			s->body_started = 1;
@@ -988,7 +1007,7 @@ fill_body(struct upstream_session *s)
 static void
 write_cb(struct bufferevent *bev, void *arg)
 {
-	struct upstream_session *s = arg;
+	struct transport_session *s = arg;
 
 	if (s->state == S_BODY) {
 		arm_deadline(s);
@@ -996,187 +1015,220 @@ write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-/* ---- policy ---- */
+/* ---- the interface (transport.h) ---- */
 
-/*
- * Recycle between transactions only: after recycle_after_messages
- * messages or recycle_after_seconds on this connection (SES's ELB
- * rotates instances under long-lived connections).
- */
-static int
-session_should_recycle(const struct upstream_session *s, time_t now,
-    const char **reason)
-{
-	const struct upstream_config *c = &s->pool->conf;
-
-	if (s->messages >= (unsigned)c->recycle_messages) {
-		*reason = "messages";
-		return 1;
-	}
-	if (now - s->connected_at >= c->recycle_seconds) {
-		*reason = "age";
-		return 1;
-	}
-	return 0;
-}
-
-/* Between transactions (just entered READY): recycle, take work, or idle. */
 static void
-session_ready(struct upstream_session *s)
+smtp_send(struct transport_session *s, struct delivery *d)
 {
-	const char *reason;
-	time_t now = time(NULL);
-
-	if (s->check_only) {
-		log_event(LOG_INFO, "-", "upstream.health_ok",
-		    "pool=%s conn=%u peer=%s", s->pool->conf.name, s->serial,
-		    log_q(s->peer));
-		session_enter(s, S_QUIT);
-		return;
-	}
-	if (session_should_recycle(s, now, &reason)) {
-		log_event(LOG_INFO, "-", "upstream.recycle",
-		    "pool=%s conn=%u reason=%s messages=%u age=%lld",
-		    s->pool->conf.name, s->serial, reason, s->messages,
-		    (long long)(now - s->connected_at));
-		session_enter(s, S_QUIT);
-		return;
-	}
-	upstream_session_offer(s);
-}
-
-void
-upstream_session_offer(struct upstream_session *s)
-{
-	struct delivery *d;
-	struct timeval idle = { s->pool->conf.idle_timeout, 0 };
-	double wait;
-	struct timespec ts;
-
-	int probe = 0;
-
-	if (s->state != S_READY || s->d != NULL || s->check_only)
-		return;
-	if (!s->pool->active || !upstream_may_take(s->pool, &probe) ||
-	    (d = scheduler_take(s->pool->sched)) == NULL) {
-		if (probe)
-			s->pool->probe_token = 1;	/* not used: keep it */
-		evtimer_add(s->timer, &idle);
-		return;
-	}
-	s->probe = probe;
-	s->last = NULL;
-	if (probe)
-		log_event(LOG_INFO, d->id, "upstream.quota_probe",
-		    "pool=%s conn=%u", s->pool->conf.name, s->serial);
-	evtimer_del(s->timer);
+	if (s->state != S_READY || s->d != NULL)
+		abort();	/* the pool sends only on ready() */
 	s->d = d;
 	s->naccepted = 0;
 	memset(s->accepted, 0, sizeof(s->accepted));
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	wait = ratelimit_reserve(&s->pool->rate, (double)d->nrcpt,
-	    ts.tv_sec + ts.tv_nsec / 1e9);
-	if (wait > 0) {
-		struct timeval tv = { (time_t)wait,
-		    (suseconds_t)((wait - (time_t)wait) * 1e6) };
-		session_enter(s, S_RATEWAIT);
-		evtimer_add(s->timer, &tv);
-		return;
-	}
+	s->last = NULL;
 	session_enter(s, S_MAIL);
+}
+
+static void
+smtp_close(struct transport_session *s)
+{
+	if (s->state == S_READY)
+		session_enter(s, S_QUIT);
+}
+
+static const char *
+smtp_peer(const struct transport_session *s)
+{
+	return s->peer[0] ? s->peer : "-";
+}
+
+static void
+smtp_destroy(struct transport *base)
+{
+	struct transport_smtp *t = (struct transport_smtp *)base;
+
+	if (t == NULL)
+		return;
+	SSL_CTX_free(t->ssl_ctx);
+	free(t->helo_name);
+	endpoint_credentials_clear(&t->cred);
+	free(t);
+}
+
+static const struct transport_ops smtp_ops = {
+	.name = "smtp",
+	.open = smtp_open,
+	.send = smtp_send,
+	.close = smtp_close,
+	.free = smtp_free,
+	.peer = smtp_peer,
+	.destroy = smtp_destroy,
+};
+
+struct transport *
+transport_smtp_new(struct event_base *base, struct evdns_base *dns,
+    struct spool *spool, const struct transport_config *c, char *err,
+    size_t errlen)
+{
+	struct transport_smtp *t = calloc(1, sizeof(*t));
+	char e[256];
+
+	if (t == NULL)
+		abort();
+	if ((t->ssl_ctx = tls_client_ctx_new(c->endpoint->ca_file, e,
+	    sizeof(e))) == NULL) {
+		snprintf(err, errlen, "%s.ca_file: %s", c->endpoint->name, e);
+		free(t);
+		return NULL;
+	}
+	t->base.ops = &smtp_ops;
+	snprintf(t->auth_hint, sizeof(t->auth_hint), "the user name is the "
+	    "IAM access key id and the password the SES SMTP password "
+	    "derived for region of %s (sesrelayctl smtp-password), not the "
+	    "IAM secret key", c->endpoint->host);
+	t->base.auth_hint = t->auth_hint;
+	t->evbase = base;
+	t->dns = dns;
+	t->spool = spool;
+	t->ep = *c->endpoint;
+	/* Only the name and the host are used; the rest is not kept. */
+	t->ep.region = t->ep.ca_file = t->ep.credentials = NULL;
+	t->cred.username = xstrdup(c->cred->username);
+	t->cred.password = xstrdup(c->cred->password);
+	t->helo_name = xstrdup(c->hostname);
+	t->timeout = c->timeout;
+	t->ses = c->ses;
+	return &t->base;
 }
 
 /* ---- the state machine's single point of change ---- */
 
-static void
-session_enter(struct upstream_session *s, enum session_state st)
-{
-	const struct upstream_config *c = &s->pool->conf;
+/* What entering each state does (NULL: wait for SES). */
+typedef void enter_fn(struct transport_session *);
 
+static void
+enter_ehlo(struct transport_session *s)
+{
+	send_line(s, "EHLO %s", s->t->helo_name);
+}
+
+static void
+enter_starttls(struct transport_session *s)
+{
+	send_line(s, "STARTTLS");
+}
+
+static void
+enter_auth(struct transport_session *s)
+{
+	if (s->auth_plain)
+		auth_plain(s);
+	else if (s->auth_login)
+		send_line(s, "AUTH LOGIN");
+	else
+		session_fail(s, "the upstream offers neither AUTH PLAIN nor "
+		    "AUTH LOGIN");
+}
+
+static void
+enter_auth_user(struct transport_session *s)
+{
+	send_b64(s, s->t->cred.username);
+}
+
+static void
+enter_auth_pass(struct transport_session *s)
+{
+	send_b64(s, s->t->cred.password);
+}
+
+/* Free for a transaction: the pool decides what comes next. */
+static void
+enter_ready(struct transport_session *s)
+{
+	s->ev->ready(s->arg, s);
+}
+
+static void
+enter_mail(struct transport_session *s)
+{
+	char size[32] = "";
+
+	if (s->has_size)
+		snprintf(size, sizeof(size), " SIZE=%lld",
+		    (long long)s->d->size);
+	/* 8BITMIME covers 7-bit mail too, and local clients often send
+	 * 8-bit text without declaring it. */
+	send_line(s, "MAIL FROM:<%s>%s%s", s->d->sender, size,
+	    s->has_8bitmime ? " BODY=8BITMIME" : "");
+}
+
+static void
+enter_rcpt(struct transport_session *s)
+{
+	send_line(s, "RCPT TO:<%s>", s->d->rcpt[s->rcpt_i]);
+}
+
+static void
+enter_data(struct transport_session *s)
+{
+	send_line(s, "DATA");
+}
+
+static void
+enter_body(struct transport_session *s)
+{
+	if ((s->body = spool_reader_open(s->t->spool, s->d->id)) == NULL) {
+		/* The connection has seen 354: only closing it guarantees
+		 * SES does not accept a half message. */
+		session_fail(s, "cannot open the message in the spool");
+		return;
+	}
+	dot_encoder_init(&s->enc);
+	s->body_started = 0;
+	fill_body(s);
+}
+
+static void
+enter_rset(struct transport_session *s)
+{
+	send_line(s, "RSET");
+}
+
+static void
+enter_quit(struct transport_session *s)
+{
+	send_line(s, "QUIT");
+}
+
+static enter_fn *const enter[] = {
+	[S_RESOLVE] = start_resolve,
+	[S_CONNECT] = try_next_address,
+	[S_EHLO] = enter_ehlo,
+	[S_STARTTLS] = enter_starttls,
+	[S_TLS] = start_tls,
+	[S_EHLO2] = enter_ehlo,
+	[S_AUTH] = enter_auth,
+	[S_AUTH_USER] = enter_auth_user,
+	[S_AUTH_PASS] = enter_auth_pass,
+	[S_READY] = enter_ready,
+	[S_MAIL] = enter_mail,
+	[S_RCPT] = enter_rcpt,
+	[S_DATA] = enter_data,
+	[S_BODY] = enter_body,
+	[S_RSET] = enter_rset,
+	[S_QUIT] = enter_quit,
+	[S_DEAD] = NULL,	/* START, BANNER, DOT: wait too */
+};
+
+static void
+session_enter(struct transport_session *s, enum session_state st)
+{
 	log_event(LOG_DEBUG, "-", "upstream.state",
-	    "pool=%s conn=%u from=%s to=%s", s->pool->conf.name, s->serial,
+	    "pool=%s conn=%u from=%s to=%s", s->t->ep.name, s->serial,
 	    state_names[s->state], state_names[st]);
 	s->state = st;
 	arm_deadline(s);
-	switch (st) {
-	case S_RESOLVE:
-		start_resolve(s);
-		break;
-	case S_CONNECT:
-		try_next_address(s);
-		break;
-	case S_BANNER:
-		break;		/* wait for the greeting */
-	case S_EHLO:
-	case S_EHLO2:
-		send_line(s, "EHLO %s", c->helo_name);
-		break;
-	case S_STARTTLS:
-		send_line(s, "STARTTLS");
-		break;
-	case S_TLS:
-		start_tls(s);
-		break;
-	case S_AUTH:
-		if (s->auth_plain)
-			auth_plain(s);
-		else if (s->auth_login)
-			send_line(s, "AUTH LOGIN");
-		else
-			session_fail(s, "the upstream offers neither AUTH "
-			    "PLAIN nor AUTH LOGIN");
-		break;
-	case S_AUTH_USER:
-		send_b64(s, c->username);
-		break;
-	case S_AUTH_PASS:
-		send_b64(s, c->password);
-		break;
-	case S_READY:
-		session_ready(s);
-		break;
-	case S_RATEWAIT:
-		break;		/* s->timer runs */
-	case S_MAIL: {
-		char size[32] = "";
-
-		if (s->has_size)
-			snprintf(size, sizeof(size), " SIZE=%lld",
-			    (long long)s->d->size);
-		/* 8BITMIME covers 7-bit mail too, and local clients often
-		 * send 8-bit text without declaring it. */
-		send_line(s, "MAIL FROM:<%s>%s%s", s->d->sender, size,
-		    s->has_8bitmime ? " BODY=8BITMIME" : "");
-		break;
-	}
-	case S_RCPT:
-		send_line(s, "RCPT TO:<%s>", s->d->rcpt[s->rcpt_i]);
-		break;
-	case S_DATA:
-		send_line(s, "DATA");
-		break;
-	case S_BODY:
-		if ((s->body = spool_reader_open(s->pool->spool, s->d->id)) ==
-		    NULL) {
-			/* The connection has seen 354: only closing it
-			 * guarantees SES does not accept a half message. */
-			session_fail(s, "cannot open the message in the spool");
-			return;
-		}
-		dot_encoder_init(&s->enc);
-		s->body_started = 0;
-		fill_body(s);
-		break;
-	case S_DOT:
-		break;		/* the terminator is queued: wait for 250 */
-	case S_RSET:
-		send_line(s, "RSET");
-		break;
-	case S_QUIT:
-		send_line(s, "QUIT");
-		break;
-	case S_START:
-	case S_DEAD:
-		break;
-	}
+	if (enter[st] != NULL)
+		enter[st](s);
 }
