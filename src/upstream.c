@@ -458,7 +458,7 @@ slot_timer_cb(evutil_socket_t fd, short ev, void *arg)
 		slot_send(sl);
 	else if (sl->state == SLOT_IDLE) {
 		log_event(LOG_DEBUG, "-", "upstream.idle_close",
-		    "pool=%s conn=%u", u->ep.name, sl->serial);
+		    "pool=%s conn=%u", sl->pool->ep.name, sl->serial);
 		slot_close(sl);
 	}
 }
