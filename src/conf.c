@@ -226,8 +226,8 @@ static const struct conf_key conf_keys[] = {
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
+void
+conf_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -406,10 +406,10 @@ check_range(const struct conf_key *k, double x, char *err, size_t errlen)
 {
 	if (x < k->min || x > k->max) {
 		if (k->type == T_FLOAT)
-			errf(err, errlen, "value %g out of range (%g to %g)",
+			conf_errf(err, errlen, "value %g out of range (%g to %g)",
 			    x, k->min, k->max);
 		else
-			errf(err, errlen, "value %.0f out of range (%.0f to %.0f)",
+			conf_errf(err, errlen, "value %.0f out of range (%.0f to %.0f)",
 			    x, k->min, k->max);
 		return -1;
 	}
@@ -487,7 +487,7 @@ set_from_setting(struct conf *c, const struct conf_key *k,
 		return 0;
 	}
 badtype:
-	errf(err, errlen, "expects %s", type_name(k->type));
+	conf_errf(err, errlen, "expects %s", type_name(k->type));
 	return -1;
 }
 
@@ -590,7 +590,7 @@ lit_number(struct lit_scan *ls, const char *file, char *err, size_t errlen)
 	for (int i = 0; i < ls->depth && i < 8; i++)
 		snprintf(path + strlen(path), sizeof(path) - strlen(path),
 		    "%s.", ls->groups[i]);
-	errf(err, errlen, "%s:%d: %s%s: %.*s does not fit a 32-bit integer, "
+	conf_errf(err, errlen, "%s:%d: %s%s: %.*s does not fit a 32-bit integer, "
 	    "and libconfig would wrap it to %d; write %.*sL", file, ls->line,
 	    path, ls->name, (int)(p - start), start, (int)v, (int)(p - start),
 	    start);
@@ -712,7 +712,7 @@ walk(struct loader *ld, const config_setting_t *group, const char *prefix)
 			file = ld->c->file;
 		if (config_setting_is_group(s)) {
 			if (!is_group(path)) {
-				errf(ld->err, ld->errlen, "%s:%d: %s: unknown "
+				conf_errf(ld->err, ld->errlen, "%s:%d: %s: unknown "
 				    "section", file, line, path);
 				return -1;
 			}
@@ -721,12 +721,12 @@ walk(struct loader *ld, const config_setting_t *group, const char *prefix)
 			continue;
 		}
 		if ((k = find_key(path)) == NULL) {
-			errf(ld->err, ld->errlen, "%s:%d: %s: unknown key",
+			conf_errf(ld->err, ld->errlen, "%s:%d: %s: unknown key",
 			    file, line, path);
 			return -1;
 		}
 		if (set_from_setting(ld->c, k, s, msg, sizeof(msg)) == -1) {
-			errf(ld->err, ld->errlen, "%s:%d: %s: %s", file, line,
+			conf_errf(ld->err, ld->errlen, "%s:%d: %s: %s", file, line,
 			    path, msg);
 			return -1;
 		}
@@ -779,10 +779,10 @@ conf_load(const char *file, char *err, size_t errlen)
 	config_set_options(&cfg, 0);
 	if (config_read_file(&cfg, file) != CONFIG_TRUE) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			errf(err, errlen, "%s: cannot read: %s", file,
+			conf_errf(err, errlen, "%s: cannot read: %s", file,
 			    strerror(errno));
 		else
-			errf(err, errlen, "%s:%d: %s",
+			conf_errf(err, errlen, "%s:%d: %s",
 			    config_error_file(&cfg) ? config_error_file(&cfg) :
 			    file, config_error_line(&cfg),
 			    config_error_text(&cfg));
@@ -830,10 +830,10 @@ conf_key_error(const struct conf *c, const char *path, char *err,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (k != NULL && c->origin != NULL && c->origin->lines[i] != 0)
-		errf(err, errlen, "%s:%d: %s: %s", c->origin->files[i],
+		conf_errf(err, errlen, "%s:%d: %s: %s", c->origin->files[i],
 		    c->origin->lines[i], path, msg);
 	else
-		errf(err, errlen, "%s: %s: %s", c->file, path, msg);
+		conf_errf(err, errlen, "%s: %s: %s", c->file, path, msg);
 }
 
 /* Print a string as a libconfig string literal. */
@@ -1009,12 +1009,12 @@ check_numeric_hostport(const char *v, char *err, size_t errlen)
 	int port;
 
 	if (conf_parse_hostport(v, host, sizeof(host), &port)) {
-		errf(err, errlen, "\"%s\": expected \"ADDR:PORT\" or "
+		conf_errf(err, errlen, "\"%s\": expected \"ADDR:PORT\" or "
 		    "\"[V6ADDR]:PORT\"", v);
 		return -1;
 	}
 	if (!netaddr_is_numeric(host, AF_UNSPEC)) {
-		errf(err, errlen, "\"%s\": not a numeric IP address", v);
+		conf_errf(err, errlen, "\"%s\": not a numeric IP address", v);
 		return -1;
 	}
 	return 0;
@@ -1039,12 +1039,12 @@ check_abs_path(const struct conf *c, const struct conf_key *k, char *err,
 	const char *p = *(char *const *)cfield(c, k);
 
 	if (p[0] != '/') {
-		errf(err, errlen, "\"%s\": must be an absolute path", p);
+		conf_errf(err, errlen, "\"%s\": must be an absolute path", p);
 		return -1;
 	}
 	if (strcmp(k->path, "listen.unix") == 0 &&
 	    strlen(p) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		errf(err, errlen, "\"%s\": too long for a Unix socket", p);
+		conf_errf(err, errlen, "\"%s\": too long for a Unix socket", p);
 		return -1;
 	}
 	return 0;
@@ -1068,7 +1068,7 @@ check_allow(const struct conf *c, const struct conf_key *k, char *err,
 
 	for (size_t i = 0; i < l->n; i++)
 		if (netaddr_parse_net(l->v[i], &net) == -1) {
-			errf(err, errlen, "\"%s\": expected a network such as "
+			conf_errf(err, errlen, "\"%s\": expected a network such as "
 			    "\"192.0.2.0/24\" or \"2001:db8::/32\"", l->v[i]);
 			return -1;
 		}
@@ -1082,13 +1082,13 @@ check_region(const struct conf *c, const struct conf_key *k, char *err,
 	const char *p = *(char *const *)cfield(c, k);
 
 	if (*p == '\0' && c->upstream.host[0] == '\0') {
-		errf(err, errlen, "set a region or upstream.host");
+		conf_errf(err, errlen, "set a region or upstream.host");
 		return -1;
 	}
 	for (; *p; p++)
 		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p)
 		    && *p != '-') {
-			errf(err, errlen, "not a region name such as "
+			conf_errf(err, errlen, "not a region name such as "
 			    "\"us-east-1\"");
 			return -1;
 		}
@@ -1104,7 +1104,7 @@ check_fallback_region(const struct conf *c, const struct conf_key *k,
 	for (; *p; p++)
 		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p)
 		    && *p != '-') {
-			errf(err, errlen, "not a region name such as "
+			conf_errf(err, errlen, "not a region name such as "
 			    "\"eu-west-1\"");
 			return -1;
 		}
@@ -1125,7 +1125,7 @@ check_hostname(const struct conf *c, const struct conf_key *k, char *err,
 			goto bad;
 	return 0;
 bad:
-	errf(err, errlen, "not a valid host name");
+	conf_errf(err, errlen, "not a valid host name");
 	return -1;
 }
 
@@ -1136,7 +1136,7 @@ check_tls(const struct conf *c, const struct conf_key *k, char *err,
 	const char *p = *(char *const *)cfield(c, k);
 
 	if (*p && strcmp(p, "starttls") && strcmp(p, "wrapper")) {
-		errf(err, errlen, "\"%s\": expected \"starttls\" or "
+		conf_errf(err, errlen, "\"%s\": expected \"starttls\" or "
 		    "\"wrapper\"", p);
 		return -1;
 	}
@@ -1150,7 +1150,7 @@ check_ses_set(const struct conf *c, const struct conf_key *k, char *err,
 	const char *p = *(char *const *)cfield(c, k);
 
 	if (*p && !ses_headers_valid_set(p)) {
-		errf(err, errlen, "\"%s\": not a configuration set name (1 to "
+		conf_errf(err, errlen, "\"%s\": not a configuration set name (1 to "
 		    "64 letters, digits, - and _)", p);
 		return -1;
 	}
@@ -1165,7 +1165,7 @@ check_ses_tags(const struct conf *c, const struct conf_key *k, char *err,
 
 	for (size_t i = 0; i < l->n; i++)
 		if (!ses_headers_valid_tag(l->v[i])) {
-			errf(err, errlen, "\"%s\": expected \"name=value\" "
+			conf_errf(err, errlen, "\"%s\": expected \"name=value\" "
 			    "(letters, digits, - and _)", l->v[i]);
 			return -1;
 		}
@@ -1188,7 +1188,7 @@ check_bare_lf(const struct conf *c, const struct conf_key *k, char *err,
 	const char *p = *(char *const *)cfield(c, k);
 
 	if (strcmp(p, "reject") && strcmp(p, "normalize")) {
-		errf(err, errlen, "\"%s\": expected \"reject\" or "
+		conf_errf(err, errlen, "\"%s\": expected \"reject\" or "
 		    "\"normalize\"", p);
 		return -1;
 	}
@@ -1200,7 +1200,7 @@ check_nonempty_list(const struct conf *c, const struct conf_key *k,
     char *err, size_t errlen)
 {
 	if (((const struct conf_intlist *)cfield(c, k))->n == 0) {
-		errf(err, errlen, "must not be empty");
+		conf_errf(err, errlen, "must not be empty");
 		return -1;
 	}
 	return 0;
@@ -1214,7 +1214,7 @@ check_address_or_empty(const struct conf *c, const struct conf_key *k,
 	const char *p = *(char *const *)cfield(c, k);
 
 	if (*p != '\0' && !smtp_address_is_valid(p, 1)) {
-		errf(err, errlen, "\"%s\": expected an address such as "
+		conf_errf(err, errlen, "\"%s\": expected an address such as "
 		    "\"noreply@example.com\"", p);
 		return -1;
 	}

@@ -116,6 +116,10 @@ struct conf_key_info {
 
 #define CONF_ERRLEN 512
 
+/* printf into err (errlen bytes): how the config code words an error. */
+void conf_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /*
  * Which file the three programs read, by one rule: flag (sesrelayd's and
  * sesrelayctl's -c, sesrelay-sendmail's -C) when given (NULL: not

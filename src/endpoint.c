@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,20 +123,6 @@ endpoint_load_credentials(const struct conf *c, const struct endpoint *ep,
 
 /* ---- the credentials file ---- */
 
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * Under systemd, LoadCredential=NAME:FILE puts a copy where we may read
  * it: the credential's name is the file's base name ("credentials",
@@ -164,19 +149,19 @@ credentials_open(const char *file, char *err, size_t errlen)
 	int fd;
 
 	if ((fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		errf(err, errlen, "%s: cannot open credentials: %s", file,
+		conf_errf(err, errlen, "%s: cannot open credentials: %s", file,
 		    strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
-		errf(err, errlen, "%s: credentials must be a regular file",
+		conf_errf(err, errlen, "%s: credentials must be a regular file",
 		    file);
 	else if (st.st_mode & (S_IWGRP | S_IRWXO))
-		errf(err, errlen, "%s: mode %04o is unsafe; credentials are "
+		conf_errf(err, errlen, "%s: mode %04o is unsafe; credentials are "
 		    "refused unless mode is 0600 or 0640 (chmod 600 %s)", file,
 		    (unsigned)(st.st_mode & 07777), file);
 	else if ((fp = fdopen(fd, "r")) == NULL)
-		errf(err, errlen, "%s: %s", file, strerror(errno));
+		conf_errf(err, errlen, "%s: %s", file, strerror(errno));
 	else
 		return fp;
 	close(fd);
@@ -195,7 +180,7 @@ credentials_known_keys(const char *file, config_t *cfg, char *err,
 		const char *name = config_setting_name(s);
 
 		if (strcmp(name, "username") && strcmp(name, "password")) {
-			errf(err, errlen, "%s:%d: %s: unknown key", file,
+			conf_errf(err, errlen, "%s:%d: %s: unknown key", file,
 			    config_setting_source_line(s), name);
 			return -1;
 		}
@@ -211,7 +196,7 @@ credentials_string(const char *file, config_t *cfg, const char *key,
 	const char *v;
 
 	if (config_lookup_string(cfg, key, &v) != CONFIG_TRUE || *v == '\0') {
-		errf(err, errlen, "%s: %s: missing or not a string", file, key);
+		conf_errf(err, errlen, "%s: %s: missing or not a string", file, key);
 		return NULL;
 	}
 	return v;
@@ -228,7 +213,7 @@ credentials_parse(const char *file, FILE *fp,
 
 	config_init(&cfg);
 	if (config_read(&cfg, fp) != CONFIG_TRUE)
-		errf(err, errlen, "%s:%d: %s", file, config_error_line(&cfg),
+		conf_errf(err, errlen, "%s:%d: %s", file, config_error_line(&cfg),
 		    config_error_text(&cfg));
 	else if (credentials_known_keys(file, &cfg, err, errlen) == 0 &&
 	    (u = credentials_string(file, &cfg, "username", err,
