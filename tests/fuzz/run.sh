@@ -117,6 +117,7 @@ printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)\n{ (void)d; (
 # shellcheck disable=SC2086  # the package lists are word lists
 cflags="-std=gnu11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined
     -fno-sanitize-recover=undefined -I$config_dir -I$top_srcdir/src
+    -DSESRELAY_CONF_FILE=\"/etc/sesrelay/sesrelay.conf\"
     $(pkg-config --cflags $pkgs_cflags)"
 ldflags="-fsanitize=fuzzer,address,undefined"
 # shellcheck disable=SC2086
