@@ -525,6 +525,26 @@ fold_field(const struct cleanup *c, size_t from, char **buf, size_t *blen,
 }
 
 /*
+ * The value of the field f (len bytes, "Name:" at its start), unfolded
+ * (CR and LF become spaces), and its addresses in *v: the value is
+ * returned, for the caller to free.
+ */
+static char *
+field_addrs(const char *f, size_t len, struct addrlist *v)
+{
+	size_t nlen = strcspn(f, ":");
+	char *value = strndup(f + nlen + 1, len - nlen - 1);
+
+	if (value == NULL)
+		abort();
+	for (char *p = value; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	addrlist_parse(value, v);
+	return value;
+}
+
+/*
  * From: with a local address becomes the rewritten sender, keeping the
  * display name: "Cron Daemon <root>" -> "Cron Daemon <noreply@x>".
  */
@@ -532,17 +552,11 @@ static int
 rewrite_from(const struct cleanup *c, const char *f, size_t len, char **buf,
     size_t *blen, size_t *cap)
 {
-	char *value = strndup(f + 5, len - 5), *lt, line[1024];
 	struct addrlist v = { NULL, 0 };
+	char *value = field_addrs(f, len, &v), *lt, line[1024];
 	const char *to;
 	int n, done = 0;
 
-	if (value == NULL)
-		abort();
-	for (char *p = value; *p; p++)
-		if (*p == '\r' || *p == '\n')
-			*p = ' ';
-	addrlist_parse(value, &v);
 	if (v.n == 1 && cleanup_is_local(c, v.v[0]) &&
 	    (to = cleanup_sender(c, v.v[0])) != v.v[0]) {
 		char *name = value;
@@ -581,16 +595,10 @@ rewrite_rcpt_field(const struct cleanup *c, const char *f, size_t len,
     char **buf, size_t *blen, size_t *cap)
 {
 	size_t nlen = strcspn(f, ":");
-	char *value = strndup(f + nlen + 1, len - nlen - 1);
 	struct addrlist v = { NULL, 0 }, out = { NULL, 0 };
+	char *value = field_addrs(f, len, &v);
 	int local = 0, rewritten;
 
-	if (value == NULL)
-		abort();
-	for (char *p = value; *p; p++)
-		if (*p == '\r' || *p == '\n')
-			*p = ' ';
-	addrlist_parse(value, &v);
 	for (size_t i = 0; i < v.n; i++) {
 		if (cleanup_is_local(c, v.v[i])) {
 			local = 1;
