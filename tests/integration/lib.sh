@@ -342,6 +342,9 @@ _log_query() {
 		ev = ENVIRON["LOGQ_EVENT"]
 		nc = split(ENVIRON["LOGQ_CONDS"], c, "\n")
 	}
+	# The event is the fourth word ("<stamp> sesrelayd: <id> <event>"):
+	# other lines are passed over before their fields are parsed.
+	$4 !~ ("^(" ev ")$") { next }
 	{
 		parse($0)
 		if (event !~ ("^(" ev ")$"))
