@@ -139,27 +139,11 @@ CONF
 "$sesrelayd" -t -c "$S/sesrelay.conf" >/dev/null 2>"$S/check.err" ||
 	{ cat "$S/check.err" >&2; die "sesrelayd -t refused the benchmark config"; }
 
-# Start on an empty spool; no -d (debug logging would cost time).
+# Start on an empty spool (lib.sh: sesrelay_stop, sesrelay_queued).
 sesrelay_start() {
 	rm -rf "$S/spool"
-	"$sesrelayd" -f -c "$S/sesrelay.conf" >>"$S/daemon.log" 2>&1 &
-	SES_PID=$!
-	for _ in $(seq 100); do
-		is_listening "$SES_PORT" && return 0
-		kill -0 "$SES_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	die "sesrelayd did not start"
+	sesrelay_listen_start "$S/daemon.log"
 }
-# sesrelay_stop: SIGTERM; returns the daemon's exit status (0 expected).
-sesrelay_stop() {
-	local rc=0
-	kill -TERM "$SES_PID" 2>/dev/null
-	wait "$SES_PID" 2>/dev/null || rc=$?
-	SES_PID=''
-	return "$rc"
-}
-sesrelay_queued() { find "$S/spool/queue" -type f | wc -l; }
 
 # --- Postfix --------------------------------------------------------------------
 # A separate instance: its own config_directory, queue_directory and

@@ -238,27 +238,11 @@ CONF
 		{ cat "$S/check.err" >&2; die "sesrelayd -t refused the benchmark config"; }
 }
 SES_RUN=0
-# sesrelay_start: no -d (debug logging would cost time).
+# sesrelay_start: a log per run (lib.sh: sesrelay_stop, sesrelay_queued).
 sesrelay_start() {
 	SES_RUN=$((SES_RUN + 1))
-	"$sesrelayd" -f -c "$S/sesrelay.conf" >>"$S/daemon$SES_RUN.log" 2>&1 &
-	SES_PID=$!
-	for _ in $(seq 200); do
-		is_listening "$SES_PORT" && return 0
-		kill -0 "$SES_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	die "sesrelayd did not start"
+	sesrelay_listen_start "$S/daemon$SES_RUN.log"
 }
-# sesrelay_stop: SIGTERM; returns the daemon's exit status (0 expected).
-sesrelay_stop() {
-	local rc=0
-	kill -TERM "$SES_PID" 2>/dev/null
-	wait "$SES_PID" 2>/dev/null || rc=$?
-	SES_PID=''
-	return "$rc"
-}
-sesrelay_queued() { find "$S/spool/queue" -type f | wc -l; }
 
 # Queue with the upstream on a closed port (sessions fail to connect and
 # back off; messages are taken from the queue only by a session that is

@@ -143,3 +143,26 @@ postfix_listen_start() {
 	done
 	die "postfix did not listen on 127.0.0.1:$PF_PORT"
 }
+
+# sesrelay_listen_start LOG: sesrelayd in the foreground with $S's
+# config, no -d (debug logging would cost time), its output appended to
+# LOG; waits until it listens on SES_PORT; sets SES_PID.
+sesrelay_listen_start() {
+	"$sesrelayd" -f -c "$S/sesrelay.conf" >>"$1" 2>&1 &
+	SES_PID=$!
+	for _ in $(seq 200); do
+		is_listening "$SES_PORT" && return 0
+		kill -0 "$SES_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	die "sesrelayd did not start"
+}
+# sesrelay_stop: SIGTERM; returns the daemon's exit status (0 expected).
+sesrelay_stop() {
+	local rc=0
+	kill -TERM "$SES_PID" 2>/dev/null
+	wait "$SES_PID" 2>/dev/null || rc=$?
+	SES_PID=''
+	return "$rc"
+}
+sesrelay_queued() { find "$S/spool/queue" -type f | wc -l; }
