@@ -270,14 +270,7 @@ sesrelay_start() {
 	done
 	sesrelay_check
 }
-# sesrelay_stop: SIGTERM; returns the daemon's exit status (0 expected).
-sesrelay_stop() {
-	local rc=0
-	kill -TERM "$SES_PID" 2>/dev/null
-	wait "$SES_PID" 2>/dev/null || rc=$?
-	SES_PID=''
-	return "$rc"
-}
+# (sesrelay_stop: lib.sh.)
 # sesrelay_check: the spool's queue (and the maildrop, while the daemon
 # is down) holds exactly the messages reported queued; nothing corrupt.
 sesrelay_check() {
