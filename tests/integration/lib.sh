@@ -247,8 +247,17 @@ kill9_daemon() {
 # delivered: how many messages the fake SES recorded.
 delivered() { count_files "$FAKE_REC"/*.json; }
 
-# count_files GLOB...: how many names the glob gave (0: none), no process.
-count_files() { if [ -e "$1" ]; then echo "$#"; else echo 0; fi; }
+# count_files GLOB...: how many names the glob gave, no process: 0 when
+# it matched nothing (bash then leaves the pattern itself: one word that
+# names no file).  A name removed since the glob still counts, as ls
+# would have counted it a moment before.
+count_files() {
+	if [ "$#" -eq 1 ] && ! [ -e "$1" ] && ! [ -L "$1" ]; then
+		echo 0
+	else
+		echo "$#"
+	fi
+}
 
 # wait_delivered N [SECONDS]: until the fake recorded N messages.
 wait_delivered() {
