@@ -510,9 +510,13 @@ slot_done(void *arg, struct transport_session *ts, struct delivery *d,
 		scheduler_return(u->sched, d);
 		return;
 	}
-	if (k->action == SES_ACT_OK)
-		upstream_quota_ok(u);
-	else if (sl->probe && k->action == SES_ACT_NETWORK)
+	/*
+	 * Only the probe tells whether the quota is back: a transaction
+	 * that was sent before the pause and succeeds after it says
+	 * nothing new (with several sessions, SES's 454 for one and its 250
+	 * for another cross), and resuming on it logged a pause twice.
+	 */
+	if (sl->probe && k->action == SES_ACT_NETWORK)
 		upstream_quota_exceeded(u);	/* learnt nothing: again */
 	else if (sl->probe && k->action != SES_ACT_QUOTA)
 		upstream_quota_ok(u);
