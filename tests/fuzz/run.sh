@@ -13,7 +13,7 @@
 # alone first ("not ok" while it still crashes) and kept out of the
 # fuzzing corpus until it does not, so the fuzzing still runs.
 #
-# Environment: FUZZ_SECONDS (default 20) per target; FUZZ_TARGETS to run
+# Environment: FUZZ_SECONDS (default 10) per target; FUZZ_TARGETS to run
 # only some ("headers dotstuff"); KEEP=1 keeps the scratch directory;
 # FUZZ_CC another clang; FUZZ_CORPUS=DIR adds DIR/<name>/ to the seeds
 # and keeps the grown corpus there (nightly.sh).  The targets that run a
@@ -24,7 +24,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$(cd "$here/../.." && pwd)}"
 top_srcdir=$(cd "$top_srcdir" && pwd)
-seconds=${FUZZ_SECONDS:-20}
+seconds=${FUZZ_SECONDS:-10}
 all_targets="smtp_command dotstuff spool_message headers upstream_reply cleanup"
 # These two run the daemon's event loop on a scratch spool (fuzz_scratch.h).
 all_targets="$all_targets maildrop pickup smtp_session"

@@ -43,6 +43,12 @@ cleanup() {
 		kill "$watchdog" 2>/dev/null
 		wait "$watchdog" 2>/dev/null
 	fi
+	# For scripts/test's list of the slowest tests: wall seconds, and
+	# the CPU seconds of the test and all it started (bash's times).
+	local t
+	times >"$work/.times"
+	t=$(tail -n 1 "$work/.times")
+	echo "# duration: ${SECONDS}s wall, cpu of what it started (user sys): $t"
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
 		echo "--- daemon log (tail) ---"
 		tail -n 40 "$work"/daemon*.log 2>/dev/null
