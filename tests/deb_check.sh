@@ -46,7 +46,7 @@ deb=$work/sesrelay_${version}_${arch}.deb
 check "dpkg-buildpackage -b -us -uc makes ../sesrelay_${version}_${arch}.deb ($((SECONDS - start)) s)" \
 	[ "$rc" -eq 0 -a -f "$deb" ]
 [ -f "$deb" ] || { tail -n 30 "$work/build.log"; finish; }
-[ -n "${KEEP_DEB:-}" ] && cp "$deb" "$KEEP_DEB/"
+[ -n "${KEEP_DEB:-}" ] && mkdir -p "$KEEP_DEB" && cp "$deb" "$KEEP_DEB/"
 ac_version=$(sed -n 's/^AC_INIT(\[sesrelay\], \[\([^]]*\)\].*/\1/p' "$src/configure.ac")
 check "its version is configure.ac's ($ac_version)" [ "$version" = "$ac_version" ]
 
