@@ -35,6 +35,7 @@
 struct cleanup {
 	int		 enable;
 	char		*hostname;
+	char		*mailname;	/* "" none */
 	char		*sender;
 	char		*admin;
 	struct addrlist	 local;		/* local domains */
@@ -187,12 +188,15 @@ cleanup_new(const struct cleanup_config *cf, char *err, size_t errlen)
 	c->enable = cf->enable;
 	c->max_line = cf->max_line ? cf->max_line : CLEANUP_LINE_MAX;
 	c->hostname = xstrdup(cf->hostname);
+	c->mailname = xstrdup(cf->mailname);
 	c->sender = xstrdup(cf->sender);
 	c->admin = xstrdup(cf->admin);
 	addrlist_add(&c->local, "localhost");
 	addrlist_add(&c->local, "localhost.localdomain");
 	if (cf->hostname && *cf->hostname)
 		addrlist_add(&c->local, cf->hostname);
+	if (*c->mailname)
+		addrlist_add(&c->local, c->mailname);
 	for (size_t i = 0; i < cf->nlocal_domains; i++)
 		addrlist_add(&c->local, cf->local_domains[i]);
 	if (load_map(cf->aliases, &c->alias_names, &c->alias_values, err,
@@ -209,10 +213,13 @@ cleanup_new_from_conf(const struct conf *c, const char *hostname, char *err,
     size_t errlen)
 {
 	struct cleanup_config cc;
+	char mailname[256];
 
 	memset(&cc, 0, sizeof(cc));
 	cc.enable = c->cleanup.headers;
 	cc.hostname = hostname;
+	conf_mailname(c, mailname, sizeof(mailname));
+	cc.mailname = mailname;
 	cc.sender = c->rewrite.sender;
 	cc.admin = c->rewrite.admin;
 	cc.local_domains = c->rewrite.local_domains.v;
@@ -229,6 +236,7 @@ cleanup_free(struct cleanup *c)
 	if (c == NULL)
 		return;
 	free(c->hostname);
+	free(c->mailname);
 	free(c->sender);
 	free(c->admin);
 	addrlist_free(&c->local);
@@ -299,7 +307,14 @@ cleanup_sender(const struct cleanup *c, const char *sender)
 		}
 		addrlist_free(&v);
 	}
-	return *c->sender ? c->sender : sender;
+	if (*c->sender)
+		return c->sender;
+	/* "user" is "user@<mail name>", as Debian's MTAs have it. */
+	if (*c->mailname && strchr(sender, '@') == NULL) {
+		snprintf(first, sizeof(first), "%s@%s", sender, c->mailname);
+		return first;
+	}
+	return sender;
 }
 
 /* Could addr's domain be an SES identity: a name with a dot in it? */

@@ -24,6 +24,7 @@
 struct cleanup_config {
 	int		 enable;	/* cleanup.enable: headers */
 	const char	*hostname;
+	const char	*mailname;	/* qualifies bare senders, "" none */
 	const char	*sender;	/* rewrite.sender, "" none */
 	const char	*admin;		/* rewrite.admin, "" none */
 	char *const	*local_domains;	/* besides localhost and hostname */
@@ -49,15 +50,18 @@ void cleanup_free(struct cleanup *);
 int cleanup_is_local(const struct cleanup *, const char *addr);
 
 /*
- * The envelope sender to use for `sender` (the null sender stays null).
- * Returns a pointer into c, or sender itself.
+ * The envelope sender to use for `sender` (the null sender stays null):
+ * a local sender's rewrite.sender_map entry, else rewrite.sender, else,
+ * for one without a domain, "sender@<mail name>" when there is one.
+ * Returns a pointer into c, to a static buffer, or sender itself.
  */
 const char *cleanup_sender(const struct cleanup *, const char *sender);
 
 /*
  * 1 when SES could never take `sender` as MAIL FROM, even after
- * rewriting: without rewrite.sender (or a rewrite.sender_map entry) a
- * local sender such as "root" or "cron@localhost" stays as it is, and
+ * rewriting: without rewrite.sender (or a rewrite.sender_map entry, or
+ * a mail name for "root") a local sender such as "root" or
+ * "cron@localhost" stays as it is, and
  * an address with no domain, a domain without a dot, a localhost or an
  * address literal can never be a verified identity.  Such mail would be
  * refused by SES and could not even be bounced (no verified sender), so

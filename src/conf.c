@@ -56,6 +56,7 @@ static int check_allow(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_region(const struct conf *, const struct conf_key *,
     char *, size_t);
+static int is_host_name(const char *);
 static int check_hostname(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_tls(const struct conf *, const struct conf_key *,
@@ -80,7 +81,10 @@ static int check_address_or_empty(const struct conf *,
 /* The table.  Order is the order of the -t dump and of sesrelay.conf(5). */
 static const struct conf_key conf_keys[] = {
 	{ "hostname", T_STRING, OFF(hostname), 0, 0, "", check_hostname,
-	  "Name used in the SMTP greeting and upstream EHLO; empty: the system host name." },
+	  "Name used in the SMTP greeting and upstream EHLO; empty: the mail name, else the system host name." },
+	{ "mailname", T_STRING, OFF(mailname), 0, 0, "/etc/mailname",
+	  check_abs_path_or_empty,
+	  "File whose first line is the host's mail name, as on Debian: local senders without a domain are qualified with it, and it is the name when hostname is empty; empty or no such file: none." },
 	{ "user", T_STRING, OFF(user), 0, 0, "sesrelay", NULL,
 	  "Unprivileged user sesrelayd becomes after binding when started as root; empty: stay root (not recommended)." },
 	{ "listen.tcp", T_STRLIST, OFF(listen.tcp), 0, 0,
@@ -813,8 +817,28 @@ conf_hostname(const struct conf *c, char *buf, size_t len)
 {
 	if (c->hostname[0] != '\0')
 		snprintf(buf, len, "%s", c->hostname);
-	else if (gethostname(buf, len) == -1)
+	else if (conf_mailname(c, buf, len) == -1 &&
+	    gethostname(buf, len) == -1)
 		snprintf(buf, len, "localhost");
+}
+
+int
+conf_mailname(const struct conf *c, char *buf, size_t len)
+{
+	FILE *f;
+
+	buf[0] = '\0';
+	if (c->mailname[0] == '\0' || (f = fopen(c->mailname, "re")) == NULL)
+		return -1;
+	if (fgets(buf, (int)len, f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, " \t\r\n")] = '\0';
+	if (buf[0] == '\0' || !is_host_name(buf)) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -1111,20 +1135,25 @@ check_fallback_region(const struct conf *c, const struct conf_key *k,
 	return 0;
 }
 
+/* Letters, digits, '-', '.' and ':' only, 253 at most ("" passes). */
+static int
+is_host_name(const char *p)
+{
+	if (strlen(p) > 253)
+		return 0;
+	for (; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' &&
+		    *p != ':')
+			return 0;
+	return 1;
+}
+
 static int
 check_hostname(const struct conf *c, const struct conf_key *k, char *err,
     size_t errlen)
 {
-	const char *p = *(char *const *)cfield(c, k);
-
-	if (strlen(p) > 253)
-		goto bad;
-	for (; *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' &&
-		    *p != ':')
-			goto bad;
-	return 0;
-bad:
+	if (is_host_name(*(char *const *)cfield(c, k)))
+		return 0;
 	conf_errf(err, errlen, "not a valid host name");
 	return -1;
 }

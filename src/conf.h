@@ -25,6 +25,7 @@ struct conf {
 	char			*file;		/* the file it came from */
 	struct conf_origin	*origin;	/* where each key was set */
 	char			*hostname;
+	char			*mailname;	/* file: /etc/mailname */
 	char			*user;
 	struct {
 		struct conf_strlist tcp;
@@ -142,8 +143,16 @@ void conf_key_error(const struct conf *, const char *path, char *err,
     size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* hostname, or the system's host name ("localhost" when it has none). */
+/*
+ * hostname, or the mail name (conf_mailname), or the system's host name
+ * ("localhost" when it has none).
+ */
 void conf_hostname(const struct conf *, char *buf, size_t len);
+/*
+ * The first line of the mailname file when it is a host name: 0 with it
+ * in buf; else -1 with buf "" (no key, no file, or something else).
+ */
+int conf_mailname(const struct conf *, char *buf, size_t len);
 /* Print every key with its effective value, in libconfig syntax. */
 void conf_dump(const struct conf *, FILE *);
 

@@ -198,6 +198,7 @@ write_conf() {
 	umask 022
 	cat > "$work/sesrelay.conf" <<CONF
 hostname = "relay.test";
+mailname = "${MAILNAME:-}";
 user = "${RUN_AS:-}";
 listen = { tcp = [ "127.0.0.1:$SMTP_PORT" ]; unix = "$SOCK"; };
 spool = "$work/spool";

@@ -104,4 +104,19 @@ check "with rewrite.sender, root's sendmail: exit 0" [ $? -eq 0 ]
 check "and it is delivered" wait_delivered 3 30
 check "from rewrite.sender" grep -l '"mail_from": "noreply@example.com"' "$FAKE_REC"/*.json
 stop_daemon
+
+# With a mail name (Debian's /etc/mailname, issue 14) and no
+# rewrite.sender, root is root@<mail name>: taken on both paths.
+MAILNAME=$work/mailname
+echo mail.example.org >"$MAILNAME"
+write_conf
+printf "$msg" | "$sbin/sesrelay-sendmail" a@example.com
+check "with a mail name, root's sendmail through the maildrop: exit 0" [ $? -eq 0 ]
+start_daemon
+printf "$msg" | "$sbin/sesrelay-sendmail" b@example.com
+check "... and through the daemon: exit 0" [ $? -eq 0 ]
+check "both are delivered" wait_delivered 5 30
+check "both from root@mail.example.org" [ "$(grep -l '"mail_from": "root@mail.example.org"' "$FAKE_REC"/*.json | wc -l)" -eq 2 ]
+check "with From: root@mail.example.org" [ "$(grep -l '^From: root@mail.example.org' "$FAKE_REC"/*.eml | wc -l)" -eq 2 ]
+stop_daemon
 finish

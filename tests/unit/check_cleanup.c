@@ -257,6 +257,48 @@ START_TEST(test_sender_is_refused)
 }
 END_TEST
 
+/*
+ * The mail name (/etc/mailname, issue 14): a sender without a domain is
+ * qualified with it, so "www-data" can send once the host has one;
+ * addresses at it are local; rewrite.sender still comes first.
+ */
+START_TEST(test_sender_mailname)
+{
+	struct cleanup_config cf = { .enable = 1, .hostname = "web1",
+	    .mailname = "mail.example.org", .sender = "", .admin = "",
+	    .aliases = "", .sender_map = "" };
+	char err[256], *out;
+	size_t outlen;
+	struct cleanup *m = cleanup_new(&cf, err, sizeof(err));
+
+	ck_assert_msg(m != NULL, "%s", err);
+	ck_assert_str_eq(cleanup_sender(m, "www-data"),
+	    "www-data@mail.example.org");
+	ck_assert_int_eq(cleanup_sender_is_refused(m, "www-data"), 0);
+	ck_assert_str_eq(cleanup_sender(m, "cron@localhost"), "cron@localhost");
+	ck_assert_int_eq(cleanup_sender_is_refused(m, "cron@localhost"), 1);
+	ck_assert_str_eq(cleanup_sender(m, "app@example.com"),
+	    "app@example.com");
+	ck_assert_int_eq(cleanup_is_local(m, "ops@mail.example.org"), 1);
+	ck_assert_int_eq(cleanup_header(m, "From: Cron Daemon <root>\r\n", 26,
+	    "root", 0, &out, &outlen), 0);
+	ck_assert_msg(strstr(out, "From: Cron Daemon <root@mail.example.org>\r\n")
+	    != NULL, "%s", out);
+	free(out);
+	cleanup_free(m);
+	cf.sender = "noreply@example.com";
+	m = cleanup_new(&cf, err, sizeof(err));
+	ck_assert_str_eq(cleanup_sender(m, "www-data"), "noreply@example.com");
+	cleanup_free(m);
+	cf.sender = "";
+	cf.mailname = "";
+	m = cleanup_new(&cf, err, sizeof(err));
+	ck_assert_str_eq(cleanup_sender(m, "www-data"), "www-data");
+	ck_assert_int_eq(cleanup_sender_is_refused(m, "www-data"), 1);
+	cleanup_free(m);
+}
+END_TEST
+
 /* ---- folding (issue 10.16) ---- */
 
 /* The header with every CRLF before white space removed (RFC 5322 unfold). */
@@ -575,6 +617,7 @@ cleanup_suite(void)
 	tcase_add_test(tc, test_header_local_to_without_admin_kept);
 	tcase_add_loop_test(tc, test_sender_is_refused, 0,
 	    sizeof(refused_cases) / sizeof(refused_cases[0]));
+	tcase_add_test(tc, test_sender_mailname);
 	tcase_add_test(tc, test_fold_120_recipients);
 	tcase_add_test(tc, test_fold_quoted_commas_and_words);
 	tcase_add_test(tc, test_fold_quoted_pairs);

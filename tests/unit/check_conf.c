@@ -109,8 +109,8 @@ START_TEST(test_every_key_documented)
 			ck_assert_str_ne(k.path, k2.path);
 		}
 	}
-	/* The 57 keys of sesrelay.conf(5); a new key needs a new test. */
-	ck_assert_uint_eq(i, 57);
+	/* The 58 keys of sesrelay.conf(5); a new key needs a new test. */
+	ck_assert_uint_eq(i, 58);
 	ck_assert_int_eq(conf_key_at(i, &k), 0);
 	ck_assert_int_eq(conf_key_at((size_t)-1, &k), 0);
 }
@@ -925,6 +925,51 @@ START_TEST(test_conf_path)
 }
 END_TEST
 
+/*
+ * The mail name (issue 14): the first line of the mailname file when it
+ * is a host name, else none; it is the host name when hostname is "".
+ */
+static const struct {
+	const char	*content;	/* NULL: no file */
+	const char	*want;		/* "": none */
+} mailname_cases[] = {
+	{ "mail.example.org\n", "mail.example.org" },
+	{ "mail.example.org", "mail.example.org" },
+	{ "mail.example.org \r\nsecond.example.org\n", "mail.example.org" },
+	{ "bad/name\n", "" },
+	{ "\n", "" },
+	{ "", "" },
+	{ NULL, "" },
+};
+
+START_TEST(test_mailname)
+{
+	char text[PATH_MAX + 64], file[PATH_MAX], buf[256], host[256];
+	struct conf *c;
+
+	snprintf(file, sizeof(file), "%s/mailname", scratch);
+	if (mailname_cases[_i].content != NULL)
+		write_file("mailname", mailname_cases[_i].content, 0644);
+	snprintf(text, sizeof(text), "mailname = \"%s\";\n", file);
+	c = load_text(text);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(conf_mailname(c, buf, sizeof(buf)),
+	    *mailname_cases[_i].want ? 0 : -1);
+	ck_assert_str_eq(buf, mailname_cases[_i].want);
+	conf_hostname(c, host, sizeof(host));
+	if (*mailname_cases[_i].want)
+		ck_assert_str_eq(host, mailname_cases[_i].want);
+	else
+		ck_assert_str_ne(host, "");
+	conf_free(c);
+	c = load_text("hostname = \"relay.example.net\";\n");
+	ck_assert_str_eq(c->mailname, "/etc/mailname");
+	conf_hostname(c, host, sizeof(host));
+	ck_assert_str_eq(host, "relay.example.net");
+	conf_free(c);
+}
+END_TEST
+
 static Suite *
 conf_suite(void)
 {
@@ -961,6 +1006,8 @@ conf_suite(void)
 	tcase_add_test(tc, test_endpoint_fallback);
 	tcase_add_test(tc, test_dump_has_every_key);
 	tcase_add_test(tc, test_dump_quotes_strings);
+	tcase_add_loop_test(tc, test_mailname, 0,
+	    sizeof(mailname_cases) / sizeof(mailname_cases[0]));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("credentials");
