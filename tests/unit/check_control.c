@@ -258,6 +258,7 @@ END_TEST
 static struct control_status status = {
 	"email-smtp.eu-west-1.amazonaws.com", 0, 7.0, 14.0, 2, 4, 1, 0, 3, 1,
 	125, 1, 0,
+	.fleet = { .state = "off" },
 };
 
 static void
