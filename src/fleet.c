@@ -80,6 +80,8 @@ struct fleet {
 	unsigned		 failures;	/* reconnects failed in a row */
 	int			 down_logged;	/* fleet.fallback said */
 	int			 was_shared;
+	int			 proven;	/* the script answered on this
+						 * connection */
 	/* the request out */
 	int			 busy;
 	double			 sent_at;
@@ -161,16 +163,8 @@ fleet_enter_state(struct fleet *f, enum fleet_state st)
 		timer_in(f->timer, FLEET_TIMEOUT);
 		break;
 	case FLEET_SHARED:
-		f->failures = 0;
 		fleet_lease_share(&f->lease, now);
-		if (f->down_logged || !f->was_shared)
-			log_event(LOG_WARNING, "-", "fleet.shared",
-			    "fleet=%s store=%s rate=%.2f msg=\"sharing the "
-			    "fleet's rate and daily quota through the store\"",
-			    log_q(f->conf.name), log_q(f->conf.store),
-			    f->conf.rate);
-		f->down_logged = 0;
-		f->was_shared = 1;
+		f->proven = 0;		/* until the script answers */
 		f->last_beat = 0;
 		f->next_ask = 0;
 		break;
@@ -302,11 +296,33 @@ request_lost(struct fleet *f)
 	f->flags_out = 0;
 }
 
+/*
+ * The first answer of the script on a connection: the store works (a
+ * full store takes AUTH and SCRIPT LOAD, and fails here).  Logged at the
+ * start and after a fallback, so an outage is two lines.
+ */
+static void
+fleet_proven(struct fleet *f)
+{
+	if (f->proven)
+		return;
+	f->proven = 1;
+	f->failures = 0;
+	if (f->down_logged || !f->was_shared)
+		log_event(LOG_WARNING, "-", "fleet.shared",
+		    "fleet=%s store=%s rate=%.2f msg=\"sharing the fleet's rate "
+		    "and daily quota through the store\"", log_q(f->conf.name),
+		    log_q(f->conf.store), f->conf.rate);
+	f->down_logged = 0;
+	f->was_shared = 1;
+}
+
 /* Apply the script's reply (fleet_store.c): 0, or -1 for garbage. */
 static int
 apply_reply(struct fleet *f, const redisReply *r)
 {
 	long long v[7];
+	int changed;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 7)
 		return -1;
@@ -316,14 +332,14 @@ apply_reply(struct fleet *f, const redisReply *r)
 			return -1;
 		v[i] = r->element[i]->integer;
 	}
+	fleet_proven(f);
 	fleet_lease_grant(&f->lease, (double)v[0], now_seconds());
 	f->leased += (unsigned long long)v[0];
 	f->next_ask = now_seconds() + v[1] / 1000.0;
 	f->fleet_rate = v[2] / 1000.0;
 	f->count24h = v[3];
 	f->hosts_seen = (int)v[4];
-	if (f->paused != (v[5] != 0) || v[6] || v[0])
-		fleet_kick(f);
+	changed = f->paused != (v[5] != 0);
 	f->paused = v[5] != 0;
 	if (v[6]) {
 		f->probe = 1;
@@ -331,6 +347,10 @@ apply_reply(struct fleet *f, const redisReply *r)
 	}
 	if (f->paused && !v[6])
 		f->next_ask = now_seconds() + FLEET_BEAT;
+	/* While paused, every reply: the pool says again whether it has
+	 * mail for the probe, and takes it when it came. */
+	if (changed || f->paused || v[0])
+		fleet_kick(f);
 	return 0;
 }
 

@@ -495,7 +495,9 @@ slot_offer(struct upstream_slot *sl)
 		    "pool=%s conn=%u", u->ep.name, sl->serial);
 	evtimer_del(sl->timer);
 	sl->d = d;
-	if (fleet_is_on(u->conf.fleet))
+	if (fleet_is_on(u->conf.fleet) && probe)
+		wait = 0;	/* the fleet's one probe: no tokens while paused */
+	else if (fleet_is_on(u->conf.fleet))
 		wait = fleet_reserve(u->conf.fleet, (double)d->nrcpt,
 		    &sl->ticket);
 	else

@@ -6,13 +6,14 @@
 command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 ||
 	{ echo "SKIP: redis-server missing (scripts/deps installs it)"; exit 77; }
 
-# start_store [REDIS-ARGS...]: a redis-server in $work/store, on
+# start_store [REDIS-ARGS...]: a redis-server in $work/store$STORE_TAG, on
 # STORE_PORT (a free port unless set: a restart keeps its port).
 start_store() {
-	mkdir -p "$work/store"
+	local dir=$work/store${STORE_TAG:-}
+	mkdir -p "$dir"
 	[ -n "${STORE_PORT:-}" ] || { take_port; STORE_PORT=$PORT; }
-	redis-server --port "$STORE_PORT" --bind 127.0.0.1 --dir "$work/store" \
-		--save "" --appendonly no --logfile "$work/store/redis.log" "$@" &
+	redis-server --port "$STORE_PORT" --bind 127.0.0.1 --dir "$dir" \
+		--save "" --appendonly no --logfile "$dir/redis.log" "$@" &
 	STORE_PID=$!
 	pids+=("$STORE_PID")
 	for _ in $(seq 100); do
@@ -20,7 +21,7 @@ start_store() {
 		redis-cli -p "$STORE_PORT" ping 2>&1 | grep -q 'PONG\|NOAUTH' && return 0
 		tick
 	done
-	echo "redis-server did not start"; cat "$work/store/redis.log"; exit 1
+	echo "redis-server did not start"; cat "$dir/redis.log"; exit 1
 }
 
 # stop_store [SIGNAL]: stop it (SIGTERM unless told).
