@@ -99,23 +99,26 @@ fleet_lease_wait(struct fleet_lease *fl, double ticket, double now)
 double
 fleet_lease_want(struct fleet_lease *fl, double now)
 {
-	double want, cap;
+	double owed, lease, want, cap;
 
 	if (!fl->shared)
 		return 0;
 	expire_surplus(fl, now);
-	want = fl->reserved - fl->granted;	/* owed (or held, < 0) */
-	if (want <= 0 && fl->reserved == fl->granted && demand_now(fl, now) *
-	    FLEET_LEASE_SECONDS / DEMAND_TAU < 0.5)
-		return 0;	/* nothing owed, no demand worth a token */
-	want += demand_now(fl, now) * FLEET_LEASE_SECONDS / DEMAND_TAU;
+	owed = fl->reserved - fl->granted;	/* < 0: tokens held */
+	lease = demand_now(fl, now) * FLEET_LEASE_SECONDS / DEMAND_TAU;
+	/* Nothing owed and a quarter of a lease still held (or no demand
+	 * worth a token): no round trip.  A host asks about once a lease,
+	 * not once a message. */
+	if (owed <= 0 && (-owed >= lease / 4 || lease < 0.5))
+		return 0;
+	want = owed + lease;
 	/* At most a lease's worth of the whole fleet's rate ahead of what
 	 * is owed; always at least one token while anything is owed. */
 	cap = fl->rate * FLEET_LEASE_SECONDS;
-	if (want > fl->reserved - fl->granted + cap)
-		want = fl->reserved - fl->granted + cap;
+	if (want > (owed > 0 ? owed : 0) + cap)
+		want = (owed > 0 ? owed : 0) + cap;
 	want = ceil(want);
-	return want < 0 ? 0 : want;
+	return want < 1 ? (owed > 0 ? 1 : 0) : want;
 }
 
 void

@@ -97,6 +97,11 @@ START_TEST(test_want_follows_demand_down)
 	/* Owed nothing, 5 held: a lease of demand (20/s x 0.25 = 5) less
 	 * the 5 held is nothing. */
 	ck_assert_double_eq_tol(fleet_lease_want(&fl, 0.0), 0, EPS);
+	/* 4 of the 5 spent: one left, under a quarter of a lease: top up
+	 * to a lease (one round trip a lease, not one a message). */
+	fleet_lease_reserve(&fl, 4, 0.0, &t);
+	ck_assert_double_eq_tol(fleet_lease_want(&fl, 0.0), 5, EPS);
+	fleet_lease_grant(&fl, 5, 0.0);
 	/* Ten seconds later the demand is gone: nothing to ask. */
 	ck_assert_double_eq_tol(fleet_lease_want(&fl, 10.0), 0, EPS);
 }
