@@ -76,5 +76,24 @@ sys.exit(0 if f['state'] in ('fallback', 'connecting') and f['rate'] == 10 else 
 for h in 2 3 4; do
 	check "host $h said it once" [ "$(on_host "$h" log_count fleet.fallback)" -eq 1 ]
 done
+
+# The operator fixes host 2's password and reloads: it joins.
+printf 'password = "s3cret-Pw";\n' >"$work/bad.pw"
+kill -HUP "${HOST_PID[2]}"
+check "reloaded with the right password, host 2 shares" \
+	on_host 2 wait_event -t 10 fleet.shared
+
+# rediss:// where hiredis has no TLS: sesrelayd -t refuses it, saying why.
+sed 's#^fleet = .*#fleet = { store = "rediss://127.0.0.1:6379"; };#' \
+	"$work/h1/sesrelay.conf" >"$work/tls.conf"
+"$sbin/sesrelayd" -t -c "$work/tls.conf" >/dev/null 2>"$work/tls.err"
+rc=$?
+cat "$work/tls.err"
+if grep -q '^#define HAVE_HIREDIS_SSL' "$top_builddir/config.h"; then
+	check "rediss://: -t says TLS is not supported yet (exit 78)" [ "$rc" -eq 78 ]
+else
+	check "rediss:// without hiredis_ssl: -t refuses it (exit 78)" [ "$rc" -eq 78 ]
+	check "... and says why" grep -q 'fleet.store: rediss:// needs hiredis with TLS (hiredis_ssl' "$work/tls.err"
+fi
 for h in 1 2 3 4; do stop_host "$h"; done
 finish
