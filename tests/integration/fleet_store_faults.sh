@@ -11,7 +11,7 @@
 
 start_fake starttls
 STORE_AUTH=s3cret-Pw start_store --requirepass s3cret-Pw
-good=$STORE_PORT
+good=$STORE_PORT good_pid=$STORE_PID
 STORE_PORT= STORE_TAG=-full
 start_store --maxmemory 1 --maxmemory-policy noeviction
 full=$STORE_PORT
@@ -35,8 +35,10 @@ printf 'password = "s3cret-Pw";\n' >"$work/good.pw"
 printf 'password = "wrong-Pw";\n' >"$work/bad.pw"
 umask 022
 
-fleet() { echo "fleet = { store = \"redis://127.0.0.1:$1\"; hosts = 2; ${2:-} };"; }
-FLEET_CONF=$(fleet "$good" "credentials = \"$work/good.pw\";") RATE=20 start_host 1
+fleet() { echo "fleet = { store = \"redis://${STORE_HOST:-127.0.0.1}:$1\"; hosts = 2; ${2:-} };"; }
+# host 1 by name: resolved by evdns, never by a blocking getaddrinfo
+FLEET_CONF=$(STORE_HOST=localhost fleet "$good" "credentials = \"$work/good.pw\";") \
+	RATE=20 start_host 1
 FLEET_CONF=$(fleet "$good" "credentials = \"$work/bad.pw\";") RATE=20 start_host 2
 FLEET_CONF=$(fleet "$junk") RATE=20 start_host 3
 FLEET_CONF=$(fleet "$full") RATE=20 start_host 4
@@ -76,6 +78,17 @@ sys.exit(0 if f['state'] in ('fallback', 'connecting') and f['rate'] == 10 else 
 for h in 2 3 4; do
 	check "host $h said it once" [ "$(on_host "$h" log_count fleet.fallback)" -eq 1 ]
 done
+
+# A store that stops answering (SIGSTOP): host 1 gives up within its
+# timeout (a second) and goes on alone; answering again, it rejoins.
+kill -STOP "$good_pid"
+check "a silent store: fallback, reason timeout" on_host 1 wait_event -t 10 \
+	fleet.fallback reason=timeout
+check "mail goes on meanwhile" smtpload --port "${HOST_PORT[1]}" --count 3 \
+	--start 21 --messages "$work/sent"
+check "and arrives" wait_delivered 23 20
+kill -CONT "$good_pid"
+check "the store answers again: host 1 rejoins" on_host 1 wait_event -n 2 -t 40 fleet.shared
 
 # The operator fixes host 2's password and reloads: it joins.
 printf 'password = "s3cret-Pw";\n' >"$work/bad.pw"
