@@ -5,7 +5,7 @@
 # SES, and while paused the fleet sends one probe every
 # upstream.quota_probe_interval (1 s) in all, not one per host.  The
 # quota is lifted: the probe goes through, all three resume, and every
-# message arrives once.
+# message arrives once.  (Host 3 reaches the store by its Unix socket.)
 . "$(dirname "$0")/lib.sh"
 . "$tests/integration/fleet_lib.sh"
 
@@ -22,9 +22,12 @@ probes() {
 
 start_fake starttls
 set_faults '{"daily_quota": 5}'
-start_store
+start_store --unixsocket "$work/store/redis.sock" --unixsocketperm 700
+# hosts 1 and 2 over TCP, host 3 over the store's Unix socket
 for h in 1 2 3; do
-	FLEET_CONF="fleet = { store = \"redis://127.0.0.1:$STORE_PORT\"; hosts = 3; };" \
+	store="redis://127.0.0.1:$STORE_PORT"
+	[ "$h" -eq 3 ] && store="unix:$work/store/redis.sock"
+	FLEET_CONF="fleet = { store = \"$store\"; hosts = 3; };" \
 		QUOTA_PROBE=1 SESSIONS=2 start_host "$h"
 done
 for h in 1 2 3; do
