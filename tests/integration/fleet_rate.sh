@@ -58,7 +58,8 @@ echo "with the store: first to last delivery ${s1}s (ideal $(( (TOTAL - 20) / 20
 # 180 recipients beyond the first burst at 20 a second: 9 s; each host's
 # lease (a quarter second of its demand) may run ahead once.
 check "together within the rate (8 s or more)" python3 -c "import sys; sys.exit(0 if $s1 >= 8 else 1)"
-check "and not much slower (16 s or less)" python3 -c "import sys; sys.exit(0 if $s1 <= 16 else 1)"
+# A 454 halves the fleet's rate for a while: slower, never faster.
+check "and not much slower (20 s or less)" python3 -c "import sys; sys.exit(0 if $s1 <= 20 else 1)"
 check "at most a few 454s ($r1)" [ "$r1" -le 10 ]
 check "the fleet counted $TOTAL recipients in 24 h" \
 	sh -c "[ \"\$(redis-cli -p $STORE_PORT hget 'sesrelay:{localhost}:count' total)\" -eq $TOTAL ]"
