@@ -694,7 +694,7 @@ fleet_throttled(struct fleet *f)
 	if (f->state == FLEET_SHARED)
 		fleet_flag(f, F_THROTTLE);
 	else
-		ratelimit_pause(&f->lease.local, 1.0, now_seconds());
+		fleet_lease_throttled(&f->lease, now_seconds());
 }
 
 void
@@ -749,7 +749,7 @@ fleet_get_status(const struct fleet *f, struct fleet_status *st)
 	st->name = f->conf.name;
 	st->shared = f->state == FLEET_SHARED;
 	st->rate = st->shared ? f->fleet_rate :
-	    fleet_lease_fallback_rate(&f->lease);
+	    f->lease.local.rate;
 	st->count24h = f->count24h;
 	st->hosts = f->hosts_seen;
 	st->paused = st->shared && f->paused;

@@ -32,6 +32,7 @@ fleet_lease_init(struct fleet_lease *fl, double rate, int hosts, double now)
 	fl->demand_at = now;
 	fl->spent = 0;
 	fl->fb_base = fl->fb_at = 0;
+	fl->climb_at = now;
 }
 
 double
@@ -61,6 +62,32 @@ expire_surplus(struct fleet_lease *fl, double now)
 }
 
 double
+fleet_lease_local_rate(struct fleet_lease *fl, double now)
+{
+	double base = fleet_lease_fallback_rate(fl), r;
+
+	if (fl->local.rate < base && now > fl->climb_at) {
+		r = fl->local.rate + (now - fl->climb_at) * base * 0.05;
+		ratelimit_set_rate(&fl->local, r > base ? base : r, now);
+	}
+	if (now > fl->climb_at)
+		fl->climb_at = now;
+	return fl->local.rate;
+}
+
+void
+fleet_lease_throttled(struct fleet_lease *fl, double now)
+{
+	double base = fleet_lease_fallback_rate(fl), r;
+
+	if (fl->shared)
+		return;
+	r = fleet_lease_local_rate(fl, now) / 2;
+	ratelimit_set_rate(&fl->local, r < base / 64 ? base / 64 : r, now);
+	ratelimit_pause(&fl->local, 1.0, now);
+}
+
+double
 fleet_lease_reserve(struct fleet_lease *fl, double n, double now,
     double *ticket)
 {
@@ -68,6 +95,7 @@ fleet_lease_reserve(struct fleet_lease *fl, double n, double now,
 	fl->demand += n;
 	if (!fl->shared) {
 		*ticket = 0;
+		fleet_lease_local_rate(fl, now);
 		return ratelimit_reserve(&fl->local, n, now);
 	}
 	expire_surplus(fl, now);

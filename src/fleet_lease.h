@@ -33,6 +33,8 @@ struct fleet_lease {
 					 * store's 24-hour total */
 	double		 fb_base;	/* fallback: tickets above this ... */
 	double		 fb_at;		/* ... go at rate / hosts from then */
+	double		 climb_at;	/* fallback: the local rate, slowed by
+					 * a 454, climbed back until then */
 };
 
 /* Start in fallback (until the store answers) at time now. */
@@ -68,5 +70,13 @@ void fleet_lease_share(struct fleet_lease *, double now);
 void fleet_lease_fallback(struct fleet_lease *, double now);
 /* The rate of this host alone, while in fallback. */
 double fleet_lease_fallback_rate(const struct fleet_lease *);
+/*
+ * SES throttled this host while alone: its rate halves (down to 1/64)
+ * after a second of silence, and climbs back by 5 % of rate / hosts a
+ * second, as the store's bucket does for the fleet.
+ */
+void fleet_lease_throttled(struct fleet_lease *, double now);
+/* The rate this host keeps to alone now. */
+double fleet_lease_local_rate(struct fleet_lease *, double now);
 
 #endif

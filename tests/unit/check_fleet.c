@@ -151,6 +151,32 @@ START_TEST(test_fallback_paces_the_waiting)
 }
 END_TEST
 
+START_TEST(test_fallback_throttled_halves_and_climbs)
+{
+	struct fleet_lease fl;
+	double t;
+
+	fleet_lease_init(&fl, 40.0, 2, 0.0);	/* alone: 20/s */
+	fleet_lease_throttled(&fl, 10.0);
+	/* Halved, after a second of silence. */
+	ck_assert_double_eq_tol(fleet_lease_local_rate(&fl, 10.0), 10, EPS);
+	ck_assert_double_eq_tol(fleet_lease_reserve(&fl, 1, 10.0, &t),
+	    1.0 + 1.0 / 10, 1e-6);
+	/* 5 % of 20 a second back: 10 s later, 20 again, never more. */
+	ck_assert_double_eq_tol(fleet_lease_local_rate(&fl, 15.0), 15, 1e-6);
+	ck_assert_double_eq_tol(fleet_lease_local_rate(&fl, 30.0), 20, 1e-6);
+	/* Down to 1/64 at most. */
+	for (int i = 0; i < 20; i++)
+		fleet_lease_throttled(&fl, 40.0);
+	ck_assert_double_eq_tol(fleet_lease_local_rate(&fl, 40.0), 20.0 / 64,
+	    1e-9);
+	/* Shared: the store's business, not this bucket's. */
+	fleet_lease_share(&fl, 41.0);
+	fleet_lease_throttled(&fl, 41.0);
+	ck_assert_double_eq_tol(fl.local.rate, 20.0 / 64, 1e-9);
+}
+END_TEST
+
 START_TEST(test_spent_reported_once)
 {
 	struct fleet_lease fl;
@@ -458,6 +484,7 @@ fleet_suite(void)
 	tcase_add_test(tc, test_surplus_expires);
 	tcase_add_test(tc, test_fallback_paces_the_waiting);
 	tcase_add_test(tc, test_spent_reported_once);
+	tcase_add_test(tc, test_fallback_throttled_halves_and_climbs);
 	tcase_add_test(tc, test_store_parse);
 	tcase_add_test(tc, test_rediss_refused_without_tls);
 	suite_add_tcase(s, tc);
