@@ -26,6 +26,7 @@
 
 #include "conf.h"
 #include "endpoint.h"
+#include "fleet.h"
 #include "ses_headers.h"
 #include "netaddr.h"
 #include "smtp_parse.h"
@@ -75,6 +76,10 @@ static int check_nonempty_list(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_address_or_empty(const struct conf *,
     const struct conf_key *, char *, size_t);
+static int check_fleet_store(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_fleet_name(const struct conf *, const struct conf_key *,
+    char *, size_t);
 
 #define OFF(f) offsetof(struct conf, f)
 
@@ -218,6 +223,15 @@ static const struct conf_key conf_keys[] = {
 	{ "bounce.sender", T_STRING, OFF(bounce.sender), 0, 0, "",
 	  check_address_or_empty,
 	  "Verified address bounces are sent from (SES refuses MAIL FROM:<>); empty: rewrite.sender; neither: failures are only logged." },
+	{ "fleet.store", T_STRING, OFF(fleet.store), 0, 0, "", check_fleet_store,
+	  "Store shared by the hosts of one SES account (Redis or Valkey): \"redis://HOST:PORT[/DB]\", \"rediss://HOST:PORT[/DB]\" (TLS, where hiredis has it) or \"unix:/path/to/redis.sock\"; upstream.rate is then the account's rate, shared by the fleet; empty: this host alone." },
+	{ "fleet.name", T_STRING, OFF(fleet.name), 0, 0, "", check_fleet_name,
+	  "Hosts with the same name share one rate and one daily quota; empty: the upstream host." },
+	{ "fleet.hosts", T_INT, OFF(fleet.hosts), 1, 100000, "1", NULL,
+	  "Expected number of hosts: while the store cannot be reached, each sends at upstream.rate / fleet.hosts." },
+	{ "fleet.credentials", T_STRING, OFF(fleet.credentials), 0, 0, "",
+	  check_abs_path_or_empty,
+	  "File with password = \"...\"; and, for a Redis ACL user, username = \"...\"; mode 0600 or 0640; empty: no AUTH." },
 	{ "retry.schedule", T_INTLIST, OFF(retry.schedule), 1, 86400,
 	  "5,10,30,1200", check_nonempty_list,
 	  "Seconds to wait before each retry of a deferred message; the last repeats." },
@@ -1248,4 +1262,36 @@ check_address_or_empty(const struct conf *c, const struct conf_key *k,
 		return -1;
 	}
 	return 0;
+}
+
+/* fleet.store: an address this build can speak to. */
+static int
+check_fleet_store(const struct conf *c, const struct conf_key *k,
+    char *err, size_t errlen)
+{
+	struct fleet_store st;
+
+	if (fleet_store_parse(*(char *const *)cfield(c, k), &st, err,
+	    errlen) == -1)
+		return -1;
+	return fleet_store_supported(&st, err, errlen);
+}
+
+/* fleet.name: part of the store's keys; printable, no braces. */
+static int
+check_fleet_name(const struct conf *c, const struct conf_key *k,
+    char *err, size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+
+	if (strlen(p) > 200)
+		goto bad;
+	for (; *p; p++)
+		if (!isgraph((unsigned char)*p) || *p == '{' || *p == '}')
+			goto bad;
+	return 0;
+bad:
+	conf_errf(err, errlen, "expected up to 200 printable characters, "
+	    "without spaces or braces");
+	return -1;
 }

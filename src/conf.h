@@ -102,6 +102,12 @@ struct conf {
 		char		*sender_map;
 	} ses;
 	struct {
+		char		*store;
+		char		*name;
+		long long	 hosts;
+		char		*credentials;
+	} fleet;
+	struct {
 		struct conf_intlist schedule;
 		long long	 max_queue_time;
 		long long	 max_unknown_outcome_copies;

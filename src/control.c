@@ -344,6 +344,41 @@ control_render_mailq(FILE *fp, const struct scheduler_view *v)
 	fputc('\n', fp);
 }
 
+/* The fleet's part of stats --json: "fleet":{...}, or nothing when off. */
+static void
+render_fleet_json(FILE *fp, const struct fleet_status *f)
+{
+	if (f->state == NULL || strcmp(f->state, "off") == 0)
+		return;
+	fputs(",\"fleet\":{\"name\":", fp);
+	control_json_string(fp, f->name);
+	fprintf(fp, ",\"state\":\"%s\",\"rate\":%.3f,\"hosts\":%d,"
+	    "\"count_24h\":%lld,\"quota_paused\":%s,\"leased\":%llu,"
+	    "\"requests\":%llu}", f->state, f->rate, f->hosts, f->count24h,
+	    f->paused ? "true" : "false", f->leased, f->requests);
+}
+
+/* The fleet's lines of stats, or nothing when off. */
+static void
+render_fleet_text(FILE *fp, const struct fleet_status *f)
+{
+	if (f->state == NULL || strcmp(f->state, "off") == 0)
+		return;
+	fprintf(fp, "fleet         %s: %s", f->name, f->shared ?
+	    "shared through the store" : f->state);
+	if (!f->shared)
+		fprintf(fp, ", this host alone at %.2f recipients/s", f->rate);
+	else
+		fprintf(fp, ", %d host%s seen, rate %.2f recipients/s%s",
+		    f->hosts, f->hosts == 1 ? "" : "s", f->rate,
+		    f->paused ? ", daily quota exceeded: paused" : "");
+	fputc('\n', fp);
+	if (f->count24h >= 0)
+		fprintf(fp, "fleet 24 h    %lld recipients\n", f->count24h);
+	fprintf(fp, "fleet leases  %llu tokens in %llu requests\n", f->leased,
+	    f->requests);
+}
+
 void
 control_render_stats(FILE *fp, const struct control_status *st, int json,
     time_t now)
@@ -370,7 +405,9 @@ control_render_stats(FILE *fp, const struct control_status *st, int json,
 		for (int i = 0; i < STATS_NACTIONS; i++)
 			fprintf(fp, "%s\"%s\":%llu", i ? "," : "",
 			    stats_action_name(i), stats.replies[i]);
-		fputs("}}\n", fp);
+		fputc('}', fp);
+		render_fleet_json(fp, &st->fleet);
+		fputs("}\n", fp);
 		return;
 	}
 	fputs("uptime        ", fp);
@@ -403,6 +440,7 @@ control_render_stats(FILE *fp, const struct control_status *st, int json,
 		fprintf(fp, " %s=%llu", stats_action_name(i),
 		    stats.replies[i]);
 	fputc('\n', fp);
+	render_fleet_text(fp, &st->fleet);
 }
 
 /* ---- the server ---- */

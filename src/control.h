@@ -16,6 +16,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "fleet.h"
+
 struct event_base;
 struct scheduler;
 struct scheduler_view;
@@ -95,6 +97,7 @@ struct control_status {
 	size_t		 held;
 	int		 indexing;	/* the start-up index is not done: the
 					 * queue counts what it found so far */
+	struct fleet_status fleet;	/* state "off": no fleet.store */
 };
 
 /* Renderers (pure; also used by the tests). */

@@ -202,10 +202,12 @@ credentials_string(const char *file, config_t *cfg, const char *key,
 	return v;
 }
 
-/* Parse the open file into out; 0, or -1 with err. */
+/* Parse the open file into out (the username may be left out when not
+ * need_user: out->username is then NULL); 0, or -1 with err. */
 static int
 credentials_parse(const char *file, FILE *fp,
-    struct endpoint_credentials *out, char *err, size_t errlen)
+    struct endpoint_credentials *out, int need_user, char *err,
+    size_t errlen)
 {
 	const char *u = NULL, *p = NULL;
 	config_t cfg;
@@ -216,11 +218,12 @@ credentials_parse(const char *file, FILE *fp,
 		conf_errf(err, errlen, "%s:%d: %s", file, config_error_line(&cfg),
 		    config_error_text(&cfg));
 	else if (credentials_known_keys(file, &cfg, err, errlen) == 0 &&
-	    (u = credentials_string(file, &cfg, "username", err,
-	    errlen)) != NULL &&
+	    (need_user || config_lookup(&cfg, "username") != NULL ? (u =
+	    credentials_string(file, &cfg, "username", err, errlen)) !=
+	    NULL : 1) &&
 	    (p = credentials_string(file, &cfg, "password", err,
 	    errlen)) != NULL) {
-		if ((out->username = strdup(u)) == NULL ||
+		if ((u != NULL && (out->username = strdup(u)) == NULL) ||
 		    (out->password = strdup(p)) == NULL)
 			abort();
 		rc = 0;
@@ -229,9 +232,9 @@ credentials_parse(const char *file, FILE *fp,
 	return rc;
 }
 
-int
-endpoint_credentials_read(const char *file,
-    struct endpoint_credentials *out, char *err, size_t errlen)
+static int
+credentials_read(const char *file, struct endpoint_credentials *out,
+    int need_user, char *err, size_t errlen)
 {
 	char alt[PATH_MAX];
 	FILE *fp;
@@ -241,9 +244,23 @@ endpoint_credentials_read(const char *file,
 	file = credentials_path(file, alt, sizeof(alt));
 	if ((fp = credentials_open(file, err, errlen)) == NULL)
 		return -1;
-	rc = credentials_parse(file, fp, out, err, errlen);
+	rc = credentials_parse(file, fp, out, need_user, err, errlen);
 	fclose(fp);
 	return rc;
+}
+
+int
+endpoint_credentials_read(const char *file,
+    struct endpoint_credentials *out, char *err, size_t errlen)
+{
+	return credentials_read(file, out, 1, err, errlen);
+}
+
+int
+endpoint_credentials_read_store(const char *file,
+    struct endpoint_credentials *out, char *err, size_t errlen)
+{
+	return credentials_read(file, out, 0, err, errlen);
 }
 
 void

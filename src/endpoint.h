@@ -63,6 +63,10 @@ int endpoint_load_credentials(const struct conf *c, const struct endpoint *,
  */
 int endpoint_credentials_read(const char *file,
     struct endpoint_credentials *out, char *err, size_t errlen);
+/* The same rules for the fleet store's file (fleet.credentials):
+ * password required, username optional (NULL when left out). */
+int endpoint_credentials_read_store(const char *file,
+    struct endpoint_credentials *out, char *err, size_t errlen);
 /* Wipe and free; safe on a zeroed struct. */
 void endpoint_credentials_clear(struct endpoint_credentials *);
 

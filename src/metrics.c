@@ -35,6 +35,15 @@
  *     upstream_fallback_active        1 while using the fallback host
  *     upstream_info{host=...}         always 1; the SES host in use
  *     start_time_seconds              when the daemon started (epoch)
+ *   fleet (only with fleet.store set; from struct fleet_status)
+ *     fleet_shared                    1 sharing through the store, 0 alone
+ *     fleet_rate_recipients_per_second  the fleet's rate now (alone: the
+ *                                     host's upstream.rate / fleet.hosts)
+ *     fleet_hosts                     hosts seen in the last 10 s
+ *     fleet_recipients_24h            the fleet's rolling 24-hour count
+ *     fleet_quota_paused              1 while the fleet's quota is spent
+ *     fleet_leased_tokens_total       tokens leased to this host (counter)
+ *     fleet_store_requests_total      round trips to the store (counter)
  *   histogram (from stats.h)
  *     delivery_latency_seconds        accept to SES 250, per recipient:
  *                                     _bucket{le=...} cumulative, up to
@@ -218,6 +227,45 @@ render_gauges(FILE *fp, const struct control_status *st)
 	fputs("} 1\n", fp);
 }
 
+/* The fleet's series, with fleet.store set. */
+static void
+render_fleet(FILE *fp, const struct fleet_status *f)
+{
+	const struct {
+		const char	*name;
+		const char	*type;
+		const char	*help;
+		double		 value;
+	} g[] = {
+		{ "sesrelay_fleet_shared", "gauge", "1 while the rate and quota "
+		  "are shared through the fleet store; 0 alone (fallback).",
+		  f->shared },
+		{ "sesrelay_fleet_rate_recipients_per_second", "gauge",
+		  "The fleet's rate now (alone: this host's share).", f->rate },
+		{ "sesrelay_fleet_hosts", "gauge",
+		  "Hosts of the fleet seen in the last 10 seconds.", f->hosts },
+		{ "sesrelay_fleet_recipients_24h", "gauge",
+		  "Recipients the fleet sent in the last 24 hours.",
+		  f->count24h < 0 ? 0 : (double)f->count24h },
+		{ "sesrelay_fleet_quota_paused", "gauge",
+		  "1 while the fleet's daily quota is exceeded.", f->paused },
+		{ "sesrelay_fleet_leased_tokens_total", "counter",
+		  "Tokens (recipients) leased to this host.",
+		  (double)f->leased },
+		{ "sesrelay_fleet_store_requests_total", "counter",
+		  "Requests to the fleet store.", (double)f->requests },
+	};
+
+	if (f->state == NULL || strcmp(f->state, "off") == 0)
+		return;
+	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
+		family(fp, g[i].name, g[i].type, g[i].help);
+		fprintf(fp, "%s ", g[i].name);
+		put_double(fp, g[i].value);
+		fputc('\n', fp);
+	}
+}
+
 /*
  * The latency histogram.  stats keeps one count per bucket; the format
  * wants cumulative counts.  _count is the running total rather than
@@ -249,6 +297,7 @@ metrics_render(FILE *fp, const struct control_status *st, time_t now)
 {
 	render_counters(fp);
 	render_gauges(fp, st);
+	render_fleet(fp, &st->fleet);
 	render_histogram(fp);
 }
 

@@ -42,6 +42,7 @@
 #include "stats.h"
 #include "conf.h"
 #include "endpoint.h"
+#include "fleet.h"
 #include "log.h"
 #include "netaddr.h"
 #include "scheduler.h"
@@ -62,6 +63,7 @@ struct daemon {
 	struct upstream		*up;		/* the active one of: */
 	struct upstream		*primary;
 	struct upstream		*fallback;	/* NULL: none configured */
+	struct fleet		*fleet;		/* the pools' shared rate */
 	struct event		*failover_ev;
 	struct control		*control;
 	struct pickup		*pickup;
@@ -81,6 +83,7 @@ struct daemon {
 	struct retired {
 		struct upstream		*pool[2];
 		struct ses_headers	*ses;
+		struct fleet		*fleet;
 		struct retired		*next;
 	}			*retired;
 	struct event		*retire_ev;
@@ -89,6 +92,8 @@ struct daemon {
 };
 
 static int reload(struct daemon *, char *, size_t);
+static struct fleet *make_fleet(struct daemon *, const struct conf *,
+    const struct endpoint_credentials *);
 
 static void
 usage(void)
@@ -207,7 +212,8 @@ kick_upstream(void *arg)
 {
 	struct daemon *d = arg;
 
-	upstream_kick(d->up);
+	if (d->up != NULL)	/* the fleet may call before the pools are */
+		upstream_kick(d->up);
 }
 
 /* The start-up index found a queued message. */
@@ -369,6 +375,7 @@ control_status(void *arg, struct control_status *st)
 	st->max_sessions = us.max_sessions;
 	st->quota_paused = us.quota_paused;
 	st->backing_off = us.backing_off;
+	fleet_get_status(d->fleet, &st->fleet);
 }
 
 static void
@@ -504,8 +511,8 @@ static int
 make_pools(struct daemon *d, const struct conf *c,
     const struct endpoint_credentials *cred,
     const struct endpoint_credentials *fcred, const struct ses_headers *ses,
-    struct upstream **primary, struct upstream **fallback, char *err,
-    size_t errlen)
+    struct fleet *fleet, struct upstream **primary,
+    struct upstream **fallback, char *err, size_t errlen)
 {
 	struct upstream_config uc;
 	struct endpoint ep;
@@ -524,6 +531,7 @@ make_pools(struct daemon *d, const struct conf *c,
 	uc.rate = c->upstream.rate;
 	uc.quota_probe_interval = (int)c->upstream.quota_probe_interval;
 	uc.ses = ses;
+	uc.fleet = fleet;
 	*fallback = NULL;
 	if ((*primary = upstream_new(d->base, d->dns, d->spool, d->sched, &uc,
 	    e, sizeof(e))) == NULL) {
@@ -617,6 +625,7 @@ retire_cb(evutil_socket_t fd, short ev, void *arg)
 		upstream_free(r->pool[0]);
 		upstream_free(r->pool[1]);
 		ses_headers_free(r->ses);
+		fleet_free(r->fleet);
 		free(r);
 	}
 	if (d->retired == NULL)
@@ -637,6 +646,8 @@ struct next {
 	struct conf		*conf;
 	struct cleanup		*cleanup;
 	struct ses_headers	*ses;
+	struct endpoint_credentials store_cred;	/* fleet.credentials */
+	struct fleet		*fleet;
 	struct upstream		*primary, *fallback;
 };
 
@@ -645,6 +656,8 @@ next_free(struct next *n)
 {
 	upstream_free(n->primary);
 	upstream_free(n->fallback);
+	fleet_free(n->fleet);
+	endpoint_credentials_clear(&n->store_cred);
 	cleanup_free(n->cleanup);
 	ses_headers_free(n->ses);
 	if (n->conf != NULL)
@@ -764,6 +777,12 @@ load_config(const char *file, struct next *n, struct endpoint_credentials *cred,
 	    (endpoint_from_conf(n->conf, ENDPOINT_FALLBACK, &fb) == 0 &&
 	    endpoint_load_credentials(n->conf, &fb, fcred, e, elen) == -1))
 		goto fail;
+	if (n->conf->fleet.credentials[0] != '\0' &&
+	    endpoint_credentials_read_store(n->conf->fleet.credentials,
+	    &n->store_cred, sub, sizeof(sub)) == -1) {
+		conf_key_error(n->conf, "fleet.credentials", e, elen, "%s", sub);
+		goto fail;
+	}
 	conf_hostname(n->conf, hostname, hostlen);
 	if ((n->cleanup = cleanup_new_from_conf(n->conf, hostname, e,
 	    elen)) == NULL)
@@ -801,8 +820,10 @@ reload_load(struct daemon *d, struct next *n, char *e, size_t elen)
 		    "(restart it)");
 		goto out;
 	}
-	if (make_pools(d, n->conf, &cred, &fcred, n->ses, &n->primary,
-	    &n->fallback, e, elen) == -1)
+	n->fleet = make_fleet(d, n->conf, &n->store_cred);
+	endpoint_credentials_clear(&n->store_cred);
+	if (make_pools(d, n->conf, &cred, &fcred, n->ses, n->fleet,
+	    &n->primary, &n->fallback, e, elen) == -1)
 		goto out;
 	rc = 0;
 out:
@@ -860,6 +881,7 @@ reload_switch(struct daemon *d, struct next *n)
 	r->pool[0] = d->primary;
 	r->pool[1] = d->fallback;
 	r->ses = d->ses;
+	r->fleet = d->fleet;
 	r->next = d->retired;
 	d->retired = r;
 	if (d->retire_ev == NULL)
@@ -868,6 +890,7 @@ reload_switch(struct daemon *d, struct next *n)
 	d->ses = n->ses;
 	d->primary = d->up = n->primary;
 	d->fallback = n->fallback;
+	d->fleet = n->fleet;
 	if (n->fallback != NULL && d->failover_ev == NULL) {
 		d->failover_ev = event_new(d->base, -1, EV_PERSIST,
 		    failover_cb, d);
@@ -1060,8 +1083,8 @@ setup(struct daemon *d, const struct endpoint_credentials *cred,
 	log_event(LOG_INFO, "-", "daemon.indexing", "spool=%s",
 	    log_q(c->spool));
 
-	if (make_pools(d, c, cred, fcred, d->ses, &d->primary, &d->fallback,
-	    err, sizeof(err)) == -1) {
+	if (make_pools(d, c, cred, fcred, d->ses, d->fleet, &d->primary,
+	    &d->fallback, err, sizeof(err)) == -1) {
 		log_event(LOG_WARNING, "-", "daemon.upstream_failed", "msg=%s",
 		    log_q(err));
 		exit(EX_CONFIG);
@@ -1113,8 +1136,10 @@ teardown(struct daemon *d)
 		upstream_free(r->pool[0]);
 		upstream_free(r->pool[1]);
 		ses_headers_free(r->ses);
+		fleet_free(r->fleet);
 		free(r);
 	}
+	fleet_free(d->fleet);
 	if (d->retire_ev != NULL)
 		event_free(d->retire_ev);
 	if (d->notify_ev != NULL)
@@ -1186,6 +1211,34 @@ test_config(struct daemon *d, struct endpoint_credentials *cred,
 	endpoint_credentials_clear(fcred);
 	conf_free(d->conf);
 	return 0;
+}
+
+/*
+ * The fleet client of a configuration (off without fleet.store); the
+ * credentials are copied.  Its name defaults to the upstream host.
+ */
+static struct fleet *
+make_fleet(struct daemon *d, const struct conf *c,
+    const struct endpoint_credentials *cred)
+{
+	struct fleet_config fc;
+	struct endpoint ep;
+
+	endpoint_from_conf(c, ENDPOINT_PRIMARY, &ep);
+	memset(&fc, 0, sizeof(fc));
+	fc.store = c->fleet.store;
+	fc.name = c->fleet.name[0] ? c->fleet.name : ep.host;
+	fc.hosts = (int)c->fleet.hosts;
+	fc.rate = c->upstream.rate;
+	fc.username = cred->username;
+	fc.password = cred->password;
+	fc.host = d->hostname;
+	fc.probe_interval = (int)c->upstream.quota_probe_interval;
+	if (c->fleet.store[0] != '\0')
+		log_event(LOG_INFO, "-", "daemon.fleet",
+		    "fleet=%s store=%s hosts=%d rate=%.2f", log_q(fc.name),
+		    log_q(fc.store), fc.hosts, fc.rate);
+	return fleet_new(d->base, d->dns, &fc, kick_upstream, d);
 }
 
 /* The event loop, libevent's own warnings in our log, and the resolver. */
@@ -1282,8 +1335,10 @@ main(int argc, char *argv[])
 	d.conf = loaded.conf;
 	d.cleanup = loaded.cleanup;
 	d.ses = loaded.ses;
-	if (o.test)
+	if (o.test) {
+		endpoint_credentials_clear(&loaded.store_cred);
 		return test_config(&d, &cred, &fcred);
+	}
 	if (d.conf->rewrite.sender[0] == '\0')
 		log_event(LOG_WARNING, "-", "daemon.no_rewrite_sender",
 		    "msg=%s", log_q(NO_REWRITE_SENDER));
@@ -1295,6 +1350,8 @@ main(int argc, char *argv[])
 	stats.started = time(NULL);
 	privsep_take_activated(&d.lfds);
 	privsep_drop(d.conf, &d.lfds);
+	d.fleet = make_fleet(&d, d.conf, &loaded.store_cred);
+	endpoint_credentials_clear(&loaded.store_cred);
 	setup(&d, &cred, &fcred);
 	endpoint_credentials_clear(&cred);
 	endpoint_credentials_clear(&fcred);

@@ -31,6 +31,14 @@
  *     loud log with the transport's hint and a longer backoff (15 s
  *     doubling to 5 min); the queue is kept, nothing bounces.
  *
+ * With a fleet (fleet.h, fleet.store set) the tokens come from the
+ * fleet's shared bucket instead (a reservation is a ticket the slot
+ * asks about again until leases cover it), a 454 throttle slows the
+ * shared bucket too, and the daily quota pause is the fleet's: any host
+ * told 454 pauses all, the fleet hands its one probe to one host, and
+ * its success resumes all.  While the store is away the pool decides
+ * alone, as above.
+ *
  * Failover (sesrelayd.c) switches between two pools; only the active
  * one takes work, and health checks open a session that only becomes
  * ready and closes.
@@ -44,6 +52,7 @@
 #include <event2/event.h>
 
 #include "endpoint.h"
+#include "fleet.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "scheduler.h"
@@ -75,6 +84,7 @@ struct upstream_slot {
 	int			 probe;		/* d probes the daily quota */
 	int			 check_only;	/* a health check */
 	int			 was_ready;
+	double			 ticket;	/* the fleet's, while WAITING */
 	struct event		*timer;		/* idle, or the rate wait */
 };
 
@@ -144,6 +154,8 @@ upstream_throttled(struct upstream *u)
 	if (now - u->last_throttle < 1.0)
 		return;		/* the same burst, seen by several sessions */
 	u->last_throttle = now;
+	if (fleet_is_on(u->conf.fleet))
+		fleet_throttled(u->conf.fleet);	/* every host slows */
 	if (floor > 0.1)
 		floor = 0.1;
 	u->rate_now = u->rate_now / 2 > floor ? u->rate_now / 2 : floor;
@@ -175,7 +187,10 @@ upstream_quota_exceeded(struct upstream *u)
 	struct timeval tv = { u->conf.quota_probe_interval, 0 };
 
 	u->probe_token = 0;
-	evtimer_add(u->probe_ev, &tv);
+	if (fleet_quota(u->conf.fleet) == FLEET_QUOTA_LOCAL)
+		evtimer_add(u->probe_ev, &tv);
+	else
+		fleet_quota_exceeded(u->conf.fleet);	/* every host pauses */
 	if (u->quota_paused)
 		return;
 	u->quota_paused = 1;
@@ -190,6 +205,8 @@ upstream_quota_exceeded(struct upstream *u)
 static void
 upstream_quota_ok(struct upstream *u)
 {
+	if (fleet_is_on(u->conf.fleet))
+		fleet_quota_ok(u->conf.fleet);	/* every host resumes */
 	if (!u->quota_paused)
 		return;
 	u->quota_paused = 0;
@@ -199,6 +216,48 @@ upstream_quota_ok(struct upstream *u)
 	    "pool=%s paused=%lld", u->ep.name,
 	    (long long)(time(NULL) - u->paused_since));
 	upstream_kick(u);
+}
+
+/*
+ * Follow the fleet's daily quota pause: paused when it is, resumed when
+ * it is not, the probe when the fleet hands it to this host.  While the
+ * store is away, the pool probes on its own timer again.
+ */
+static void
+upstream_fleet_sync(struct upstream *u)
+{
+	struct timeval tv = { u->conf.quota_probe_interval, 0 };
+	enum fleet_quota q = fleet_quota(u->conf.fleet);
+
+	if (q == FLEET_QUOTA_LOCAL) {
+		if (u->quota_paused && !u->probe_token &&
+		    !evtimer_pending(u->probe_ev, NULL))
+			evtimer_add(u->probe_ev, &tv);
+		return;
+	}
+	evtimer_del(u->probe_ev);
+	if (q == FLEET_QUOTA_OK) {
+		if (u->quota_paused) {
+			u->quota_paused = 0;
+			u->probe_token = 0;
+			log_event(LOG_WARNING, "-", "upstream.quota_resumed",
+			    "pool=%s paused=%lld fleet=1", u->ep.name,
+			    (long long)(time(NULL) - u->paused_since));
+		}
+		return;
+	}
+	if (!u->quota_paused) {
+		u->quota_paused = 1;
+		u->paused_since = time(NULL);
+		log_event(LOG_WARNING, "-", "upstream.quota_paused",
+		    "pool=%s fleet=1 msg=\"the fleet's daily sending quota is "
+		    "exceeded (another host was told): sending paused; mail "
+		    "stays queued\"", u->ep.name);
+	}
+	if (scheduler_ready_count(u->sched) > 0)
+		fleet_want_probe(u->conf.fleet);
+	if (fleet_take_probe(u->conf.fleet))
+		u->probe_token = 1;
 }
 
 static int
@@ -436,7 +495,14 @@ slot_offer(struct upstream_slot *sl)
 		    "pool=%s conn=%u", u->ep.name, sl->serial);
 	evtimer_del(sl->timer);
 	sl->d = d;
-	wait = ratelimit_reserve(&u->rate, (double)d->nrcpt, now_seconds());
+	if (fleet_is_on(u->conf.fleet) && probe)
+		wait = 0;	/* the fleet's one probe: no tokens while paused */
+	else if (fleet_is_on(u->conf.fleet))
+		wait = fleet_reserve(u->conf.fleet, (double)d->nrcpt,
+		    &sl->ticket);
+	else
+		wait = ratelimit_reserve(&u->rate, (double)d->nrcpt,
+		    now_seconds());
 	if (wait > 0) {
 		struct timeval tv = { (time_t)wait,
 		    (suseconds_t)((wait - (time_t)wait) * 1e6) };
@@ -453,8 +519,16 @@ static void
 slot_timer_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct upstream_slot *sl = arg;
+	double wait;
 
-	if (sl->state == SLOT_WAITING)
+	if (sl->state == SLOT_WAITING && fleet_is_on(sl->pool->conf.fleet) &&
+	    (wait = fleet_wait(sl->pool->conf.fleet, sl->ticket)) > 0) {
+		/* Not covered by the leases yet: ask again. */
+		struct timeval tv = { (time_t)wait,
+		    (suseconds_t)((wait - (time_t)wait) * 1e6) };
+
+		evtimer_add(sl->timer, &tv);
+	} else if (sl->state == SLOT_WAITING)
 		slot_send(sl);
 	else if (sl->state == SLOT_IDLE) {
 		log_event(LOG_DEBUG, "-", "upstream.idle_close",
@@ -522,6 +596,8 @@ slot_done(void *arg, struct transport_session *ts, struct delivery *d,
 		upstream_quota_ok(u);
 	sl->probe = 0;
 	sl->messages++;
+	if (k->action == SES_ACT_OK && u->conf.fleet != NULL)
+		fleet_sent(u->conf.fleet, (double)d->nrcpt);
 	scheduler_done(u->sched, d);
 }
 
@@ -659,6 +735,8 @@ upstream_new_transport(struct event_base *base, struct scheduler *sched,
 	u->conf.endpoint = NULL;
 	u->conf.cred = NULL;
 	u->conf.helo_name = NULL;
+	if (!fleet_is_on(c->fleet))
+		u->conf.fleet = NULL;
 	u->ep = *c->endpoint;
 	u->ep.region = xstrdup(c->endpoint->region);
 	u->ep.ca_file = xstrdup(c->endpoint->ca_file);
@@ -700,6 +778,8 @@ upstream_kick(struct upstream *u)
 
 	if (u->freeing || !u->active)
 		return;
+	if (u->conf.fleet != NULL)
+		upstream_fleet_sync(u);
 	memcpy(copy, u->slots, n * sizeof(copy[0]));
 	for (i = 0; i < n; i++) {
 		if (copy[i]->state == SLOT_STARTING)

@@ -19,6 +19,7 @@ struct ses_headers;
 struct endpoint;
 struct endpoint_credentials;
 struct transport;
+struct fleet;
 
 struct upstream_config {
 	const struct endpoint *endpoint;	/* copied */
@@ -32,6 +33,9 @@ struct upstream_config {
 	double		 rate;
 	int		 quota_probe_interval;	/* seconds, while paused */
 	const struct ses_headers *ses;	/* X-SES-* headers; not owned */
+	struct fleet	*fleet;		/* fleet.store: tokens and the quota
+					 * pause shared; not owned; NULL or
+					 * off: this host alone */
 };
 
 /*

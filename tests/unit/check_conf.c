@@ -109,8 +109,8 @@ START_TEST(test_every_key_documented)
 			ck_assert_str_ne(k.path, k2.path);
 		}
 	}
-	/* The 58 keys of sesrelay.conf(5); a new key needs a new test. */
-	ck_assert_uint_eq(i, 58);
+	/* The 62 keys of sesrelay.conf(5); a new key needs a new test. */
+	ck_assert_uint_eq(i, 62);
 	ck_assert_int_eq(conf_key_at(i, &k), 0);
 	ck_assert_int_eq(conf_key_at((size_t)-1, &k), 0);
 }
@@ -372,6 +372,18 @@ static const struct bad_case {
 	  "set a region or upstream.host" },
 	{ "hostname = \"bad host\";\n", 1, "hostname",
 	  "not a valid host name" },
+	/* fleet.* (issue 13) */
+	{ "fleet = {\n  store = \"http://cache:6379\";\n};\n", 2,
+	  "fleet.store", "expected \"redis://HOST:PORT[/DB]\"" },
+	{ "fleet = {\n  store = \"redis://:pw@cache:6379\";\n};\n", 2,
+	  "fleet.store", "put them in fleet.credentials" },
+	{ "fleet = {\n  store = \"rediss://cache:6379\";\n};\n", 2,
+	  "fleet.store", "rediss://" },
+	{ "fleet = {\n  name = \"a{b}\";\n};\n", 2, "fleet.name",
+	  "without spaces or braces" },
+	{ "fleet = {\n  hosts = 0;\n};\n", 2, "fleet.hosts", "1" },
+	{ "fleet = {\n  credentials = \"redis.pw\";\n};\n", 2,
+	  "fleet.credentials", "absolute path" },
 };
 
 START_TEST(test_bad_file)

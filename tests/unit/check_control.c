@@ -258,6 +258,7 @@ END_TEST
 static struct control_status status = {
 	"email-smtp.eu-west-1.amazonaws.com", 0, 7.0, 14.0, 2, 4, 1, 0, 3, 1,
 	125, 1, 0,
+	.fleet = { .state = "off" },
 };
 
 static void
@@ -294,6 +295,45 @@ START_TEST(test_render_stats)
 }
 END_TEST
 
+/* With fleet.store set: the fleet's lines and its JSON object. */
+START_TEST(test_render_stats_fleet)
+{
+	int json = 0;
+	char *out;
+	struct control_status saved = status;
+
+	memset(&stats, 0, sizeof(stats));
+	status.fleet = (struct fleet_status){ "shared", "eu-prod", 1, 14.0,
+	    12345, 8, 0, 700, 90 };
+	out = render(stats_text, &json);
+	ck_assert_msg(strstr(out, "\nfleet         eu-prod: shared through the "
+	    "store, 8 hosts seen, rate 14.00 recipients/s\nfleet 24 h    12345 "
+	    "recipients\nfleet leases  700 tokens in 90 requests\n") != NULL,
+	    "%s", out);
+	free(out);
+	json = 1;
+	out = render(stats_text, &json);
+	ck_assert_msg(strstr(out, ",\"fleet\":{\"name\":\"eu-prod\",\"state\":"
+	    "\"shared\",\"rate\":14.000,\"hosts\":8,\"count_24h\":12345,"
+	    "\"quota_paused\":false,\"leased\":700,\"requests\":90}}\n") != NULL,
+	    "%s", out);
+	free(out);
+	status.fleet = (struct fleet_status){ "fallback", "eu-prod", 0, 1.75,
+	    -1, 0, 0, 0, 3 };
+	json = 0;
+	out = render(stats_text, &json);
+	ck_assert_msg(strstr(out, "\nfleet         eu-prod: fallback, this "
+	    "host alone at 1.75 recipients/s\n") != NULL, "%s", out);
+	ck_assert_ptr_null(strstr(out, "fleet 24 h"));
+	free(out);
+	status = saved;
+	/* Without fleet.store: not a word. */
+	out = render(stats_text, &json);
+	ck_assert_ptr_null(strstr(out, "fleet"));
+	free(out);
+}
+END_TEST
+
 static Suite *
 control_suite(void)
 {
@@ -308,6 +348,7 @@ control_suite(void)
 	tcase_add_test(tc, test_render_json_escapes);
 	tcase_add_test(tc, test_render_mailq);
 	tcase_add_test(tc, test_render_stats);
+	tcase_add_test(tc, test_render_stats_fleet);
 	suite_add_tcase(s, tc);
 	return s;
 }

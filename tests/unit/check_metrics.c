@@ -61,6 +61,7 @@ static const struct {
 static struct control_status status = {
 	"email-smtp.eu-west-1.amazonaws.com", 1, 7.5, 14.0, 2, 4, 1, 0,
 	3, 1, 125, 1, 1,
+	.fleet = { .state = "off" },
 };
 
 /* Known counters and latencies in the global stats. */
@@ -331,6 +332,34 @@ START_TEST(test_label_escaping)
 }
 END_TEST
 
+START_TEST(test_fleet_series)
+{
+	struct control_status st = status;
+	char *out;
+
+	memset(&stats, 0, sizeof(stats));
+	out = render(&st);
+	ck_assert_ptr_null(strstr(out, "sesrelay_fleet_"));	/* no store */
+	free(out);
+	st.fleet = (struct fleet_status){ "shared", "eu-prod", 1, 7.0, 4321,
+	    6, 1, 800, 120 };
+	out = render(&st);
+	ck_assert_double_eq(sample(out, "sesrelay_fleet_shared"), 1);
+	ck_assert_double_eq(sample(out,
+	    "sesrelay_fleet_rate_recipients_per_second"), 7);
+	ck_assert_double_eq(sample(out, "sesrelay_fleet_hosts"), 6);
+	ck_assert_double_eq(sample(out, "sesrelay_fleet_recipients_24h"), 4321);
+	ck_assert_double_eq(sample(out, "sesrelay_fleet_quota_paused"), 1);
+	ck_assert_double_eq(sample(out, "sesrelay_fleet_leased_tokens_total"),
+	    800);
+	ck_assert_double_eq(sample(out, "sesrelay_fleet_store_requests_total"),
+	    120);
+	ck_assert_ptr_nonnull(strstr(out, "# TYPE sesrelay_fleet_leased_tokens_"
+	    "total counter\n"));
+	free(out);
+}
+END_TEST
+
 /* ---- the HTTP side ---- */
 
 static void
@@ -534,6 +563,7 @@ metrics_suite(void)
 	tcase_add_test(tc, test_families);
 	tcase_add_test(tc, test_values);
 	tcase_add_test(tc, test_histogram);
+	tcase_add_test(tc, test_fleet_series);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_label_escaping);
 	tcase_add_test(tc, test_http);
