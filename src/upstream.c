@@ -664,9 +664,14 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
     const struct upstream_config *c, char *err, size_t errlen)
 {
 	struct transport_config tc = { c->endpoint, c->cred, c->helo_name,
-	    c->timeout, c->ses };
-	struct transport *t = transport_smtp_new(base, dns, spool, &tc, err,
-	    errlen);
+	    c->timeout, c->ses, c->conf };
+	struct transport *t;
+
+	if (c->endpoint->transport != NULL &&
+	    strcmp(c->endpoint->transport, "api") == 0)
+		t = transport_api_new(base, dns, spool, &tc, err, errlen);
+	else
+		t = transport_smtp_new(base, dns, spool, &tc, err, errlen);
 
 	return t == NULL ? NULL : upstream_new_transport(base, sched, t, c);
 }
@@ -686,6 +691,7 @@ upstream_new_transport(struct event_base *base, struct scheduler *sched,
 	u->conf.endpoint = NULL;
 	u->conf.cred = NULL;
 	u->conf.helo_name = NULL;
+	u->conf.conf = NULL;
 	u->ep = *c->endpoint;
 	u->ep.region = xstrdup(c->endpoint->region);
 	u->ep.ca_file = xstrdup(c->endpoint->ca_file);

@@ -50,7 +50,9 @@ Record directory (written as *.tmp, then renamed; <seq>.json last, before
 the 200 is sent):
     <seq>.eml        the raw message: Content.Raw.Data decoded, byte for byte
     <seq>.json       {"seq", "conn", "ses_id", "size", "from", "rcpt_to" (every
-                      Destination address, To, Cc then Bcc), "destination",
+                      Destination address, To, Cc then Bcc), "mail_from"
+                      (FeedbackForwardingEmailAddress: the envelope sender,
+                      where SES sends bounces), "destination",
                       "configuration_set", "tags", "access_key", "session_token"}
     requests.log     "conn=C op=OP status=S [error=NAME] key=ACCESS_KEY_ID"
     connections.log  "conn=C opened", "conn=C peak_concurrent=N",
@@ -510,7 +512,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         srv = self.server
         if op == "SendEmail":
             req = parse_send(body)
-            targets = [req["from"]] + req["rcpt_to"]
+            targets = [req["from"], req["feedback"]] + req["rcpt_to"]
         elif op == "GetEmailIdentity":
             req = {"identity": urllib.parse.unquote(path[len(IDENTITY_PREFIX):])}
             targets = [req["identity"]]
@@ -557,6 +559,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             srv.rec.message(req["raw"], {
                 "conn": self.conn, "ses_id": ses_id, "size": len(req["raw"]),
                 "from": req["from"], "rcpt_to": req["rcpt_to"],
+                "mail_from": req["feedback"],
                 "destination": req["destination"],
                 "configuration_set": req["configuration_set"], "tags": req["tags"],
                 "access_key": key, "session_token": "X-Amz-Security-Token" in self.headers})
@@ -588,6 +591,7 @@ def parse_send(body):
                                              for t in tags):
         raise ApiError("BadRequestException", "EmailTags must be a list of {Name, Value}")
     return {"raw": raw, "from": doc.get("FromEmailAddress", ""), "rcpt_to": rcpts,
+            "feedback": doc.get("FeedbackForwardingEmailAddress", ""),
             "destination": dest, "configuration_set": doc.get("ConfigurationSetName"),
             "tags": tags}
 
