@@ -524,6 +524,7 @@ make_pools(struct daemon *d, const struct conf *c,
 	uc.rate = c->upstream.rate;
 	uc.quota_probe_interval = (int)c->upstream.quota_probe_interval;
 	uc.ses = ses;
+	uc.conf = c;
 	*fallback = NULL;
 	if ((*primary = upstream_new(d->base, d->dns, d->spool, d->sched, &uc,
 	    e, sizeof(e))) == NULL) {

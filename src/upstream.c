@@ -169,17 +169,41 @@ probe_cb(evutil_socket_t fd, short ev, void *arg)
 	upstream_kick(u);
 }
 
-static void
-upstream_quota_exceeded(struct upstream *u)
+/* Pause sending, one probe every quota_probe_interval; 1: it was not
+ * paused yet. */
+static int
+upstream_pause(struct upstream *u)
 {
 	struct timeval tv = { u->conf.quota_probe_interval, 0 };
 
 	u->probe_token = 0;
 	evtimer_add(u->probe_ev, &tv);
 	if (u->quota_paused)
-		return;
+		return 0;
 	u->quota_paused = 1;
 	u->paused_since = time(NULL);
+	return 1;
+}
+
+/* SES paused the account's sending (SendingPausedException,
+ * AccountSuspendedException): as the quota, louder. */
+static void
+upstream_account_paused(struct upstream *u, const char *reply)
+{
+	if (!upstream_pause(u))
+		return;
+	log_event(LOG_ERR, "-", "upstream.account_paused",
+	    "pool=%s probe_every=%d reply=%s msg=\"SES has paused sending for "
+	    "this account: sending paused; mail stays queued, nothing bounces "
+	    "(see the SES console: account dashboard, reputation)\"",
+	    u->ep.name, u->conf.quota_probe_interval, log_q(reply));
+}
+
+static void
+upstream_quota_exceeded(struct upstream *u)
+{
+	if (!upstream_pause(u))
+		return;
 	log_event(LOG_WARNING, "-", "upstream.quota_paused",
 	    "pool=%s probe_every=%d msg=\"SES daily sending quota exceeded: "
 	    "sending paused; mail stays queued, nothing bounces (raise the "
@@ -537,7 +561,10 @@ slot_pool(void *arg, struct transport_session *ts, const struct ses_class *k,
 		upstream_throttled(sl->pool);
 		break;
 	case SES_ACT_QUOTA:
-		upstream_quota_exceeded(sl->pool);
+		if (k->flags & SES_F_ACCOUNT_PAUSED)
+			upstream_account_paused(sl->pool, reply);
+		else
+			upstream_quota_exceeded(sl->pool);
 		break;
 	case SES_ACT_CONN_LIMIT:
 		upstream_conn_limited(sl->pool, sl);
@@ -637,9 +664,14 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
     const struct upstream_config *c, char *err, size_t errlen)
 {
 	struct transport_config tc = { c->endpoint, c->cred, c->helo_name,
-	    c->timeout, c->ses };
-	struct transport *t = transport_smtp_new(base, dns, spool, &tc, err,
-	    errlen);
+	    c->timeout, c->ses, c->conf };
+	struct transport *t;
+
+	if (c->endpoint->transport != NULL &&
+	    strcmp(c->endpoint->transport, "api") == 0)
+		t = transport_api_new(base, dns, spool, &tc, err, errlen);
+	else
+		t = transport_smtp_new(base, dns, spool, &tc, err, errlen);
 
 	return t == NULL ? NULL : upstream_new_transport(base, sched, t, c);
 }
@@ -659,6 +691,7 @@ upstream_new_transport(struct event_base *base, struct scheduler *sched,
 	u->conf.endpoint = NULL;
 	u->conf.cred = NULL;
 	u->conf.helo_name = NULL;
+	u->conf.conf = NULL;
 	u->ep = *c->endpoint;
 	u->ep.region = xstrdup(c->endpoint->region);
 	u->ep.ca_file = xstrdup(c->endpoint->ca_file);

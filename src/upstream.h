@@ -32,6 +32,8 @@ struct upstream_config {
 	double		 rate;
 	int		 quota_probe_interval;	/* seconds, while paused */
 	const struct ses_headers *ses;	/* X-SES-* headers; not owned */
+	const struct conf *conf;	/* the API transport's credentials;
+					 * only while made */
 };
 
 /*
