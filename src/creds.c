@@ -150,7 +150,10 @@ creds_new(struct event_base *base, struct evdns_base *dns,
 const struct aws_creds *
 creds_get(struct creds *c)
 {
-	return c->have ? &c->cur : NULL;
+	if (!c->have || (c->cur.expiration != 0 &&
+	    c->cur.expiration <= time(NULL)))
+		return NULL;	/* none yet, or expired while IMDS is down */
+	return &c->cur;
 }
 
 void
