@@ -236,6 +236,7 @@ class Keys:
                                      "expires": None}
         self.files = [JsonFile(p) for p in files]
         self.listed = {}                # every key ever seen in a keys file
+        self.lock = threading.Lock()    # handler threads re-read concurrently
 
     @staticmethod
     def entries(doc):
@@ -264,8 +265,9 @@ class Keys:
 
     def lookup(self, key_id, token):
         """The key's secret, or raise the 403 SES would answer."""
-        self.reload()
-        k = self.static.get(key_id) or self.listed.get(key_id)
+        with self.lock:
+            self.reload()
+            k = self.static.get(key_id) or self.listed.get(key_id)
         if k is None:
             raise ApiError("UnrecognizedClientException")
         if (k["token"] or None) != (token or None):
@@ -377,8 +379,13 @@ class Faults:
         self.file = JsonFile(path)
         self.log = log
         self.cfg, self.rules, self.fired = {}, [], []
+        self.lock = threading.RLock()   # handler threads re-read concurrently
 
     def reload(self):
+        with self.lock:
+            self._reload()
+
+    def _reload(self):
         if not self.file.changed():
             return
         cfg = self.file.value if isinstance(self.file.value, dict) else {}
@@ -394,7 +401,11 @@ class Faults:
 
     def decide(self, op, targets):
         """(total delay, the deciding rule or None)."""
-        self.reload()
+        with self.lock:
+            return self._decide(op, targets)
+
+    def _decide(self, op, targets):
+        self._reload()
         delay = 0.0
         for i, r in enumerate(self.rules):
             if r.get("op", "any") not in (op, "any"):
