@@ -444,6 +444,7 @@ class Recorder:
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Server"
+    disable_nagle_algorithm = True  # the answer's header and body: two writes
 
     def __init__(self, request, client_address, server, conn):
         self.conn = conn
