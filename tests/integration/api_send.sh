@@ -4,16 +4,19 @@
 # messages, one of them to 60 recipients (two SendEmail calls of at most
 # 50), arrive byte for byte with the envelope (Destination, the sender
 # as FeedbackForwardingEmailAddress) and ses.configuration_set / ses.tags
-# as request fields.  On the way SES answers 500 twice (resent at once),
-# drops one request unanswered before taking it, and takes one but
-# loses the answer: the relay cannot tell the two apart, so both are
+# as request fields.  Every answer comes chunked.  On the way SES answers
+# 500 twice (resent at once), drops one request unanswered before taking
+# it, takes one but loses the answer, and answers one with bytes that
+# are not HTTP: the relay cannot tell these apart, so all three are
 # logged "duplicate possible" and sent again.  Nothing bounces; the connections are kept alive.  About 8 s.
 . "$(dirname "$0")/lib.sh"
 
 start_fake_api
-set_faults '{"rules": [{"op": "SendEmail", "error": "InternalFailure", "count": 2},
+set_faults '{"chunked": true,
+	"rules": [{"op": "SendEmail", "error": "InternalFailure", "count": 2},
 	{"op": "SendEmail", "action": "drop", "count": 1},
-	{"op": "SendEmail", "action": "drop_after_record", "count": 1}]}'
+	{"op": "SendEmail", "action": "drop_after_record", "count": 1},
+	{"op": "SendEmail", "action": "garbage", "count": 1}]}'
 CRED_KEY=1 UP_EXTRA="$API_CONF" SESSIONS=2 \
 	EXTRA_CONF='ses = { configuration_set = "cs-api"; tags = [ "app=relay", "env=ci" ]; };' \
 	write_conf
@@ -27,8 +30,8 @@ check "the spool empties" wait_spool_empty 30
 # (the 60-recipient one's To: is folded by the daemon: checked below)
 check "byte for byte, envelope sender included" verify --record "$FAKE_REC" \
 	--messages "$work/sent" --count 30 --allow-duplicates --allow-extra
-check "both unanswered requests are logged as possible duplicates" \
-	[ "$(log_count upstream.outcome_unknown)" -eq 2 ]
+check "the three unanswered requests are logged as possible duplicates" \
+	[ "$(log_count upstream.outcome_unknown)" -eq 3 ]
 check "every message once but the one whose answer was lost" python3 - "$FAKE_REC" <<'PY'
 import collections, glob, json, re, sys
 ids = collections.Counter()
