@@ -60,7 +60,7 @@ static const struct {
 
 static struct control_status status = {
 	"email-smtp.eu-west-1.amazonaws.com", 1, 7.5, 14.0, 2, 4, 1, 0,
-	3, 1, 125, 1, 1,
+	3, 1, 125, 1, 1, NULL,
 };
 
 /* Known counters and latencies in the global stats. */
