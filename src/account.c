@@ -7,9 +7,11 @@
  *     only, and other hosts may share the account;
  *   - sending is held before the 24-hour quota is spent: when what SES
  *     counted at the last read plus what this daemon delivered since
- *     leaves less than a reserve (1 % of the quota, at least one second
- *     at MaxSendRate), rather than after SES refuses; the next read
- *     that shows room releases it (the quota is a rolling 24 hours);
+ *     (looked at 4 times a second) leaves less than a reserve (1 % of
+ *     the quota, at least two seconds at MaxSendRate: the transactions
+ *     already out still land), rather than after SES refuses; a read
+ *     that shows room releases it (the quota is a rolling 24 hours),
+ *     and also ends a pause SES's own quota refusal started;
  *   - SendingEnabled = false or EnforcementStatus = SHUTDOWN hold it
  *     with a loud log until a read says otherwise.
  * A read that fails changes nothing (the last view stands) and is
@@ -30,6 +32,7 @@
 #include "endpoint.h"
 #include "json_scan.h"
 #include "log.h"
+#include "stats.h"
 #include "tls.h"
 
 #define ACCOUNT_PATH	"/v2/email/account"
@@ -43,6 +46,8 @@ struct account {
 	struct account_events	 ev;
 	int			 timeout;
 	struct event		*timer;
+	struct event		*watch;		/* 4 times a second: what was sent */
+	unsigned long long	 delivered_at_read; /* stats.delivered */
 	struct api_get		*get;		/* a read out */
 	struct account_view	 v;
 	int			 failing;	/* reads failed in a row */
@@ -81,8 +86,8 @@ account_should_hold(const struct account_view *v)
 		return ACCOUNT_DISABLED;
 	if (v->max_24h < 0)
 		return ACCOUNT_OK;		/* unlimited */
-	reserve = v->max_24h / 100 > v->max_rate ? v->max_24h / 100 :
-	    v->max_rate;
+	reserve = v->max_24h / 100 > 2 * v->max_rate ? v->max_24h / 100 :
+	    2 * v->max_rate;
 	if (reserve < 1)
 		reserve = 1;
 	return v->sent_24h + v->sent_since + reserve > v->max_24h ?
@@ -134,6 +139,7 @@ account_set_hold(struct account *a, enum account_hold h)
 }
 
 static void account_schedule(struct account *, int seconds);
+static void account_watch(evutil_socket_t, short, void *);
 
 /* A read's answer. */
 static void
@@ -142,6 +148,7 @@ account_answer(void *arg, int status, const char *error_type,
 {
 	struct account *a = arg;
 	struct account_view n;
+	int changed;
 
 	a->get = NULL;
 	account_schedule(a, (int)a->ep.account_check_interval);
@@ -160,14 +167,21 @@ account_answer(void *arg, int status, const char *error_type,
 	a->failing = 0;
 	n.read_at = time(NULL);
 	n.hold = a->v.hold;
+	changed = !a->v.known || n.max_rate != a->v.max_rate ||
+	    n.max_24h != a->v.max_24h || n.sending_enabled !=
+	    a->v.sending_enabled || strcmp(n.enforcement, a->v.enforcement);
 	a->v = n;
-	log_event(LOG_INFO, "-", "account.read", "pool=%s max_rate=%.2f "
+	a->delivered_at_read = stats.delivered;
+	log_event(changed ? LOG_INFO : LOG_DEBUG, "-", "account.read",
+	    "pool=%s max_rate=%.2f "
 	    "max_24h=%.0f sent_24h=%.0f sending_enabled=%s enforcement=%s",
 	    a->ep.name, n.max_rate, n.max_24h, n.sent_24h,
 	    n.sending_enabled ? "true" : "false", log_q(n.enforcement));
 	if (a->ep.rate == 0 && a->ev.rate != NULL)
 		a->ev.rate(a->ev.arg, account_rate(&a->v));
 	account_set_hold(a, account_should_hold(&a->v));
+	if (a->v.hold == ACCOUNT_OK && a->ev.room != NULL)
+		a->ev.room(a->ev.arg);
 }
 
 /* The timer: read now (or wait for credentials). */
@@ -202,6 +216,7 @@ account_new(struct event_base *base, struct evdns_base *dns,
     const struct endpoint *ep, struct creds *cr,
     const struct account_events *ev, int timeout, char *err, size_t errlen)
 {
+	struct timeval quarter = { 0, 250000 };
 	struct account *a;
 
 	if (ep->account_check_interval == 0 || cr == NULL)
@@ -218,18 +233,32 @@ account_new(struct event_base *base, struct evdns_base *dns,
 	a->creds = cr;
 	a->ev = *ev;
 	a->timeout = timeout;
-	if ((a->timer = evtimer_new(base, account_read, a)) == NULL)
+	if ((a->timer = evtimer_new(base, account_read, a)) == NULL ||
+	    (a->watch = event_new(base, -1, EV_PERSIST, account_watch, a)) ==
+	    NULL)
 		abort();
 	account_schedule(a, 0);
+	event_add(a->watch, &quarter);
 	return a;
 }
 
-void
-account_note_sent(struct account *a, unsigned n)
+/*
+ * 4 times a second: count what was delivered since the last read towards
+ * the quota (stats.delivered: recipients SES took), and hold sending
+ * as soon as the estimate leaves less than the reserve.  Two seconds
+ * at MaxSendRate are within the reserve, so neither what is sent
+ * between two looks nor the transactions out overrun the quota.
+ */
+static void
+account_watch(evutil_socket_t fd, short what, void *arg)
 {
-	if (a == NULL || !a->v.known)
+	struct account *a = arg;
+
+	(void)fd;
+	(void)what;
+	if (!a->v.known)
 		return;
-	a->v.sent_since += n;
+	a->v.sent_since = (double)(stats.delivered - a->delivered_at_read);
 	if (a->v.hold == ACCOUNT_OK)
 		account_set_hold(a, account_should_hold(&a->v));
 }
@@ -247,6 +276,7 @@ account_free(struct account *a)
 		return;
 	api_get_cancel(a->get);
 	event_free(a->timer);
+	event_free(a->watch);
 	SSL_CTX_free(a->ctx);
 	free(a);
 }

@@ -45,6 +45,7 @@ struct account_view {
 struct account_events {
 	void	(*rate)(void *arg, double rate);	/* rate = 0 only */
 	void	(*hold)(void *arg, int held);
+	void	(*room)(void *arg);	/* a read found the quota not spent */
 	void	*arg;
 };
 
@@ -63,9 +64,6 @@ double account_rate(const struct account_view *);
 struct account *account_new(struct event_base *, struct evdns_base *,
     const struct endpoint *, struct creds *, const struct account_events *,
     int timeout, char *err, size_t errlen);
-/* n recipients were delivered (counted towards the quota until the
- * next read). */
-void account_note_sent(struct account *, unsigned n);
 const struct account_view *account_view(const struct account *);
 void account_free(struct account *);
 

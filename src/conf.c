@@ -985,6 +985,8 @@ conf_dump(const struct conf *c, FILE *fp)
 		if (strcmp(k->path, "upstream.tls") == 0)
 			fprintf(fp, "  # effective: %s",
 			    up.wrapper ? "wrapper" : "starttls");
+		if (strcmp(k->path, "upstream.api_endpoint") == 0)
+			fprintf(fp, "  # effective: %s", up.api_url);
 		fputc('\n', fp);
 	}
 	if (group != NULL)

@@ -369,6 +369,7 @@ control_status(void *arg, struct control_status *st)
 	st->max_sessions = us.max_sessions;
 	st->quota_paused = us.quota_paused;
 	st->backing_off = us.backing_off;
+	st->account = upstream_account(d->up);
 }
 
 static void

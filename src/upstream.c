@@ -46,6 +46,8 @@
 #include "endpoint.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "account.h"
+#include "creds.h"
 #include "scheduler.h"
 #include "ses_reply.h"
 #include "transport.h"
@@ -108,6 +110,10 @@ struct upstream {
 	time_t			 failing_since;	/* 0: working */
 	time_t			 last_failure;
 	int			 checking;	/* a health check is out */
+	/* the account's limits (GetAccount), where API credentials exist */
+	struct creds		*acreds;
+	struct account		*account;
+	int			 account_held;	/* the account view holds sending */
 	void			(*check_cb)(void *, int);
 	void			*check_arg;
 };
@@ -229,6 +235,8 @@ static int
 upstream_may_take(struct upstream *u, int *probe)
 {
 	*probe = 0;
+	if (u->account_held)
+		return 0;
 	if (!u->quota_paused)
 		return 1;
 	if (!u->probe_token)
@@ -658,6 +666,76 @@ upstream_check(struct upstream *u, void (*cb)(void *, int), void *arg)
 
 /* ---- the pool ---- */
 
+/* ---- the account's limits (account.c) ---- */
+
+/* GetAccount said MaxSendRate: rate = 0 follows it, less 10 %. */
+static void
+account_rate_cb(void *arg, double rate)
+{
+	struct upstream *u = arg;
+
+	if (rate == u->conf.rate)
+		return;
+	log_event(LOG_INFO, "-", "upstream.rate_set", "pool=%s rate=%.2f "
+	    "was=%.2f source=GetAccount", u->ep.name, rate, u->conf.rate);
+	u->conf.rate = rate;
+	if (!evtimer_pending(u->recover_ev, NULL) || u->rate_now > rate) {
+		u->rate_now = rate;	/* not recovering from a throttle */
+		ratelimit_set_rate(&u->rate, rate, now_seconds());
+	}
+}
+
+/* The account view holds sending (quota nearly spent, sending disabled
+ * or shut down) or releases it; account.c logs why. */
+static void
+account_hold_cb(void *arg, int held)
+{
+	struct upstream *u = arg;
+
+	u->account_held = held;
+	if (!held)
+		upstream_kick(u);
+}
+
+/* GetAccount shows room in the quota: a pause SES's own quota refusal
+ * started ends now rather than at the next probe. */
+static void
+account_room_cb(void *arg)
+{
+	upstream_quota_ok(arg);
+}
+
+/*
+ * Read the account's limits where the endpoint has API credentials (an
+ * IAM key, the environment, the instance role) and an interval; its own
+ * credentials provider (the transport's is its own business).  0, or -1
+ * with err.
+ */
+static int
+upstream_account_start(struct upstream *u, struct evdns_base *dns,
+    const struct upstream_config *c, char *err, size_t errlen)
+{
+	struct account_events ev = { account_rate_cb, account_hold_cb,
+	    account_room_cb, u };
+
+	if (c->conf == NULL || c->endpoint->transport == NULL ||
+	    c->endpoint->account_check_interval == 0 ||
+	    !endpoint_has_api_credentials(c->endpoint, c->cred))
+		return 0;
+	if ((u->acreds = creds_new(u->base, dns, c->conf, c->endpoint, err,
+	    errlen)) == NULL)
+		return -1;
+	u->account = account_new(u->base, dns, &u->ep, u->acreds, &ev,
+	    c->timeout, err, errlen);
+	return u->account == NULL ? -1 : 0;
+}
+
+const struct account_view *
+upstream_account(const struct upstream *u)
+{
+	return account_view(u->account);
+}
+
 struct upstream *
 upstream_new(struct event_base *base, struct evdns_base *dns,
     struct spool *spool, struct scheduler *sched,
@@ -665,15 +743,28 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
 {
 	struct transport_config tc = { c->endpoint, c->cred, c->helo_name,
 	    c->timeout, c->ses, c->conf };
+	struct upstream_config rc = *c;
 	struct transport *t;
+	struct upstream *u;
 
 	if (c->endpoint->transport != NULL &&
 	    strcmp(c->endpoint->transport, "api") == 0)
 		t = transport_api_new(base, dns, spool, &tc, err, errlen);
 	else
 		t = transport_smtp_new(base, dns, spool, &tc, err, errlen);
-
-	return t == NULL ? NULL : upstream_new_transport(base, sched, t, c);
+	if (t == NULL)
+		return NULL;
+	/* The endpoint's own rate (fallback.rate); 0 follows the account. */
+	if (c->endpoint->transport != NULL)
+		rc.rate = c->endpoint->rate;
+	if (rc.rate <= 0)
+		rc.rate = UPSTREAM_RATE_UNKNOWN;
+	u = upstream_new_transport(base, sched, t, &rc);
+	if (upstream_account_start(u, dns, c, err, errlen) == -1) {
+		upstream_free(u);
+		return NULL;
+	}
+	return u;
 }
 
 struct upstream *
@@ -740,7 +831,7 @@ upstream_kick(struct upstream *u)
 		else if (copy[i]->state == SLOT_IDLE)
 			slot_offer(copy[i]);
 	}
-	if (u->backing_off)
+	if (u->backing_off || u->account_held)
 		return;
 	if (u->quota_paused) {
 		/* Only the probe needs a session. */
@@ -769,6 +860,8 @@ upstream_free(struct upstream *u)
 	event_free(u->recover_ev);
 	event_free(u->probe_ev);
 	event_free(u->grow_ev);
+	account_free(u->account);
+	creds_free(u->acreds);
 	u->transport->ops->destroy(u->transport);
 	free((char *)u->ep.region);
 	free((char *)u->ep.ca_file);

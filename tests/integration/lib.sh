@@ -202,6 +202,28 @@ start_fake_api() {
 	API_CONF="transport = \"api\"; api_endpoint = \"https://localhost:$FAKE_PORT\"; account_check_interval = 0;"
 }
 
+# start_fake_imds [LIFETIME]: the fake IMDSv2 (fake_imds.py), its keys
+# living LIFETIME s (default 21600) and written to $work/imds_keys.json,
+# which start_fake_api's fake SES API takes.  Sets IMDS_PORT, IMDS_FAULTS
+# (set_imds_faults '{"down": true}') and IMDS_CONF, the upstream keys
+# for auth = "instance-role" (put it in UP_EXTRA with API_CONF).
+start_fake_imds() {
+	IMDS_FAULTS=$work/imds_faults.json
+	rm -f "$work/imds.port"
+	python3 "$tests/fake_imds.py" --listen 127.0.0.1 --port 0 \
+		--port-file "$work/imds.port" --lifetime "${1:-21600}" \
+		--keys-file "$work/imds_keys.json" --faults "$IMDS_FAULTS" \
+		--log "$work/imds.log" 2>>"$work/imds.err" &
+	pids+=($!)
+	for _ in $(seq 100); do [ -s "$work/imds.port" ] && break; sleep 0.1; done
+	[ -s "$work/imds.port" ] || { echo "fake IMDS did not start"; cat "$work/imds.err"; exit 1; }
+	IMDS_PORT=$(cat "$work/imds.port")
+	IMDS_CONF="auth = \"instance-role\"; imds_endpoint = \"http://127.0.0.1:$IMDS_PORT\";"
+}
+set_imds_faults() {
+	printf '%s\n' "$1" >"$IMDS_FAULTS.tmp" && mv -f "$IMDS_FAULTS.tmp" "$IMDS_FAULTS"
+}
+
 # write_conf: the daemon's config from variables (each has a default);
 # EXTRA_CONF is appended as is (e.g. a whole smtp = { ... }; group).
 write_conf() {

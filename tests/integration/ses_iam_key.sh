@@ -13,7 +13,9 @@ SECRET='wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'
 DERIVED='BLBM/9hSUELfq8Gw+rU1YcBjkOxGbhT2XG763xVLGWL9'	# us-east-1
 
 FAKE_ARGS="--user $KEY_ID --password $DERIVED" start_fake starttls
-write_conf
+# An IAM key would have the account's limits read from the real SES API:
+# not in a hermetic test (ses_account.sh tests that against a fake).
+UP_EXTRA="account_check_interval = 0;" write_conf
 key_file() {	# key_file SECRET [TOKEN]
 	printf 'access_key_id = "%s";\nsecret_access_key = "%s";\n%s' \
 	    "$KEY_ID" "$1" "${2:+session_token = \"$2\";

@@ -23,6 +23,7 @@
 
 #include "control.h"
 #include "fixture.h"
+#include "account.h"
 #include "metrics.h"
 #include "stats.h"
 
@@ -60,7 +61,7 @@ static const struct {
 
 static struct control_status status = {
 	"email-smtp.eu-west-1.amazonaws.com", 1, 7.5, 14.0, 2, 4, 1, 0,
-	3, 1, 125, 1, 1,
+	3, 1, 125, 1, 1, NULL,
 };
 
 /* Known counters and latencies in the global stats. */
@@ -261,6 +262,36 @@ START_TEST(test_values)
 	    "\nsesrelay_start_time_seconds 1700000000\n"));
 	ck_assert_ptr_nonnull(strstr(out,
 	    "\nsesrelay_upstream_rate_recipients_per_second 7.5\n"));
+	free(out);
+}
+END_TEST
+
+/* The account's gauges, once GetAccount was read; none before. */
+START_TEST(test_account)
+{
+	struct account_view a = { 1, 200, 1.0, 150, 30, 1, "HEALTHY",
+	    1700000000, ACCOUNT_QUOTA };
+	struct control_status st = status;
+	char *out;
+
+	set_stats();
+	out = render(&st);
+	ck_assert_ptr_null(strstr(out, "sesrelay_account_"));
+	free(out);
+	st.account = &a;
+	out = render(&st);
+	ck_assert_double_eq(sample(out, "sesrelay_account_max_24h_send"), 200);
+	ck_assert_double_eq(sample(out, "sesrelay_account_sent_last_24h"), 180);
+	ck_assert_double_eq(sample(out, "sesrelay_account_max_send_rate"), 1);
+	ck_assert_double_eq(sample(out, "sesrelay_account_sending_enabled"),
+	    1);
+	ck_assert_double_eq(sample(out, "sesrelay_account_paused"), 1);
+	ck_assert_ptr_nonnull(strstr(out,
+	    "# TYPE sesrelay_account_paused gauge\n"));
+	free(out);
+	a.known = 0;
+	out = render(&st);
+	ck_assert_ptr_null(strstr(out, "sesrelay_account_"));
 	free(out);
 }
 END_TEST
@@ -534,6 +565,7 @@ metrics_suite(void)
 	tcase_add_test(tc, test_families);
 	tcase_add_test(tc, test_values);
 	tcase_add_test(tc, test_histogram);
+	tcase_add_test(tc, test_account);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_label_escaping);
 	tcase_add_test(tc, test_http);
