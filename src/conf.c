@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/http.h>
 #include <libconfig.h>
 
 #include "conf.h"
@@ -79,6 +80,14 @@ static int check_address_or_empty(const struct conf *,
 static int check_fleet_store(const struct conf *, const struct conf_key *,
     char *, size_t);
 static int check_fleet_name(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_transport(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_auth(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_url_or_empty(const struct conf *, const struct conf_key *,
+    char *, size_t);
+static int check_rate(const struct conf *, const struct conf_key *,
     char *, size_t);
 
 #define OFF(f) offsetof(struct conf, f)
@@ -174,8 +183,23 @@ static const struct conf_key conf_keys[] = {
 	{ "upstream.quota_probe_interval", T_INT,
 	  OFF(upstream.quota_probe_interval), 1, 86400, "600", NULL,
 	  "Seconds between tries while SES's daily quota is exceeded (sending is paused, nothing bounces)." },
-	{ "upstream.rate", T_FLOAT, OFF(upstream.rate), 0.01, 100000, "14.0",
-	  NULL, "Recipients per second sent upstream (SES's maximum send rate)." },
+	{ "upstream.rate", T_FLOAT, OFF(upstream.rate), 0, 100000, "14.0",
+	  check_rate, "Recipients per second sent upstream (SES's maximum send rate); 0: the account's MaxSendRate (read with GetAccount), less 10 %." },
+	{ "upstream.transport", T_STRING, OFF(upstream.transport), 0, 0, "smtp",
+	  check_transport,
+	  "\"smtp\": SES's SMTP interface; \"api\": SES v2 SendEmail with the raw message, over HTTPS." },
+	{ "upstream.auth", T_STRING, OFF(upstream.auth), 0, 0, "file",
+	  check_auth,
+	  "Where the credentials come from: \"file\" (upstream.credentials), \"instance-role\" (IMDSv2; api only) or \"environment\" (AWS_ACCESS_KEY_ID, ...)." },
+	{ "upstream.api_endpoint", T_STRING, OFF(upstream.api_endpoint), 0, 0,
+	  "", check_url_or_empty,
+	  "SES API URL, \"https://HOST[:PORT]\"; empty: https://email.REGION.amazonaws.com." },
+	{ "upstream.imds_endpoint", T_STRING, OFF(upstream.imds_endpoint), 0, 0,
+	  "http://169.254.169.254", check_url_or_empty,
+	  "Instance metadata service (IMDSv2) URL, for auth = \"instance-role\"." },
+	{ "upstream.account_check_interval", T_INT,
+	  OFF(upstream.account_check_interval), 0, 86400, "60", NULL,
+	  "Seconds between GetAccount reads (send rate, 24-hour quota, sending enabled) where API credentials exist; 0: never." },
 	{ "cleanup.headers", T_BOOL, OFF(cleanup.headers), 0, 0, "true", NULL,
 	  "Add Date:, Message-ID: and, without To: or Cc:, \"To: undisclosed-recipients:;\" when missing." },
 	{ "rewrite.sender", T_STRING, OFF(rewrite.sender), 0, 0, "",
@@ -212,6 +236,23 @@ static const struct conf_key conf_keys[] = {
 	{ "fallback.check_interval", T_INT, OFF(fallback.check_interval), 1,
 	  86400, "60", NULL,
 	  "While on the fallback, seconds between checks of the first upstream; the first that succeeds switches back." },
+	{ "fallback.transport", T_STRING, OFF(fallback.transport), 0, 0, "",
+	  check_transport,
+	  "\"smtp\" or \"api\" for the fallback; empty: upstream.transport." },
+	{ "fallback.auth", T_STRING, OFF(fallback.auth), 0, 0, "", check_auth,
+	  "\"file\", \"instance-role\" or \"environment\" for the fallback; empty: upstream.auth." },
+	{ "fallback.api_endpoint", T_STRING, OFF(fallback.api_endpoint), 0, 0,
+	  "", check_url_or_empty,
+	  "SES API URL of the fallback; empty: https://email.REGION.amazonaws.com of fallback.region." },
+	{ "fallback.imds_endpoint", T_STRING, OFF(fallback.imds_endpoint), 0, 0,
+	  "", check_url_or_empty,
+	  "Instance metadata service URL for the fallback; empty: upstream.imds_endpoint." },
+	{ "fallback.rate", T_FLOAT, OFF(fallback.rate), -1, 100000, "-1.0",
+	  check_rate,
+	  "Recipients per second while on the fallback; 0: its account's MaxSendRate less 10 %; -1: upstream.rate." },
+	{ "fallback.account_check_interval", T_INT,
+	  OFF(fallback.account_check_interval), 0, 86400, "60", NULL,
+	  "Seconds between GetAccount reads of the fallback region; 0: never." },
 	{ "ses.configuration_set", T_STRING, OFF(ses.configuration_set), 0, 0,
 	  "", check_ses_set,
 	  "SES configuration set for event publishing (X-SES-CONFIGURATION-SET), unless a message names its own; empty: none." },
@@ -982,6 +1023,8 @@ conf_dump(const struct conf *c, FILE *fp)
 		if (strcmp(k->path, "upstream.tls") == 0)
 			fprintf(fp, "  # effective: %s",
 			    up.wrapper ? "wrapper" : "starttls");
+		if (strcmp(k->path, "upstream.api_endpoint") == 0)
+			fprintf(fp, "  # effective: %s", up.api_url);
 		fputc('\n', fp);
 	}
 	if (group != NULL)
@@ -1294,4 +1337,146 @@ bad:
 	conf_errf(err, errlen, "expected up to 200 printable characters, "
 	    "without spaces or braces");
 	return -1;
+}
+
+/* ---- the AWS keys: transport, auth, endpoints, rate ---- */
+
+static int
+is_fallback_key(const struct conf_key *k)
+{
+	return strncmp(k->path, "fallback.", 9) == 0;
+}
+
+/* Is there a fallback whose keys must make sense? */
+static int
+has_fallback(const struct conf *c)
+{
+	return c->fallback.region[0] != '\0' || c->fallback.host[0] != '\0';
+}
+
+/* The section's effective transport and auth (the fallback's "" follow
+ * the upstream's). */
+static const char *
+eff_transport(const struct conf *c, int fallback)
+{
+	return fallback && c->fallback.transport[0] != '\0' ?
+	    c->fallback.transport : c->upstream.transport;
+}
+
+static const char *
+eff_auth(const struct conf *c, int fallback)
+{
+	return fallback && c->fallback.auth[0] != '\0' ? c->fallback.auth :
+	    c->upstream.auth;
+}
+
+static int
+check_transport(const struct conf *c, const struct conf_key *k, char *err,
+    size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+	int fb = is_fallback_key(k);
+	const char *region = fb ? c->fallback.region : c->upstream.region;
+	const char *api = fb ? c->fallback.api_endpoint :
+	    c->upstream.api_endpoint;
+
+	if ((*p != '\0' || !fb) && strcmp(p, "smtp") && strcmp(p, "api")) {
+		conf_errf(err, errlen, "\"%s\": expected \"smtp\" or \"api\"%s",
+		    p, fb ? " (or empty: upstream.transport)" : "");
+		return -1;
+	}
+	if ((fb && !has_fallback(c)) || strcmp(eff_transport(c, fb), "api"))
+		return 0;
+	if (*region == '\0' && *api == '\0') {
+		conf_errf(err, errlen, "transport \"api\" needs %s.region or "
+		    "%s.api_endpoint (the API host is not the SMTP host)",
+		    fb ? "fallback" : "upstream", fb ? "fallback" : "upstream");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_auth(const struct conf *c, const struct conf_key *k, char *err,
+    size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+	int fb = is_fallback_key(k);
+
+	if ((*p != '\0' || !fb) && strcmp(p, "file") &&
+	    strcmp(p, "instance-role") && strcmp(p, "environment")) {
+		conf_errf(err, errlen, "\"%s\": expected \"file\", "
+		    "\"instance-role\" or \"environment\"%s", p,
+		    fb ? " (or empty: upstream.auth)" : "");
+		return -1;
+	}
+	if ((fb && !has_fallback(c)) || strcmp(eff_transport(c, fb), "smtp") ||
+	    strcmp(eff_auth(c, fb), "instance-role"))
+		return 0;
+	conf_errf(err, errlen, "\"instance-role\" cannot be used with transport "
+	    "\"smtp\": SES's SMTP interface refuses passwords derived from "
+	    "temporary credentials; set %s.transport = \"api\", or auth = "
+	    "\"file\" with an IAM user's key", fb ? "fallback" : "upstream");
+	return -1;
+}
+
+/* "http://HOST[:PORT]" (imds_endpoint) or "https://HOST[:PORT]" (the
+ * API: credentials never cross the network in clear); no path. */
+static int
+check_url_or_empty(const struct conf *c, const struct conf_key *k,
+    char *err, size_t errlen)
+{
+	const char *p = *(char *const *)cfield(c, k);
+	const char *scheme = strstr(k->path, "imds") ? "http" : "https";
+	struct evhttp_uri *u;
+	int ok;
+
+	if (*p == '\0')
+		return 0;
+	if ((u = evhttp_uri_parse(p)) == NULL) {
+		conf_errf(err, errlen, "\"%s\": not a URL", p);
+		return -1;
+	}
+	ok = evhttp_uri_get_scheme(u) != NULL && strcmp(evhttp_uri_get_scheme(u),
+	    scheme) == 0 && evhttp_uri_get_host(u) != NULL &&
+	    *evhttp_uri_get_host(u) != '\0' && evhttp_uri_get_query(u) == NULL &&
+	    (evhttp_uri_get_path(u) == NULL || strcmp(evhttp_uri_get_path(u),
+	    "") == 0 || strcmp(evhttp_uri_get_path(u), "/") == 0);
+	evhttp_uri_free(u);
+	if (!ok) {
+		conf_errf(err, errlen, "\"%s\": expected \"%s://HOST[:PORT]\"", p,
+		    scheme);
+		return -1;
+	}
+	return 0;
+}
+
+/* rate: > 0, 0 (follow GetAccount: needs its interval), -1 (fallback:
+ * the upstream's).  Whether API credentials exist is checked with the
+ * credentials (endpoint_load_credentials). */
+static int
+check_rate(const struct conf *c, const struct conf_key *k, char *err,
+    size_t errlen)
+{
+	double r = *(const double *)cfield(c, k);
+	int fb = is_fallback_key(k);
+	long long interval = fb ? c->fallback.account_check_interval :
+	    c->upstream.account_check_interval;
+
+	if (r < 0 && !(fb && r == -1)) {
+		conf_errf(err, errlen, "%g: expected a rate, or 0 (the account's "
+		    "MaxSendRate)%s", r, fb ? ", or -1 (upstream.rate)" : "");
+		return -1;
+	}
+	if (r > 0 && r < 0.01) {
+		conf_errf(err, errlen, "%g: below 0.01 a second", r);
+		return -1;
+	}
+	if (r == 0 && interval == 0) {
+		conf_errf(err, errlen, "0 follows the account's MaxSendRate, read "
+		    "every %s.account_check_interval seconds, which is 0 (never)",
+		    fb ? "fallback" : "upstream");
+		return -1;
+	}
+	return 0;
 }

@@ -72,6 +72,11 @@ struct conf {
 		long long	 timeout;
 		long long	 quota_probe_interval;
 		double		 rate;
+		char		*transport;	/* "smtp" | "api" */
+		char		*auth;		/* "file" | "instance-role" | "environment" */
+		char		*api_endpoint;
+		char		*imds_endpoint;
+		long long	 account_check_interval;
 	} upstream;
 	struct {
 		int		 headers;
@@ -95,6 +100,12 @@ struct conf {
 		char		*credentials;
 		long long	 after;
 		long long	 check_interval;
+		char		*transport;	/* "": upstream.transport */
+		char		*auth;		/* "": upstream.auth */
+		char		*api_endpoint;
+		char		*imds_endpoint;	/* "": upstream.imds_endpoint */
+		double		 rate;		/* -1: upstream.rate */
+		long long	 account_check_interval;
 	} fallback;
 	struct {
 		char		*configuration_set;

@@ -35,6 +35,7 @@
 #include <event2/listener.h>
 
 #include "accept_backoff.h"
+#include "account.h"
 #include "control.h"
 #include "listener.h"
 #include "log.h"
@@ -379,6 +380,49 @@ render_fleet_text(FILE *fp, const struct fleet_status *f)
 	    f->requests);
 }
 
+static const char *const account_holds[] = { "ok", "quota", "disabled",
+    "shutdown" };
+
+/* The account's limits as GetAccount last said, for `stats`. */
+static void
+render_account(FILE *fp, const struct account_view *a, time_t now)
+{
+	if (a == NULL)
+		return;
+	if (!a->known) {
+		fputs("account       not read yet (GetAccount)\n", fp);
+		return;
+	}
+	fprintf(fp, "account       %.0f of ", a->sent_24h + a->sent_since);
+	if (a->max_24h < 0)
+		fputs("unlimited", fp);
+	else
+		fprintf(fp, "%.0f", a->max_24h);
+	fprintf(fp, " recipients in 24 h, at most %.2f/s; sending %s, %s%s%s; "
+	    "read ", a->max_rate, a->sending_enabled ? "enabled" : "DISABLED",
+	    a->enforcement, a->hold != ACCOUNT_OK ? "; PAUSED: " : "",
+	    a->hold != ACCOUNT_OK ? account_holds[a->hold] : "");
+	duration(fp, (long long)(now - a->read_at));
+	fputs(" ago\n", fp);
+}
+
+static void
+render_account_json(FILE *fp, const struct account_view *a)
+{
+	if (a == NULL || !a->known) {
+		fputs(a == NULL ? "null" : "{\"known\":false}", fp);
+		return;
+	}
+	fprintf(fp, "{\"known\":true,\"max_24h_send\":%.0f,"
+	    "\"sent_last_24h\":%.0f,\"max_send_rate\":%.3f,"
+	    "\"sending_enabled\":%s,\"enforcement_status\":", a->max_24h,
+	    a->sent_24h + a->sent_since, a->max_rate,
+	    a->sending_enabled ? "true" : "false");
+	control_json_string(fp, a->enforcement);
+	fprintf(fp, ",\"paused\":\"%s\",\"read_at\":%lld}",
+	    account_holds[a->hold], (long long)a->read_at);
+}
+
 void
 control_render_stats(FILE *fp, const struct control_status *st, int json,
     time_t now)
@@ -407,6 +451,8 @@ control_render_stats(FILE *fp, const struct control_status *st, int json,
 			    stats_action_name(i), stats.replies[i]);
 		fputc('}', fp);
 		render_fleet_json(fp, &st->fleet);
+		fputs(",\"account\":", fp);
+		render_account_json(fp, st->account);
 		fputs("}\n", fp);
 		return;
 	}
@@ -428,6 +474,7 @@ control_render_stats(FILE *fp, const struct control_status *st, int json,
 	    st->rate, st->rate_configured);
 	fprintf(fp, "daily quota   %s\n", st->quota_paused ?
 	    "exceeded: sending paused" : "ok");
+	render_account(fp, st->account, now);
 	fprintf(fp, "accepted      %llu messages\n", stats.accepted);
 	fprintf(fp, "delivered     %llu recipients\n", stats.delivered);
 	fprintf(fp, "deferred      %llu\n", stats.deferred);

@@ -82,6 +82,8 @@ int control_parse_request(const char *line, struct control_request *,
 void control_json_string(FILE *, const char *s);
 
 /* What the daemon reports besides the queue (stats, status). */
+struct account_view;
+
 struct control_status {
 	const char	*upstream;	/* host in use */
 	int		 fallback_active;
@@ -98,6 +100,9 @@ struct control_status {
 	int		 indexing;	/* the start-up index is not done: the
 					 * queue counts what it found so far */
 	struct fleet_status fleet;	/* state "off": no fleet.store */
+	/* the account's limits (GetAccount) of the endpoint in use; NULL:
+	 * not read (no API credentials), known 0: no answer yet */
+	const struct account_view *account;
 };
 
 /* Renderers (pure; also used by the tests). */

@@ -34,6 +34,10 @@
  *     upstream_backing_off            1 while backing off after errors
  *     upstream_fallback_active        1 while using the fallback host
  *     upstream_info{host=...}         always 1; the SES host in use
+ *     account_max_24h_send, account_sent_last_24h, account_max_send_rate,
+ *     account_sending_enabled, account_paused
+ *                                     the account's limits (GetAccount),
+ *                                     once read where API credentials exist
  *     start_time_seconds              when the daemon started (epoch)
  *   fleet (only with fleet.store set; from struct fleet_status)
  *     fleet_shared                    1 sharing through the store, 0 alone
@@ -69,6 +73,7 @@
 #include <event2/http.h>
 
 #include "control.h"
+#include "account.h"
 #include "metrics.h"
 #include "netaddr.h"
 #include "stats.h"
@@ -169,6 +174,41 @@ render_counters(FILE *fp)
 	}
 }
 
+/* The account's limits (GetAccount), once read. */
+static void
+render_account(FILE *fp, const struct account_view *a)
+{
+	const struct {
+		const char	*name;
+		const char	*help;
+		double		 value;
+	} g[] = {
+		{ "sesrelay_account_max_24h_send", "The account's 24-hour "
+		  "sending quota in recipients (GetAccount; -1: unlimited).",
+		  a ? a->max_24h : 0 },
+		{ "sesrelay_account_sent_last_24h", "Recipients sent in the last "
+		  "24 hours: SES's count at the last read plus what was "
+		  "delivered since.", a ? a->sent_24h + a->sent_since : 0 },
+		{ "sesrelay_account_max_send_rate", "The account's maximum send "
+		  "rate, recipients per second (GetAccount).",
+		  a ? a->max_rate : 0 },
+		{ "sesrelay_account_sending_enabled", "1 while SES has sending "
+		  "enabled for the account.", a ? a->sending_enabled : 0 },
+		{ "sesrelay_account_paused", "1 while the account's state holds "
+		  "sending (quota nearly spent, sending disabled, shut down).",
+		  a ? a->hold != ACCOUNT_OK : 0 },
+	};
+
+	if (a == NULL || !a->known)
+		return;
+	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
+		family(fp, g[i].name, "gauge", g[i].help);
+		fprintf(fp, "%s ", g[i].name);
+		put_double(fp, g[i].value);
+		fputc('\n', fp);
+	}
+}
+
 /* The gauges, from what the daemon reports. */
 static void
 render_gauges(FILE *fp, const struct control_status *st)
@@ -225,6 +265,7 @@ render_gauges(FILE *fp, const struct control_status *st)
 	fputs("sesrelay_upstream_info{host=", fp);
 	put_label_value(fp, st->upstream != NULL ? st->upstream : "");
 	fputs("} 1\n", fp);
+	render_account(fp, st->account);
 }
 
 /* The fleet's series, with fleet.store set. */

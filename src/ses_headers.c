@@ -310,3 +310,17 @@ ses_headers_for(const struct ses_headers *h, const char *sender,
 	}
 	return o;
 }
+
+void
+ses_headers_fields(const struct ses_headers *h, const char *sender,
+    const char *hdr, size_t len, const char **set, const char **tags)
+{
+	const struct entry *e = lookup(h, sender ? sender : "");
+
+	*set = e && e->set ? e->set : h->set;
+	*tags = e && e->tags ? e->tags : h->tags;
+	if (has_field(hdr, len, "X-SES-CONFIGURATION-SET"))
+		*set = "";
+	if (has_field(hdr, len, "X-SES-MESSAGE-TAGS"))
+		*tags = "";
+}

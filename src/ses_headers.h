@@ -43,4 +43,13 @@ void ses_headers_free(struct ses_headers *);
 size_t ses_headers_for(const struct ses_headers *, const char *sender,
     const char *hdr, size_t len, char *out, size_t outlen);
 
+/*
+ * The same as request fields (the SES API transport): the configuration
+ * set and the tags ("name=value, name=value") for sender, each "" when
+ * none or when the message's header prefix hdr[0..len) has its own
+ * X-SES-* field (SES reads that one, as over SMTP).
+ */
+void ses_headers_fields(const struct ses_headers *, const char *sender,
+    const char *hdr, size_t len, const char **set, const char **tags);
+
 #endif

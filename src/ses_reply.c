@@ -32,37 +32,44 @@
  * ending) or when nothing of it was sent yet.
  */
 static const struct ses_class cls_ok = {	/* reaches nothing */
-	SES_ACT_OK, SES_SCOPE_RECIPIENT, "ok", 0, 0 };
+	SES_ACT_OK, SES_SCOPE_RECIPIENT, "ok", 0, 0, 0 };
 static const struct ses_class cls_rate = {
-	SES_ACT_RATE, SES_SCOPE_POOL, "rate_throttle", 0, 0 };
+	SES_ACT_RATE, SES_SCOPE_POOL, "rate_throttle", 0, 0, 0 };
 static const struct ses_class cls_quota = {
-	SES_ACT_QUOTA, SES_SCOPE_POOL, "daily_quota", 0, 0 };
+	SES_ACT_QUOTA, SES_SCOPE_POOL, "daily_quota", 0, 0, 0 };
 static const struct ses_class cls_conn_limit = {
-	SES_ACT_CONN_LIMIT, SES_SCOPE_POOL, "too_many_connections", 0, 1 };
+	SES_ACT_CONN_LIMIT, SES_SCOPE_POOL, "too_many_connections", 0, 1, 0 };
 static const struct ses_class cls_session_over = {
-	SES_ACT_SESSION_OVER, SES_SCOPE_SESSION, "session_over", 0, 1 };
+	SES_ACT_SESSION_OVER, SES_SCOPE_SESSION, "session_over", 0, 1, 0 };
 static const struct ses_class cls_auth = {
-	SES_ACT_AUTH, SES_SCOPE_POOL, "auth", 0, 1 };
+	SES_ACT_AUTH, SES_SCOPE_POOL, "auth", 0, 1, 0 };
 static const struct ses_class cls_temp_rcpt = {
-	SES_ACT_TEMPFAIL, SES_SCOPE_RECIPIENT, "temporary", 1, 0 };
+	SES_ACT_TEMPFAIL, SES_SCOPE_RECIPIENT, "temporary", 1, 0, 0 };
 static const struct ses_class cls_temp_message = {
-	SES_ACT_TEMPFAIL, SES_SCOPE_MESSAGE, "temporary", 1, 0 };
+	SES_ACT_TEMPFAIL, SES_SCOPE_MESSAGE, "temporary", 1, 0, 0 };
 static const struct ses_class cls_temp_session = {
-	SES_ACT_TEMPFAIL, SES_SCOPE_SESSION, "temporary", 0, 1 };
+	SES_ACT_TEMPFAIL, SES_SCOPE_SESSION, "temporary", 0, 1, 0 };
 static const struct ses_class cls_perm_rcpt = {
-	SES_ACT_PERMFAIL, SES_SCOPE_RECIPIENT, "permanent", 1, 0 };
+	SES_ACT_PERMFAIL, SES_SCOPE_RECIPIENT, "permanent", 1, 0, 0 };
 static const struct ses_class cls_perm_message = {
-	SES_ACT_PERMFAIL, SES_SCOPE_MESSAGE, "permanent", 1, 0 };
+	SES_ACT_PERMFAIL, SES_SCOPE_MESSAGE, "permanent", 1, 0, 0 };
 static const struct ses_class cls_proto_session = {
-	SES_ACT_PROTOCOL, SES_SCOPE_SESSION, "protocol", 0, 1 };
+	SES_ACT_PROTOCOL, SES_SCOPE_SESSION, "protocol", 0, 1, 0 };
 static const struct ses_class cls_proto_message = {
-	SES_ACT_PROTOCOL, SES_SCOPE_MESSAGE, "protocol", 1, 1 };
+	SES_ACT_PROTOCOL, SES_SCOPE_MESSAGE, "protocol", 1, 1, 0 };
 static const struct ses_class cls_net_session = {
-	SES_ACT_NETWORK, SES_SCOPE_SESSION, "network", 0, 1 };
+	SES_ACT_NETWORK, SES_SCOPE_SESSION, "network", 0, 1, 0 };
 static const struct ses_class cls_net_message = {
-	SES_ACT_NETWORK, SES_SCOPE_MESSAGE, "network", 0, 1 };
+	SES_ACT_NETWORK, SES_SCOPE_MESSAGE, "network", 0, 1, 0 };
 static const struct ses_class cls_net_unknown = {
-	SES_ACT_NETWORK, SES_SCOPE_MESSAGE, "network", 1, 1 };
+	SES_ACT_NETWORK, SES_SCOPE_MESSAGE, "network", 1, 1, 0 };
+
+/* The API's: same actions (and names), with what else they ask. */
+static const struct ses_class cls_api_paused = {
+	SES_ACT_QUOTA, SES_SCOPE_POOL, "daily_quota", 0, 0,
+	SES_F_ACCOUNT_PAUSED };
+static const struct ses_class cls_api_expired = {
+	SES_ACT_AUTH, SES_SCOPE_POOL, "auth", 0, 1, SES_F_REFRESH_CREDS };
 
 #define STEP(s)		(1u << SES_STEP_##s)
 #define ANY_STEP	(~0u)
@@ -221,6 +228,80 @@ ses_classify_network(enum ses_step step)
 	if ((step_bit(step) & (STEP(RCPT) | TXN)) != 0)
 		return &cls_net_message;
 	return &cls_net_session;
+}
+
+/*
+ * The SES v2 API's answers (ses-facts.md §10), first match wins: the
+ * daily quota by its text whatever the type (SES's API type for it is
+ * not documented: the v1 API says "Throttling"), then by type, then by
+ * status.  A 5xx is SES failing, not the message: the session ends and
+ * the message is sent again at once (the scheduler bounds how often in
+ * a row).  An unknown 4xx is kept and retried, never bounced on a guess.
+ */
+static const struct api_rule {
+	int			 lo, hi;	/* HTTP status range */
+	const char		*type;		/* x-amzn-ErrorType, or NULL */
+	const char		*text;		/* message prefix, or NULL */
+	const struct ses_class	*class;
+} api_rules[] = {
+	{ 200, 299, NULL, NULL, &cls_ok },
+	{ 400, 499, NULL, "Daily message quota exceeded", &cls_quota },
+	{ 400, 499, "TooManyRequestsException", NULL, &cls_rate },
+	{ 400, 499, "Throttling", NULL, &cls_rate },
+	{ 429, 429, NULL, NULL, &cls_rate },
+	{ 400, 499, "SendingPausedException", NULL, &cls_api_paused },
+	{ 400, 499, "AccountSuspendedException", NULL, &cls_api_paused },
+	{ 400, 499, "ExpiredTokenException", NULL, &cls_api_expired },
+	{ 400, 499, "ExpiredToken", NULL, &cls_api_expired },
+	{ 400, 499, "UnrecognizedClientException", NULL, &cls_auth },
+	{ 400, 499, "InvalidClientTokenId", NULL, &cls_auth },
+	{ 400, 499, "SignatureDoesNotMatch", NULL, &cls_auth },
+	{ 400, 499, "InvalidSignatureException", NULL, &cls_auth },
+	{ 400, 499, "IncompleteSignatureException", NULL, &cls_auth },
+	{ 400, 499, "AccessDeniedException", NULL, &cls_auth },
+	{ 401, 401, NULL, NULL, &cls_auth },
+	{ 403, 403, NULL, NULL, &cls_auth },
+	{ 400, 499, "MessageRejected", NULL, &cls_perm_message },
+	{ 400, 499, "MailFromDomainNotVerifiedException", NULL,
+	  &cls_perm_message },
+	{ 400, 499, "BadRequestException", NULL, &cls_perm_message },
+	{ 413, 413, NULL, NULL, &cls_perm_message },
+	{ 400, 499, NULL, NULL, &cls_temp_message },
+	{ 500, 599, NULL, NULL, &cls_session_over },
+	{ INT_MIN, INT_MAX, NULL, NULL, &cls_proto_message },
+};
+
+/* Is type (up to a ':') the name want? */
+static int
+api_type_is(const char *type, const char *want)
+{
+	size_t n = strlen(want);
+
+	return strncmp(type, want, n) == 0 &&
+	    (type[n] == '\0' || type[n] == ':');
+}
+
+const struct ses_class *
+ses_classify_api(int status, const char *type, const char *message)
+{
+	const struct api_rule *r;
+
+	if (type == NULL)
+		type = "";
+	if (message == NULL)
+		message = "";
+	for (size_t i = 0; i < sizeof(api_rules) / sizeof(api_rules[0]); i++) {
+		r = &api_rules[i];
+		if (status < r->lo || status > r->hi)
+			continue;
+		if (r->type != NULL && !api_type_is(type, r->type))
+			continue;
+		if (r->text != NULL &&
+		    strncasecmp(message, r->text, strlen(r->text)) != 0)
+			continue;
+		return r->class;
+	}
+	return &cls_proto_message;	/* not reached: the last row */
 }
 
 const char *

@@ -69,7 +69,14 @@ struct ses_class {
 	const char	*name;		/* short, stable: logs and metrics */
 	int		 counts_attempt; /* burns a retry.schedule step */
 	int		 closes;	/* the session must end after it */
+	unsigned	 flags;		/* SES_F_*: what else the class asks */
 };
+
+/* The SES API's classes that ask more than their action. */
+#define SES_F_REFRESH_CREDS	0x1	/* the token expired: fetch credentials
+					 * anew and resend, no loud log */
+#define SES_F_ACCOUNT_PAUSED	0x2	/* SES paused the account's sending
+					 * (not the quota): pause, loud log */
 
 /*
  * Classify a complete reply: code (200..599) and its text (first line,
@@ -77,6 +84,15 @@ struct ses_class {
  */
 const struct ses_class *ses_classify(enum ses_step, int code,
     const char *text);
+/*
+ * Classify an SES v2 API answer: the HTTP status, the error's type
+ * (x-amzn-ErrorType, anything from a ':' on ignored; NULL or "" when
+ * none) and its message (NULL when none).  Never NULL.  A lost
+ * connection is ses_classify_network(): SES_STEP_BODY while the request
+ * is written, SES_STEP_DOT once it was (the outcome is unknown).
+ */
+const struct ses_class *ses_classify_api(int status, const char *type,
+    const char *message);
 /* Classify a network failure (EOF, reset, timeout, TLS) at a step. */
 const struct ses_class *ses_classify_network(enum ses_step);
 /* The name of an action's classes ("rate_throttle", ...), or "unknown". */

@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 
+#include "endpoint.h"
 #include "upcheck.h"
 #include "conf.h"
 #include "control.h"
@@ -131,6 +132,32 @@ cmd_queue(const char *sock, const char *file, int json, int argc,
 	return rc == 1 ? ctlclient_exit_code(err) : EX_UNAVAILABLE;
 }
 
+/*
+ * check: over SMTP the SMTP conversation, then (with API credentials)
+ * the account and the senders; over the API only the latter, which
+ * also proves the API's TLS and the signature.
+ */
+static int
+cmd_check(const struct conf *c, int fb)
+{
+	struct endpoint ep;
+	int rc = 0, api;
+
+	if (endpoint_from_conf(c, fb ? ENDPOINT_FALLBACK : ENDPOINT_PRIMARY,
+	    &ep) == -1)
+		return check_upstream(c, fb, (int)c->upstream.timeout, stdout);
+	api = strcmp(ep.transport, "api") == 0;
+	if (!api)
+		rc = check_upstream(c, fb, (int)c->upstream.timeout, stdout);
+	if (rc == 0)
+		rc = check_account(c, fb, (int)c->upstream.timeout, stdout);
+	if (rc == 0 && api)
+		printf("all good: the SES API at %s takes these credentials "
+		    "(sending itself needs ses:SendEmail or ses:SendRawEmail)\n",
+		    ep.api_url);
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -169,7 +196,7 @@ main(int argc, char *argv[])
 			fprintf(stderr, "sesrelayctl: %s\n", err);
 			return EX_CONFIG;
 		}
-		rc = check_upstream(c, fb, (int)c->upstream.timeout, stdout);
+		rc = cmd_check(c, fb);
 		conf_free(c);
 		return rc;
 	}

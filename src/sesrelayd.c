@@ -376,6 +376,7 @@ control_status(void *arg, struct control_status *st)
 	st->quota_paused = us.quota_paused;
 	st->backing_off = us.backing_off;
 	fleet_get_status(d->fleet, &st->fleet);
+	st->account = upstream_account(d->up);
 }
 
 static void
@@ -503,6 +504,33 @@ start_listeners(struct daemon *d)
 	}
 }
 
+/* Where a pool sends, for its log line: the API's host over "api". */
+static int
+pool_is_api(const struct endpoint *ep)
+{
+	return ep->transport != NULL && strcmp(ep->transport, "api") == 0;
+}
+
+static const char *
+pool_host(const struct endpoint *ep)
+{
+	return pool_is_api(ep) ? ep->api_host : ep->host;
+}
+
+static int
+pool_port(const struct endpoint *ep)
+{
+	return pool_is_api(ep) ? ep->api_port : ep->port;
+}
+
+static const char *
+pool_tls(const struct endpoint *ep)
+{
+	if (pool_is_api(ep))
+		return "https";
+	return ep->wrapper ? "wrapper" : "starttls";
+}
+
 /*
  * The upstream pools a configuration asks for: the primary (active) and
  * the fallback (inactive), or NULL.  0, or -1 with err.
@@ -532,6 +560,7 @@ make_pools(struct daemon *d, const struct conf *c,
 	uc.quota_probe_interval = (int)c->upstream.quota_probe_interval;
 	uc.ses = ses;
 	uc.fleet = fleet;
+	uc.conf = c;
 	*fallback = NULL;
 	if ((*primary = upstream_new(d->base, d->dns, d->spool, d->sched, &uc,
 	    e, sizeof(e))) == NULL) {
@@ -539,8 +568,8 @@ make_pools(struct daemon *d, const struct conf *c,
 		return -1;
 	}
 	log_event(LOG_INFO, "-", "daemon.upstream",
-	    "pool=upstream host=%s port=%d tls=%s sessions=%d", log_q(ep.host),
-	    ep.port, ep.wrapper ? "wrapper" : "starttls", uc.sessions);
+	    "pool=upstream host=%s port=%d tls=%s sessions=%d",
+	    log_q(pool_host(&ep)), pool_port(&ep), pool_tls(&ep), uc.sessions);
 	if (endpoint_from_conf(c, ENDPOINT_FALLBACK, &ep) == -1)
 		return 0;
 	uc.cred = fcred;
@@ -553,8 +582,9 @@ make_pools(struct daemon *d, const struct conf *c,
 	}
 	upstream_set_active(*fallback, 0);
 	log_event(LOG_INFO, "-", "daemon.upstream",
-	    "pool=fallback host=%s port=%d tls=%s after=%lld", log_q(ep.host),
-	    ep.port, ep.wrapper ? "wrapper" : "starttls", c->fallback.after);
+	    "pool=fallback host=%s port=%d tls=%s after=%lld",
+	    log_q(pool_host(&ep)), pool_port(&ep), pool_tls(&ep),
+	    c->fallback.after);
 	return 0;
 }
 

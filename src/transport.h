@@ -25,6 +25,7 @@ struct endpoint;
 struct endpoint_credentials;
 struct event_base;
 struct evdns_base;
+struct conf;
 struct ses_class;
 struct ses_headers;
 struct spool;
@@ -97,6 +98,9 @@ struct transport_config {
 	const char			*hostname;	/* this host's name */
 	int				 timeout;	/* seconds a step */
 	const struct ses_headers	*ses;		/* not owned */
+	const struct conf		*conf;		/* the API's credentials
+							 * (creds_new); only
+							 * while made */
 };
 
 /*
@@ -105,6 +109,14 @@ struct transport_config {
  * copied.
  */
 struct transport *transport_smtp_new(struct event_base *,
+    struct evdns_base *, struct spool *, const struct transport_config *c,
+    char *err, size_t errlen);
+/*
+ * The SES v2 API transport (transport_api.c): SendEmail over HTTPS to
+ * c->endpoint's api_host, signed with the credentials its auth names
+ * (creds_new, owned by the transport).  NULL with err as above.
+ */
+struct transport *transport_api_new(struct event_base *,
     struct evdns_base *, struct spool *, const struct transport_config *c,
     char *err, size_t errlen);
 

@@ -22,6 +22,18 @@ int check_upstream(const struct conf *, int fallback, int timeout,
     FILE *out);
 
 /* The advice for a refused AUTH (pure, for the tests). */
+/*
+ * Where the endpoint has API credentials (upcheck_api.c): the account's
+ * quota and state (GetAccount), and whether rewrite.sender and
+ * bounce.sender are verified identities in its region
+ * (GetEmailIdentity), printed as check_upstream prints.  0 when all is
+ * well (or there are no API credentials); EX_CONFIG for an identity
+ * not verified; EX_NOPERM when SES refuses the credentials;
+ * EX_UNAVAILABLE when the API cannot be asked or sending is paused.
+ */
+int check_account(const struct conf *, int fallback, int timeout,
+    FILE *out);
+
 const char *check_auth_advice(const char *username, const char *password,
     const char *region, const char *host);
 

@@ -1,7 +1,8 @@
 /*
  * upstream.c: the upstream pool.
  *
- * Owns the transport (transport.h: today SMTP), the shared rate limiter,
+ * Owns the transport (transport.h: SMTP, or the SES API by
+ * upstream.transport), the shared rate limiter,
  * and the list of sessions; it knows SES only through the transport's
  * events and the classes of ses_reply.h.  Each session sits in a slot:
  * STARTING (opened) -> IDLE (ready) -> [WAITING (for rate tokens)] ->
@@ -55,6 +56,8 @@
 #include "fleet.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "account.h"
+#include "creds.h"
 #include "scheduler.h"
 #include "ses_reply.h"
 #include "transport.h"
@@ -118,6 +121,10 @@ struct upstream {
 	time_t			 failing_since;	/* 0: working */
 	time_t			 last_failure;
 	int			 checking;	/* a health check is out */
+	/* the account's limits (GetAccount), where API credentials exist */
+	struct creds		*acreds;
+	struct account		*account;
+	int			 account_held;	/* the account view holds sending */
 	void			(*check_cb)(void *, int);
 	void			*check_arg;
 };
@@ -166,7 +173,8 @@ upstream_throttled(struct upstream *u)
 	evtimer_add(u->recover_ev, &tv);	/* restarts the climb */
 	log_event(LOG_WARNING, "-", "upstream.throttled",
 	    "pool=%s rate=%.2f max_rate=%.2f msg=\"SES throttled the sending "
-	    "rate (454 Maximum sending rate exceeded); recovering towards "
+	    "rate (Maximum sending rate exceeded: 454 over SMTP, 429 over the "
+	    "API); recovering towards "
 	    "upstream.rate\"", u->ep.name, u->rate_now, u->conf.rate);
 }
 
@@ -181,8 +189,10 @@ probe_cb(evutil_socket_t fd, short ev, void *arg)
 	upstream_kick(u);
 }
 
-static void
-upstream_quota_exceeded(struct upstream *u)
+/* Pause sending, one probe every quota_probe_interval; 1: it was not
+ * paused yet. */
+static int
+upstream_pause(struct upstream *u)
 {
 	struct timeval tv = { u->conf.quota_probe_interval, 0 };
 
@@ -192,9 +202,31 @@ upstream_quota_exceeded(struct upstream *u)
 	else
 		fleet_quota_exceeded(u->conf.fleet);	/* every host pauses */
 	if (u->quota_paused)
-		return;
+		return 0;
 	u->quota_paused = 1;
 	u->paused_since = time(NULL);
+	return 1;
+}
+
+/* SES paused the account's sending (SendingPausedException,
+ * AccountSuspendedException): as the quota, louder. */
+static void
+upstream_account_paused(struct upstream *u, const char *reply)
+{
+	if (!upstream_pause(u))
+		return;
+	log_event(LOG_ERR, "-", "upstream.account_paused",
+	    "pool=%s probe_every=%d reply=%s msg=\"SES has paused sending for "
+	    "this account: sending paused; mail stays queued, nothing bounces "
+	    "(see the SES console: account dashboard, reputation)\"",
+	    u->ep.name, u->conf.quota_probe_interval, log_q(reply));
+}
+
+static void
+upstream_quota_exceeded(struct upstream *u)
+{
+	if (!upstream_pause(u))
+		return;
 	log_event(LOG_WARNING, "-", "upstream.quota_paused",
 	    "pool=%s probe_every=%d msg=\"SES daily sending quota exceeded: "
 	    "sending paused; mail stays queued, nothing bounces (raise the "
@@ -264,6 +296,8 @@ static int
 upstream_may_take(struct upstream *u, int *probe)
 {
 	*probe = 0;
+	if (u->account_held)
+		return 0;
 	if (!u->quota_paused)
 		return 1;
 	if (!u->probe_token)
@@ -613,7 +647,10 @@ slot_pool(void *arg, struct transport_session *ts, const struct ses_class *k,
 		upstream_throttled(sl->pool);
 		break;
 	case SES_ACT_QUOTA:
-		upstream_quota_exceeded(sl->pool);
+		if (k->flags & SES_F_ACCOUNT_PAUSED)
+			upstream_account_paused(sl->pool, reply);
+		else
+			upstream_quota_exceeded(sl->pool);
 		break;
 	case SES_ACT_CONN_LIMIT:
 		upstream_conn_limited(sl->pool, sl);
@@ -707,17 +744,105 @@ upstream_check(struct upstream *u, void (*cb)(void *, int), void *arg)
 
 /* ---- the pool ---- */
 
+/* ---- the account's limits (account.c) ---- */
+
+/* GetAccount said MaxSendRate: rate = 0 follows it, less 10 %. */
+static void
+account_rate_cb(void *arg, double rate)
+{
+	struct upstream *u = arg;
+
+	if (rate == u->conf.rate)
+		return;
+	log_event(LOG_INFO, "-", "upstream.rate_set", "pool=%s rate=%.2f "
+	    "was=%.2f source=GetAccount", u->ep.name, rate, u->conf.rate);
+	u->conf.rate = rate;
+	if (!evtimer_pending(u->recover_ev, NULL) || u->rate_now > rate) {
+		u->rate_now = rate;	/* not recovering from a throttle */
+		ratelimit_set_rate(&u->rate, rate, now_seconds());
+	}
+}
+
+/* The account view holds sending (quota nearly spent, sending disabled
+ * or shut down) or releases it; account.c logs why. */
+static void
+account_hold_cb(void *arg, int held)
+{
+	struct upstream *u = arg;
+
+	u->account_held = held;
+	if (!held)
+		upstream_kick(u);
+}
+
+/* GetAccount shows room in the quota: a pause SES's own quota refusal
+ * started ends now rather than at the next probe. */
+static void
+account_room_cb(void *arg)
+{
+	upstream_quota_ok(arg);
+}
+
+/*
+ * Read the account's limits where the endpoint has API credentials (an
+ * IAM key, the environment, the instance role) and an interval; its own
+ * credentials provider (the transport's is its own business).  0, or -1
+ * with err.
+ */
+static int
+upstream_account_start(struct upstream *u, struct evdns_base *dns,
+    const struct upstream_config *c, char *err, size_t errlen)
+{
+	struct account_events ev = { account_rate_cb, account_hold_cb,
+	    account_room_cb, u };
+
+	if (c->conf == NULL || c->endpoint->transport == NULL ||
+	    c->endpoint->account_check_interval == 0 ||
+	    !endpoint_has_api_credentials(c->endpoint, c->cred))
+		return 0;
+	if ((u->acreds = creds_new(u->base, dns, c->conf, c->endpoint, err,
+	    errlen)) == NULL)
+		return -1;
+	u->account = account_new(u->base, dns, &u->ep, u->acreds, &ev,
+	    c->timeout, err, errlen);
+	return u->account == NULL ? -1 : 0;
+}
+
+const struct account_view *
+upstream_account(const struct upstream *u)
+{
+	return account_view(u->account);
+}
+
 struct upstream *
 upstream_new(struct event_base *base, struct evdns_base *dns,
     struct spool *spool, struct scheduler *sched,
     const struct upstream_config *c, char *err, size_t errlen)
 {
 	struct transport_config tc = { c->endpoint, c->cred, c->helo_name,
-	    c->timeout, c->ses };
-	struct transport *t = transport_smtp_new(base, dns, spool, &tc, err,
-	    errlen);
+	    c->timeout, c->ses, c->conf };
+	struct upstream_config rc = *c;
+	struct transport *t;
+	struct upstream *u;
 
-	return t == NULL ? NULL : upstream_new_transport(base, sched, t, c);
+	if (c->endpoint->transport != NULL &&
+	    strcmp(c->endpoint->transport, "api") == 0)
+		t = transport_api_new(base, dns, spool, &tc, err, errlen);
+	else
+		t = transport_smtp_new(base, dns, spool, &tc, err, errlen);
+	if (t == NULL)
+		return NULL;
+	/* The endpoint's own rate (fallback.rate); 0 follows the account. */
+	if (c->endpoint->transport != NULL)
+		rc.rate = c->endpoint->rate;
+	if (rc.rate <= 0)
+		rc.rate = UPSTREAM_RATE_UNKNOWN;
+	u = upstream_new_transport(base, sched, t, &rc);
+	if (upstream_account_start(u, dns, c, err, errlen) == -1) {
+		upstream_free(u);
+		return NULL;
+	}
+	return u;
 }
 
 struct upstream *
@@ -737,6 +862,7 @@ upstream_new_transport(struct event_base *base, struct scheduler *sched,
 	u->conf.helo_name = NULL;
 	if (!fleet_is_on(c->fleet))
 		u->conf.fleet = NULL;
+	u->conf.conf = NULL;
 	u->ep = *c->endpoint;
 	u->ep.region = xstrdup(c->endpoint->region);
 	u->ep.ca_file = xstrdup(c->endpoint->ca_file);
@@ -787,7 +913,7 @@ upstream_kick(struct upstream *u)
 		else if (copy[i]->state == SLOT_IDLE)
 			slot_offer(copy[i]);
 	}
-	if (u->backing_off)
+	if (u->backing_off || u->account_held)
 		return;
 	if (u->quota_paused) {
 		/* Only the probe needs a session. */
@@ -816,6 +942,8 @@ upstream_free(struct upstream *u)
 	event_free(u->recover_ev);
 	event_free(u->probe_ev);
 	event_free(u->grow_ev);
+	account_free(u->account);
+	creds_free(u->acreds);
 	u->transport->ops->destroy(u->transport);
 	free((char *)u->ep.region);
 	free((char *)u->ep.ca_file);

@@ -36,6 +36,8 @@ struct upstream_config {
 	struct fleet	*fleet;		/* fleet.store: tokens and the quota
 					 * pause shared; not owned; NULL or
 					 * off: this host alone */
+	const struct conf *conf;	/* the API transport's credentials;
+					 * only while made */
 };
 
 /*
@@ -79,6 +81,12 @@ long long upstream_failing_seconds(const struct upstream *);
  */
 void upstream_check(struct upstream *, void (*cb)(void *arg, int ok),
     void *arg);
+/* Recipients/s while rate = 0 waits for the first GetAccount. */
+#define UPSTREAM_RATE_UNKNOWN	1.0
+/* The account's limits as last read (GetAccount), or NULL where they
+ * are not read (no API credentials, account_check_interval 0). */
+struct account_view;
+const struct account_view *upstream_account(const struct upstream *);
 /* Close every session (transactions in flight are given back). */
 void upstream_free(struct upstream *);
 

@@ -187,14 +187,67 @@ start_fake() {
 	FAKE_MODE=$mode
 }
 
+# start_fake_api: the fake SES v2 API (fake_ses_api.py) over HTTPS, for
+# transport = "api": accepts the IAM key AKIATESTKEY / API_SECRET
+# (write_conf writes it when CRED_KEY=1) and the session keys listed in
+# $work/imds_keys.json (a fake IMDS writes them).  Sets FAKE_PORT,
+# FAKE_REC, FAKE_FAULTS (set_faults works) and API_CONF, the upstream
+# keys that send to it (write_conf puts UP_EXTRA inside upstream).
+API_SECRET=apitestsecret
+start_fake_api() {
+	FAKE_REC=$work/ses
+	FAKE_FAULTS=$work/faults.json
+	rm -f "$work/fake.port"
+	python3 "$tests/fake_ses_api.py" --listen 127.0.0.1 --port 0 \
+		--port-file "$work/fake.port" --region us-east-1 \
+		--cert "$certs/server.pem" --key "$certs/server.key" \
+		--record "$FAKE_REC" --access-key "AKIATESTKEY:$API_SECRET" \
+		--keys-file "$work/imds_keys.json" --faults "$FAKE_FAULTS" \
+		--log "$work/fake.log" ${FAKE_ARGS:-} 2>>"$work/fake.err" &
+	pids+=($!)
+	FAKE_PID=$!
+	for _ in $(seq 100); do [ -s "$work/fake.port" ] && break; sleep 0.1; done
+	[ -s "$work/fake.port" ] || { echo "fake SES API did not start"; cat "$work/fake.err"; exit 1; }
+	FAKE_PORT=$(cat "$work/fake.port")
+	FAKE_MODE=starttls
+	API_CONF="transport = \"api\"; api_endpoint = \"https://localhost:$FAKE_PORT\"; account_check_interval = 0;"
+}
+
+# start_fake_imds [LIFETIME]: the fake IMDSv2 (fake_imds.py), its keys
+# living LIFETIME s (default 21600) and written to $work/imds_keys.json,
+# which start_fake_api's fake SES API takes.  Sets IMDS_PORT, IMDS_FAULTS
+# (set_imds_faults '{"down": true}') and IMDS_CONF, the upstream keys
+# for auth = "instance-role" (put it in UP_EXTRA with API_CONF).
+start_fake_imds() {
+	IMDS_FAULTS=$work/imds_faults.json
+	rm -f "$work/imds.port"
+	python3 "$tests/fake_imds.py" --listen 127.0.0.1 --port 0 \
+		--port-file "$work/imds.port" --lifetime "${1:-21600}" \
+		--keys-file "$work/imds_keys.json" --faults "$IMDS_FAULTS" \
+		--log "$work/imds.log" 2>>"$work/imds.err" &
+	pids+=($!)
+	for _ in $(seq 100); do [ -s "$work/imds.port" ] && break; sleep 0.1; done
+	[ -s "$work/imds.port" ] || { echo "fake IMDS did not start"; cat "$work/imds.err"; exit 1; }
+	IMDS_PORT=$(cat "$work/imds.port")
+	IMDS_CONF="auth = \"instance-role\"; imds_endpoint = \"http://127.0.0.1:$IMDS_PORT\";"
+}
+set_imds_faults() {
+	printf '%s\n' "$1" >"$IMDS_FAULTS.tmp" && mv -f "$IMDS_FAULTS.tmp" "$IMDS_FAULTS"
+}
+
 # write_conf: the daemon's config from variables (each has a default);
 # EXTRA_CONF is appended as is (e.g. a whole smtp = { ... }; group).
 write_conf() {
 	SMTP_PORT=${SMTP_PORT:-$(free_port)}
 	SOCK=$work/run/smtp.sock
 	umask 077
-	printf 'username = "AKIATESTUSER";\npassword = "%s";\n' \
-		"${CRED_PASSWORD:-BTestPassw0rd}" > "$work/credentials"
+	if [ -n "${CRED_KEY:-}" ]; then
+		printf 'access_key_id = "AKIATESTKEY";\nsecret_access_key = "%s";\n' \
+			"$API_SECRET" > "$work/credentials"
+	else
+		printf 'username = "AKIATESTUSER";\npassword = "%s";\n' \
+			"${CRED_PASSWORD:-BTestPassw0rd}" > "$work/credentials"
+	fi
 	umask 022
 	cat > "$work/sesrelay.conf" <<CONF
 hostname = "relay.test";
@@ -216,6 +269,7 @@ upstream = {
   rate = ${RATE:-100000.0};
   quota_probe_interval = ${QUOTA_PROBE:-600};
   timeout = ${UP_TIMEOUT:-10};
+  ${UP_EXTRA:-}
 };
 retry = { schedule = [ ${RETRY:-1, 1, 2} ]; };
 ${EXTRA_CONF:-}

@@ -109,8 +109,8 @@ START_TEST(test_every_key_documented)
 			ck_assert_str_ne(k.path, k2.path);
 		}
 	}
-	/* The 62 keys of sesrelay.conf(5); a new key needs a new test. */
-	ck_assert_uint_eq(i, 62);
+	/* The 73 keys of sesrelay.conf(5); a new key needs a new test. */
+	ck_assert_uint_eq(i, 73);
 	ck_assert_int_eq(conf_key_at(i, &k), 0);
 	ck_assert_int_eq(conf_key_at((size_t)-1, &k), 0);
 }
@@ -340,7 +340,36 @@ static const struct bad_case {
 	  "smtp.timeout", "-5000000000 does not fit" },
 	{ "upstream = { idle_timeout = 10; };\n", 1, "upstream.idle_timeout",
 	  "out of range" },
-	{ "upstream = { rate = 0.0; };\n", 1, "upstream.rate", "out of range" },
+	{ "upstream = { rate = -1.0; };\n", 1, "upstream.rate", "out of range" },
+	{ "upstream = { rate = 0.001; };\n", 1, "upstream.rate",
+	  "below 0.01" },
+	{ "upstream = { rate = 0.0;\n account_check_interval = 0; };\n", 1,
+	  "upstream.rate", "which is 0 (never)" },
+	{ "fallback = { region = \"eu-west-1\";\n rate = -0.5; };\n", 2,
+	  "fallback.rate", "or -1 (upstream.rate)" },
+	/* the AWS keys and the combinations that cannot work (issue 12) */
+	{ "upstream = {\n transport = \"http\"; };\n", 2,
+	  "upstream.transport", "expected \"smtp\" or \"api\"" },
+	{ "upstream = {\n auth = \"role\"; };\n", 2, "upstream.auth",
+	  "expected \"file\", \"instance-role\" or \"environment\"" },
+	{ "upstream = {\n auth = \"instance-role\"; };\n", 2, "upstream.auth",
+	  "SES's SMTP interface refuses passwords derived from temporary" },
+	{ "upstream = { transport = \"api\"; };\nfallback = {\n region = "
+	  "\"eu-west-1\";\n transport = \"smtp\";\n auth = "
+	  "\"instance-role\"; };\n", 5, "fallback.auth",
+	  "set fallback.transport = \"api\"" },
+	{ "upstream = { transport = \"api\";\n auth = \"instance-role\";\n"
+	  " region = \"\"; host = \"smtp.example.com\"; };\n", 1,
+	  "upstream.transport", "needs upstream.region or upstream.api_endpoint"
+	},
+	{ "upstream = {\n api_endpoint = \"http://email.example.com\"; };\n",
+	  2, "upstream.api_endpoint", "expected \"https://HOST[:PORT]\"" },
+	{ "upstream = {\n api_endpoint = \"https://h/v2\"; };\n", 2,
+	  "upstream.api_endpoint", "expected \"https://HOST[:PORT]\"" },
+	{ "upstream = {\n imds_endpoint = \"https://169.254.169.254\"; };\n",
+	  2, "upstream.imds_endpoint", "expected \"http://HOST[:PORT]\"" },
+	{ "upstream = {\n account_check_interval = -1; };\n", 2,
+	  "upstream.account_check_interval", "out of range" },
 	{ "retry = {\n  schedule = [ 5, 0 ];\n};\n", 2, "retry.schedule",
 	  "value 0 out of range" },
 	/* semantic checks */

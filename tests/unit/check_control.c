@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "account.h"
 #include "control.h"
 #include "scheduler.h"
 #include "spool.h"
@@ -291,6 +292,7 @@ START_TEST(test_render_stats)
 	ck_assert_msg(strstr(out, "\"accepted\":5,\"delivered\":4") != NULL,
 	    "%s", out);
 	ck_assert_msg(strstr(out, "\"daily_quota\":2") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "\"account\":null}") != NULL, "%s", out);
 	free(out);
 }
 END_TEST
@@ -331,6 +333,38 @@ START_TEST(test_render_stats_fleet)
 	out = render(stats_text, &json);
 	ck_assert_ptr_null(strstr(out, "fleet"));
 	free(out);
+/* The account's limits (GetAccount) in `stats`, text and JSON. */
+START_TEST(test_render_account)
+{
+	struct account_view a = { 1, 200, 1.0, 150, 30, 0, "SHUTDOWN",
+	    1700000000, ACCOUNT_SHUTDOWN };
+	int json = 0;
+	char *out;
+
+	memset(&stats, 0, sizeof(stats));
+	stats.started = 1700000000;
+	status.account = &a;
+	out = render(stats_text, &json);
+	ck_assert_msg(strstr(out, "daily quota   exceeded: sending paused\n"
+	    "account       180 of 200 recipients in 24 h, at most 1.00/s; "
+	    "sending DISABLED, SHUTDOWN; PAUSED: shutdown; read 62m05s ago\n")
+	    != NULL, "%s", out);
+	free(out);
+	json = 1;
+	out = render(stats_text, &json);
+	ck_assert_msg(strstr(out, "\"account\":{\"known\":true,"
+	    "\"max_24h_send\":200,\"sent_last_24h\":180,\"max_send_rate\":1.000,"
+	    "\"sending_enabled\":false,\"enforcement_status\":\"SHUTDOWN\","
+	    "\"paused\":\"shutdown\",\"read_at\":1700000000}}\n") != NULL,
+	    "%s", out);
+	free(out);
+	a.known = 0;
+	json = 0;
+	out = render(stats_text, &json);
+	ck_assert_msg(strstr(out, "account       not read yet") != NULL, "%s",
+	    out);
+	free(out);
+	status.account = NULL;
 }
 END_TEST
 
@@ -349,6 +383,7 @@ control_suite(void)
 	tcase_add_test(tc, test_render_mailq);
 	tcase_add_test(tc, test_render_stats);
 	tcase_add_test(tc, test_render_stats_fleet);
+	tcase_add_test(tc, test_render_account);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -23,6 +23,7 @@
 
 #include "control.h"
 #include "fixture.h"
+#include "account.h"
 #include "metrics.h"
 #include "stats.h"
 
@@ -262,6 +263,36 @@ START_TEST(test_values)
 	    "\nsesrelay_start_time_seconds 1700000000\n"));
 	ck_assert_ptr_nonnull(strstr(out,
 	    "\nsesrelay_upstream_rate_recipients_per_second 7.5\n"));
+	free(out);
+}
+END_TEST
+
+/* The account's gauges, once GetAccount was read; none before. */
+START_TEST(test_account)
+{
+	struct account_view a = { 1, 200, 1.0, 150, 30, 1, "HEALTHY",
+	    1700000000, ACCOUNT_QUOTA };
+	struct control_status st = status;
+	char *out;
+
+	set_stats();
+	out = render(&st);
+	ck_assert_ptr_null(strstr(out, "sesrelay_account_"));
+	free(out);
+	st.account = &a;
+	out = render(&st);
+	ck_assert_double_eq(sample(out, "sesrelay_account_max_24h_send"), 200);
+	ck_assert_double_eq(sample(out, "sesrelay_account_sent_last_24h"), 180);
+	ck_assert_double_eq(sample(out, "sesrelay_account_max_send_rate"), 1);
+	ck_assert_double_eq(sample(out, "sesrelay_account_sending_enabled"),
+	    1);
+	ck_assert_double_eq(sample(out, "sesrelay_account_paused"), 1);
+	ck_assert_ptr_nonnull(strstr(out,
+	    "# TYPE sesrelay_account_paused gauge\n"));
+	free(out);
+	a.known = 0;
+	out = render(&st);
+	ck_assert_ptr_null(strstr(out, "sesrelay_account_"));
 	free(out);
 }
 END_TEST
@@ -564,6 +595,7 @@ metrics_suite(void)
 	tcase_add_test(tc, test_values);
 	tcase_add_test(tc, test_histogram);
 	tcase_add_test(tc, test_fleet_series);
+	tcase_add_test(tc, test_account);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_label_escaping);
 	tcase_add_test(tc, test_http);

@@ -87,6 +87,32 @@ START_TEST(test_message_keeps_its_own)
 }
 END_TEST
 
+/* The API transport's request fields: the same choices, no headers. */
+START_TEST(test_fields)
+{
+	struct ses_headers *h = load();
+	static const char own[] = "From: a@b\r\nx-ses-configuration-set: "
+	    "mine\r\n\r\n";
+	const char *set, *tg;
+
+	ses_headers_fields(h, "someone@example.net", hdr, sizeof(hdr) - 1,
+	    &set, &tg);
+	ck_assert_str_eq(set, "default-set");
+	ck_assert_str_eq(tg, "app=cron, env=prod");
+	ses_headers_fields(h, "Billing@Example.com", hdr, sizeof(hdr) - 1,
+	    &set, &tg);
+	ck_assert_str_eq(set, "billing-events");
+	ck_assert_str_eq(tg, "kind=invoice");
+	ses_headers_fields(h, "quiet@example.com", hdr, sizeof(hdr) - 1,
+	    &set, &tg);
+	ck_assert_str_eq(set, "");
+	ses_headers_fields(h, "x@y", own, sizeof(own) - 1, &set, &tg);
+	ck_assert_str_eq(set, "");
+	ck_assert_str_eq(tg, "app=cron, env=prod");
+	ses_headers_free(h);
+}
+END_TEST
+
 START_TEST(test_nothing_configured)
 {
 	char err[64], out[64];
@@ -163,6 +189,7 @@ ses_headers_suite(void)
 	tcase_add_test(tc, test_per_sender_and_domain);
 	tcase_add_test(tc, test_message_keeps_its_own);
 	tcase_add_test(tc, test_nothing_configured);
+	tcase_add_test(tc, test_fields);
 	tcase_add_loop_test(tc, test_bad_map, 0,
 	    sizeof(bad_maps) / sizeof(bad_maps[0]));
 	tcase_add_test(tc, test_validators);

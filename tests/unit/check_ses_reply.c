@@ -529,6 +529,97 @@ START_TEST(test_sweep)
 }
 END_TEST
 
+/*
+ * The SES v2 API's answers (ses-facts.md §10), on the same classes:
+ * status, x-amzn-ErrorType (with and without the ":<namespace>" suffix
+ * AWS appends), message, then the class and its flags.
+ */
+struct api_case {
+	int		 status;
+	const char	*type;
+	const char	*message;
+	enum ses_action	 action;
+	enum ses_scope	 scope;
+	int		 counts_attempt;
+	int		 closes;
+	unsigned	 flags;
+};
+
+#define ANY_NS ":http://internal.amazon.com/coral/com.amazonaws.sesv2/"
+static const struct api_case api_cases[] = {
+	{ 200, NULL, NULL, OK, 0 },
+	{ 200, "", "", OK, 0 },
+	{ 429, "TooManyRequestsException", "Maximum sending rate exceeded.",
+	  RATE, 0 },
+	{ 429, "TooManyRequestsException" ANY_NS, "Maximum sending rate "
+	  "exceeded.", RATE, 0 },
+	{ 429, NULL, NULL, RATE, 0 },
+	{ 400, "Throttling", "Maximum sending rate exceeded.", RATE, 0 },
+	/* The daily quota, by its text, whatever the type says. */
+	{ 400, "LimitExceededException", "Daily message quota exceeded.",
+	  QUOTA, 0 },
+	{ 429, "TooManyRequestsException", "Daily message quota exceeded",
+	  QUOTA, 0 },
+	{ 400, "Throttling", "daily message quota exceeded.", QUOTA, 0 },
+	{ 400, "MessageRejected", "Email address is not verified.", PERM_MSG,
+	  0 },
+	{ 400, "MessageRejected" ANY_NS, "x", PERM_MSG, 0 },
+	{ 400, "MailFromDomainNotVerifiedException", "x", PERM_MSG, 0 },
+	{ 400, "BadRequestException", "x", PERM_MSG, 0 },
+	{ 413, NULL, NULL, PERM_MSG, 0 },
+	{ 400, "SendingPausedException", "Sending is paused.", QUOTA,
+	  SES_F_ACCOUNT_PAUSED },
+	{ 400, "AccountSuspendedException", "x", QUOTA,
+	  SES_F_ACCOUNT_PAUSED },
+	{ 403, "ExpiredTokenException", "The security token included in "
+	  "the request is expired", AUTH, SES_F_REFRESH_CREDS },
+	{ 400, "ExpiredToken", "x", AUTH, SES_F_REFRESH_CREDS },
+	{ 403, "SignatureDoesNotMatch", "x", AUTH, 0 },
+	{ 403, "UnrecognizedClientException", "x", AUTH, 0 },
+	{ 403, "InvalidSignatureException", "Signature expired", AUTH, 0 },
+	{ 400, "IncompleteSignatureException", "x", AUTH, 0 },
+	{ 403, "AccessDeniedException", "x", AUTH, 0 },
+	{ 403, NULL, NULL, AUTH, 0 },
+	{ 401, NULL, NULL, AUTH, 0 },
+	/* A name only a prefix of a known one is not that one. */
+	{ 400, "MessageRejectedSomething", "x", TEMP_MSG, 0 },
+	{ 404, "NotFoundException", "x", TEMP_MSG, 0 },
+	{ 400, "LimitExceededException", "Too many things", TEMP_MSG, 0 },
+	{ 400, NULL, NULL, TEMP_MSG, 0 },
+	{ 500, "InternalFailure", "x", OVER, 0 },
+	{ 503, "ServiceUnavailable", NULL, OVER, 0 },
+	{ 502, NULL, NULL, OVER, 0 },
+	{ 100, NULL, NULL, PROTO_MSG, 0 },
+	{ 302, NULL, NULL, PROTO_MSG, 0 },
+	{ 0, NULL, NULL, PROTO_MSG, 0 },
+	{ 999, "MessageRejected", NULL, PROTO_MSG, 0 },
+};
+
+START_TEST(test_api)
+{
+	const struct api_case *c = &api_cases[_i];
+	const struct ses_class *k = ses_classify_api(c->status, c->type,
+	    c->message);
+
+	ck_assert_msg(k->action == c->action && k->scope == c->scope &&
+	    k->counts_attempt == c->counts_attempt && k->closes == c->closes &&
+	    k->flags == c->flags, "%d %s \"%s\": got action %d scope %d "
+	    "counts %d closes %d flags %u", c->status,
+	    c->type ? c->type : "(null)", c->message ? c->message : "(null)",
+	    k->action, k->scope, k->counts_attempt, k->closes, k->flags);
+	ck_assert_str_eq(k->name, name_of(c->action));
+}
+END_TEST
+
+/* The SMTP table's classes ask nothing more. */
+START_TEST(test_smtp_no_flags)
+{
+	for (int code = 200; code < 600; code++)
+		ck_assert_uint_eq(ses_classify((enum ses_step)_i, code, "")->flags,
+		    0);
+}
+END_TEST
+
 static Suite *
 ses_reply_suite(void)
 {
@@ -550,6 +641,12 @@ ses_reply_suite(void)
 	LOOP(tc, test_null_text, null_text);
 	tcase_add_test(tc, test_unknown_step);
 	tcase_add_loop_test(tc, test_sweep, SES_STEP_CONNECT,
+	    SES_STEP_QUIT + 1);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("api");
+	LOOP(tc, test_api, api_cases);
+	tcase_add_loop_test(tc, test_smtp_no_flags, SES_STEP_CONNECT,
 	    SES_STEP_QUIT + 1);
 	suite_add_tcase(s, tc);
 
