@@ -279,7 +279,7 @@ START_TEST(test_down_then_back)
 	/* IMDS down at start: no key, and the loop keeps turning. */
 	RUN_UNTIL(++turns < 0, 1);
 	ck_assert_ptr_null(creds_get(cr));
-	ck_assert_int_gt(turns, 25);		/* the 20 ms guard ran */
+	ck_assert_int_gt(turns, 5);	/* the 20 ms guard ran: never blocked */
 	set_faults("{}");
 	RUN_UNTIL(creds_get(cr) != NULL, 6);
 	ck_assert_ptr_nonnull(creds_get(cr));
