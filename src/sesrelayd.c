@@ -497,6 +497,33 @@ start_listeners(struct daemon *d)
 	}
 }
 
+/* Where a pool sends, for its log line: the API's host over "api". */
+static int
+pool_is_api(const struct endpoint *ep)
+{
+	return ep->transport != NULL && strcmp(ep->transport, "api") == 0;
+}
+
+static const char *
+pool_host(const struct endpoint *ep)
+{
+	return pool_is_api(ep) ? ep->api_host : ep->host;
+}
+
+static int
+pool_port(const struct endpoint *ep)
+{
+	return pool_is_api(ep) ? ep->api_port : ep->port;
+}
+
+static const char *
+pool_tls(const struct endpoint *ep)
+{
+	if (pool_is_api(ep))
+		return "https";
+	return ep->wrapper ? "wrapper" : "starttls";
+}
+
 /*
  * The upstream pools a configuration asks for: the primary (active) and
  * the fallback (inactive), or NULL.  0, or -1 with err.
@@ -533,8 +560,8 @@ make_pools(struct daemon *d, const struct conf *c,
 		return -1;
 	}
 	log_event(LOG_INFO, "-", "daemon.upstream",
-	    "pool=upstream host=%s port=%d tls=%s sessions=%d", log_q(ep.host),
-	    ep.port, ep.wrapper ? "wrapper" : "starttls", uc.sessions);
+	    "pool=upstream host=%s port=%d tls=%s sessions=%d",
+	    log_q(pool_host(&ep)), pool_port(&ep), pool_tls(&ep), uc.sessions);
 	if (endpoint_from_conf(c, ENDPOINT_FALLBACK, &ep) == -1)
 		return 0;
 	uc.cred = fcred;
@@ -547,8 +574,9 @@ make_pools(struct daemon *d, const struct conf *c,
 	}
 	upstream_set_active(*fallback, 0);
 	log_event(LOG_INFO, "-", "daemon.upstream",
-	    "pool=fallback host=%s port=%d tls=%s after=%lld", log_q(ep.host),
-	    ep.port, ep.wrapper ? "wrapper" : "starttls", c->fallback.after);
+	    "pool=fallback host=%s port=%d tls=%s after=%lld",
+	    log_q(pool_host(&ep)), pool_port(&ep), pool_tls(&ep),
+	    c->fallback.after);
 	return 0;
 }
 

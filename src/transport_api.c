@@ -47,6 +47,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +180,7 @@ static void session_fail(struct transport_session *, const char *why);
 static void read_cb(struct bufferevent *, void *);
 static void write_cb(struct bufferevent *, void *);
 static void event_cb(struct bufferevent *, short, void *);
+static void fill_body(struct transport_session *);
 
 /* ---- JSON ---- */
 
@@ -610,6 +614,11 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	char why[512];
 
 	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		/* Requests are written whole or in large pieces: no Nagle. */
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof(one));
 		stats.connections++;
 		s->reached_ready = 1;
 		log_event(LOG_INFO, "-", "upstream.ready",
@@ -725,6 +734,9 @@ enter_sign(struct transport_session *s)
 	evbuffer_add(bufferevent_get_output(s->bev), s->json_head,
 	    s->head_len);
 	session_enter(s, A_REQUEST);
+	/* The whole of a small request in one write: a second one would
+	 * wait for the first's delayed ACK. */
+	fill_body(s);
 }
 
 /* Refill the output with the body until it holds OUT_HIGH bytes. */

@@ -65,7 +65,7 @@ Faults file (JSON, re-read whenever it changes; missing = no faults):
                 "action": "error" | "drop" | "drop_after_record" | "delay",
                 "error": "MessageRejected", "status": 400, "message": "...",
                 "match": "substring", "count": 3, "seconds": 2}],
-     "rate": 0, "rate_burst": 0, "daily_quota": 0,
+     "rate": 0, "rate_burst": 0, "daily_quota": 0, "chunked": false,
      "account": {...GetAccount fields...}, "identities": {"example.com": true}}
 A rule applies when its op is this request's (or "any"), its "match" (if
 any) is a substring of FromEmailAddress, a Destination address or, for
@@ -79,6 +79,8 @@ and the walk goes on; the first other rule decides:
     drop              read the request, close the connection, no answer
     drop_after_record (SendEmail) record the message, then close without an
                       answer: SES took it, the client cannot know
+    garbage           answer bytes that are not HTTP, then close (nothing
+                      recorded)
 Rules are applied after the signature check: a request that fails it never
 reaches them.  The limits count recipients (Destination addresses, at least 1)
 of recorded messages, across connections, as fake_ses.py does:
@@ -88,6 +90,8 @@ of recorded messages, across connections, as fake_ses.py does:
     daily_quota       above N recipients since start: 400 LimitExceededException
                       "Daily message quota exceeded." (the type SES's API uses for
                       this is not documented; sesrelay goes by the message text)
+"chunked": true sends every answer with Transfer-Encoding: chunked (the body
+in two chunks) instead of Content-Length.
 GetAccount answers SendQuota {Max24HourSend: daily_quota or 50000, MaxSendRate:
 rate or 14, SentLast24Hours: recipients recorded}, SendingEnabled true,
 EnforcementStatus HEALTHY, ProductionAccessEnabled true; "account" overrides
@@ -149,7 +153,7 @@ ERRORS = {
     "ServiceUnavailable": (503, "Service unavailable."),
 }
 OPS = ("SendEmail", "GetAccount", "GetEmailIdentity")
-ACTIONS = ("error", "drop", "drop_after_record", "delay")
+ACTIONS = ("error", "drop", "drop_after_record", "delay", "garbage")
 AUTH_RE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,"
                      r"\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$")
 
@@ -165,7 +169,10 @@ class ApiError(Exception):
 
 
 class Drop(Exception):
-    """Close the connection without an answer."""
+    """Close the connection without an answer (or with these bytes)."""
+    def __init__(self, data=b""):
+        super().__init__()
+        self.data = data
 
 
 def ses_message_id():
@@ -236,6 +243,7 @@ class Keys:
                                      "expires": None}
         self.files = [JsonFile(p) for p in files]
         self.listed = {}                # every key ever seen in a keys file
+        self.lock = threading.Lock()    # handler threads re-read concurrently
 
     @staticmethod
     def entries(doc):
@@ -264,8 +272,9 @@ class Keys:
 
     def lookup(self, key_id, token):
         """The key's secret, or raise the 403 SES would answer."""
-        self.reload()
-        k = self.static.get(key_id) or self.listed.get(key_id)
+        with self.lock:
+            self.reload()
+            k = self.static.get(key_id) or self.listed.get(key_id)
         if k is None:
             raise ApiError("UnrecognizedClientException")
         if (k["token"] or None) != (token or None):
@@ -377,8 +386,13 @@ class Faults:
         self.file = JsonFile(path)
         self.log = log
         self.cfg, self.rules, self.fired = {}, [], []
+        self.lock = threading.RLock()   # handler threads re-read concurrently
 
     def reload(self):
+        with self.lock:
+            self._reload()
+
+    def _reload(self):
         if not self.file.changed():
             return
         cfg = self.file.value if isinstance(self.file.value, dict) else {}
@@ -394,7 +408,11 @@ class Faults:
 
     def decide(self, op, targets):
         """(total delay, the deciding rule or None)."""
-        self.reload()
+        with self.lock:
+            return self._decide(op, targets)
+
+    def _decide(self, op, targets):
+        self._reload()
         delay = 0.0
         for i, r in enumerate(self.rules):
             if r.get("op", "any") not in (op, "any"):
@@ -433,6 +451,7 @@ class Recorder:
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Server"
+    disable_nagle_algorithm = True  # the answer's header and body: two writes
 
     def __init__(self, request, client_address, server, conn):
         self.conn = conn
@@ -479,8 +498,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status, answer = self.operation(op, path, body, key)
         except ApiError as e:
             status, err, answer = e.status, e.name, {"message": e.message}
-        except Drop:
+        except Drop as d:
             self.server.rec.request_log("conn=%d op=%s status=dropped key=%s" % (self.conn, op, key))
+            if d.data:
+                self.wfile.write(d.data)
             self.close_connection = True
             return
         self.server.rec.request_log("conn=%d op=%s status=%d%s key=%s" % (
@@ -499,9 +520,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def answer(self, status, doc, err):
         data = json.dumps(doc).encode()
+        self.server.faults.reload()
+        chunked = bool(self.server.faults.cfg.get("chunked"))
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+            half = len(data) // 2
+            data = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p)
+                            for p in (data[:half], data[half:])) + b"0\r\nX-Trailer: t\r\n\r\n"
+        else:
+            self.send_header("Content-Length", str(len(data)))
         self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
         if err:
             self.send_header("x-amzn-ErrorType", err)
@@ -535,6 +564,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.conn, op, action, " error=" + rule["error"] if "error" in rule else ""))
         if action == "drop":
             raise Drop()
+        if action == "garbage":
+            raise Drop(b"\x16\x03garbage, not HTTP at all\r\n\r\n")
         if action == "drop_after_record" and op == "SendEmail":
             self.send_email(req, key)
             raise Drop()

@@ -6,8 +6,9 @@
 # recipients, keep-alive, the signature checks (wrong secret, unknown key,
 # tampered body, stale date), session tokens from a keys file (valid, expired,
 # removed), GetAccount, GetEmailIdentity, and each fault: MessageRejected for
-# one address, SendingPausedException, 500, drop, drop_after_record, the rate
-# limit (429), the daily quota, ExpiredTokenException.  About 3 s.
+# one address, SendingPausedException, 500, drop, drop_after_record,
+# garbage, chunked answers, the rate limit (429), the daily quota,
+# ExpiredTokenException.  About 3 s.
 # Exit status: 0 = pass, 1 = fail, 77 = skipped (openssl, python3 or botocore missing).
 set -u
 
@@ -47,7 +48,7 @@ failed = False
 
 def check(desc, ok, info=None):
     global failed
-    print("%.2f " % time.monotonic() + ("ok - " if ok else "not ok - ") + desc + ("" if ok or info is None else " " + repr(info)))
+    print(("ok - " if ok else "not ok - ") + desc + ("" if ok or info is None else " " + repr(info)))
     failed |= not ok
 
 def conn():
@@ -194,6 +195,15 @@ try:
 except (http.client.HTTPException, OSError):
     check("drop_after_record: recorded, no answer", len(records()) == n + 1)
 
+faults({"rules": [{"action": "garbage", "count": 1}]})
+try:
+    send(conn(), raw, ["a@example.com"])
+    check("garbage: not HTTP", False)
+except (http.client.HTTPException, OSError):
+    check("garbage: not HTTP, nothing recorded", len(records()) == n + 1)
+faults({"chunked": True})
+st, err, doc = send(conn(), raw, ["a@example.com"])
+check("chunked answers", st == 200 and doc["MessageId"].startswith("0100"))
 time.sleep(1.05)  # nothing sent in the last second
 faults({"rate": 2})
 c = conn()
