@@ -288,6 +288,24 @@ START_TEST(test_file_provider)
 }
 END_TEST
 
+/* A key already read: copied, handed out, never refreshed. */
+START_TEST(test_new_key)
+{
+	char id[] = KEY_ID, secret[] = SECRET;
+	struct creds *cr = creds_new_key(id, secret, NULL);
+	const struct aws_creds *a = creds_get(cr);
+
+	memset(secret, 0, sizeof(secret));	/* the caller wipes its copy */
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a->access_key_id, KEY_ID);
+	ck_assert_str_eq(a->secret_access_key, SECRET);
+	ck_assert_ptr_null(a->session_token);
+	creds_refresh(cr);
+	ck_assert_ptr_eq(creds_get(cr), a);
+	creds_free(cr);
+}
+END_TEST
+
 static Suite *
 creds_suite(void)
 {
@@ -306,6 +324,7 @@ creds_suite(void)
 	tcase_add_test(tc, test_environment_smtp);
 	tcase_add_test(tc, test_environment);
 	tcase_add_test(tc, test_file_provider);
+	tcase_add_test(tc, test_new_key);
 	suite_add_tcase(s, tc);
 	return s;
 }
