@@ -157,20 +157,22 @@ account_answer(void *arg, int status, const char *error_type,
 			log_event(LOG_WARNING, "-", "account.read_failed",
 			    "pool=%s status=%d error=%s msg=\"GetAccount failed: "
 			    "the account's limits are not known (check that the "
-			    "credentials allow ses:GetAccount)\"", a->ep.name,
+			    "credentials allow ses:GetAccount)%s\"", a->ep.name,
 			    status, log_q(*error_type ? error_type : status ==
-			    200 ? "not GetAccount's answer" : "-"));
+			    200 ? "not GetAccount's answer" : "-"),
+			    a->ep.rate == 0 && !a->v.known ? "; rate 0: sending "
+			    "at 1 recipient/s until it succeeds" : "");
 		if (status == 403 && a->creds != NULL)
 			creds_refresh(a->creds);
 		return;
 	}
-	a->failing = 0;
 	n.read_at = time(NULL);
 	n.hold = a->v.hold;
-	changed = !a->v.known || n.max_rate != a->v.max_rate ||
+	changed = a->failing > 0 || !a->v.known || n.max_rate != a->v.max_rate ||
 	    n.max_24h != a->v.max_24h || n.sending_enabled !=
 	    a->v.sending_enabled || strcmp(n.enforcement, a->v.enforcement);
 	a->v = n;
+	a->failing = 0;
 	a->delivered_at_read = stats.delivered;
 	log_event(changed ? LOG_INFO : LOG_DEBUG, "-", "account.read",
 	    "pool=%s max_rate=%.2f "

@@ -147,6 +147,21 @@ creds_new(struct event_base *base, struct evdns_base *dns,
 	return c;
 }
 
+struct creds *
+creds_new_key(const char *access_key_id, const char *secret_access_key,
+    const char *session_token)
+{
+	struct creds *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		abort();
+	c->cur.access_key_id = dup_or_null(access_key_id);
+	c->cur.secret_access_key = dup_or_null(secret_access_key);
+	c->cur.session_token = dup_or_null(session_token);
+	c->have = 1;
+	return c;
+}
+
 const struct aws_creds *
 creds_get(struct creds *c)
 {

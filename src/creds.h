@@ -32,6 +32,10 @@ struct creds;				/* one provider per endpoint */
  */
 struct creds *creds_new(struct event_base *, struct evdns_base *,
     const struct conf *, const struct endpoint *, char *err, size_t errlen);
+/* A provider of one long-lived key already read (the credentials file
+ * read before privileges were dropped); the strings are copied. */
+struct creds *creds_new_key(const char *access_key_id,
+    const char *secret_access_key, const char *session_token);
 /* The current credentials, or NULL while none are known (IMDS not
  * answered yet). */
 const struct aws_creds *creds_get(struct creds *);

@@ -61,6 +61,7 @@ struct creds_imds {
 	char			 role[256];	/* "" when not known yet */
 	int			 failures;	/* in a row */
 	int			 retried_401;	/* a new token was tried */
+	int			 retried_conn;	/* sent again on a new connection */
 	int			 again;		/* refresh asked while fetching */
 	time_t			 last_fetch;
 	time_t			 expiration;	/* of the key last got */
@@ -168,6 +169,7 @@ imds_succeeded(struct creds_imds *m, struct aws_creds *a)
 	    log_q(m->role), (long long)(a->expiration - time(NULL)));
 	m->failures = 0;
 	m->retried_401 = 0;
+	m->retried_conn = 0;
 	m->expiration = a->expiration;
 	m->last_fetch = time(NULL);
 	m->got(m->arg, a);
@@ -201,6 +203,21 @@ imds_token_refused(struct creds_imds *m, int status)
 	return 1;
 }
 
+/*
+ * No answer on a connection that worked before: it may have been
+ * closed while idle (IMDS restarted, or dropped it), so the request goes
+ * once more on a new one before this counts as a failure.
+ */
+static int
+imds_stale_connection(struct creds_imds *m)
+{
+	if (m->retried_conn || m->last_fetch == 0)
+		return 0;
+	m->retried_conn = 1;
+	imds_enter_state(m, m->state);
+	return 1;
+}
+
 /* The answer to whichever request the state sent. */
 static void
 imds_answer(struct evhttp_request *req, void *arg)
@@ -211,6 +228,8 @@ imds_answer(struct evhttp_request *req, void *arg)
 	int status = req != NULL ? evhttp_request_get_response_code(req) : 0;
 	int n = req != NULL ? imds_body(req, body, sizeof(body)) : -1;
 
+	if (status == 0 && imds_stale_connection(m))
+		return;
 	if (status == 0) {
 		imds_failed(m, "no answer (connection refused, lost or timed out)");
 		return;

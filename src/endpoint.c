@@ -551,5 +551,6 @@ int
 endpoint_has_api_credentials(const struct endpoint *ep,
     const struct endpoint_credentials *cr)
 {
-	return strcmp(ep->auth, "file") != 0 || endpoint_credentials_is_key(cr);
+	return strcmp(ep->auth, "file") != 0 || (cr != NULL &&
+	    endpoint_credentials_is_key(cr));
 }

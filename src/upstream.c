@@ -800,8 +800,13 @@ upstream_account_start(struct upstream *u, struct evdns_base *dns,
 	    c->endpoint->account_check_interval == 0 ||
 	    !endpoint_has_api_credentials(c->endpoint, c->cred))
 		return 0;
-	if ((u->acreds = creds_new(u->base, dns, c->conf, c->endpoint, err,
-	    errlen)) == NULL)
+	/* The file was read before privileges were dropped: its key, not
+	 * the file again (the daemon's user may not read it). */
+	if (strcmp(c->endpoint->auth, "file") == 0)
+		u->acreds = creds_new_key(c->cred->access_key_id,
+		    c->cred->secret_access_key, c->cred->session_token);
+	else if ((u->acreds = creds_new(u->base, dns, c->conf, c->endpoint,
+	    err, errlen)) == NULL)
 		return -1;
 	u->account = account_new(u->base, dns, &u->ep, u->acreds, &ev,
 	    c->timeout, err, errlen);

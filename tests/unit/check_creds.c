@@ -206,6 +206,30 @@ START_TEST(test_session_token_over_smtp)
 }
 END_TEST
 
+/* The environment over SMTP: a long-lived key gives the derived
+ * password; a session token is refused, naming the auth key. */
+START_TEST(test_environment_smtp)
+{
+	struct conf *c = load("auth = \"environment\";", "");
+	struct endpoint_credentials cr;
+	char err[CONF_ERRLEN];
+
+	setenv("AWS_ACCESS_KEY_ID", KEY_ID, 1);
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	ck_assert_int_eq(load_cred(c, &cr, err, sizeof(err)), 0);
+	ck_assert_str_eq(cr.username, KEY_ID);
+	ck_assert_str_eq(cr.password,
+	    "BMW5RDrXmmVs0lV7GpI4oLkHXpZ4stDsk6q91z1g38Pk");
+	endpoint_credentials_clear(&cr);
+	setenv("AWS_SESSION_TOKEN", "tok", 1);
+	ck_assert_int_eq(load_cred(c, &cr, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "upstream.auth: the environment holds a "
+	    "session token") != NULL, "%s", err);
+	ck_assert_ptr_null(strstr(err, SECRET));
+	conf_free(c);
+}
+END_TEST
+
 START_TEST(test_environment)
 {
 	struct conf *c = load("auth = \"environment\"; transport = \"api\";",
@@ -264,6 +288,24 @@ START_TEST(test_file_provider)
 }
 END_TEST
 
+/* A key already read: copied, handed out, never refreshed. */
+START_TEST(test_new_key)
+{
+	char id[] = KEY_ID, secret[] = SECRET;
+	struct creds *cr = creds_new_key(id, secret, NULL);
+	const struct aws_creds *a = creds_get(cr);
+
+	memset(secret, 0, sizeof(secret));	/* the caller wipes its copy */
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a->access_key_id, KEY_ID);
+	ck_assert_str_eq(a->secret_access_key, SECRET);
+	ck_assert_ptr_null(a->session_token);
+	creds_refresh(cr);
+	ck_assert_ptr_eq(creds_get(cr), a);
+	creds_free(cr);
+}
+END_TEST
+
 static Suite *
 creds_suite(void)
 {
@@ -279,8 +321,10 @@ creds_suite(void)
 	tcase_add_loop_test(tc, test_refused_combination, 0,
 	    sizeof(refused) / sizeof(refused[0]));
 	tcase_add_test(tc, test_session_token_over_smtp);
+	tcase_add_test(tc, test_environment_smtp);
 	tcase_add_test(tc, test_environment);
 	tcase_add_test(tc, test_file_provider);
+	tcase_add_test(tc, test_new_key);
 	suite_add_tcase(s, tc);
 	return s;
 }

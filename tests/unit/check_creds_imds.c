@@ -118,11 +118,12 @@ set_faults(const char *json)
 	ck_assert_int_eq(rename(tmp, faults), 0);
 }
 
-/* Start tests/fake_imds.py, keys living `lifetime` seconds. */
+/* Start tests/fake_imds.py, keys living `lifetime` seconds, on port
+ * (0: any; fake_port is set). */
 static void
-start_fake(const char *lifetime)
+start_fake_on(const char *lifetime, int port)
 {
-	char portfile[300], log[300], script[512];
+	char portfile[300], log[300], script[512], ports[16];
 	const char *src = getenv("top_srcdir");
 	FILE *fp = NULL;
 
@@ -130,10 +131,12 @@ start_fake(const char *lifetime)
 	snprintf(log, sizeof(log), "%s/imds.log", dir);
 	snprintf(script, sizeof(script), "%s/tests/fake_imds.py",
 	    src ? src : "..");
+	snprintf(ports, sizeof(ports), "%d", port);
+	unlink(portfile);
 	if ((fake_pid = fork()) == 0) {
 		execlp("python3", "python3", script, "--port-file", portfile,
 		    "--lifetime", lifetime, "--faults", faults, "--log", log,
-		    (char *)NULL);
+		    "--port", ports, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 100 && fp == NULL; i++) {
@@ -149,6 +152,20 @@ start_fake(const char *lifetime)
 }
 
 static void
+start_fake(const char *lifetime)
+{
+	start_fake_on(lifetime, 0);
+}
+
+static void
+stop_fake(void)
+{
+	kill(fake_pid, SIGTERM);
+	waitpid(fake_pid, NULL, 0);
+	fake_pid = -1;
+}
+
+static void
 setup(void)
 {
 	fixture_mkdtemp(dir, sizeof(dir), NULL, "check_creds_imds");
@@ -160,11 +177,8 @@ setup(void)
 static void
 teardown(void)
 {
-	if (fake_pid > 0) {
-		kill(fake_pid, SIGTERM);
-		waitpid(fake_pid, NULL, 0);
-		fake_pid = -1;
-	}
+	if (fake_pid > 0)
+		stop_fake();
 	fixture_loop_free(base, guard);
 	fixture_rmtree(dir);
 }
@@ -267,6 +281,49 @@ START_TEST(test_fetch_and_refresh)
 }
 END_TEST
 
+/* IMDS restarted: the session token it gave is no longer good (401);
+ * a new one is fetched at once and the refresh goes through. */
+START_TEST(test_token_refused)
+{
+	struct conf *c;
+	struct creds *cr;
+	char path[300], line[256];
+	int saw401 = 0, put_after = 0;
+	struct timespec t0, t1;
+	FILE *fp;
+
+	start_fake("60");
+	cr = provider(&c);
+	RUN_UNTIL(creds_get(cr) != NULL, 5);
+	ck_assert_ptr_nonnull(creds_get(cr));
+	stop_fake();
+	snprintf(path, sizeof(path), "%s/imds.log", dir);
+	unlink(path);
+	start_fake_on("60", fake_port);
+	changes = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	creds_refresh(cr);
+	RUN_UNTIL(changes > 0, 5);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_eq(changes, 1);
+	/* No failure counted (it would wait 1 s first): the dead keep-alive
+	 * connection was replaced at once, the new token fetched at once. */
+	ck_assert_int_lt((t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000, 900);
+	ck_assert_ptr_nonnull(fp = fopen(path, "r"));
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		saw401 |= strstr(line, "status=401 token=yes") != NULL;
+		put_after |= saw401 && strncmp(line, "PUT /latest/api/token "
+		    "status=200", 32) == 0;
+	}
+	fclose(fp);
+	ck_assert_msg(saw401 && put_after, "401 seen %d, PUT after %d", saw401,
+	    put_after);
+	creds_free(cr);
+	conf_free(c);
+}
+END_TEST
+
 START_TEST(test_down_then_back)
 {
 	struct conf *c;
@@ -279,7 +336,7 @@ START_TEST(test_down_then_back)
 	/* IMDS down at start: no key, and the loop keeps turning. */
 	RUN_UNTIL(++turns < 0, 1);
 	ck_assert_ptr_null(creds_get(cr));
-	ck_assert_int_gt(turns, 25);		/* the 20 ms guard ran */
+	ck_assert_int_gt(turns, 5);	/* the 20 ms guard ran: never blocked */
 	set_faults("{}");
 	RUN_UNTIL(creds_get(cr) != NULL, 6);
 	ck_assert_ptr_nonnull(creds_get(cr));
@@ -344,6 +401,7 @@ creds_imds_suite(void)
 	tcase_add_checked_fixture(live, setup, teardown);
 	tcase_set_timeout(live, 40);
 	tcase_add_test(live, test_fetch_and_refresh);
+	tcase_add_test(live, test_token_refused);
 	tcase_add_test(live, test_down_then_back);
 	tcase_add_test(live, test_garbage_and_slow);
 	suite_add_tcase(s, live);
