@@ -317,7 +317,8 @@ START_TEST(test_render_stats_fleet)
 	out = render(stats_text, &json);
 	ck_assert_msg(strstr(out, ",\"fleet\":{\"name\":\"eu-prod\",\"state\":"
 	    "\"shared\",\"rate\":14.000,\"hosts\":8,\"count_24h\":12345,"
-	    "\"quota_paused\":false,\"leased\":700,\"requests\":90}}\n") != NULL,
+	    "\"quota_paused\":false,\"leased\":700,\"requests\":90},"
+	    "\"account\":null}\n") != NULL,
 	    "%s", out);
 	free(out);
 	status.fleet = (struct fleet_status){ "fallback", "eu-prod", 0, 1.75,
@@ -333,6 +334,9 @@ START_TEST(test_render_stats_fleet)
 	out = render(stats_text, &json);
 	ck_assert_ptr_null(strstr(out, "fleet"));
 	free(out);
+}
+END_TEST
+
 /* The account's limits (GetAccount) in `stats`, text and JSON. */
 START_TEST(test_render_account)
 {
