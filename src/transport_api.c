@@ -793,6 +793,7 @@ resp_header(struct response *r, char *line)
 		    r->status < 100)
 			return -1;
 		r->length = -1;
+		r->close = line[7] == '0';	/* HTTP/1.0: no keep-alive */
 		return 0;
 	}
 	if ((v = strchr(line, ':')) == NULL)

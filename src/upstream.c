@@ -1,7 +1,8 @@
 /*
  * upstream.c: the upstream pool.
  *
- * Owns the transport (transport.h: today SMTP), the shared rate limiter,
+ * Owns the transport (transport.h: SMTP, or the SES API by
+ * upstream.transport), the shared rate limiter,
  * and the list of sessions; it knows SES only through the transport's
  * events and the classes of ses_reply.h.  Each session sits in a slot:
  * STARTING (opened) -> IDLE (ready) -> [WAITING (for rate tokens)] ->
@@ -161,7 +162,8 @@ upstream_throttled(struct upstream *u)
 	evtimer_add(u->recover_ev, &tv);	/* restarts the climb */
 	log_event(LOG_WARNING, "-", "upstream.throttled",
 	    "pool=%s rate=%.2f max_rate=%.2f msg=\"SES throttled the sending "
-	    "rate (454 Maximum sending rate exceeded); recovering towards "
+	    "rate (Maximum sending rate exceeded: 454 over SMTP, 429 over the "
+	    "API); recovering towards "
 	    "upstream.rate\"", u->ep.name, u->rate_now, u->conf.rate);
 }
 
