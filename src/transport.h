@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 
+struct creds;
 struct delivery;
 struct endpoint;
 struct endpoint_credentials;
@@ -101,6 +102,9 @@ struct transport_config {
 	const struct conf		*conf;		/* the API's credentials
 							 * (creds_new); only
 							 * while made */
+	struct creds			*creds;		/* the pool's provider
+							 * for the API, not
+							 * owned; NULL: its own */
 };
 
 /*

@@ -112,6 +112,7 @@ struct transport_api {
 	int			 timeout;
 	const struct ses_headers *ses;
 	struct creds		*creds;
+	int			 creds_shared;	/* the pool's: not freed here */
 	struct transport_session *sessions;	/* all, for creds_on_change */
 	unsigned		 expired_row;	/* ExpiredToken in a row */
 	int			 refreshable;	/* the instance role */
@@ -1158,7 +1159,8 @@ api_destroy(struct transport *base)
 
 	if (t == NULL)
 		return;
-	creds_free(t->creds);
+	if (!t->creds_shared)
+		creds_free(t->creds);
 	SSL_CTX_free(t->ssl_ctx);
 	free(t->name);
 	free(t->host);
@@ -1194,8 +1196,11 @@ transport_api_new(struct event_base *base, struct evdns_base *dns,
 		free(t);
 		return NULL;
 	}
-	if ((t->creds = creds_new(base, dns, c->conf, ep, err, errlen)) ==
-	    NULL) {
+	/* The pool's provider when it has one (shared with the account's
+	 * reads; the key read before privileges were dropped). */
+	t->creds_shared = c->creds != NULL;
+	if ((t->creds = c->creds) == NULL && (t->creds = creds_new(base, dns,
+	    c->conf, ep, err, errlen)) == NULL) {
 		SSL_CTX_free(t->ssl_ctx);
 		free(t);
 		return NULL;

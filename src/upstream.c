@@ -121,7 +121,8 @@ struct upstream {
 	time_t			 failing_since;	/* 0: working */
 	time_t			 last_failure;
 	int			 checking;	/* a health check is out */
-	/* the account's limits (GetAccount), where API credentials exist */
+	/* AWS credentials (the API transport's too) and the account's
+	 * limits (GetAccount), where API credentials exist */
 	struct creds		*acreds;
 	struct account		*account;
 	int			 account_held;	/* the account view holds sending */
@@ -783,12 +784,49 @@ account_room_cb(void *arg)
 	upstream_quota_ok(arg);
 }
 
+/* Does the pool need AWS credentials: the API transport, or the
+ * account's limits to read? */
+static int
+upstream_needs_creds(const struct upstream_config *c)
+{
+	const struct endpoint *ep = c->endpoint;
+
+	if (c->conf == NULL || ep->transport == NULL)
+		return 0;
+	return strcmp(ep->transport, "api") == 0 ||
+	    (ep->account_check_interval > 0 &&
+	    endpoint_has_api_credentials(ep, c->cred));
+}
+
 /*
- * Read the account's limits where the endpoint has API credentials (an
- * IAM key, the environment, the instance role) and an interval; its own
- * credentials provider (the transport's is its own business).  0, or -1
- * with err.
+ * The pool's one credentials provider, shared by the API transport and
+ * the account view (one IMDS client, not two); NULL in *out when none
+ * is needed.  With auth "file" the key read before privileges were
+ * dropped, not the file again (the daemon's user may not read it).
+ * 0, or -1 with err.
  */
+static int
+upstream_creds(struct event_base *base, struct evdns_base *dns,
+    const struct upstream_config *c, struct creds **out, char *err,
+    size_t errlen)
+{
+	const struct endpoint_credentials *cr = c->cred;
+
+	*out = NULL;
+	if (!upstream_needs_creds(c))
+		return 0;
+	if (strcmp(c->endpoint->auth, "file") == 0 && cr != NULL &&
+	    endpoint_credentials_is_key(cr))
+		*out = creds_new_key(cr->access_key_id, cr->secret_access_key,
+		    cr->session_token);
+	else
+		*out = creds_new(base, dns, c->conf, c->endpoint, err, errlen);
+	return *out == NULL ? -1 : 0;
+}
+
+/* Read the account's limits where the endpoint has API credentials (an
+ * IAM key, the environment, the instance role) and an interval.  0, or
+ * -1 with err. */
 static int
 upstream_account_start(struct upstream *u, struct evdns_base *dns,
     const struct upstream_config *c, char *err, size_t errlen)
@@ -796,18 +834,9 @@ upstream_account_start(struct upstream *u, struct evdns_base *dns,
 	struct account_events ev = { account_rate_cb, account_hold_cb,
 	    account_room_cb, u };
 
-	if (c->conf == NULL || c->endpoint->transport == NULL ||
-	    c->endpoint->account_check_interval == 0 ||
+	if (u->acreds == NULL || c->endpoint->account_check_interval == 0 ||
 	    !endpoint_has_api_credentials(c->endpoint, c->cred))
 		return 0;
-	/* The file was read before privileges were dropped: its key, not
-	 * the file again (the daemon's user may not read it). */
-	if (strcmp(c->endpoint->auth, "file") == 0)
-		u->acreds = creds_new_key(c->cred->access_key_id,
-		    c->cred->secret_access_key, c->cred->session_token);
-	else if ((u->acreds = creds_new(u->base, dns, c->conf, c->endpoint,
-	    err, errlen)) == NULL)
-		return -1;
 	u->account = account_new(u->base, dns, &u->ep, u->acreds, &ev,
 	    c->timeout, err, errlen);
 	return u->account == NULL ? -1 : 0;
@@ -825,24 +854,31 @@ upstream_new(struct event_base *base, struct evdns_base *dns,
     const struct upstream_config *c, char *err, size_t errlen)
 {
 	struct transport_config tc = { c->endpoint, c->cred, c->helo_name,
-	    c->timeout, c->ses, c->conf };
+	    c->timeout, c->ses, c->conf, NULL };
 	struct upstream_config rc = *c;
 	struct transport *t;
 	struct upstream *u;
+	struct creds *cr;
 
+	if (upstream_creds(base, dns, c, &cr, err, errlen) == -1)
+		return NULL;
+	tc.creds = cr;
 	if (c->endpoint->transport != NULL &&
 	    strcmp(c->endpoint->transport, "api") == 0)
 		t = transport_api_new(base, dns, spool, &tc, err, errlen);
 	else
 		t = transport_smtp_new(base, dns, spool, &tc, err, errlen);
-	if (t == NULL)
+	if (t == NULL) {
+		creds_free(cr);
 		return NULL;
+	}
 	/* The endpoint's own rate (fallback.rate); 0 follows the account. */
 	if (c->endpoint->transport != NULL)
 		rc.rate = c->endpoint->rate;
 	if (rc.rate <= 0)
 		rc.rate = UPSTREAM_RATE_UNKNOWN;
 	u = upstream_new_transport(base, sched, t, &rc);
+	u->acreds = cr;		/* freed after the transport */
 	if (upstream_account_start(u, dns, c, err, errlen) == -1) {
 		upstream_free(u);
 		return NULL;
@@ -948,8 +984,8 @@ upstream_free(struct upstream *u)
 	event_free(u->probe_ev);
 	event_free(u->grow_ev);
 	account_free(u->account);
-	creds_free(u->acreds);
 	u->transport->ops->destroy(u->transport);
+	creds_free(u->acreds);	/* the API transport used it */
 	free((char *)u->ep.region);
 	free((char *)u->ep.ca_file);
 	free((char *)u->ep.credentials);

@@ -10,7 +10,7 @@
 # DIR/<name>/ from one night to the next (not in the source tree: only
 # small seeds that reach new code belong in corpus/, see README).
 #
-#   tests/fuzz/nightly.sh                            # ~45 min, 9 targets
+#   tests/fuzz/nightly.sh                            # ~50 min, 10 targets
 #   FUZZ_SECONDS=600 FUZZ_CORPUS=/var/tmp/sesrelay-fuzz tests/fuzz/nightly.sh
 #   FUZZ_TARGETS="pickup smtp_session" tests/fuzz/nightly.sh
 #

@@ -25,7 +25,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$(cd "$here/../.." && pwd)}"
 top_srcdir=$(cd "$top_srcdir" && pwd)
 seconds=${FUZZ_SECONDS:-10}
-all_targets="smtp_command dotstuff spool_message headers upstream_reply cleanup"
+all_targets="smtp_command dotstuff spool_message headers upstream_reply cleanup aws_json"
 # These two run the daemon's event loop on a scratch spool (fuzz_scratch.h).
 all_targets="$all_targets maildrop pickup smtp_session"
 targets=${FUZZ_TARGETS:-$all_targets}
@@ -42,7 +42,7 @@ for s in "$top_srcdir"/src/*.c; do
 done
 # libidn2: smtp_parse.c converts IDN domains.
 pkgs_cflags="libevent_core libconfig openssl libidn2"
-pkgs_libs="libevent_core libevent_extra libconfig openssl libidn2"
+pkgs_libs="libevent_core libevent_extra libevent_openssl libconfig openssl libidn2"
 
 skip() { echo "SKIP: $*"; exit 77; }
 

@@ -2,7 +2,8 @@
 # Started as root, sesrelayd binds its listeners and then becomes
 # `user` before reading any input: it runs, spools and relays as that
 # user, and gives the spool to it.  A user that does not exist stops it
-# with a clear message (exit 67).
+# with a clear message (exit 67).  Over the API with an IAM key in a
+# file only root can read, the key read before the drop is used.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -24,5 +25,19 @@ check "and relayed" wait_delivered 20 30
 check "byte for byte" verify --record "$FAKE_REC" --messages "$work/sent" --count 20
 check "the spool belongs to nobody" [ "$(stat -c %U "$work/spool/queue")" = nobody ]
 check "the control socket answers" quiet "$sbin/sesrelayctl" -s "$work/run/control.sock" stats
+stop_daemon
+
+# Over the API with an IAM key in a file only root reads: the key read
+# before the drop signs the requests (and the account's reads); the
+# file is not opened again as nobody.
+mv "$work/ses" "$work/ses-smtp"
+start_fake_api
+CRED_KEY=1 RUN_AS=nobody UP_EXTRA="${API_CONF/account_check_interval = 0;/}" write_conf
+chmod 600 "$work/credentials"
+start_daemon
+check "api: messages are accepted" smtpload --port "$SMTP_PORT" --count 5 --messages "$work/sent-api"
+check "api: relayed as nobody with the root-only key" wait_delivered 5 30
+check "api: the account was read too" wait_event account.read
+check "api: no credentials error" no_events daemon.upstream_failed
 stop_daemon
 finish
