@@ -6,9 +6,14 @@
 # make the users, the spool with the modes of the tmpfiles.d file and the
 # set-group-ID sendmail, not start the daemon and say in one line what to
 # configure; sendmail run by an unprivileged user then exits 0 with the
-# message in the maildrop; bsd-mailx pulls in no other MTA; an edited
-# conffile survives a reinstall; "apt-get purge sesrelay" leaves no
-# /etc/sesrelay and no empty spool.
+# message in the maildrop (its sender qualified with /etc/mailname);
+# bsd-mailx pulls in no other MTA; once configured (a fake SES on the
+# host's loopback), sesrelayd -t passes and the daemon relays that
+# message; the edited conffile survives a reinstall; "apt-get purge
+# sesrelay" leaves no /etc/sesrelay, and the spool only if mail is in it.
+# Then the same install again with systemd installed (not running):
+# users by systemd-sysusers, directories by systemd-tmpfiles, units
+# enabled, and purge removes their links.  About 5 minutes.
 #
 # Not in CI (it needs root, a network mirror and a few minutes).  Run as
 # root:
@@ -163,7 +168,7 @@ check "... owned by tester" owner_is tester "$f"
 check "... with the body as sent" grep -q 'Sent by tester before sesrelay was configured.' "$f"
 # tester is tester@host.example.org, by /etc/mailname: without it, a
 # sender with no domain is one SES could never take, refused (exit 77).
-greeting=$(printf 'QUIT\r\n' | in_root runuser -u tester -- /usr/sbin/sendmail -bs | head -n 1)
+greeting=$(printf 'QUIT\r\n' | in_root runuser -u tester -- /usr/sbin/sendmail -bs | sed -n 1p)
 check "sendmail -bs greets as the mail name ($greeting)" \
 	[ "${greeting%$'\r'}" = "220 host.example.org ESMTP sesrelay" ]
 mv "$root/etc/mailname" "$root/etc/mailname.away"
@@ -255,5 +260,28 @@ apt_get purge sesrelay >"$work/purge2.out" 2>&1
 check "a second install and purge: the spool without mail is removed (tmp/ had a file)" \
 	[ ! -e "$root/var/spool/sesrelay" ]
 check "... and /etc/sesrelay again" [ ! -e "$root/etc/sesrelay" ]
+
+# With systemd installed (not running: a chroot), the users come from
+# systemd-sysusers and the directories from systemd-tmpfiles, the same.
+apt_get install systemd >"$work/systemd.out" 2>&1
+check "systemd installed in the chroot" installed systemd
+in_root userdel sesrelay
+in_root groupdel sesrelay-drop 2>/dev/null
+apt_get_here install "./$(basename "$deb")" >"$work/install3.out" 2>&1
+check "install with systemd-sysusers present succeeds" [ $? -eq 0 ]
+check "user sesrelay (sysusers): $(in_root getent passwd sesrelay)" quiet in_root getent passwd sesrelay
+check "group sesrelay-drop (sysusers): $(in_root getent group sesrelay-drop)" quiet in_root getent group sesrelay-drop
+check "the maildrop: 1730 sesrelay sesrelay-drop (systemd-tmpfiles)" \
+	[ "$(in_root stat -c '%a %U %G' /var/spool/sesrelay/maildrop)" = "1730 sesrelay sesrelay-drop" ]
+check "both units enabled (dh_installsystemd)" \
+	[ -L "$root/etc/systemd/system/multi-user.target.wants/sesrelayd.service" -a \
+	  -L "$root/etc/systemd/system/sockets.target.wants/sesrelayd.socket" ]
+printf '%s\n' "$msg" | in_root runuser -u tester -- /usr/sbin/sendmail ops@example.net
+check "sendmail as tester: exit 0" [ $? -eq 0 ]
+rm -f "$root"/var/spool/sesrelay/maildrop/*
+apt_get purge sesrelay >"$work/purge3.out" 2>&1
+check "purge: no /etc/sesrelay, no unit links, no spool" \
+	bash -c "[ ! -e '$root/etc/sesrelay' ] && [ ! -e '$root/var/spool/sesrelay' ] &&
+		! find '$root/etc/systemd' -name 'sesrelayd*' | grep -q ."
 echo "# $((SECONDS - start)) s in all"
 finish
