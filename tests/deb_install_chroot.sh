@@ -289,7 +289,7 @@ check "purge: no /etc/sesrelay, no unit links, no spool" \
 # Last (it adds compilers to the chroot): Build-Depends names every build
 # dependency: "apt-get build-dep ./" in a clean copy of the tree, then
 # dpkg-buildpackage -b -us -uc, unit suites included.  NO_BUILD=1: skip.
-if [ -z "${NO_BUILD:-}" ] && [ -d "$tests/../.git" ]; then
+if [ -z "${NO_BUILD:-}" ] && git -C "$tests/.." rev-parse --git-dir >/dev/null 2>&1; then
 	mkdir -p "$root/src/sesrelay"
 	git -C "$tests/.." ls-files -z | (cd "$tests/.." && tar --null -T - -cf -) |
 		tar -xf - -C "$root/src/sesrelay"
