@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,9 +136,25 @@ own_dir_of(const char *path, uid_t uid, gid_t gid)
 	free(dir);
 }
 
+/* Give file name in the directory fd to uid (no links); a failure is
+ * logged (the daemon, once unprivileged, will not be able to use it). */
+static void
+own_file(int fd, const char *spool, const char *dir, const char *name,
+    uid_t uid, gid_t gid)
+{
+	char path[PATH_MAX];
+
+	if (fchownat(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0)
+		return;
+	snprintf(path, sizeof(path), "%s/%s%s%s", spool, dir, *dir ? "/" : "",
+	    name);
+	log_event(LOG_WARNING | LOG_ERRNO, "-", "daemon.chown_failed",
+	    "dir=%s", log_q(path));
+}
+
 /* Give the files of one spool directory to uid (one level, no links). */
 static void
-own_files(int fd, uid_t uid, gid_t gid)
+own_files(int fd, const char *spool, int d, uid_t uid, gid_t gid)
 {
 	DIR *dir;
 	struct dirent *de;
@@ -149,8 +166,8 @@ own_files(int fd, uid_t uid, gid_t gid)
 	}
 	while ((de = readdir(dir)) != NULL)
 		if (de->d_name[0] != '.')
-			(void)fchownat(dirfd(dir), de->d_name, uid, gid,
-			    AT_SYMLINK_NOFOLLOW);
+			own_file(dirfd(dir), spool, spool_layout[d].name,
+			    de->d_name, uid, gid);
 	closedir(dir);
 }
 
@@ -175,7 +192,7 @@ own_spool(const char *spool, uid_t uid, gid_t gid)
 	if (fstat(top, &st) == 0 && st.st_uid != uid)
 		log_event(LOG_INFO, "-", "daemon.spool_chown",
 		    "spool=%s uid=%u", log_q(spool), (unsigned)uid);
-	(void)fchownat(top, SPOOL_LOCK_FILE, uid, gid, AT_SYMLINK_NOFOLLOW);
+	own_file(top, spool, "", SPOOL_LOCK_FILE, uid, gid);
 	for (int d = 0; d < SPOOL_NDIRS; d++) {
 		/* Without the drop group, only the daemon can use the maildrop. */
 		if (d == SPOOL_DIR_MAILDROP && drop != (gid_t)-1)
@@ -184,7 +201,7 @@ own_spool(const char *spool, uid_t uid, gid_t gid)
 			continue;
 		(void)spool_layout_apply(fd, d, uid, gid, drop);
 		if (d != SPOOL_DIR_TOP && !spool_layout[d].senders_files)
-			own_files(fd, uid, gid);
+			own_files(fd, spool, d, uid, gid);
 		close(fd);
 	}
 	close(top);
