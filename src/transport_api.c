@@ -72,6 +72,7 @@
 #include "spool.h"
 #include "stats.h"
 #include "transport.h"
+#include "transport_txn.h"
 #include "upconn.h"
 #include "xalloc.h"
 
@@ -391,23 +392,6 @@ txn_clear(struct transport_session *s)
 	memset(&s->resp, 0, sizeof(s->resp));
 }
 
-/* What a class means for the recipients (as transport_smtp.c). */
-static enum delivery_outcome
-class_outcome(const struct ses_class *k)
-{
-	switch (k->action) {
-	case SES_ACT_PERMFAIL:
-		return DELIVERY_PERMFAIL;
-	case SES_ACT_OK:
-		return DELIVERY_OK;
-	default:
-		if (k->counts_attempt)
-			return DELIVERY_TEMPFAIL;
-		return k->scope == SES_SCOPE_POOL ? DELIVERY_RETURN :
-		    DELIVERY_REQUEUE;
-	}
-}
-
 /* The transaction ends with class k for every recipient. */
 static void
 txn_done(struct transport_session *s, const struct ses_class *k,
@@ -418,11 +402,7 @@ txn_done(struct transport_session *s, const struct ses_class *k,
 	s->d = NULL;
 	txn_clear(s);
 	stats.replies[k->action]++;
-	for (size_t i = 0; i < d->nrcpt; i++) {
-		d->outcome[i] = class_outcome(k);
-		free(d->reply[i]);
-		d->reply[i] = strdup(why);
-	}
+	transport_txn_settle(d, k, why, NULL);
 	s->ev->done(s->arg, s, d, k);
 }
 
@@ -451,12 +431,8 @@ txn_abandon(struct transport_session *s, const char *why)
 
 	if (d == NULL)
 		return;
-	if (sent) {
-		d->outcome_unknown = 1;
-		log_event(LOG_WARNING, d->id, "upstream.outcome_unknown",
-		    "pool=%s conn=%u reason=%s msg=\"will retry; a duplicate "
-		    "is possible\"", s->t->name, s->serial, log_q(why));
-	}
+	if (sent)
+		transport_txn_unknown(d, s->t->name, s->serial, why);
 	txn_done(s, k, why);
 }
 

@@ -59,6 +59,7 @@
 #include "spool.h"
 #include "stats.h"
 #include "transport.h"
+#include "transport_txn.h"
 #include "upconn.h"
 #include "upstream_reply.h"
 #include "xalloc.h"
@@ -265,23 +266,6 @@ reply_step(enum session_state st)
 	}
 }
 
-/* What a class means for the recipients it reaches. */
-static enum delivery_outcome
-class_outcome(const struct ses_class *k)
-{
-	switch (k->action) {
-	case SES_ACT_PERMFAIL:
-		return DELIVERY_PERMFAIL;
-	case SES_ACT_OK:
-		return DELIVERY_OK;
-	default:
-		if (k->counts_attempt)
-			return DELIVERY_TEMPFAIL;
-		return k->scope == SES_SCOPE_POOL ? DELIVERY_RETURN :
-		    DELIVERY_REQUEUE;
-	}
-}
-
 /* Remember a refusal's class; tell the pool what concerns it. */
 static void
 pool_effect(struct transport_session *s, const struct ses_class *k,
@@ -311,18 +295,8 @@ delivery_abandon(struct transport_session *s, const char *why)
 	s->last = k;
 	stats.replies[k->action]++;
 	if (s->state == S_DOT)
-		d->outcome_unknown = 1;
-	for (size_t i = 0; i < d->nrcpt; i++)
-		if (d->outcome[i] == DELIVERY_UNTRIED ||
-		    (s->accepted[i] && d->outcome[i] != DELIVERY_OK)) {
-			d->outcome[i] = class_outcome(k);
-			if (d->reply[i] == NULL)
-				d->reply[i] = strdup(why);
-		}
-	if (d->outcome_unknown)
-		log_event(LOG_WARNING, d->id, "upstream.outcome_unknown",
-		    "pool=%s conn=%u reason=%s msg=\"will retry; a duplicate "
-		    "is possible\"", s->t->ep.name, s->serial, log_q(why));
+		transport_txn_unknown(d, s->t->ep.name, s->serial, why);
+	transport_txn_settle(d, k, why, s->accepted);
 	s->ev->done(s->arg, s, d, k);
 }
 
@@ -618,7 +592,7 @@ reply_mail(struct transport_session *s, const struct ses_class *k,
     const char *sum)
 {
 	if (k->action != SES_ACT_OK) {
-		fail_rest(s, sum, class_outcome(k), 0);
+		fail_rest(s, sum, transport_txn_outcome(k), 0);
 		return end_transaction(s, k);
 	}
 	s->rcpt_i = 0;
@@ -633,10 +607,10 @@ reply_rcpt(struct transport_session *s, const struct ses_class *k,
 		s->accepted[s->rcpt_i] = 1;
 		s->naccepted++;
 	} else if (k->scope == SES_SCOPE_RECIPIENT) {
-		set_outcome(s, s->rcpt_i, sum, class_outcome(k));
+		set_outcome(s, s->rcpt_i, sum, transport_txn_outcome(k));
 	} else {
 		/* About the pool or the session: all of it again. */
-		fail_rest(s, sum, class_outcome(k), 0);
+		fail_rest(s, sum, transport_txn_outcome(k), 0);
 		return end_transaction(s, k);
 	}
 	if (++s->rcpt_i < s->d->nrcpt)
@@ -652,7 +626,7 @@ reply_data(struct transport_session *s, const struct ses_class *k,
 		return session_enter(s, S_BODY);
 	if (k->action == SES_ACT_OK)	/* a 2xx, not 354 */
 		k = ses_classify(SES_STEP_DATA, 250, sum);
-	fail_rest(s, sum, class_outcome(k), 0);
+	fail_rest(s, sum, transport_txn_outcome(k), 0);
 	end_transaction(s, k);
 }
 
@@ -669,7 +643,7 @@ reply_dot(struct transport_session *s, const struct ses_class *k,
 			if (s->accepted[i])
 				set_outcome(s, i, sum, DELIVERY_OK);
 	} else
-		fail_rest(s, sum, class_outcome(k), 1);
+		fail_rest(s, sum, transport_txn_outcome(k), 1);
 	/* None should be left: the refused ones have outcomes. */
 	fail_rest(s, sum, DELIVERY_TEMPFAIL, 0);
 	finish_delivery(s);
