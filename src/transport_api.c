@@ -138,8 +138,7 @@ struct transport_session {
 	enum api_state		 state;
 	unsigned		 serial;
 	struct upconn		*conn;
-	struct event		*timer;		/* start, hash steps, gone */
-	struct event		*deadline;
+	struct event		*timer;		/* start, hash steps */
 	int			 reached_ready;
 	struct transport_session *next;		/* t->sessions */
 	/* the transaction */
@@ -334,20 +333,6 @@ gen_next(struct body_gen *g, unsigned char *raw, size_t *nraw,
 
 /* ---- sessions ---- */
 
-static void
-timer_cb(evutil_socket_t fd, short ev, void *arg);
-
-static void
-deadline_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct transport_session *s = arg;
-	char why[128];
-
-	snprintf(why, sizeof(why), "deadline: nothing complete within %ds "
-	    "in state %s", s->t->timeout, state_names[s->state]);
-	session_fail(s, why);
-}
-
 static int
 state_has_deadline(enum api_state st)
 {
@@ -358,12 +343,8 @@ state_has_deadline(enum api_state st)
 static void
 arm_deadline(struct transport_session *s)
 {
-	struct timeval tv = { s->t->timeout, 0 };
-
-	if (state_has_deadline(s->state))
-		evtimer_add(s->deadline, &tv);
-	else
-		evtimer_del(s->deadline);
+	upconn_deadline(s->conn, state_has_deadline(s->state) ?
+	    s->t->timeout : 0, state_names[s->state]);
 }
 
 static void
@@ -440,10 +421,8 @@ static void
 session_gone(struct transport_session *s)
 {
 	s->state = A_DEAD;
-	upconn_detach(s->conn);
-	evtimer_del(s->deadline);
+	upconn_end(s->conn);
 	event_del(s->timer);
-	event_active(s->timer, EV_TIMEOUT, 0);
 }
 
 static void
@@ -474,10 +453,20 @@ conn_resolved(void *arg)
 	session_enter(arg, A_CONNECT);
 }
 
+/* The whole step took too long. */
 static void
-conn_connecting(void *arg)
+conn_deadline(void *arg, const char *why)
 {
-	arm_deadline(arg);
+	session_fail(arg, why);
+}
+
+/* The session has ended: the pool frees it. */
+static void
+conn_ended(void *arg)
+{
+	struct transport_session *s = arg;
+
+	s->ev->gone(s->arg, s, s->reached_ready);
 }
 
 /* TLS is up: the session is ready. */
@@ -867,12 +856,13 @@ read_cb(void *arg)
 
 static const struct upconn_events conn_events = {
 	.resolved = conn_resolved,
-	.connecting = conn_connecting,
 	.connected = conn_connected,
 	.fail = conn_fail,
 	.lost = conn_lost,
 	.readable = read_cb,
 	.drained = write_cb,
+	.deadline = conn_deadline,
+	.ended = conn_ended,
 };
 
 /* ---- credentials ---- */
@@ -928,8 +918,6 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 		enter_start(s);
 	else if (s->state == A_HASH)
 		hash_step(s);
-	else if (s->state == A_DEAD)
-		s->ev->gone(s->arg, s, s->reached_ready);
 }
 
 typedef void enter_fn(struct transport_session *);
@@ -972,7 +960,6 @@ api_open(struct transport *base, const struct transport_events *ev,
 	s->state = A_START;
 	s->conn = upconn_new(&s->t->to, &conn_events, s, serial);
 	s->timer = evtimer_new(s->t->to.evbase, timer_cb, s);
-	s->deadline = evtimer_new(s->t->to.evbase, deadline_cb, s);
 	s->next = s->t->sessions;
 	s->t->sessions = s;
 	event_active(s->timer, EV_TIMEOUT, 0);
@@ -1013,7 +1000,6 @@ api_free(struct transport_session *s)
 	unlink_session(s);
 	upconn_free(s->conn);
 	event_free(s->timer);
-	event_free(s->deadline);
 	free(s);
 }
 

@@ -17,8 +17,8 @@
  * grows beyond what SES ever sends (upstream_reply.h).  While the body
  * is sent, each OUT_HIGH bytes of it must drain within the deadline, so
  * an upstream that reads a byte now and then cannot hold the session
- * either.  That one timer is the session's only timeout: the
- * bufferevents have none of their own.  A session only
+ * either.  That one deadline (upconn_deadline) is the session's only
+ * timeout: the bufferevents have none of their own.  A session only
  * ever authenticates over a verified TLS connection; it never pipelines
  * (SES does not offer PIPELINING).  What to send and when (the rate,
  * the quota probe, recycling, idle sessions) is the pool's: READY tells
@@ -116,8 +116,7 @@ struct transport_session {
 	enum session_state	 state;
 	unsigned		 serial;
 	struct upconn		*conn;
-	struct event		*timer;		/* start, and gone */
-	struct event		*deadline;	/* the step waited on ends */
+	struct event		*timer;		/* start */
 	struct upstream_reply	 reply;
 	int			 reached_ready;
 	int			 has_size;	/* upstream advertised SIZE */
@@ -163,8 +162,6 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 
 	if (s->state == S_START)
 		session_enter(s, S_RESOLVE);
-	else if (s->state == S_DEAD)
-		s->ev->gone(s->arg, s, s->reached_ready);
 }
 
 /*
@@ -172,13 +169,10 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
  * Like a lost connection (after the dot: the outcome is unknown).
  */
 static void
-deadline_cb(evutil_socket_t fd, short ev, void *arg)
+conn_deadline(void *arg, const char *why)
 {
 	struct transport_session *s = arg;
-	char why[128];
 
-	snprintf(why, sizeof(why), "deadline: nothing complete within %ds "
-	    "in state %s", s->t->timeout, state_names[s->state]);
 	if (s->state == S_QUIT) {
 		session_gone(s);
 		return;
@@ -212,12 +206,8 @@ state_has_deadline(enum session_state st)
 static void
 arm_deadline(struct transport_session *s)
 {
-	struct timeval tv = { s->t->timeout, 0 };
-
-	if (state_has_deadline(s->state))
-		evtimer_add(s->deadline, &tv);
-	else
-		evtimer_del(s->deadline);
+	upconn_deadline(s->conn, state_has_deadline(s->state) ?
+	    s->t->timeout : 0, state_names[s->state]);
 }
 
 static struct transport_session *
@@ -235,7 +225,6 @@ smtp_open(struct transport *base, const struct transport_events *ev,
 	s->state = S_START;
 	s->conn = upconn_new(&s->t->to, &conn_events, s, serial);
 	s->timer = evtimer_new(s->t->to.evbase, timer_cb, s);
-	s->deadline = evtimer_new(s->t->to.evbase, deadline_cb, s);
 	/* Start from the loop, never inside the caller. */
 	event_active(s->timer, EV_TIMEOUT, 0);
 	return s;
@@ -318,7 +307,6 @@ smtp_free(struct transport_session *s)
 	}
 	upconn_free(s->conn);
 	event_free(s->timer);
-	event_free(s->deadline);
 	free(s);
 }
 
@@ -330,10 +318,8 @@ static void
 session_gone(struct transport_session *s)
 {
 	s->state = S_DEAD;
-	upconn_detach(s->conn);
+	upconn_end(s->conn);
 	event_del(s->timer);
-	event_del(s->deadline);
-	event_active(s->timer, EV_TIMEOUT, 0);
 }
 
 static void
@@ -371,10 +357,13 @@ conn_resolved(void *arg)
 	session_enter(arg, S_CONNECT);
 }
 
+/* The session has ended: the pool frees it. */
 static void
-conn_connecting(void *arg)
+conn_ended(void *arg)
 {
-	arm_deadline(arg);
+	struct transport_session *s = arg;
+
+	s->ev->gone(s->arg, s, s->reached_ready);
 }
 
 /* TCP is up (in wrapper mode, TLS too), or STARTTLS's handshake done. */
@@ -816,12 +805,13 @@ write_cb(void *arg)
 
 static const struct upconn_events conn_events = {
 	.resolved = conn_resolved,
-	.connecting = conn_connecting,
 	.connected = conn_connected,
 	.fail = conn_fail,
 	.lost = conn_lost,
 	.readable = read_cb,
 	.drained = write_cb,
+	.deadline = conn_deadline,
+	.ended = conn_ended,
 };
 
 /* ---- the interface (transport.h) ---- */

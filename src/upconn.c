@@ -10,8 +10,9 @@
  * address, verified.  The bufferevent's callbacks are upconn's: it
  * handles the connecting itself and hands the transport what it reads,
  * what it wrote, and how the connection ended, with the reason in words.
- * A connection has no timeout of its own: the transport's deadline
- * covers each address (ev->connecting) and ends it.
+ * A connection has one timer: the deadline of the step the transport
+ * waits on (each address tried gets the whole of it), and one event that
+ * tells the transport, from the loop, that its session ended.
  */
 #include "config.h"
 
@@ -44,6 +45,10 @@ struct upconn {
 	struct bufferevent	*bev;
 	struct evutil_addrinfo	*addrs, *cur;
 	struct evdns_getaddrinfo_request *dnsreq;
+	struct event		*deadline;
+	int			 seconds;	/* of the deadline; 0: none */
+	const char		*step;		/* ... named in the reason */
+	struct event		*end;		/* ev->ended from the loop */
 	int			 resolving;
 	int			 connected;	/* ev->connected was called */
 	int			 handshaking;	/* TLS not yet up */
@@ -76,6 +81,25 @@ upconn_target_clear(struct upconn_target *to)
 	to->ssl_ctx = NULL;
 }
 
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upconn *c = arg;
+	char why[128];
+
+	snprintf(why, sizeof(why), "deadline: nothing complete within %ds "
+	    "in state %s", c->seconds, c->step);
+	c->ev->deadline(c->arg, why);
+}
+
+static void
+end_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upconn *c = arg;
+
+	c->ev->ended(c->arg);
+}
+
 struct upconn *
 upconn_new(const struct upconn_target *to, const struct upconn_events *ev,
     void *arg, unsigned serial)
@@ -88,7 +112,24 @@ upconn_new(const struct upconn_target *to, const struct upconn_events *ev,
 	c->ev = ev;
 	c->arg = arg;
 	c->serial = serial;
+	c->deadline = evtimer_new(to->evbase, deadline_cb, c);
+	c->end = evtimer_new(to->evbase, end_cb, c);
+	if (c->deadline == NULL || c->end == NULL)
+		abort();
 	return c;
+}
+
+void
+upconn_deadline(struct upconn *c, int seconds, const char *step)
+{
+	struct timeval tv = { seconds, 0 };
+
+	c->seconds = seconds;
+	c->step = step;
+	if (seconds > 0)
+		evtimer_add(c->deadline, &tv);
+	else
+		evtimer_del(c->deadline);
 }
 
 /* ---- resolving ---- */
@@ -333,7 +374,8 @@ upconn_next(struct upconn *c)
 	format_peer(c->cur->ai_addr, c->peer, sizeof(c->peer));
 	if (new_bev(c) == -1)
 		return;
-	c->ev->connecting(c->arg);	/* each address gets the whole time */
+	if (c->seconds > 0)	/* each address gets the whole time */
+		upconn_deadline(c, c->seconds, c->step);
 	log_event(LOG_DEBUG, "-", "upstream.connecting",
 	    "pool=%s conn=%u peer=%s tls=%s", c->to->pool, c->serial,
 	    log_q(c->peer), c->to->tls_label);
@@ -366,12 +408,14 @@ upconn_starttls(struct upconn *c)
 /* ---- the rest ---- */
 
 void
-upconn_detach(struct upconn *c)
+upconn_end(struct upconn *c)
 {
 	if (c->bev != NULL) {
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	}
+	evtimer_del(c->deadline);
+	event_active(c->end, EV_TIMEOUT, 0);
 }
 
 void
@@ -385,6 +429,8 @@ upconn_free(struct upconn *c)
 		evutil_freeaddrinfo(c->addrs);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
+	event_free(c->deadline);
+	event_free(c->end);
 	free(c);
 }
 

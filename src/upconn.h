@@ -5,9 +5,10 @@
  * verification (from the start, or later by upconn_starttls), why a
  * connection failed, in words, and the upstream.* log lines about it.
  *
- * What goes over the connection, the session's states and deadlines are
- * the transport's: upconn tells it through struct upconn_events, always
- * from the event loop.
+ * What goes over the connection and the session's states are the
+ * transport's: upconn tells it through struct upconn_events, always from
+ * the event loop.  The step the transport waits on has a deadline
+ * (upconn_deadline), the connection's only timeout.
  */
 #ifndef SESRELAY_UPCONN_H
 #define SESRELAY_UPCONN_H
@@ -38,7 +39,6 @@ struct upconn_target {
 /* What a connection tells its transport (arg passed back). */
 struct upconn_events {
 	void	(*resolved)(void *arg);	/* addresses known: upconn_next() */
-	void	(*connecting)(void *arg); /* an address is being tried */
 	void	(*connected)(void *arg);  /* up (TLS: handshake done) */
 	/* Nothing more to try (resolution, every address, a certificate
 	 * refused, out of memory): the session fails with why. */
@@ -47,6 +47,9 @@ struct upconn_events {
 	void	(*lost)(void *arg, short what, const char *why);
 	void	(*readable)(void *arg);	/* input arrived */
 	void	(*drained)(void *arg);	/* the output was written */
+	/* The deadline passed: why says which and how long. */
+	void	(*deadline)(void *arg, const char *why);
+	void	(*ended)(void *arg);	/* after upconn_end, from the loop */
 };
 
 struct upconn;
@@ -66,16 +69,22 @@ struct upconn *upconn_new(const struct upconn_target *,
 	    const struct upconn_events *, void *arg, unsigned serial);
 /* Resolve the host (fresh on every connection): ev->resolved or fail. */
 void	upconn_resolve(struct upconn *);
-/* Connect to the next address: ev->connected, or fail at the last. */
+/* Connect to the next address: ev->connected, or fail at the last.
+ * Each address gets the whole of the deadline set last. */
 void	upconn_next(struct upconn *);
+/* The step now waited on must be over within seconds (0: no deadline;
+ * step names it in the reason) or ev->deadline; set again for the next
+ * step, or for more of the same. */
+void	upconn_deadline(struct upconn *, int seconds, const char *step);
 /* The address being tried failed (e.g. its deadline): log, next. */
 void	upconn_address_failed(struct upconn *, const char *why);
 /* On a plain connection: TLS over the same socket, whatever was read
  * before discarded; ev->connected after the handshake, or fail. */
 void	upconn_starttls(struct upconn *);
-/* No more callbacks (the session is over); the socket stays open
- * until upconn_free. */
-void	upconn_detach(struct upconn *);
+/* The session is over: no more callbacks but ev->ended, from the loop
+ * (so every caller up the stack may still look at its session); the
+ * socket stays open until upconn_free. */
+void	upconn_end(struct upconn *);
 void	upconn_free(struct upconn *);
 
 /* The bufferevent to read and write (NULL before connecting). */
