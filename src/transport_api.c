@@ -9,9 +9,9 @@
  * evhttp's connection bufferevent behind its back would depend on its
  * internal state machine, and its reconnect logic reuses a bufferevent
  * that, over OpenSSL, needs a fresh SSL each time.  So this file writes
- * the HTTP/1.1 request itself over a bufferevent_openssl (the same
- * connect, certificate and host name checks as SMTP: tls.c) and reads
- * the response with a small, bounded parser (status line, headers,
+ * the HTTP/1.1 request itself over a bufferevent_openssl (connected
+ * by upconn.c, as SMTP is: the same certificate and host name checks)
+ * and reads the response with a small, bounded parser (status line, headers,
  * a Content-Length, chunked, or until-close body of at most
  * RESP_MAX bytes): requests are one fixed shape, responses small JSON.
  *
@@ -58,26 +58,22 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/ssl.h>
 
 #include "creds.h"
 #include "endpoint.h"
 #include "log.h"
-#include "netaddr.h"
 #include "scheduler.h"
 #include "ses_headers.h"
 #include "ses_reply.h"
 #include "sigv4.h"
 #include "spool.h"
 #include "stats.h"
-#include "tls.h"
 #include "transport.h"
+#include "transport_txn.h"
+#include "upconn.h"
 #include "xalloc.h"
 
 #define RAW_CHUNK	49152		/* a multiple of 3: whole base64 quanta */
@@ -100,13 +96,10 @@ static const char *const state_names[] = {
 
 struct transport_api {
 	struct transport	 base;		/* first: the interface */
-	struct event_base	*evbase;
-	struct evdns_base	*dns;
+	struct upconn_target	 to;		/* where sessions connect */
 	struct spool		*spool;
-	SSL_CTX			*ssl_ctx;
 	char			*name;		/* "upstream", "fallback" */
 	char			*host;		/* to connect to and verify */
-	int			 port;
 	char			*authority;	/* the Host header */
 	char			*region;
 	int			 timeout;
@@ -145,13 +138,9 @@ struct transport_session {
 	void			*arg;
 	enum api_state		 state;
 	unsigned		 serial;
-	struct bufferevent	*bev;
-	struct evutil_addrinfo	*addrs, *cur;
-	struct evdns_getaddrinfo_request *dnsreq;
-	struct event		*timer;		/* start, hash steps, gone */
-	struct event		*deadline;
+	struct upconn		*conn;
+	struct event		*timer;		/* start, hash steps */
 	int			 reached_ready;
-	char			 peer[64];
 	struct transport_session *next;		/* t->sessions */
 	/* the transaction */
 	struct delivery		*d;
@@ -178,9 +167,8 @@ xmalloc(size_t n)
 
 static void session_enter(struct transport_session *, enum api_state);
 static void session_fail(struct transport_session *, const char *why);
-static void read_cb(struct bufferevent *, void *);
-static void write_cb(struct bufferevent *, void *);
-static void event_cb(struct bufferevent *, short, void *);
+static void read_cb(void *);
+static const struct upconn_events conn_events;
 static void fill_body(struct transport_session *);
 
 /* ---- JSON ---- */
@@ -346,20 +334,6 @@ gen_next(struct body_gen *g, unsigned char *raw, size_t *nraw,
 
 /* ---- sessions ---- */
 
-static void
-timer_cb(evutil_socket_t fd, short ev, void *arg);
-
-static void
-deadline_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct transport_session *s = arg;
-	char why[128];
-
-	snprintf(why, sizeof(why), "deadline: nothing complete within %ds "
-	    "in state %s", s->t->timeout, state_names[s->state]);
-	session_fail(s, why);
-}
-
 static int
 state_has_deadline(enum api_state st)
 {
@@ -370,12 +344,8 @@ state_has_deadline(enum api_state st)
 static void
 arm_deadline(struct transport_session *s)
 {
-	struct timeval tv = { s->t->timeout, 0 };
-
-	if (state_has_deadline(s->state))
-		evtimer_add(s->deadline, &tv);
-	else
-		evtimer_del(s->deadline);
+	upconn_deadline(s->conn, state_has_deadline(s->state) ?
+	    s->t->timeout : 0, state_names[s->state]);
 }
 
 static void
@@ -404,23 +374,6 @@ txn_clear(struct transport_session *s)
 	memset(&s->resp, 0, sizeof(s->resp));
 }
 
-/* What a class means for the recipients (as transport_smtp.c). */
-static enum delivery_outcome
-class_outcome(const struct ses_class *k)
-{
-	switch (k->action) {
-	case SES_ACT_PERMFAIL:
-		return DELIVERY_PERMFAIL;
-	case SES_ACT_OK:
-		return DELIVERY_OK;
-	default:
-		if (k->counts_attempt)
-			return DELIVERY_TEMPFAIL;
-		return k->scope == SES_SCOPE_POOL ? DELIVERY_RETURN :
-		    DELIVERY_REQUEUE;
-	}
-}
-
 /* The transaction ends with class k for every recipient. */
 static void
 txn_done(struct transport_session *s, const struct ses_class *k,
@@ -431,11 +384,7 @@ txn_done(struct transport_session *s, const struct ses_class *k,
 	s->d = NULL;
 	txn_clear(s);
 	stats.replies[k->action]++;
-	for (size_t i = 0; i < d->nrcpt; i++) {
-		d->outcome[i] = class_outcome(k);
-		free(d->reply[i]);
-		d->reply[i] = strdup(why);
-	}
+	transport_txn_settle(d, k, why, NULL);
 	s->ev->done(s->arg, s, d, k);
 }
 
@@ -464,12 +413,8 @@ txn_abandon(struct transport_session *s, const char *why)
 
 	if (d == NULL)
 		return;
-	if (sent) {
-		d->outcome_unknown = 1;
-		log_event(LOG_WARNING, d->id, "upstream.outcome_unknown",
-		    "pool=%s conn=%u reason=%s msg=\"will retry; a duplicate "
-		    "is possible\"", s->t->name, s->serial, log_q(why));
-	}
+	if (sent)
+		transport_txn_unknown(d, s->t->name, s->serial, why);
 	txn_done(s, k, why);
 }
 
@@ -477,179 +422,89 @@ static void
 session_gone(struct transport_session *s)
 {
 	s->state = A_DEAD;
-	if (s->bev != NULL) {
-		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-		bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
-	}
-	evtimer_del(s->deadline);
+	upconn_end(s->conn);
 	event_del(s->timer);
-	event_active(s->timer, EV_TIMEOUT, 0);
 }
 
 static void
 session_fail(struct transport_session *s, const char *why)
 {
-	log_event(LOG_WARNING, "-", "upstream.failed",
-	    "pool=%s conn=%u state=%s peer=%s reason=%s", s->t->name,
-	    s->serial, state_names[s->state],
-	    log_q(s->peer[0] ? s->peer : "-"), log_q(why));
+	upconn_log_failed(s->conn, state_names[s->state], why);
 	txn_abandon(s, why);
 	session_gone(s);
 }
 
-/* ---- connecting ---- */
+/* ---- connecting (upconn.c) ---- */
 
 static void
-format_peer(const struct sockaddr *sa, char *buf, size_t len)
+enter_resolve(struct transport_session *s)
 {
-	char a[INET6_ADDRSTRLEN];
-	int port = 0;
-
-	netaddr_str(sa, a, sizeof(a));
-	if (sa->sa_family == AF_INET)
-		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	else if (sa->sa_family == AF_INET6)
-		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d", a,
-	    port);
+	upconn_resolve(s->conn);
 }
 
 static void
-dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+enter_connect(struct transport_session *s)
+{
+	upconn_next(s->conn);
+}
+
+static void
+conn_resolved(void *arg)
+{
+	session_enter(arg, A_CONNECT);
+}
+
+/* The whole step took too long. */
+static void
+conn_deadline(void *arg, const char *why)
+{
+	session_fail(arg, why);
+}
+
+/* The session has ended: the pool frees it. */
+static void
+conn_ended(void *arg)
 {
 	struct transport_session *s = arg;
-	char why[512];
 
-	s->dnsreq = NULL;
-	if (result == EVUTIL_EAI_CANCEL)
-		return;
-	if (result != 0) {
-		snprintf(why, sizeof(why), "cannot resolve %s: %s", s->t->host,
-		    evutil_gai_strerror(result));
-		session_fail(s, why);
-		return;
-	}
-	s->addrs = res;
-	s->cur = NULL;
-	session_enter(s, A_CONNECT);
+	s->ev->gone(s->arg, s, s->reached_ready);
 }
 
+/* TLS is up: the session is ready. */
 static void
-start_resolve(struct transport_session *s)
-{
-	struct evutil_addrinfo hints;
-	struct evdns_getaddrinfo_request *req;
-	char port[8];
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	snprintf(port, sizeof(port), "%d", s->t->port);
-	req = evdns_getaddrinfo(s->t->dns, s->t->host, port, &hints, dns_cb,
-	    s);
-	if (s->state == A_RESOLVE)
-		s->dnsreq = req;
-}
-
-static void
-try_next_address(struct transport_session *s)
-{
-	SSL *ssl;
-
-	if (s->bev != NULL) {
-		bufferevent_free(s->bev);
-		s->bev = NULL;
-	}
-	s->cur = s->cur == NULL ? s->addrs : s->cur->ai_next;
-	if (s->cur == NULL)
-		return session_fail(s, "no address of the SES API could be "
-		    "reached");
-	format_peer(s->cur->ai_addr, s->peer, sizeof(s->peer));
-	if ((ssl = tls_client_new(s->t->ssl_ctx, s->t->host)) == NULL)
-		return session_fail(s, "cannot create a TLS session");
-	s->bev = bufferevent_openssl_socket_new(s->t->evbase, -1, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
-	    BEV_OPT_DEFER_CALLBACKS);
-	if (s->bev == NULL) {
-		SSL_free(ssl);
-		return session_fail(s, "cannot create a connection");
-	}
-	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	arm_deadline(s);
-	log_event(LOG_DEBUG, "-", "upstream.connecting",
-	    "pool=%s conn=%u peer=%s tls=api", s->t->name, s->serial,
-	    log_q(s->peer));
-	if (bufferevent_socket_connect(s->bev, s->cur->ai_addr,
-	    (int)s->cur->ai_addrlen) == -1)
-		try_next_address(s);
-}
-
-static void
-tls_error(struct transport_session *s, char *buf, size_t len)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-	unsigned long e;
-	long vr;
-
-	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
-		snprintf(buf, len, "certificate verification failed for %s: %s",
-		    s->t->host, X509_verify_cert_error_string(vr));
-		return;
-	}
-	if ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
-		snprintf(buf, len, "TLS: %s", ERR_reason_error_string(e));
-		return;
-	}
-	snprintf(buf, len, "%s", EVUTIL_SOCKET_ERROR() != 0 ?
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) :
-	    "connection lost");
-}
-
-static void
-event_cb(struct bufferevent *bev, short what, void *arg)
+conn_connected(void *arg)
 {
 	struct transport_session *s = arg;
-	char why[512];
+	int one = 1;
 
-	if (what & BEV_EVENT_CONNECTED) {
-		int one = 1;
+	/* Requests are written whole or in large pieces: no Nagle. */
+	setsockopt(bufferevent_getfd(upconn_bev(s->conn)), IPPROTO_TCP,
+	    TCP_NODELAY, &one, sizeof(one));
+	s->reached_ready = 1;
+	upconn_log_ready(s->conn);
+	session_enter(s, A_READY);
+}
 
-		/* Requests are written whole or in large pieces: no Nagle. */
-		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
-		    &one, sizeof(one));
-		stats.connections++;
-		s->reached_ready = 1;
-		log_event(LOG_INFO, "-", "upstream.ready",
-		    "pool=%s conn=%u peer=%s", s->t->name, s->serial,
-		    log_q(s->peer));
-		return session_enter(s, A_READY);
-	}
+static void
+conn_fail(void *arg, const char *why)
+{
+	session_fail(arg, why);
+}
+
+static void
+conn_lost(void *arg, short what, const char *why)
+{
+	struct transport_session *s = arg;
+
 	if ((what & BEV_EVENT_EOF) && s->state == A_RESPONSE &&
 	    s->resp.in_body && s->resp.length == -1) {
 		s->resp.close = 1;	/* the body ran until the close */
-		read_cb(bev, s);
+		read_cb(s);
 		if (s->state != A_RESPONSE)
 			return;
 	}
-	if (what & BEV_EVENT_EOF)
-		snprintf(why, sizeof(why), "connection closed by the upstream");
-	else
-		tls_error(s, why, sizeof(why));
-	if (s->state == A_CONNECT) {
-		log_event(LOG_WARNING, "-", "upstream.connect_failed",
-		    "pool=%s conn=%u peer=%s reason=%s", s->t->name, s->serial,
-		    log_q(s->peer), log_q(why));
-		if (strstr(why, "certificate") != NULL)
-			return session_fail(s, why);
-		return try_next_address(s);
-	}
 	if (s->d == NULL) {
-		log_event(LOG_INFO, "-", "upstream.closed_idle",
-		    "pool=%s conn=%u reason=%s", s->t->name, s->serial,
-		    log_q(why));
+		upconn_log_closed_idle(s->conn, why);
 		return session_gone(s);
 	}
 	session_fail(s, why);
@@ -697,7 +552,7 @@ hash_step(struct transport_session *s)
 static int
 write_head(struct transport_session *s, const struct aws_creds *c)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = bufferevent_get_output(upconn_bev(s->conn));
 	struct sigv4_request r = { "POST", s->t->authority, SEND_PATH, "",
 	    "application/json", s->sha_hex, s->t->region, "ses", time(NULL) };
 	char auth[SIGV4_AUTH_LEN], date[17];
@@ -732,7 +587,7 @@ enter_sign(struct transport_session *s)
 		gen_close(&s->gen);
 		return txn_local_fail(s, "cannot sign the request");
 	}
-	evbuffer_add(bufferevent_get_output(s->bev), s->json_head,
+	evbuffer_add(bufferevent_get_output(upconn_bev(s->conn)), s->json_head,
 	    s->head_len);
 	session_enter(s, A_REQUEST);
 	/* The whole of a small request in one write: a second one would
@@ -744,7 +599,7 @@ enter_sign(struct transport_session *s)
 static void
 fill_body(struct transport_session *s)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = bufferevent_get_output(upconn_bev(s->conn));
 	unsigned char raw[RAW_CHUNK + 3], enc[4 * RAW_CHUNK / 3 + 8];
 	size_t nraw;
 	ssize_t n;
@@ -768,7 +623,7 @@ fill_body(struct transport_session *s)
 }
 
 static void
-write_cb(struct bufferevent *bev, void *arg)
+write_cb(void *arg)
 {
 	struct transport_session *s = arg;
 
@@ -963,10 +818,10 @@ on_response(struct transport_session *s)
 }
 
 static void
-read_cb(struct bufferevent *bev, void *arg)
+read_cb(void *arg)
 {
 	struct transport_session *s = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in = bufferevent_get_input(upconn_bev(s->conn));
 	int rc = 0;
 
 	if (s->state != A_RESPONSE && s->state != A_REQUEST) {
@@ -999,6 +854,17 @@ read_cb(struct bufferevent *bev, void *arg)
 	if (rc == 1)
 		on_response(s);
 }
+
+static const struct upconn_events conn_events = {
+	.resolved = conn_resolved,
+	.connected = conn_connected,
+	.fail = conn_fail,
+	.lost = conn_lost,
+	.readable = read_cb,
+	.drained = write_cb,
+	.deadline = conn_deadline,
+	.ended = conn_ended,
+};
 
 /* ---- credentials ---- */
 
@@ -1053,15 +919,13 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 		enter_start(s);
 	else if (s->state == A_HASH)
 		hash_step(s);
-	else if (s->state == A_DEAD)
-		s->ev->gone(s->arg, s, s->reached_ready);
 }
 
 typedef void enter_fn(struct transport_session *);
 
 static enter_fn *const enter[] = {
-	[A_RESOLVE] = start_resolve,
-	[A_CONNECT] = try_next_address,
+	[A_RESOLVE] = enter_resolve,
+	[A_CONNECT] = enter_connect,
 	[A_READY] = enter_ready,
 	[A_HASH] = enter_hash,
 	[A_SIGN] = enter_sign,
@@ -1095,8 +959,8 @@ api_open(struct transport *base, const struct transport_events *ev,
 	s->arg = arg;
 	s->serial = serial;
 	s->state = A_START;
-	s->timer = evtimer_new(s->t->evbase, timer_cb, s);
-	s->deadline = evtimer_new(s->t->evbase, deadline_cb, s);
+	s->conn = upconn_new(&s->t->to, &conn_events, s, serial);
+	s->timer = evtimer_new(s->t->to.evbase, timer_cb, s);
 	s->next = s->t->sessions;
 	s->t->sessions = s;
 	event_active(s->timer, EV_TIMEOUT, 0);
@@ -1135,21 +999,15 @@ api_free(struct transport_session *s)
 	}
 	txn_clear(s);
 	unlink_session(s);
-	if (s->dnsreq != NULL)
-		evdns_getaddrinfo_cancel(s->dnsreq);
-	if (s->addrs != NULL)
-		evutil_freeaddrinfo(s->addrs);
-	if (s->bev != NULL)
-		bufferevent_free(s->bev);
+	upconn_free(s->conn);
 	event_free(s->timer);
-	event_free(s->deadline);
 	free(s);
 }
 
 static const char *
 api_peer(const struct transport_session *s)
 {
-	return s->peer[0] ? s->peer : "-";
+	return upconn_peer(s->conn);
 }
 
 static void
@@ -1161,7 +1019,7 @@ api_destroy(struct transport *base)
 		return;
 	if (!t->creds_shared)
 		creds_free(t->creds);
-	SSL_CTX_free(t->ssl_ctx);
+	upconn_target_clear(&t->to);
 	free(t->name);
 	free(t->host);
 	free(t->authority);
@@ -1186,14 +1044,14 @@ transport_api_new(struct event_base *base, struct evdns_base *dns,
 {
 	struct transport_api *t = calloc(1, sizeof(*t));
 	const struct endpoint *ep = c->endpoint;
-	char e[256];
 
 	if (t == NULL)
 		abort();
-	if ((t->ssl_ctx = tls_client_ctx_new(ep->ca_file, e, sizeof(e))) ==
-	    NULL) {
-		snprintf(err, errlen, "%s.ca_file: %s", ep->name, e);
-		free(t);
+	t->name = xstrdup(ep->name);
+	t->host = xstrdup(ep->api_host);
+	if (upconn_target_init(&t->to, base, dns, t->name, ep->ca_file, err,
+	    errlen) == -1) {
+		api_destroy(&t->base);
 		return NULL;
 	}
 	/* The pool's provider when it has one (shared with the account's
@@ -1201,8 +1059,7 @@ transport_api_new(struct event_base *base, struct evdns_base *dns,
 	t->creds_shared = c->creds != NULL;
 	if ((t->creds = c->creds) == NULL && (t->creds = creds_new(base, dns,
 	    c->conf, ep, err, errlen)) == NULL) {
-		SSL_CTX_free(t->ssl_ctx);
-		free(t);
+		api_destroy(&t->base);
 		return NULL;
 	}
 	creds_on_change(t->creds, creds_changed, t);
@@ -1212,12 +1069,12 @@ transport_api_new(struct event_base *base, struct evdns_base *dns,
 	    "region %s, and the host's clock must be right (SigV4)",
 	    ep->name, ep->auth, ep->region);
 	t->base.auth_hint = t->auth_hint;
-	t->evbase = base;
-	t->dns = dns;
+	t->to.host = t->host;
+	t->to.port = ep->api_port;
+	t->to.tls = 1;
+	t->to.tls_label = "api";
+	t->to.what = "the SES API";
 	t->spool = spool;
-	t->name = xstrdup(ep->name);
-	t->host = xstrdup(ep->api_host);
-	t->port = ep->api_port;
 	t->authority = xstrdup(ep->api_authority);
 	t->region = xstrdup(ep->region);
 	t->refreshable = strcmp(ep->auth, "instance-role") == 0;

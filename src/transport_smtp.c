@@ -17,8 +17,8 @@
  * grows beyond what SES ever sends (upstream_reply.h).  While the body
  * is sent, each OUT_HIGH bytes of it must drain within the deadline, so
  * an upstream that reads a byte now and then cannot hold the session
- * either.  That one timer is the session's only timeout: the
- * bufferevents have none of their own.  A session only
+ * either.  That one deadline (upconn_deadline) is the session's only
+ * timeout: the bufferevents have none of their own.  A session only
  * ever authenticates over a verified TLS connection; it never pipelines
  * (SES does not offer PIPELINING).  What to send and when (the rate,
  * the quota probe, recycling, idle sessions) is the pool's: READY tells
@@ -36,8 +36,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
@@ -48,26 +46,21 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "dotstuff.h"
 #include "endpoint.h"
 #include "log.h"
-#include "netaddr.h"
 #include "scheduler.h"
 #include "ses_headers.h"
 #include "ses_reply.h"
 #include "spool.h"
 #include "stats.h"
-#include "tls.h"
 #include "transport.h"
+#include "transport_txn.h"
+#include "upconn.h"
 #include "upstream_reply.h"
 #include "xalloc.h"
 
@@ -106,10 +99,8 @@ static const char *const state_names[] = {
 /* One endpoint's SMTP transport: what its sessions share. */
 struct transport_smtp {
 	struct transport	 base;		/* first: the interface */
-	struct event_base	*evbase;
-	struct evdns_base	*dns;
+	struct upconn_target	 to;		/* where sessions connect */
 	struct spool		*spool;
-	SSL_CTX			*ssl_ctx;
 	struct endpoint		 ep;		/* name and host kept */
 	struct endpoint_credentials cred;
 	char			*helo_name;
@@ -124,12 +115,8 @@ struct transport_session {
 	void			*arg;		/* the pool's, for ev */
 	enum session_state	 state;
 	unsigned		 serial;
-	struct bufferevent	*bev;
-	SSL			*ssl;		/* owned by bev once attached */
-	struct evutil_addrinfo	*addrs, *cur;
-	struct evdns_getaddrinfo_request *dnsreq;
-	struct event		*timer;		/* start, and gone */
-	struct event		*deadline;	/* the step waited on ends */
+	struct upconn		*conn;
+	struct event		*timer;		/* start */
 	struct upstream_reply	 reply;
 	int			 reached_ready;
 	int			 has_size;	/* upstream advertised SIZE */
@@ -145,16 +132,12 @@ struct transport_session {
 	int			 body_started;	/* X-SES-* headers written */
 	int			 closing_after;	/* 421 seen: close after */
 	const struct ses_class	*last;		/* the last reply's class */
-	char			 peer[64];
 };
 
 static void session_enter(struct transport_session *, enum session_state);
 static void session_fail(struct transport_session *, const char *why);
 static void session_gone(struct transport_session *);
-static void try_next_address(struct transport_session *);
-static void read_cb(struct bufferevent *, void *);
-static void write_cb(struct bufferevent *, void *);
-static void event_cb(struct bufferevent *, short, void *);
+static const struct upconn_events conn_events;
 
 static void
 send_line(struct transport_session *s, const char *fmt, ...)
@@ -163,7 +146,7 @@ send_line(struct transport_session *s, const char *fmt, ...)
 static void
 send_line(struct transport_session *s, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = bufferevent_get_output(upconn_bev(s->conn));
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -179,8 +162,6 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 
 	if (s->state == S_START)
 		session_enter(s, S_RESOLVE);
-	else if (s->state == S_DEAD)
-		s->ev->gone(s->arg, s, s->reached_ready);
 }
 
 /*
@@ -188,22 +169,16 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
  * Like a lost connection (after the dot: the outcome is unknown).
  */
 static void
-deadline_cb(evutil_socket_t fd, short ev, void *arg)
+conn_deadline(void *arg, const char *why)
 {
 	struct transport_session *s = arg;
-	char why[128];
 
-	snprintf(why, sizeof(why), "deadline: nothing complete within %ds "
-	    "in state %s", s->t->timeout, state_names[s->state]);
 	if (s->state == S_QUIT) {
 		session_gone(s);
 		return;
 	}
 	if (s->state == S_CONNECT) {
-		log_event(LOG_WARNING, "-", "upstream.connect_failed",
-		    "pool=%s conn=%u peer=%s reason=%s", s->t->ep.name,
-		    s->serial, log_q(s->peer), log_q(why));
-		try_next_address(s);
+		upconn_address_failed(s->conn, why);
 		return;
 	}
 	session_fail(s, why);
@@ -231,12 +206,8 @@ state_has_deadline(enum session_state st)
 static void
 arm_deadline(struct transport_session *s)
 {
-	struct timeval tv = { s->t->timeout, 0 };
-
-	if (state_has_deadline(s->state))
-		evtimer_add(s->deadline, &tv);
-	else
-		evtimer_del(s->deadline);
+	upconn_deadline(s->conn, state_has_deadline(s->state) ?
+	    s->t->timeout : 0, state_names[s->state]);
 }
 
 static struct transport_session *
@@ -252,8 +223,8 @@ smtp_open(struct transport *base, const struct transport_events *ev,
 	s->arg = arg;
 	s->serial = serial;
 	s->state = S_START;
-	s->timer = evtimer_new(s->t->evbase, timer_cb, s);
-	s->deadline = evtimer_new(s->t->evbase, deadline_cb, s);
+	s->conn = upconn_new(&s->t->to, &conn_events, s, serial);
+	s->timer = evtimer_new(s->t->to.evbase, timer_cb, s);
 	/* Start from the loop, never inside the caller. */
 	event_active(s->timer, EV_TIMEOUT, 0);
 	return s;
@@ -281,23 +252,6 @@ reply_step(enum session_state st)
 	case S_RSET:		return SES_STEP_RSET;
 	case S_QUIT:		return SES_STEP_QUIT;
 	default:		return SES_STEP_CONNECT;
-	}
-}
-
-/* What a class means for the recipients it reaches. */
-static enum delivery_outcome
-class_outcome(const struct ses_class *k)
-{
-	switch (k->action) {
-	case SES_ACT_PERMFAIL:
-		return DELIVERY_PERMFAIL;
-	case SES_ACT_OK:
-		return DELIVERY_OK;
-	default:
-		if (k->counts_attempt)
-			return DELIVERY_TEMPFAIL;
-		return k->scope == SES_SCOPE_POOL ? DELIVERY_RETURN :
-		    DELIVERY_REQUEUE;
 	}
 }
 
@@ -330,18 +284,8 @@ delivery_abandon(struct transport_session *s, const char *why)
 	s->last = k;
 	stats.replies[k->action]++;
 	if (s->state == S_DOT)
-		d->outcome_unknown = 1;
-	for (size_t i = 0; i < d->nrcpt; i++)
-		if (d->outcome[i] == DELIVERY_UNTRIED ||
-		    (s->accepted[i] && d->outcome[i] != DELIVERY_OK)) {
-			d->outcome[i] = class_outcome(k);
-			if (d->reply[i] == NULL)
-				d->reply[i] = strdup(why);
-		}
-	if (d->outcome_unknown)
-		log_event(LOG_WARNING, d->id, "upstream.outcome_unknown",
-		    "pool=%s conn=%u reason=%s msg=\"will retry; a duplicate "
-		    "is possible\"", s->t->ep.name, s->serial, log_q(why));
+		transport_txn_unknown(d, s->t->ep.name, s->serial, why);
+	transport_txn_settle(d, k, why, s->accepted);
 	s->ev->done(s->arg, s, d, k);
 }
 
@@ -361,16 +305,8 @@ smtp_free(struct transport_session *s)
 			s->ev->done(s->arg, s, d, NULL);
 		}
 	}
-	if (s->dnsreq != NULL)
-		evdns_getaddrinfo_cancel(s->dnsreq);
-	if (s->addrs != NULL)
-		evutil_freeaddrinfo(s->addrs);
-	if (s->bev != NULL)
-		bufferevent_free(s->bev);
-	else if (s->ssl != NULL)
-		SSL_free(s->ssl);
+	upconn_free(s->conn);
 	event_free(s->timer);
-	event_free(s->deadline);
 	free(s);
 }
 
@@ -382,221 +318,77 @@ static void
 session_gone(struct transport_session *s)
 {
 	s->state = S_DEAD;
-	if (s->bev != NULL) {
-		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-		bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
-	}
+	upconn_end(s->conn);
 	event_del(s->timer);
-	event_del(s->deadline);
-	event_active(s->timer, EV_TIMEOUT, 0);
 }
 
 static void
 session_fail(struct transport_session *s, const char *why)
 {
-	log_event(LOG_WARNING, "-", "upstream.failed",
-	    "pool=%s conn=%u state=%s peer=%s reason=%s", s->t->ep.name,
-	    s->serial, state_names[s->state],
-	    log_q(s->peer[0] ? s->peer : "-"), log_q(why));
+	upconn_log_failed(s->conn, state_names[s->state], why);
 	delivery_abandon(s, why);
 	session_gone(s);
 }
 
-/* ---- connecting ---- */
+/* ---- connecting (upconn.c) ---- */
 
-/* "192.0.2.1:587" or "[2001:db8::1]:587" */
 static void
-format_peer(const struct sockaddr *sa, char *buf, size_t len)
+enter_resolve(struct transport_session *s)
 {
-	char a[INET6_ADDRSTRLEN];
-	int port = 0;
-
-	netaddr_str(sa, a, sizeof(a));
-	if (sa->sa_family == AF_INET)
-		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	else if (sa->sa_family == AF_INET6)
-		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d", a,
-	    port);
+	upconn_resolve(s->conn);
 }
 
 static void
-dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+enter_connect(struct transport_session *s)
+{
+	upconn_next(s->conn);
+}
+
+/* After "220" to STARTTLS: the connection goes over to TLS. */
+static void
+enter_tls(struct transport_session *s)
+{
+	upconn_starttls(s->conn);
+}
+
+static void
+conn_resolved(void *arg)
+{
+	session_enter(arg, S_CONNECT);
+}
+
+/* The session has ended: the pool frees it. */
+static void
+conn_ended(void *arg)
 {
 	struct transport_session *s = arg;
-	char why[512];
 
-	s->dnsreq = NULL;
-	if (result != 0) {
-		if (result == EVUTIL_EAI_CANCEL)
-			return;
-		snprintf(why, sizeof(why), "cannot resolve %s: %s",
-		    s->t->ep.host, evutil_gai_strerror(result));
-		session_fail(s, why);
-		return;
-	}
-	s->addrs = res;
-	s->cur = NULL;
-	session_enter(s, S_CONNECT);
+	s->ev->gone(s->arg, s, s->reached_ready);
 }
 
+/* TCP is up (in wrapper mode, TLS too), or STARTTLS's handshake done. */
 static void
-start_resolve(struct transport_session *s)
-{
-	struct evutil_addrinfo hints;
-	char port[8];
-	struct evdns_getaddrinfo_request *req;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	snprintf(port, sizeof(port), "%d", s->t->ep.port);
-	/* Fresh on every connect: SES's addresses rotate behind its ELB. */
-	req = evdns_getaddrinfo(s->t->dns, s->t->ep.host, port, &hints,
-	    dns_cb, s);
-	if (s->state == S_RESOLVE)
-		s->dnsreq = req;
-}
-
-static void
-try_next_address(struct transport_session *s)
-{
-	if (s->bev != NULL) {
-		bufferevent_free(s->bev);
-		s->bev = NULL;
-	}
-	s->cur = s->cur == NULL ? s->addrs : s->cur->ai_next;
-	if (s->cur == NULL) {
-		session_fail(s, "no address of the upstream could be reached");
-		return;
-	}
-	format_peer(s->cur->ai_addr, s->peer, sizeof(s->peer));
-	if (s->t->ep.wrapper) {
-		if ((s->ssl = tls_client_new(s->t->ssl_ctx,
-		    s->t->ep.host)) == NULL) {
-			session_fail(s, "cannot create a TLS session");
-			return;
-		}
-		s->bev = bufferevent_openssl_socket_new(s->t->evbase, -1,
-		    s->ssl, BUFFEREVENT_SSL_CONNECTING,
-		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-		s->ssl = NULL;
-		if (s->bev != NULL)
-			bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-	} else
-		s->bev = bufferevent_socket_new(s->t->evbase, -1,
-		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (s->bev == NULL) {
-		session_fail(s, "cannot create a connection");
-		return;
-	}
-	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	arm_deadline(s);	/* each address gets the whole time */
-	log_event(LOG_DEBUG, "-", "upstream.connecting",
-	    "pool=%s conn=%u peer=%s tls=%s", s->t->ep.name, s->serial,
-	    log_q(s->peer), s->t->ep.wrapper ? "wrapper" : "starttls");
-	if (bufferevent_socket_connect(s->bev, s->cur->ai_addr,
-	    (int)s->cur->ai_addrlen) == -1)
-		try_next_address(s);
-}
-
-/* Describe why a TLS connection failed: verification or protocol. */
-static void
-tls_error(struct transport_session *s, char *buf, size_t len)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-	unsigned long e;
-	long vr;
-
-	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
-		snprintf(buf, len, "certificate verification failed for %s: %s",
-		    s->t->ep.host, X509_verify_cert_error_string(vr));
-		return;
-	}
-	if ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
-		snprintf(buf, len, "TLS: %s", ERR_reason_error_string(e));
-		return;
-	}
-	snprintf(buf, len, "%s", EVUTIL_SOCKET_ERROR() != 0 ?
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) :
-	    "connection lost during TLS");
-}
-
-/*
- * Switch the plain connection to TLS after "220" to STARTTLS.  The plain
- * bufferevent is replaced by a TLS one on the same socket (not stacked
- * as a filter, so the kernel's socket buffer is the only backpressure
- * and output never piles up below the TLS layer).  Anything the server
- * sent before the handshake is discarded, never read as a reply
- * (STARTTLS command injection).
- */
-static void
-start_tls(struct transport_session *s)
-{
-	struct bufferevent *tls;
-	evutil_socket_t fd = bufferevent_getfd(s->bev);
-	SSL *ssl;
-
-	if ((ssl = tls_client_new(s->t->ssl_ctx,
-	    s->t->ep.host)) == NULL) {
-		session_fail(s, "cannot create a TLS session");
-		return;
-	}
-	tls = bufferevent_openssl_socket_new(s->t->evbase, fd, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
-	    BEV_OPT_DEFER_CALLBACKS);
-	if (tls == NULL) {
-		SSL_free(ssl);
-		session_fail(s, "cannot start TLS");
-		return;
-	}
-	/* The socket now belongs to the TLS bufferevent. */
-	bufferevent_setfd(s->bev, -1);
-	bufferevent_free(s->bev);
-	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
-	s->bev = tls;
-	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-}
-
-static void
-event_cb(struct bufferevent *bev, short what, void *arg)
+conn_connected(void *arg)
 {
 	struct transport_session *s = arg;
-	char why[512];
 
-	if (what & BEV_EVENT_CONNECTED) {
-		if (s->state == S_CONNECT) {
-			stats.connections++;
-			session_enter(s, S_BANNER);
-		} else if (s->state == S_TLS)
-			session_enter(s, S_EHLO2);
-		return;
-	}
-	if (what & BEV_EVENT_EOF)
-		snprintf(why, sizeof(why), "connection closed by the upstream");
-	else if (s->t->ep.wrapper || s->state == S_TLS)
-		tls_error(s, why, sizeof(why));
-	else if (EVUTIL_SOCKET_ERROR() != 0)
-		snprintf(why, sizeof(why), "%s",
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	else
-		snprintf(why, sizeof(why), "connection lost");
+	if (s->state == S_CONNECT)
+		session_enter(s, S_BANNER);
+	else if (s->state == S_TLS)
+		session_enter(s, S_EHLO2);
+}
 
-	if (s->state == S_CONNECT) {
-		log_event(LOG_WARNING, "-", "upstream.connect_failed",
-		    "pool=%s conn=%u peer=%s reason=%s", s->t->ep.name,
-		    s->serial, log_q(s->peer), log_q(why));
-		if (strstr(why, "certificate") != NULL) {
-			/* Another address will show the same certificate. */
-			session_fail(s, why);
-			return;
-		}
-		try_next_address(s);
-		return;
-	}
+static void
+conn_fail(void *arg, const char *why)
+{
+	session_fail(arg, why);
+}
+
+static void
+conn_lost(void *arg, short what, const char *why)
+{
+	struct transport_session *s = arg;
+
 	if (s->state == S_QUIT) {
 		session_gone(s);
 		return;
@@ -604,9 +396,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->state == S_READY && s->d == NULL) {
 		/* Nothing in flight: SES closing an idle connection is
 		 * routine (its idle timeout, ELB rotation). */
-		log_event(LOG_INFO, "-", "upstream.closed_idle",
-		    "pool=%s conn=%u reason=%s", s->t->ep.name, s->serial,
-		    log_q(why));
+		upconn_log_closed_idle(s->conn, why);
 		session_gone(s);
 		return;
 	}
@@ -769,9 +559,7 @@ reply_auth(struct transport_session *s, const struct ses_class *k,
 		return session_enter(s, S_AUTH_USER);
 	if (code == 235) {
 		s->reached_ready = 1;
-		log_event(LOG_INFO, "-", "upstream.ready",
-		    "pool=%s conn=%u peer=%s", s->t->ep.name, s->serial,
-		    log_q(s->peer));
+		upconn_log_ready(s->conn);
 		return session_enter(s, S_READY);
 	}
 	if (k->action == SES_ACT_OK)	/* a 334 too many */
@@ -793,7 +581,7 @@ reply_mail(struct transport_session *s, const struct ses_class *k,
     const char *sum)
 {
 	if (k->action != SES_ACT_OK) {
-		fail_rest(s, sum, class_outcome(k), 0);
+		fail_rest(s, sum, transport_txn_outcome(k), 0);
 		return end_transaction(s, k);
 	}
 	s->rcpt_i = 0;
@@ -808,10 +596,10 @@ reply_rcpt(struct transport_session *s, const struct ses_class *k,
 		s->accepted[s->rcpt_i] = 1;
 		s->naccepted++;
 	} else if (k->scope == SES_SCOPE_RECIPIENT) {
-		set_outcome(s, s->rcpt_i, sum, class_outcome(k));
+		set_outcome(s, s->rcpt_i, sum, transport_txn_outcome(k));
 	} else {
 		/* About the pool or the session: all of it again. */
-		fail_rest(s, sum, class_outcome(k), 0);
+		fail_rest(s, sum, transport_txn_outcome(k), 0);
 		return end_transaction(s, k);
 	}
 	if (++s->rcpt_i < s->d->nrcpt)
@@ -827,7 +615,7 @@ reply_data(struct transport_session *s, const struct ses_class *k,
 		return session_enter(s, S_BODY);
 	if (k->action == SES_ACT_OK)	/* a 2xx, not 354 */
 		k = ses_classify(SES_STEP_DATA, 250, sum);
-	fail_rest(s, sum, class_outcome(k), 0);
+	fail_rest(s, sum, transport_txn_outcome(k), 0);
 	end_transaction(s, k);
 }
 
@@ -844,7 +632,7 @@ reply_dot(struct transport_session *s, const struct ses_class *k,
 			if (s->accepted[i])
 				set_outcome(s, i, sum, DELIVERY_OK);
 	} else
-		fail_rest(s, sum, class_outcome(k), 1);
+		fail_rest(s, sum, transport_txn_outcome(k), 1);
 	/* None should be left: the refused ones have outcomes. */
 	fail_rest(s, sum, DELIVERY_TEMPFAIL, 0);
 	finish_delivery(s);
@@ -922,10 +710,10 @@ on_reply(struct transport_session *s)
 }
 
 static void
-read_cb(struct bufferevent *bev, void *arg)
+read_cb(void *arg)
 {
 	struct transport_session *s = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in = bufferevent_get_input(upconn_bev(s->conn));
 	char *line;
 	size_t len;
 
@@ -963,7 +751,7 @@ read_cb(struct bufferevent *bev, void *arg)
 static void
 fill_body(struct transport_session *s)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = bufferevent_get_output(upconn_bev(s->conn));
 	char in[BODY_CHUNK], enc[2 * BODY_CHUNK + 8];
 	ssize_t n;
 	size_t m;
@@ -1005,7 +793,7 @@ fill_body(struct transport_session *s)
 
 /* The output drained: the body goes on, with a fresh deadline. */
 static void
-write_cb(struct bufferevent *bev, void *arg)
+write_cb(void *arg)
 {
 	struct transport_session *s = arg;
 
@@ -1014,6 +802,17 @@ write_cb(struct bufferevent *bev, void *arg)
 		fill_body(s);
 	}
 }
+
+static const struct upconn_events conn_events = {
+	.resolved = conn_resolved,
+	.connected = conn_connected,
+	.fail = conn_fail,
+	.lost = conn_lost,
+	.readable = read_cb,
+	.drained = write_cb,
+	.deadline = conn_deadline,
+	.ended = conn_ended,
+};
 
 /* ---- the interface (transport.h) ---- */
 
@@ -1039,7 +838,7 @@ smtp_close(struct transport_session *s)
 static const char *
 smtp_peer(const struct transport_session *s)
 {
-	return s->peer[0] ? s->peer : "-";
+	return upconn_peer(s->conn);
 }
 
 static void
@@ -1049,7 +848,7 @@ smtp_destroy(struct transport *base)
 
 	if (t == NULL)
 		return;
-	SSL_CTX_free(t->ssl_ctx);
+	upconn_target_clear(&t->to);
 	free(t->helo_name);
 	endpoint_credentials_clear(&t->cred);
 	free(t);
@@ -1071,26 +870,27 @@ transport_smtp_new(struct event_base *base, struct evdns_base *dns,
     size_t errlen)
 {
 	struct transport_smtp *t = calloc(1, sizeof(*t));
-	char e[256];
 
 	if (t == NULL)
 		abort();
-	if ((t->ssl_ctx = tls_client_ctx_new(c->endpoint->ca_file, e,
-	    sizeof(e))) == NULL) {
-		snprintf(err, errlen, "%s.ca_file: %s", c->endpoint->name, e);
+	t->ep = *c->endpoint;
+	if (upconn_target_init(&t->to, base, dns, t->ep.name,
+	    c->endpoint->ca_file, err, errlen) == -1) {
 		free(t);
 		return NULL;
 	}
+	t->to.host = t->ep.host;
+	t->to.port = t->ep.port;
+	t->to.tls = t->ep.wrapper;
+	t->to.tls_label = t->ep.wrapper ? "wrapper" : "starttls";
+	t->to.what = "the upstream";
 	t->base.ops = &smtp_ops;
 	snprintf(t->auth_hint, sizeof(t->auth_hint), "the user name is the "
 	    "IAM access key id and the password the SES SMTP password "
 	    "derived for region of %s (sesrelayctl smtp-password), not the "
 	    "IAM secret key", c->endpoint->host);
 	t->base.auth_hint = t->auth_hint;
-	t->evbase = base;
-	t->dns = dns;
 	t->spool = spool;
-	t->ep = *c->endpoint;
 	/* Only the name and the host are used; the rest is not kept. */
 	t->ep.region = t->ep.ca_file = t->ep.credentials = NULL;
 	t->cred.username = xstrdup(c->cred->username);
@@ -1202,11 +1002,11 @@ enter_quit(struct transport_session *s)
 }
 
 static enter_fn *const enter[] = {
-	[S_RESOLVE] = start_resolve,
-	[S_CONNECT] = try_next_address,
+	[S_RESOLVE] = enter_resolve,
+	[S_CONNECT] = enter_connect,
 	[S_EHLO] = enter_ehlo,
 	[S_STARTTLS] = enter_starttls,
-	[S_TLS] = start_tls,
+	[S_TLS] = enter_tls,
 	[S_EHLO2] = enter_ehlo,
 	[S_AUTH] = enter_auth,
 	[S_AUTH_USER] = enter_auth_user,
