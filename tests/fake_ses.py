@@ -590,6 +590,10 @@ class Session:
                             % (self.n, secs, time.monotonic() - self.opened,
                                "true" if self.mail_from is not None else "false"))
         self.log("* drop_after_seconds: dropping the connection")
+        # The reset itself, then the task: Python 3.11's wait_for() can
+        # swallow a cancel that comes as its read completes, and the
+        # session would go on as if nothing happened.
+        self.writer.transport.abort()
         self.task.cancel()
 
     async def close(self, abort):
