@@ -57,7 +57,7 @@ for f in Provides Conflicts Replaces; do
 done
 depends=$(field Depends)
 for lib in libc6 libevent-2.1 libevent-core libevent-openssl libssl3 \
-    libconfig9 libidn2 libsystemd0 adduser; do
+    libconfig9 libidn2 libhiredis libsystemd0 adduser; do
 	check "Depends names $lib" grep -q "\\b$lib" <<<"$depends"
 done
 check "Section: mail, Priority: optional" \
