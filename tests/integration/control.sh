@@ -60,7 +60,16 @@ check "the refusal is logged" wait_event control.refused uid='[0-9]+' \
 	request="hold $id"
 
 check "hold" quiet ctl hold "$id"
-check "held, in the spool's state" grep -q '^held$' "$work/spool/state/$id"
+# The hold is in memory when ctl returns; the state file follows (the
+# spool's sync threads write it).
+held_on_disk() {
+	for _ in $(seq 50); do
+		grep -qs '^held$' "$work/spool/state/$id" && return 0
+		tick
+	done
+	return 1
+}
+check "held, in the spool's state" held_on_disk
 set_faults '{}'
 check "flush does not send a held message" quiet ctl flush
 check "queue shows it held" bash -c "'$sbin/sesrelayctl' -c '$work/sesrelay.conf' queue | grep -q '^$id .*held'"
