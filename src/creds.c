@@ -26,42 +26,20 @@ struct creds {
 	void			*cbarg;
 };
 
-static char *
-dup_or_null(const char *s)
-{
-	char *d;
-
-	if (s == NULL)
-		return NULL;
-	if ((d = strdup(s)) == NULL)
-		abort();
-	return d;
-}
-
 void
 aws_creds_copy(struct aws_creds *dst, const struct aws_creds *src)
 {
-	dst->access_key_id = dup_or_null(src->access_key_id);
-	dst->secret_access_key = dup_or_null(src->secret_access_key);
-	dst->session_token = dup_or_null(src->session_token);
+	dst->access_key_id = endpoint_strdup_or_null(src->access_key_id);
+	dst->secret_access_key = endpoint_strdup_or_null(src->secret_access_key);
+	dst->session_token = endpoint_strdup_or_null(src->session_token);
 	dst->expiration = src->expiration;
-}
-
-static void
-wipe(char **p)
-{
-	if (*p != NULL) {
-		explicit_bzero(*p, strlen(*p));
-		free(*p);
-	}
-	*p = NULL;
 }
 
 void
 aws_creds_clear(struct aws_creds *a)
 {
-	wipe(&a->secret_access_key);
-	wipe(&a->session_token);
+	endpoint_secret_free(&a->secret_access_key);
+	endpoint_secret_free(&a->session_token);
 	free(a->access_key_id);
 	a->access_key_id = NULL;
 	a->expiration = 0;
@@ -82,10 +60,10 @@ creds_from_env(struct aws_creds *out, char *err, size_t errlen)
 		    "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY");
 		return -1;
 	}
-	out->access_key_id = dup_or_null(id);
-	out->secret_access_key = dup_or_null(secret);
+	out->access_key_id = endpoint_strdup_or_null(id);
+	out->secret_access_key = endpoint_strdup_or_null(secret);
 	out->session_token = token != NULL && *token != '\0' ?
-	    dup_or_null(token) : NULL;
+	    endpoint_strdup_or_null(token) : NULL;
 	return 0;
 }
 
@@ -119,9 +97,9 @@ creds_static(struct creds *c, const struct conf *conf,
 		endpoint_credentials_clear(&cr);
 		return -1;
 	}
-	c->cur.access_key_id = dup_or_null(cr.access_key_id);
-	c->cur.secret_access_key = dup_or_null(cr.secret_access_key);
-	c->cur.session_token = dup_or_null(cr.session_token);
+	c->cur.access_key_id = endpoint_strdup_or_null(cr.access_key_id);
+	c->cur.secret_access_key = endpoint_strdup_or_null(cr.secret_access_key);
+	c->cur.session_token = endpoint_strdup_or_null(cr.session_token);
 	c->have = 1;
 	endpoint_credentials_clear(&cr);
 	return 0;
@@ -155,9 +133,9 @@ creds_new_key(const char *access_key_id, const char *secret_access_key,
 
 	if (c == NULL)
 		abort();
-	c->cur.access_key_id = dup_or_null(access_key_id);
-	c->cur.secret_access_key = dup_or_null(secret_access_key);
-	c->cur.session_token = dup_or_null(session_token);
+	c->cur.access_key_id = endpoint_strdup_or_null(access_key_id);
+	c->cur.secret_access_key = endpoint_strdup_or_null(secret_access_key);
+	c->cur.session_token = endpoint_strdup_or_null(session_token);
 	c->have = 1;
 	return c;
 }

@@ -36,8 +36,6 @@
 
 #define OFF(f)	offsetof(struct conf, f)
 
-static char *xstrdup_or_null(const char *);
-
 /* Where a role's keys live in struct conf. */
 static const struct endpoint_keys {
 	const char	*name;
@@ -194,9 +192,9 @@ load_env(const struct conf *c, const struct endpoint *ep,
 		conf_key_error(c, key, err, errlen, "%s", e);
 		return -1;
 	}
-	out->access_key_id = xstrdup_or_null(a.access_key_id);
-	out->secret_access_key = xstrdup_or_null(a.secret_access_key);
-	out->session_token = xstrdup_or_null(a.session_token);
+	out->access_key_id = endpoint_strdup_or_null(a.access_key_id);
+	out->secret_access_key = endpoint_strdup_or_null(a.secret_access_key);
+	out->session_token = endpoint_strdup_or_null(a.session_token);
 	aws_creds_clear(&a);
 	return 0;
 }
@@ -224,8 +222,8 @@ derive_smtp(const struct conf *c, const struct endpoint *ep,
 		    "is derived for one region: set it (or a secret key too long)");
 		return -1;
 	}
-	cr->username = xstrdup_or_null(cr->access_key_id);
-	cr->password = xstrdup_or_null(pw);
+	cr->username = endpoint_strdup_or_null(cr->access_key_id);
+	cr->password = endpoint_strdup_or_null(pw);
 	OPENSSL_cleanse(pw, sizeof(pw));
 	return 0;
 }
@@ -370,8 +368,8 @@ credentials_string(const char *file, config_t *cfg, const char *key,
 	return v;
 }
 
-static char *
-xstrdup_or_null(const char *s)
+char *
+endpoint_strdup_or_null(const char *s)
 {
 	char *d;
 
@@ -405,8 +403,8 @@ credentials_pair(const char *file, config_t *cfg, const char *k1,
 	if ((a = credentials_string(file, cfg, k1, err, errlen)) == NULL ||
 	    (b = credentials_string(file, cfg, k2, err, errlen)) == NULL)
 		return -1;
-	*o1 = xstrdup_or_null(a);
-	*o2 = xstrdup_or_null(b);
+	*o1 = endpoint_strdup_or_null(a);
+	*o2 = endpoint_strdup_or_null(b);
 	return 0;
 }
 
@@ -424,7 +422,7 @@ credentials_password(const char *file, config_t *cfg,
 	if ((p = credentials_string(file, cfg, "password", err, errlen)) ==
 	    NULL)
 		return -1;
-	out->password = xstrdup_or_null(p);
+	out->password = endpoint_strdup_or_null(p);
 	return 0;
 }
 
@@ -462,7 +460,7 @@ credentials_take(const char *file, config_t *cfg,
 	if (credentials_pair(file, cfg, "access_key_id", "secret_access_key",
 	    &out->access_key_id, &out->secret_access_key, err, errlen) == -1)
 		return -1;
-	out->session_token = xstrdup_or_null(tok);
+	out->session_token = endpoint_strdup_or_null(tok);
 	return 0;
 }
 
@@ -519,9 +517,8 @@ endpoint_credentials_read_store(const char *file,
 	return credentials_read(file, out, 0, err, errlen);
 }
 
-/* Wipe and free one secret. */
-static void
-secret_free(char **p)
+void
+endpoint_secret_free(char **p)
 {
 	if (*p != NULL) {
 		explicit_bzero(*p, strlen(*p));
@@ -533,9 +530,9 @@ secret_free(char **p)
 void
 endpoint_credentials_clear(struct endpoint_credentials *cr)
 {
-	secret_free(&cr->password);
-	secret_free(&cr->secret_access_key);
-	secret_free(&cr->session_token);
+	endpoint_secret_free(&cr->password);
+	endpoint_secret_free(&cr->secret_access_key);
+	endpoint_secret_free(&cr->session_token);
 	free(cr->username);
 	free(cr->access_key_id);
 	cr->username = cr->access_key_id = NULL;

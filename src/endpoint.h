@@ -95,6 +95,10 @@ int endpoint_credentials_read_store(const char *file,
     struct endpoint_credentials *out, char *err, size_t errlen);
 /* Wipe and free; safe on a zeroed struct. */
 void endpoint_credentials_clear(struct endpoint_credentials *);
+/* Wipe (explicit_bzero) and free one secret; *p becomes NULL. */
+void endpoint_secret_free(char **p);
+/* strdup that aborts when out of memory; NULL stays NULL. */
+char *endpoint_strdup_or_null(const char *s);
 /* Does it hold an IAM key (API credentials)? */
 int endpoint_credentials_is_key(const struct endpoint_credentials *);
 /* Does the endpoint have API credentials (an IAM key, the environment or
